@@ -1,0 +1,87 @@
+//! Who the embedding application is: its name, version, environment-variable
+//! prefix, default policy and where its data may go. A host fills this in
+//! once through [`crate::Builder`]; everything else derives from it.
+
+use std::path::PathBuf;
+
+/// What happens before the user has made a choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultPolicy {
+    /// On unless refused: a one-time notice, and the first send only in a
+    /// later process.
+    OptOut,
+    /// Off until accepted (the prompt, `telemetry on`, or the env var).
+    OptIn,
+}
+
+impl DefaultPolicy {
+    /// Whether telemetry is on when nothing else decided.
+    pub fn enabled(self) -> bool {
+        matches!(self, DefaultPolicy::OptOut)
+    }
+}
+
+/// The embedding application's identity and defaults.
+#[derive(Clone, Debug)]
+pub struct AppInfo {
+    /// Short lowercase name, used for directories and in the envelope.
+    pub name: String,
+    /// The application's version, sent in the envelope.
+    pub version: String,
+    /// Upper-case prefix of the environment variables (`MYTOOL` gives
+    /// `MYTOOL_TELEMETRY`, `MYTOOL_TELEMETRY_ENDPOINT`, …).
+    pub env_prefix: String,
+    /// What happens before a choice is made.
+    pub default_policy: DefaultPolicy,
+    /// Where users can read what is collected (linked from the notice).
+    pub docs_url: Option<String>,
+    /// The endpoint compiled into the application, if any.
+    pub endpoint: Option<String>,
+    /// The system policy file; `/etc/tally/<name>.toml` unless set.
+    pub policy_file: Option<PathBuf>,
+}
+
+impl AppInfo {
+    /// The name of one of this application's environment variables, e.g.
+    /// `var("TELEMETRY_DIR")` → `MYTOOL_TELEMETRY_DIR`.
+    pub fn var(&self, suffix: &str) -> String {
+        format!("{}_{suffix}", self.env_prefix)
+    }
+
+    /// The consent variable, `<PREFIX>_TELEMETRY`.
+    pub fn consent_var(&self) -> String {
+        self.var("TELEMETRY")
+    }
+
+    /// The path of the system policy file when none is configured.
+    pub fn default_policy_file(&self) -> PathBuf {
+        self.policy_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/etc/tally/{}.toml", self.name)))
+    }
+}
+
+/// Derives an environment prefix from an application name: `my-tool` →
+/// `MY_TOOL`.
+pub fn prefix_for(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_derived_from_names() {
+        assert_eq!(prefix_for("my-tool"), "MY_TOOL");
+        assert_eq!(prefix_for("tally"), "TALLY");
+    }
+}

@@ -1,0 +1,69 @@
+//! `tally generate completions|man|telemetry-md`: writes the files packagers
+//! and the repository carry, from the same clap definition and schema the
+//! binary uses, so they cannot drift (tests compare them).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use clap_complete::Shell;
+
+/// What to generate.
+#[derive(Subcommand, Debug)]
+pub enum Generate {
+    /// Shell completions for bash, zsh, fish, powershell and elvish
+    Completions {
+        /// Output directory
+        dir: PathBuf,
+    },
+    /// Man pages, one per subcommand
+    Man {
+        /// Output directory
+        dir: PathBuf,
+    },
+    /// TELEMETRY.md's generated field reference, spliced into the file
+    TelemetryMd {
+        /// The file to update
+        file: PathBuf,
+    },
+}
+
+/// Runs a generator.
+pub fn run(what: &Generate) -> anyhow::Result<()> {
+    match what {
+        Generate::Completions { dir } => completions(dir),
+        Generate::Man { dir } => man(dir),
+        Generate::TelemetryMd { file } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let new = crate::docs::splice(&text)
+                .map_err(|e| anyhow::anyhow!("updating {}: {e}", file.display()))?;
+            std::fs::write(file, new).with_context(|| format!("writing {}", file.display()))
+        }
+    }
+}
+
+/// Writes completions for every supported shell into `dir`.
+pub fn completions(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for shell in [
+        Shell::Bash,
+        Shell::Zsh,
+        Shell::Fish,
+        Shell::PowerShell,
+        Shell::Elvish,
+    ] {
+        let mut cmd = super::command();
+        clap_complete::generate_to(shell, &mut cmd, "tally", dir)
+            .with_context(|| format!("writing {shell} completions to {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes one man page per command and subcommand into `dir`.
+pub fn man(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cmd = super::command();
+    clap_mangen::generate_to(cmd, dir)
+        .with_context(|| format!("writing man pages to {}", dir.display()))
+}

@@ -1,0 +1,112 @@
+//! Wall-clock time as tally sees it: real UTC time, or a fixed instant a
+//! test injects through `<APP>_TELEMETRY_NOW`, so completed-day gating and
+//! multi-day scenarios can be exercised without waiting for midnight.
+
+use time::{Date, OffsetDateTime, format_description::well_known::Rfc3339};
+
+/// The source of "now" for one process.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Clock {
+    /// The system clock, in UTC.
+    #[default]
+    System,
+    /// A fixed instant (testing only).
+    Fixed(OffsetDateTime),
+}
+
+impl Clock {
+    /// Reads a clock override: an RFC 3339 instant or a bare `YYYY-MM-DD`
+    /// (noon UTC that day). Anything unparsable means the system clock.
+    pub fn from_override(value: Option<&str>) -> Self {
+        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Clock::System;
+        };
+        if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
+            return Clock::Fixed(t);
+        }
+        match parse_day(v) {
+            Some(d) => Clock::Fixed(d.with_hms(12, 0, 0).expect("noon is valid").assume_utc()),
+            None => Clock::System,
+        }
+    }
+
+    /// The current instant in UTC.
+    pub fn now(&self) -> OffsetDateTime {
+        match self {
+            Clock::System => OffsetDateTime::now_utc(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+
+    /// Today's UTC date.
+    pub fn today(&self) -> Date {
+        self.now().date()
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn unix(&self) -> i64 {
+        self.now().unix_timestamp()
+    }
+}
+
+/// Formats a date as `YYYY-MM-DD`.
+pub fn format_day(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Parses `YYYY-MM-DD` strictly (ten characters, a real calendar date).
+pub fn parse_day(s: &str) -> Option<Date> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = &s[r];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let month = time::Month::try_from(num(5..7)? as u8).ok()?;
+    Date::from_calendar_date(num(0..4)? as i32, month, num(8..10)? as u8).ok()
+}
+
+/// Formats an instant as RFC 3339 (UTC, whole seconds).
+pub fn format_instant(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip_and_reject_garbage() {
+        let d = parse_day("2026-02-28").unwrap();
+        assert_eq!(format_day(d), "2026-02-28");
+        for bad in [
+            "2026-02-30",
+            "2026-2-28",
+            "20260228",
+            "abcd-ef-gh",
+            "2026-13-01",
+            "",
+        ] {
+            assert!(parse_day(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn override_accepts_day_or_instant() {
+        let c = Clock::from_override(Some("2026-11-19"));
+        assert_eq!(format_day(c.today()), "2026-11-19");
+        let c = Clock::from_override(Some("2026-11-19T23:59:59Z"));
+        assert_eq!(format_day(c.today()), "2026-11-19");
+        assert!(matches!(
+            Clock::from_override(Some("yesterday")),
+            Clock::System
+        ));
+        assert!(matches!(Clock::from_override(None), Clock::System));
+    }
+}

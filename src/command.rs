@@ -1,0 +1,641 @@
+//! The `telemetry …` and `config otel …` subcommands, as clap types a host
+//! flattens into its own CLI, so every embedding tool offers the same
+//! commands with the same words. Output goes to the writer the host passes
+//! (its stdout, since the user asked), interactive text to stderr.
+
+use std::io::{self, Write};
+
+use clap::{Args, Subcommand};
+use owo_colors::OwoColorize;
+use serde_json::json;
+
+use crate::clock::format_day;
+use crate::config::{self, ChoiceVia, ConfigState};
+use crate::files;
+use crate::recorder;
+use crate::sender::{self, Mode, Outcome};
+use crate::settings::Settings;
+use crate::spool;
+use crate::state;
+use crate::telemetry::{Telemetry, store_choice};
+
+/// The global flag a host flattens into its top-level arguments.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct TelemetryArgs {
+    /// Disable telemetry for this run (nothing is recorded or sent)
+    #[arg(long, global = true)]
+    pub no_telemetry: bool,
+}
+
+/// `telemetry …`: see and change what this tool collects.
+#[derive(Subcommand, Clone, Debug)]
+pub enum TelemetryCommand {
+    /// Show whether telemetry is on, what decided it, and where its data lives
+    Status {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn telemetry on (stores your choice in the config file)
+    On,
+    /// Turn telemetry off: stores your choice, deletes buffered data and the machine id
+    Off,
+    /// Ask whether to share usage statistics (for installers); asks only on a terminal
+    Prompt {
+        /// Ask even if a choice was already made
+        #[arg(long)]
+        force: bool,
+    },
+    /// Mint a new machine id and drop buffered data
+    Reset,
+    /// Send completed days now, in the foreground, and report what happened
+    Flush {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print exactly what the next send would post, and today's local counts
+    Show {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List what was sent (the newest 100 batches)
+    Log {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `config …`: settings under the names ToolHive users know.
+#[derive(Subcommand, Clone, Debug)]
+pub enum ConfigCommand {
+    /// OpenTelemetry-style keys (`usage-analytics-enabled`)
+    Otel {
+        #[command(subcommand)]
+        action: OtelAction,
+    },
+}
+
+/// `config otel get|set|unset KEY`.
+#[derive(Subcommand, Clone, Debug)]
+pub enum OtelAction {
+    /// Print a key's stored value
+    Get {
+        /// The key (usage-analytics-enabled)
+        key: String,
+    },
+    /// Store a key's value
+    Set {
+        /// The key (usage-analytics-enabled)
+        key: String,
+        /// true or false
+        value: String,
+    },
+    /// Remove a key's stored value (back to the default)
+    Unset {
+        /// The key (usage-analytics-enabled)
+        key: String,
+    },
+}
+
+/// The keys `config otel` knows.
+pub const OTEL_KEYS: &[&str] = &["usage-analytics-enabled"];
+
+/// A failure of a telemetry command.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The arguments are wrong (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The config file could not be changed.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A state file could not be changed.
+    #[error(transparent)]
+    File(#[from] files::FileError),
+    /// The spool could not be read.
+    #[error(transparent)]
+    Spool(#[from] spool::SpoolError),
+    /// Writing the output failed.
+    #[error("writing output: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// Whether to colour output written to `out`: only when stdout is a
+/// terminal and `NO_COLOR` is unset.
+pub fn use_color(s: &Settings) -> bool {
+    use std::io::IsTerminal;
+    s.env.non_empty("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+impl TelemetryCommand {
+    /// Runs the command for `t`'s application, writing results to `out`.
+    pub fn run(&self, t: &Telemetry, out: &mut dyn Write) -> Result<(), CommandError> {
+        let s = t.settings();
+        match self {
+            TelemetryCommand::Status { json } => status(s, *json, out),
+            TelemetryCommand::On => switch(s, true, ChoiceVia::Command, out),
+            TelemetryCommand::Off => switch(s, false, ChoiceVia::Command, out),
+            TelemetryCommand::Prompt { force } => prompt(s, *force),
+            TelemetryCommand::Reset => reset(s, out),
+            TelemetryCommand::Flush { json } => flush(s, *json, out),
+            TelemetryCommand::Show { json } => show(s, *json, out),
+            TelemetryCommand::Log { json } => log(s, *json, out),
+        }
+    }
+}
+
+impl ConfigCommand {
+    /// Runs the command for `t`'s application, writing results to `out`.
+    pub fn run(&self, t: &Telemetry, out: &mut dyn Write) -> Result<(), CommandError> {
+        let s = t.settings();
+        let ConfigCommand::Otel { action } = self;
+        let check = |key: &str| {
+            if OTEL_KEYS.contains(&key) {
+                Ok(())
+            } else {
+                Err(CommandError::Usage(format!(
+                    "unknown key {key:?}; known keys: {}",
+                    OTEL_KEYS.join(", ")
+                )))
+            }
+        };
+        match action {
+            OtelAction::Get { key } => {
+                check(key)?;
+                match &s.config {
+                    ConfigState::Broken(why) => Err(CommandError::Usage(format!(
+                        "the config file {} {why}",
+                        path_text(s.paths.config_file.as_deref())
+                    ))),
+                    c => {
+                        match c.user().and_then(|u| u.enabled) {
+                            Some(v) => writeln!(out, "{v}")?,
+                            None => writeln!(
+                                out,
+                                "unset (telemetry is {}: {})",
+                                word(s.consent.enabled),
+                                s.consent.reason
+                            )?,
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            OtelAction::Set { key, value } => {
+                check(key)?;
+                let v = match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(CommandError::Usage(format!(
+                            "{key} takes true or false, not {value:?}"
+                        )));
+                    }
+                };
+                switch(s, v, ChoiceVia::OtelConfig, out)
+            }
+            OtelAction::Unset { key } => {
+                check(key)?;
+                config::clear_choice(s.paths.config_file.as_deref(), &s.app.consent_var())?;
+                let fresh = s.reresolve();
+                writeln!(
+                    out,
+                    "{key} unset; telemetry is {}: {}",
+                    word(fresh.consent.enabled),
+                    fresh.consent.reason
+                )?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn word(enabled: bool) -> &'static str {
+    if enabled { "enabled" } else { "disabled" }
+}
+
+fn path_text(p: Option<&std::path::Path>) -> String {
+    p.map_or_else(
+        || "(unknown: no home directory)".into(),
+        |p| p.display().to_string(),
+    )
+}
+
+fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let state = s.paths.state();
+    let machine_id = match (s.instance_id, &state) {
+        (Some(id), _) => Some(id.hyphenated().to_string()),
+        (None, Some(st)) => state::read_machine_id(st),
+        _ => None,
+    };
+    let pending = state.as_ref().map_or(0, |st| files::size_of(&st.spool()));
+    let backoff = state
+        .as_ref()
+        .and_then(state::read_backoff)
+        .filter(|b| b.until > s.clock.unix());
+    let last_error = state.as_ref().and_then(state::last_error);
+    let (config_state, config_error) = match &s.config {
+        ConfigState::NoLocation => ("unknown", None),
+        ConfigState::Absent => ("absent", None),
+        ConfigState::Loaded(_) => ("loaded", None),
+        ConfigState::Broken(why) => ("broken", Some(why.clone())),
+    };
+    let app = &s.app.name;
+    let consent_var = s.app.consent_var();
+    let endpoint_var = s.app.var("TELEMETRY_ENDPOINT");
+    if json {
+        let v = json!({
+            "app": app,
+            "enabled": s.consent.enabled,
+            "decided_by": s.consent.decided_by.as_str(),
+            "reason": s.consent.reason,
+            "machine_id": machine_id,
+            "config_path": s.paths.config_file,
+            "config_state": config_state,
+            "config_error": config_error,
+            "state_dir": s.paths.state_dir,
+            "state_dir_source": s.paths.state_dir_origin.to_string(),
+            "policy_file": s.paths.policy_file,
+            "pending_bytes": pending,
+            "endpoint": s.endpoint.as_ref().map(|e| &e.value),
+            "endpoint_source": s.endpoint.as_ref().map(|e| e.origin.to_string()),
+            "debug": s.debug,
+            "ci": s.ci,
+            "notice_shown": crate::notice::already_shown(s),
+            "backoff_until": backoff.map(|b| b.until),
+            "last_error": last_error,
+            "warnings": s.warnings,
+        });
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
+        return Ok(());
+    }
+    let color = use_color(s);
+    let head = if s.consent.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    let head = match (color, s.consent.enabled) {
+        (false, _) => head.to_string(),
+        (true, true) => head.green().bold().to_string(),
+        (true, false) => head.yellow().bold().to_string(),
+    };
+    writeln!(out, "Telemetry for {app}: {head}")?;
+    writeln!(
+        out,
+        "  why:        {} [{}]",
+        s.consent.reason, s.consent.decided_by
+    )?;
+    writeln!(
+        out,
+        "  machine id: {}",
+        machine_id.as_deref().unwrap_or("none")
+    )?;
+    let cfg = path_text(s.paths.config_file.as_deref());
+    writeln!(out, "  config:     {cfg} ({config_state})")?;
+    writeln!(
+        out,
+        "  state dir:  {} ({})",
+        path_text(s.paths.state_dir.as_deref()),
+        s.paths.state_dir_origin
+    )?;
+    writeln!(out, "  pending:    {pending} bytes")?;
+    match &s.endpoint {
+        Some(e) => writeln!(out, "  endpoint:   {} ({})", e.value, e.origin)?,
+        None => writeln!(
+            out,
+            "  endpoint:   none, so nothing is sent (set {endpoint_var} or `endpoint` in [telemetry] of the config)"
+        )?,
+    }
+    if s.debug {
+        writeln!(
+            out,
+            "  debug:      on: payloads are printed to stderr, never sent"
+        )?;
+    }
+    if let Some(b) = backoff {
+        writeln!(
+            out,
+            "  backoff:    after a failed send, the next background send waits until unix time {}",
+            b.until
+        )?;
+    }
+    if let Some(e) = &last_error {
+        writeln!(out, "  last error: {e}")?;
+    }
+    if let Some(why) = config_error {
+        writeln!(out, "  problem:    the config file {cfg} {why}")?;
+        writeln!(
+            out,
+            "              Until it is fixed telemetry stays off. Fix it, or delete it and run `{app} telemetry on` or `{app} telemetry off`."
+        )?;
+    }
+    for w in &s.warnings {
+        writeln!(out, "  warning:    {w}")?;
+    }
+    writeln!(
+        out,
+        "To change: `{app} telemetry on|off`, or {consent_var}=0|1 for one run; DO_NOT_TRACK=1 turns off every tool that honours it."
+    )?;
+    Ok(())
+}
+
+fn switch(
+    s: &Settings,
+    enabled: bool,
+    via: ChoiceVia,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let app = &s.app.name;
+    store_choice(s, enabled, via)?;
+    let fresh = s.reresolve();
+    if !enabled {
+        recorder::set_enabled(false);
+        recorder::drain();
+        let mut removed = Vec::new();
+        if let Some(st) = s.paths.state() {
+            removed = state::delete_all(&st)?;
+        }
+        writeln!(
+            out,
+            "Telemetry off: your choice is stored in {}.",
+            path_text(s.paths.config_file.as_deref())
+        )?;
+        if removed.is_empty() {
+            writeln!(out, "Nothing was buffered on this machine.")?;
+        } else {
+            writeln!(
+                out,
+                "Deleted buffered data and the machine id ({} files).",
+                removed.len()
+            )?;
+        }
+    } else {
+        writeln!(
+            out,
+            "Telemetry on: your choice is stored in {}.",
+            path_text(s.paths.config_file.as_deref())
+        )?;
+        if fresh.consent.enabled
+            && let Some(st) = fresh.paths.state()
+        {
+            let id = sender::machine_id(&fresh, &st)?;
+            writeln!(
+                out,
+                "Machine id: {id} (random; `{app} telemetry reset` replaces it)."
+            )?;
+            if !fresh.can_send() {
+                writeln!(
+                    out,
+                    "No endpoint is configured, so counts stay on this machine (set {}).",
+                    s.app.var("TELEMETRY_ENDPOINT")
+                )?;
+            }
+        }
+    }
+    if fresh.consent.enabled != enabled {
+        writeln!(
+            out,
+            "Note: the choice is stored, but telemetry is {} for now: {}.",
+            word(fresh.consent.enabled),
+            fresh.consent.reason
+        )?;
+    }
+    Ok(())
+}
+
+fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
+    let app = &s.app.name;
+    if !force && !s.undecided() {
+        eprintln!(
+            "{app}: nothing to ask: telemetry is {} ({}). Use --force to ask anyway.",
+            word(s.consent.enabled),
+            s.consent.reason
+        );
+        return Ok(());
+    }
+    if s.undecided() || force {
+        if let Some(why) = crate::prompt::blocked(s) {
+            eprintln!(
+                "{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`."
+            );
+            return Ok(());
+        }
+    }
+    match crate::prompt::ask(s) {
+        Some(answer) => {
+            store_choice(s, answer, ChoiceVia::Prompt)?;
+            let fresh = s.reresolve();
+            if !answer {
+                if let Some(st) = s.paths.state() {
+                    state::delete_all(&st)?;
+                }
+            }
+            eprintln!(
+                "{app}: telemetry {}: {}",
+                word(fresh.consent.enabled),
+                fresh.consent.reason
+            );
+        }
+        None => eprintln!("{app}: no answer; nothing was decided."),
+    }
+    Ok(())
+}
+
+fn reset(s: &Settings, out: &mut dyn Write) -> Result<(), CommandError> {
+    recorder::drain();
+    let Some(st) = s.paths.state() else {
+        writeln!(out, "No state directory is known; nothing to reset.")?;
+        return Ok(());
+    };
+    let removed = state::delete_all(&st)?;
+    if s.consent.enabled {
+        let id = sender::machine_id(s, &st)?;
+        writeln!(
+            out,
+            "Dropped buffered data ({} files). New machine id: {id}",
+            removed.len()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Dropped buffered data ({} files). No new id: telemetry is disabled ({}).",
+            removed.len(),
+            s.consent.reason
+        )?;
+    }
+    Ok(())
+}
+
+fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    crate::telemetry::persist();
+    let outcome = sender::send_pending(s, Mode::Foreground);
+    let (word, detail, entries) = match &outcome {
+        Outcome::Disabled => ("disabled", s.consent.reason.clone(), vec![]),
+        Outcome::NoEndpoint => (
+            "no_endpoint",
+            format!(
+                "no endpoint is configured (set {})",
+                s.app.var("TELEMETRY_ENDPOINT")
+            ),
+            vec![],
+        ),
+        Outcome::NoStateDir => ("no_state_dir", "no state directory is known".into(), vec![]),
+        Outcome::NoticePending => (
+            "notice_pending",
+            "the usage notice has not been shown in an earlier run yet, so nothing may be sent"
+                .into(),
+            vec![],
+        ),
+        Outcome::BackedOff(u) => (
+            "backed_off",
+            format!("backing off until unix time {u}"),
+            vec![],
+        ),
+        Outcome::Busy => (
+            "busy",
+            "another process is sending right now".into(),
+            vec![],
+        ),
+        Outcome::NothingDue => (
+            "nothing_due",
+            "no completed day is waiting (today's counts stay local until the day is over)".into(),
+            vec![],
+        ),
+        Outcome::Printed => (
+            "printed",
+            "debug mode: the payload was printed to stderr and not sent".into(),
+            vec![],
+        ),
+        Outcome::Done(e) => (
+            "sent",
+            format!(
+                "{} batch(es) delivered",
+                e.iter().filter(|x| x.result == "sent").count()
+            ),
+            e.clone(),
+        ),
+        Outcome::Failed(m, e) => ("failed", m.clone(), e.clone()),
+    };
+    if json {
+        let v = json!({ "result": word, "detail": detail, "batches": entries });
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
+    } else {
+        writeln!(out, "{word}: {detail}")?;
+        for e in &entries {
+            writeln!(
+                out,
+                "  {} batch {} ({} events, {} bytes) -> HTTP {}",
+                e.result, e.batch_id, e.events, e.bytes, e.status
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let today = format_day(s.clock.today());
+    let lines = match s.paths.state() {
+        Some(st) if st.spool().exists() => {
+            let _l = spool::lock(&st)?;
+            spool::read(&st)?.lines
+        }
+        _ => Vec::new(),
+    };
+    let (claimed, outgoing) = spool::peek_outgoing(&lines, &today);
+    let machine = match (s.instance_id, s.paths.state()) {
+        (Some(id), _) => id.hyphenated().to_string(),
+        (None, Some(st)) => {
+            state::read_machine_id(&st).unwrap_or_else(|| uuid::Uuid::nil().to_string())
+        }
+        _ => uuid::Uuid::nil().to_string(),
+    };
+    let next = (!outgoing.is_empty()).then(|| {
+        let id = claimed.unwrap_or_else(|| uuid::Uuid::nil().to_string());
+        sender::build(s, &machine, &id, &outgoing)
+    });
+    let today_lines: Vec<_> = lines
+        .into_iter()
+        .filter(|l| l.b.is_none() && !spool::outgoing(l, &today))
+        .collect();
+    let today_events = crate::rollup::events_from(&spool::merge(today_lines));
+    if json {
+        let v = json!({
+            "endpoint": s.endpoint.as_ref().map(|e| &e.value),
+            "next_batch": next,
+            "today": today_events,
+        });
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
+        return Ok(());
+    }
+    match &next {
+        Some(b) => {
+            writeln!(
+                out,
+                "Next send, to {}, posts exactly these bytes (a new batch's id is minted when it is claimed):",
+                s.endpoint
+                    .as_ref()
+                    .map_or("(no endpoint)", |e| e.value.as_str())
+            )?;
+            out.write_all(&sender::encode(b))?;
+            writeln!(out)?;
+        }
+        None => writeln!(out, "Nothing is waiting to be sent.")?,
+    }
+    if today_events.is_empty() {
+        writeln!(out, "Nothing recorded today.")?;
+    } else {
+        writeln!(
+            out,
+            "Today ({today}), kept on this machine until the day is over:"
+        )?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&today_events).unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+fn log(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let entries = s
+        .paths
+        .state()
+        .map(|st| state::ledger_read(&st))
+        .unwrap_or_default();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&entries).unwrap_or_default()
+        )?;
+        return Ok(());
+    }
+    if entries.is_empty() {
+        writeln!(out, "Nothing has been sent from this machine.")?;
+    }
+    for e in entries {
+        writeln!(
+            out,
+            "{}  {}  batch {}  {} events  {} bytes  HTTP {}  {}",
+            e.at, e.result, e.batch_id, e.events, e.bytes, e.status, e.endpoint
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! The `tally` binary: parse, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match tally::cli::run() {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(clap_err) = e.downcast_ref::<clap::Error>() {
+                clap_err.exit();
+            }
+            eprintln!("tally: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The in-memory counters behind every `record_*` call.
+//!
+//! Recording is the only part of tally on the host's hot path, so it does no
+//! I/O and makes no system calls: a relaxed atomic load when telemetry is
+//! off, and an uncontended mutex plus one hash-map update when it is on.
+//! Counts are attributed to a UTC day when they are persisted (at exit, or
+//! on the long-running flush, which also wakes at midnight).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::schema::{self, ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome};
+
+/// How one MCP tool call ended, as the recorder takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallOutcome {
+    /// A result without `isError`.
+    Ok,
+    /// A result with `isError: true`.
+    ToolError,
+    /// A JSON-RPC error response, by code class.
+    ProtocolError(ErrorClass),
+    /// Cancelled by the client (`notifications/cancelled`).
+    Cancelled,
+    /// Still pending when the session ended.
+    Unanswered,
+}
+
+/// Slots per tool: ok, tool_error, 7 protocol-error classes, cancelled,
+/// unanswered.
+const SLOTS: usize = 11;
+
+impl CallOutcome {
+    fn slot(self) -> usize {
+        match self {
+            CallOutcome::Ok => 0,
+            CallOutcome::ToolError => 1,
+            CallOutcome::ProtocolError(c) => 2 + c as usize,
+            CallOutcome::Cancelled => 9,
+            CallOutcome::Unanswered => 10,
+        }
+    }
+
+    fn from_slot(slot: usize) -> Self {
+        const CLASSES: [ErrorClass; 7] = [
+            ErrorClass::Parse,
+            ErrorClass::InvalidRequest,
+            ErrorClass::MethodNotFound,
+            ErrorClass::InvalidParams,
+            ErrorClass::Internal,
+            ErrorClass::ServerDefined,
+            ErrorClass::Other,
+        ];
+        match slot {
+            0 => CallOutcome::Ok,
+            1 => CallOutcome::ToolError,
+            2..=8 => CallOutcome::ProtocolError(CLASSES[slot - 2]),
+            9 => CallOutcome::Cancelled,
+            _ => CallOutcome::Unanswered,
+        }
+    }
+
+    /// The schema's outcome and error class.
+    pub fn parts(self) -> (Outcome, Option<ErrorClass>) {
+        match self {
+            CallOutcome::Ok => (Outcome::Ok, None),
+            CallOutcome::ToolError => (Outcome::ToolError, None),
+            CallOutcome::ProtocolError(c) => (Outcome::ProtocolError, Some(c)),
+            CallOutcome::Cancelled => (Outcome::Cancelled, None),
+            CallOutcome::Unanswered => (Outcome::Unanswered, None),
+        }
+    }
+}
+
+/// Count and latency histogram of one (tool, outcome).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Calls.
+    pub count: u64,
+    /// Calls per latency bucket.
+    pub latency: [u64; LATENCY_BUCKETS],
+}
+
+/// Everything recorded since the last drain.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Command path → count.
+    pub commands: HashMap<Box<str>, u64>,
+    /// Tool name (empty when names are not recorded) → per-outcome stats.
+    pub tools: HashMap<Box<str>, [CallStats; SLOTS]>,
+    /// (client, major version) → sessions.
+    pub clients: HashMap<(&'static str, Option<u64>), u64>,
+    /// Lifecycle events.
+    pub lifecycle: HashMap<LifecycleKind, u64>,
+    /// Facts (field name → value), the latest value wins.
+    pub facts: HashMap<&'static str, String>,
+}
+
+impl Counters {
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+            && self.tools.is_empty()
+            && self.clients.is_empty()
+            && self.lifecycle.is_empty()
+            && self.facts.is_empty()
+    }
+
+    /// Tool statistics as (name, outcome, stats) triples, skipping empty slots.
+    pub fn tool_rows(&self) -> impl Iterator<Item = (&str, CallOutcome, &CallStats)> {
+        self.tools.iter().flat_map(|(name, slots)| {
+            slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.count > 0)
+                .map(move |(i, s)| (&**name, CallOutcome::from_slot(i), s))
+        })
+    }
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static COUNTERS: LazyLock<Mutex<Counters>> = LazyLock::new(|| Mutex::new(Counters::default()));
+
+fn counters() -> MutexGuard<'static, Counters> {
+    // A panic while holding the lock cannot leave the maps inconsistent in a
+    // way that matters for counting, so a poisoned lock is simply reused.
+    COUNTERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Turns recording on or off for the whole process.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Release);
+}
+
+/// Whether recording is on.
+#[inline]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Counts one run of a command, by its subcommand path (`config otel get`).
+#[inline]
+pub fn record_command(path: &str) {
+    if !is_enabled() {
+        return;
+    }
+    let mut c = counters();
+    if let Some(n) = c.commands.get_mut(path) {
+        *n += 1;
+    } else {
+        c.commands.insert(path.into(), 1);
+    }
+}
+
+/// Counts one MCP tool call. Pass `""` as the name to count the outcome only.
+#[inline]
+pub fn record_tool_call(name: &str, outcome: CallOutcome, duration: Duration) {
+    if !is_enabled() {
+        return;
+    }
+    let bucket = schema::latency_bucket(duration);
+    let mut c = counters();
+    let slots = match c.tools.get_mut(name) {
+        Some(s) => s,
+        None => c.tools.entry(name.into()).or_default(),
+    };
+    let s = &mut slots[outcome.slot()];
+    s.count += 1;
+    s.latency[bucket] += 1;
+}
+
+/// Counts one MCP session from a client, given `initialize`'s
+/// `clientInfo.name` and `.version`; the name is mapped onto the schema's
+/// allowlist (anything else is `other`) and only the major version is kept.
+pub fn record_client(name: &str, version: &str) {
+    if !is_enabled() {
+        return;
+    }
+    let key = (schema::client_name(name), schema::major_version(version));
+    *counters().clients.entry(key).or_default() += 1;
+}
+
+/// Counts a lifecycle event (install, uninstall, upgrade).
+pub fn record_lifecycle(kind: LifecycleKind) {
+    if !is_enabled() {
+        return;
+    }
+    *counters().lifecycle.entry(kind).or_default() += 1;
+}
+
+/// Sets a deployment fact for today. `name` must be a field of the schema's
+/// `facts` event and `value` allowed for it (`"true"`/`"false"` for flags);
+/// returns `false`, recording nothing, otherwise.
+pub fn set_fact(name: &str, value: &str) -> bool {
+    let Some(field) = fact_field(name) else {
+        return false;
+    };
+    if !fact_value_ok(&field.kind, value) {
+        return false;
+    }
+    if is_enabled() {
+        counters().facts.insert(field.name, value.to_owned());
+    }
+    true
+}
+
+/// The schema field for a fact name (every `facts` field but `day`).
+pub fn fact_field(name: &str) -> Option<&'static schema::Field> {
+    schema::event_def("facts")?
+        .fields
+        .iter()
+        .find(|f| f.name == name && f.name != "day")
+}
+
+/// Whether `value` is allowed for a fact of this kind.
+pub fn fact_value_ok(kind: &schema::Kind, value: &str) -> bool {
+    match kind {
+        schema::Kind::Enum(allowed) => allowed.contains(&value),
+        schema::Kind::Str(p) => p.matches(value),
+        schema::Kind::Bool => value == "true" || value == "false",
+        _ => false,
+    }
+}
+
+/// Takes everything recorded so far, leaving the counters empty.
+pub fn drain() -> Counters {
+    std::mem::take(&mut *counters())
+}
+
+/// Puts drained counts back (after a failed write, so a later flush can
+/// try again).
+pub fn restore(old: Counters) {
+    let mut c = counters();
+    for (k, v) in old.commands {
+        *c.commands.entry(k).or_default() += v;
+    }
+    for (k, slots) in old.tools {
+        let mine = c.tools.entry(k).or_default();
+        for (m, o) in mine.iter_mut().zip(slots) {
+            m.count += o.count;
+            for (a, b) in m.latency.iter_mut().zip(o.latency) {
+                *a += b;
+            }
+        }
+    }
+    for (k, v) in old.clients {
+        *c.clients.entry(k).or_default() += v;
+    }
+    for (k, v) in old.lifecycle {
+        *c.lifecycle.entry(k).or_default() += v;
+    }
+    for (k, v) in old.facts {
+        c.facts.entry(k).or_insert(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The counters are process-global; one test exercises them end to end so
+    // parallel tests cannot interleave.
+    #[test]
+    fn records_only_when_enabled_and_drains() {
+        set_enabled(false);
+        record_command("off");
+        assert!(drain().is_empty());
+        set_enabled(true);
+        record_command("a b");
+        record_command("a b");
+        record_tool_call("", CallOutcome::Ok, Duration::from_millis(3));
+        record_tool_call(
+            "",
+            CallOutcome::ProtocolError(ErrorClass::InvalidParams),
+            Duration::from_secs(7),
+        );
+        record_client("Claude Code", "1.0.3");
+        record_client("my-secret-client", "x");
+        assert!(set_fact("backend_count", "2-5"));
+        assert!(!set_fact("backend_count", "3"));
+        assert!(!set_fact("hostname", "x"));
+        record_lifecycle(LifecycleKind::Install);
+        let c = drain();
+        assert_eq!(c.commands.get("a b"), Some(&2));
+        let rows: Vec<_> = c.tool_rows().collect();
+        assert_eq!(rows.len(), 2);
+        let err = rows.iter().find(|r| r.1 != CallOutcome::Ok).unwrap();
+        assert_eq!(err.2.latency[LATENCY_BUCKETS - 1], 1);
+        assert_eq!(c.clients.get(&("claude-code", Some(1))), Some(&1));
+        assert_eq!(c.clients.get(&("other", None)), Some(&1));
+        assert_eq!(
+            c.facts.get("backend_count").map(String::as_str),
+            Some("2-5")
+        );
+        assert!(drain().is_empty());
+        restore(c);
+        assert_eq!(drain().commands.get("a b"), Some(&2));
+        set_enabled(false);
+    }
+
+    #[test]
+    fn slots_round_trip() {
+        for slot in 0..SLOTS {
+            assert_eq!(CallOutcome::from_slot(slot).slot(), slot);
+        }
+    }
+}
