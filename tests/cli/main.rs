@@ -1,0 +1,6 @@
+//! The integration tests: one test binary that runs the built `tally`
+//! binary and the example host in isolated HOME/XDG sandboxes.
+
+mod support;
+
+mod consent;
