@@ -39,6 +39,8 @@ enum Cmd {
     },
     /// Panic out of main
     Panic,
+    /// Work for a while (a longer command, giving a background send time to run)
+    WaitMs { ms: u64 },
     /// Record an MCP-style tool call and a client, like a server would
     Serve,
     /// Telemetry settings
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         .docs_url("https://example.invalid/host/TELEMETRY.md")
         .no_telemetry(cli.telemetry.no_telemetry)
         .prompt(!matches!(cli.command, Cmd::Telemetry { .. }))
+        .background_send(!matches!(cli.command, Cmd::Telemetry { .. }))
         .init();
 
     // 3. Count the command: its subcommand path only, never arguments.
@@ -74,6 +77,11 @@ fn main() -> ExitCode {
         }
         Cmd::ExitDeep { code } => deep(code),
         Cmd::Panic => panic!("host panicked on purpose"),
+        Cmd::WaitMs { ms } => {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            println!("waited");
+            ExitCode::SUCCESS
+        }
         Cmd::Serve => {
             tally::record_client("claude-code", "1.2.0");
             tally::record_tool_call(

@@ -73,6 +73,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .default_policy(DefaultPolicy::OptIn)
         .no_telemetry(cli.telemetry.no_telemetry)
         .prompt(!managing)
+        .background_send(!managing)
         .init();
     telemetry.record_matches(&matches);
     let mut out = std::io::stdout().lock();

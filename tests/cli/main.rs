@@ -4,3 +4,5 @@
 mod support;
 
 mod consent;
+mod delivery;
+mod receiver;

@@ -15,15 +15,15 @@ pub fn tally_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tally"))
 }
 
-/// The example host (`examples/host.rs`). A plain `cargo test` builds the
-/// examples; when only this test binary was built (`--test cli`), build it
-/// once here with the same cargo.
+/// The example host (`examples/host.rs`), built once per test run with the
+/// same cargo (a no-op when `cargo test` already built the examples, and
+/// needed when only this test binary was built, as with `--test cli`).
 pub fn host_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let p = tally_bin().parent().unwrap().join("examples").join("host");
-            if !p.exists() {
+            {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
                 let st = Command::new(cargo)
                     .args(["build", "--quiet", "--example", "host"])
