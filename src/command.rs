@@ -237,6 +237,7 @@ fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandEr
         .and_then(state::read_backoff)
         .filter(|b| b.until > s.clock.unix());
     let last_error = state.as_ref().and_then(state::last_error);
+    let state_problem = s.paths.state_dir.as_deref().and_then(state::probe_dir);
     let (config_state, config_error) = match &s.config {
         ConfigState::NoLocation => ("unknown", None),
         ConfigState::Absent => ("absent", None),
@@ -267,6 +268,7 @@ fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandEr
             "notice_shown": crate::notice::already_shown(s),
             "backoff_until": backoff.map(|b| b.until),
             "last_error": last_error,
+            "state_dir_problem": state_problem,
             "warnings": s.warnings,
         });
         writeln!(
@@ -329,6 +331,12 @@ fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandEr
     }
     if let Some(e) = &last_error {
         writeln!(out, "  last error: {e}")?;
+    }
+    if let Some(p) = &state_problem {
+        writeln!(
+            out,
+            "  problem:    {p}; nothing can be recorded until that is fixed"
+        )?;
     }
     if let Some(why) = config_error {
         writeln!(out, "  problem:    the config file {cfg} {why}")?;
@@ -421,22 +429,16 @@ fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
         );
         return Ok(());
     }
-    if s.undecided() || force {
-        if let Some(why) = crate::prompt::blocked(s) {
-            eprintln!(
-                "{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`."
-            );
-            return Ok(());
-        }
+    if let Some(why) = crate::prompt::blocked(s) {
+        eprintln!("{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`.");
+        return Ok(());
     }
     match crate::prompt::ask(s) {
         Some(answer) => {
             store_choice(s, answer, ChoiceVia::Prompt)?;
             let fresh = s.reresolve();
-            if !answer {
-                if let Some(st) = s.paths.state() {
-                    state::delete_all(&st)?;
-                }
+            if !answer && let Some(st) = s.paths.state() {
+                state::delete_all(&st)?;
             }
             eprintln!(
                 "{app}: telemetry {}: {}",

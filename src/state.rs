@@ -177,6 +177,67 @@ pub fn last_error(state: &StateFiles) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).trim().to_owned()).filter(|s| !s.is_empty())
 }
 
+/// Checks the state directory without changing anything: a path that is
+/// not a private directory of ours, a read-only file system, or a full one.
+/// `None` when it looks usable (or does not exist yet and need not).
+pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Not created yet: it will be, if its nearest existing ancestor
+            // lets us.
+            let ancestor = dir.ancestors().skip(1).find(|a| a.exists())?;
+            let c = std::ffi::CString::new(ancestor.as_os_str().as_bytes()).ok()?;
+            // SAFETY: `c` is a valid NUL-terminated path.
+            if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+                let e = std::io::Error::last_os_error();
+                return Some(format!(
+                    "{} cannot be created: {} is not writable ({e})",
+                    dir.display(),
+                    ancestor.display()
+                ));
+            }
+            return None;
+        }
+        Err(e) => return Some(format!("{} cannot be inspected: {e}", dir.display())),
+    };
+    if meta.file_type().is_symlink() {
+        return Some(format!(
+            "{} is a symbolic link; tally refuses to follow it",
+            dir.display()
+        ));
+    }
+    if !meta.is_dir() {
+        return Some(format!(
+            "{} is not a directory; remove it or set another state dir",
+            dir.display()
+        ));
+    }
+    // SAFETY: geteuid cannot fail.
+    if meta.uid() != unsafe { libc::geteuid() } {
+        return Some(format!(
+            "{} is owned by another user; tally refuses to use it",
+            dir.display()
+        ));
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path; `vfs` is plain old data
+    // that statvfs fills in.
+    unsafe {
+        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
+            let e = std::io::Error::last_os_error();
+            return Some(format!("{} is not writable: {e}", dir.display()));
+        }
+        let mut vfs: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_bavail == 0 {
+            return Some(format!("the file system holding {} is full", dir.display()));
+        }
+    }
+    None
+}
+
 /// Clears the recorded failure (after a success).
 pub fn clear_error(state: &StateFiles) {
     let _ = files::remove_if_exists(&state.last_error());

@@ -5,4 +5,8 @@ mod support;
 
 mod consent;
 mod delivery;
+mod hostile;
+mod off;
+mod privacy;
 mod receiver;
+mod stress;
