@@ -6,12 +6,17 @@
 //! Counts are attributed to a UTC day when they are persisted (at exit, or
 //! on the long-running flush, which also wakes at midnight).
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::schema::{self, ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome};
+
+/// Maps keyed by short strings on the hot path: foldhash instead of SipHash,
+/// since the keys are the host's own command names (no untrusted input to
+/// flood) and hashing is most of a record call's cost.
+type HashMap<K, V> = StdMap<K, V, foldhash::fast::RandomState>;
 
 /// How one MCP tool call ended, as the recorder takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

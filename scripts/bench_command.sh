@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Whole-command cost of telemetry, measured with hyperfine on the release
+# build of the example host (DESIGN.md budgets: on vs off <= 5 % and
+# <= 0.5 ms; exit with a hung or unreachable endpoint <= 5 ms added).
+#
+#   scripts/bench_command.sh            # needs hyperfine (apt-get install hyperfine)
+#
+# Cases, each in a fresh HOME:
+#   off             HOST_TELEMETRY=0
+#   on              HOST_TELEMETRY=1, nothing to send
+#   on-hung         a completed day is waiting and the endpoint accepts the
+#                   connection but never answers: a background send is in
+#                   flight when the command exits
+#   on-unreachable  same, endpoint port closed (backoff cleared before every
+#                   run, so each run tries)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { echo "hyperfine is needed: apt-get install -y hyperfine" >&2; exit 1; }
+cargo build --release --quiet --example host
+HOST=$PWD/target/release/examples/host
+T=$(mktemp -d)
+cleanup() { [ -n "${HUNG_PID:-}" ] && kill "$HUNG_PID" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+
+python3 - "$T/port" <<'PY' &
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(4096)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    held.append(s.accept())  # accept, never answer
+PY
+HUNG_PID=$!
+for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+HUNG="http://127.0.0.1:$(cat "$T/port")/v1/batch"
+CLOSED="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')/v1/batch"
+
+home() { # name -> env prefix for a fresh home
+  local h="$T/$1"; mkdir -p "$h/state/host"
+  echo "env -i PATH=$PATH HOME=$h XDG_CONFIG_HOME=$h/config XDG_STATE_HOME=$h/state HOST_POLICY_FILE=$h/none"
+}
+pending() { # a completed day waiting in the spool
+  printf '{"v":1,"day":"2020-01-01","k":"command","name":"build","n":1}\n' > "$T/$1/state/host/spool.jsonl"
+}
+OFF=$(home off); ON=$(home on); H=$(home hung); U=$(home unreach)
+pending hung; pending unreach
+
+hyperfine -N --warmup 30 --runs "${RUNS:-500}" --export-markdown "$T/result.md" \
+  --prepare "rm -f $T/unreach/state/host/backoff.json" \
+  -n off "$OFF HOST_TELEMETRY=0 $HOST build" \
+  -n on "$ON HOST_TELEMETRY=1 $HOST build" \
+  -n on-hung "$H HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$HUNG $HOST build" \
+  -n on-unreachable "$U HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$CLOSED $HOST build"
+cat "$T/result.md"
