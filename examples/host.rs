@@ -78,6 +78,8 @@ fn main() -> ExitCode {
         Cmd::ExitDeep { code } => deep(code),
         Cmd::Panic => panic!("host panicked on purpose"),
         Cmd::WaitMs { ms } => {
+            // A long-running command persists (and sends) on an interval.
+            telemetry.start_interval_flush();
             std::thread::sleep(std::time::Duration::from_millis(ms));
             println!("waited");
             ExitCode::SUCCESS

@@ -333,3 +333,51 @@ fn show_prints_the_exact_bytes_the_sender_posts() {
         "{posted}"
     );
 }
+
+#[test]
+fn long_running_commands_persist_on_the_flush_interval() {
+    let mut sb = host_sandbox("http://127.0.0.1:9/v1/batch");
+    sb.set("HOST_TELEMETRY_FLUSH_INTERVAL", "1");
+    let spool = sb.root().join("state/host/spool.jsonl");
+    let mut child = sb
+        .command(&crate::support::host_bin(), &["wait-ms", "8000"])
+        .env("HOST_TELEMETRY_NOW", D1)
+        .spawn()
+        .unwrap();
+    let mut seen = false;
+    for _ in 0..60 {
+        if std::fs::read_to_string(&spool).is_ok_and(|s| s.contains("wait-ms")) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen, "the count reached the spool while the command ran");
+    assert!(still_running, "and before it exited");
+}
+
+#[test]
+fn https_proxy_and_no_proxy_are_honoured() {
+    // The receiver reads an absolute-form request like a forward proxy does.
+    let proxy = Receiver::start(Mode::Accept);
+    let mut sb = host_sandbox("http://telemetry.invalid:9/v1/batch");
+    sb.set("HTTP_PROXY", format!("http://{}", proxy.addr));
+    host_on(&sb, D1, &["build"]);
+    assert_eq!(
+        flush(&sb, D2)["result"],
+        "sent",
+        "delivered through the proxy"
+    );
+    assert_eq!(proxy.command_counts().get("build"), Some(&1));
+    sb.set("NO_PROXY", "localhost,.invalid");
+    host_on(&sb, D2, &["build"]);
+    let v = flush(&sb, D3);
+    assert_eq!(
+        v["result"], "failed",
+        "NO_PROXY sends directly, to a host that does not exist: {v}"
+    );
+    assert_eq!(proxy.raw_bodies().len(), 1);
+}

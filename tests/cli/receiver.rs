@@ -123,12 +123,24 @@ impl Receiver {
 fn handle(stream: TcpStream, bodies: &Mutex<Vec<Vec<u8>>>, mode: &Mutex<Mode>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut len = 0usize;
+    let mut first = true;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
         let l = line.trim_end();
+        if first && l.starts_with("CONNECT ") {
+            // Act as a forward proxy: finish the CONNECT's headers, open the
+            // tunnel, and serve the request that comes through it.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut s = stream.try_clone().unwrap();
+            let _ = write!(s, "HTTP/1.1 200 Connection established\r\n\r\n");
+            continue;
+        }
+        first = false;
         if l.is_empty() {
             break;
         }
