@@ -421,22 +421,17 @@ fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
         );
         return Ok(());
     }
-    if s.undecided() || force {
-        if let Some(why) = crate::prompt::blocked(s) {
-            eprintln!(
-                "{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`."
-            );
-            return Ok(());
-        }
+    if let Some(why) = crate::prompt::blocked(s) {
+        eprintln!("{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`.");
+        return Ok(());
     }
     match crate::prompt::ask(s) {
         Some(answer) => {
             store_choice(s, answer, ChoiceVia::Prompt)?;
             let fresh = s.reresolve();
-            if !answer {
-                if let Some(st) = s.paths.state() {
-                    state::delete_all(&st)?;
-                }
+            // No means off is off: nothing buffered survives the answer.
+            if !answer && let Some(st) = s.paths.state() {
+                state::delete_all(&st)?;
             }
             eprintln!(
                 "{app}: telemetry {}: {}",
