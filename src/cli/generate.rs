@@ -13,17 +13,17 @@ use clap_complete::Shell;
 pub enum Generate {
     /// Shell completions for bash, zsh, fish, powershell and elvish
     Completions {
-        /// Output directory
+        /// Directory to write into (created if missing)
         dir: PathBuf,
     },
-    /// Man pages, one per subcommand
+    /// Man pages, one per command and subcommand
     Man {
-        /// Output directory
+        /// Directory to write into (created if missing)
         dir: PathBuf,
     },
     /// TELEMETRY.md's generated field reference, spliced into the file
     TelemetryMd {
-        /// The file to update
+        /// The Markdown file to update in place; it must hold the BEGIN and END marker comments
         file: PathBuf,
     },
 }
