@@ -4,4 +4,5 @@
 mod support;
 
 mod consent;
+mod generated;
 mod prompt;
