@@ -438,7 +438,6 @@ fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
         Some(answer) => {
             store_choice(s, answer, ChoiceVia::Prompt)?;
             let fresh = s.reresolve();
-            // No means off is off: nothing buffered survives the answer.
             if !answer && let Some(st) = s.paths.state() {
                 state::delete_all(&st)?;
             }
