@@ -28,7 +28,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('telemetry', 'telemetry', [CompletionResultType]::ParameterValue, 'See and change what tally itself collects, and exactly what it sends')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write shell completions, man pages or TELEMETRY.md''s field reference (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -245,65 +244,9 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
         'tally;config;help;help' {
             break
         }
-        'tally;generate' {
-            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Shell completions for bash, zsh, fish, powershell and elvish')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Man pages, one per command and subcommand')
-            [CompletionResult]::new('telemetry-md', 'telemetry-md', [CompletionResultType]::ParameterValue, 'TELEMETRY.md''s generated field reference, spliced into the file')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'tally;generate;completions' {
-            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'tally;generate;man' {
-            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'tally;generate;telemetry-md' {
-            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'tally;generate;help' {
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Shell completions for bash, zsh, fish, powershell and elvish')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Man pages, one per command and subcommand')
-            [CompletionResult]::new('telemetry-md', 'telemetry-md', [CompletionResultType]::ParameterValue, 'TELEMETRY.md''s generated field reference, spliced into the file')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'tally;generate;help;completions' {
-            break
-        }
-        'tally;generate;help;man' {
-            break
-        }
-        'tally;generate;help;telemetry-md' {
-            break
-        }
-        'tally;generate;help;help' {
-            break
-        }
         'tally;help' {
             [CompletionResult]::new('telemetry', 'telemetry', [CompletionResultType]::ParameterValue, 'See and change what tally itself collects, and exactly what it sends')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write shell completions, man pages or TELEMETRY.md''s field reference (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -359,21 +302,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;help;config;otel;unset' {
-            break
-        }
-        'tally;help;generate' {
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Shell completions for bash, zsh, fish, powershell and elvish')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Man pages, one per command and subcommand')
-            [CompletionResult]::new('telemetry-md', 'telemetry-md', [CompletionResultType]::ParameterValue, 'TELEMETRY.md''s generated field reference, spliced into the file')
-            break
-        }
-        'tally;help;generate;completions' {
-            break
-        }
-        'tally;help;generate;man' {
-            break
-        }
-        'tally;help;generate;telemetry-md' {
             break
         }
         'tally;help;help' {

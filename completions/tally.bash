@@ -19,9 +19,6 @@ _tally() {
             tally,config)
                 cmd="tally__subcmd__config"
                 ;;
-            tally,generate)
-                cmd="tally__subcmd__generate"
-                ;;
             tally,help)
                 cmd="tally__subcmd__help"
                 ;;
@@ -73,35 +70,8 @@ _tally() {
             tally__subcmd__config__subcmd__otel__subcmd__help,unset)
                 cmd="tally__subcmd__config__subcmd__otel__subcmd__help__subcmd__unset"
                 ;;
-            tally__subcmd__generate,completions)
-                cmd="tally__subcmd__generate__subcmd__completions"
-                ;;
-            tally__subcmd__generate,help)
-                cmd="tally__subcmd__generate__subcmd__help"
-                ;;
-            tally__subcmd__generate,man)
-                cmd="tally__subcmd__generate__subcmd__man"
-                ;;
-            tally__subcmd__generate,telemetry-md)
-                cmd="tally__subcmd__generate__subcmd__telemetry__subcmd__md"
-                ;;
-            tally__subcmd__generate__subcmd__help,completions)
-                cmd="tally__subcmd__generate__subcmd__help__subcmd__completions"
-                ;;
-            tally__subcmd__generate__subcmd__help,help)
-                cmd="tally__subcmd__generate__subcmd__help__subcmd__help"
-                ;;
-            tally__subcmd__generate__subcmd__help,man)
-                cmd="tally__subcmd__generate__subcmd__help__subcmd__man"
-                ;;
-            tally__subcmd__generate__subcmd__help,telemetry-md)
-                cmd="tally__subcmd__generate__subcmd__help__subcmd__telemetry__subcmd__md"
-                ;;
             tally__subcmd__help,config)
                 cmd="tally__subcmd__help__subcmd__config"
-                ;;
-            tally__subcmd__help,generate)
-                cmd="tally__subcmd__help__subcmd__generate"
                 ;;
             tally__subcmd__help,help)
                 cmd="tally__subcmd__help__subcmd__help"
@@ -120,15 +90,6 @@ _tally() {
                 ;;
             tally__subcmd__help__subcmd__config__subcmd__otel,unset)
                 cmd="tally__subcmd__help__subcmd__config__subcmd__otel__subcmd__unset"
-                ;;
-            tally__subcmd__help__subcmd__generate,completions)
-                cmd="tally__subcmd__help__subcmd__generate__subcmd__completions"
-                ;;
-            tally__subcmd__help__subcmd__generate,man)
-                cmd="tally__subcmd__help__subcmd__generate__subcmd__man"
-                ;;
-            tally__subcmd__help__subcmd__generate,telemetry-md)
-                cmd="tally__subcmd__help__subcmd__generate__subcmd__telemetry__subcmd__md"
                 ;;
             tally__subcmd__help__subcmd__telemetry,flush)
                 cmd="tally__subcmd__help__subcmd__telemetry__subcmd__flush"
@@ -215,7 +176,7 @@ _tally() {
 
     case "${cmd}" in
         tally)
-            opts="-h -V --no-telemetry --help --version telemetry config generate help"
+            opts="-h -V --no-telemetry --help --version telemetry config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,134 +413,8 @@ _tally() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tally__subcmd__generate)
-            opts="-h -V --no-telemetry --help --version completions man telemetry-md help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__completions)
-            opts="-h -V --no-telemetry --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__help)
-            opts="completions man telemetry-md help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__help__subcmd__completions)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__help__subcmd__man)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__help__subcmd__telemetry__subcmd__md)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__man)
-            opts="-h -V --no-telemetry --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__generate__subcmd__telemetry__subcmd__md)
-            opts="-h -V --no-telemetry --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         tally__subcmd__help)
-            opts="telemetry config generate help"
+            opts="telemetry config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -651,62 +486,6 @@ _tally() {
         tally__subcmd__help__subcmd__config__subcmd__otel__subcmd__unset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__help__subcmd__generate)
-            opts="completions man telemetry-md"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__help__subcmd__generate__subcmd__completions)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__help__subcmd__generate__subcmd__man)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tally__subcmd__help__subcmd__generate__subcmd__telemetry__subcmd__md)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

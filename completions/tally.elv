@@ -25,7 +25,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
             cand telemetry 'See and change what tally itself collects, and exactly what it sends'
             cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
-            cand generate 'Write shell completions, man pages or TELEMETRY.md''s field reference (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;telemetry'= {
@@ -206,56 +205,9 @@ set edit:completion:arg-completer[tally] = {|@words|
         }
         &'tally;config;help;help'= {
         }
-        &'tally;generate'= {
-            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-            cand completions 'Shell completions for bash, zsh, fish, powershell and elvish'
-            cand man 'Man pages, one per command and subcommand'
-            cand telemetry-md 'TELEMETRY.md''s generated field reference, spliced into the file'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'tally;generate;completions'= {
-            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'tally;generate;man'= {
-            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'tally;generate;telemetry-md'= {
-            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'tally;generate;help'= {
-            cand completions 'Shell completions for bash, zsh, fish, powershell and elvish'
-            cand man 'Man pages, one per command and subcommand'
-            cand telemetry-md 'TELEMETRY.md''s generated field reference, spliced into the file'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'tally;generate;help;completions'= {
-        }
-        &'tally;generate;help;man'= {
-        }
-        &'tally;generate;help;telemetry-md'= {
-        }
-        &'tally;generate;help;help'= {
-        }
         &'tally;help'= {
             cand telemetry 'See and change what tally itself collects, and exactly what it sends'
             cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
-            cand generate 'Write shell completions, man pages or TELEMETRY.md''s field reference (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;help;telemetry'= {
@@ -297,17 +249,6 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;help;config;otel;set'= {
         }
         &'tally;help;config;otel;unset'= {
-        }
-        &'tally;help;generate'= {
-            cand completions 'Shell completions for bash, zsh, fish, powershell and elvish'
-            cand man 'Man pages, one per command and subcommand'
-            cand telemetry-md 'TELEMETRY.md''s generated field reference, spliced into the file'
-        }
-        &'tally;help;generate;completions'= {
-        }
-        &'tally;help;generate;man'= {
-        }
-        &'tally;help;generate;telemetry-md'= {
         }
         &'tally;help;help'= {
         }
