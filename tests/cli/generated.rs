@@ -93,6 +93,18 @@ fn man_pages_cover_every_visible_subcommand_and_no_hidden_one() {
 }
 
 #[test]
+fn completions_never_offer_the_hidden_generate_command() {
+    // clap_complete offers hidden subcommands unless the generator leaves
+    // them out; `generate` is for packagers, not for `tally <TAB>`.
+    for (name, bytes) in files_in(&repo().join("completions")) {
+        assert!(
+            !text(&bytes).contains("generate"),
+            "completions/{name} offers the hidden generate command"
+        );
+    }
+}
+
+#[test]
 fn telemetry_md_field_reference_matches_the_schema() {
     let path = repo().join("TELEMETRY.md");
     let committed =
