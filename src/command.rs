@@ -40,15 +40,24 @@ pub enum TelemetryCommand {
     On,
     /// Turn telemetry off: stores your choice, deletes buffered data and the machine id
     Off,
-    /// Ask whether to share usage statistics (for installers); asks only on a terminal
+    /// Ask whether to share usage statistics and store the answer (for installers)
+    ///
+    /// Asks only when nothing has decided yet (or with --force), stdin and
+    /// stderr are terminals, no CI is detected and an endpoint is configured;
+    /// otherwise says why on stderr, decides nothing and exits 0. Enter takes
+    /// the default; Ctrl-C, Ctrl-D or Esc decide nothing.
     Prompt {
-        /// Ask even if a choice was already made
+        /// Ask even if a choice was already made (the new answer replaces it)
         #[arg(long)]
         force: bool,
     },
-    /// Mint a new machine id and drop buffered data
+    /// Drop buffered data and replace the machine id with a new random one
+    ///
+    /// A new id is minted only while telemetry is on.
     Reset,
     /// Send completed days now, in the foreground, and report what happened
+    ///
+    /// Today's counts stay on this machine until the UTC day is over.
     Flush {
         /// Print machine-readable JSON
         #[arg(long)]
@@ -60,7 +69,7 @@ pub enum TelemetryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List what was sent (the newest 100 batches)
+    /// List the batches sent from this machine, oldest first (at least the newest 100 are kept)
     Log {
         /// Print machine-readable JSON
         #[arg(long)]
@@ -68,10 +77,10 @@ pub enum TelemetryCommand {
     },
 }
 
-/// `config …`: settings under the names ToolHive users know.
+/// `config …`: the stored choice under the key names ToolHive users know.
 #[derive(Subcommand, Clone, Debug)]
 pub enum ConfigCommand {
-    /// OpenTelemetry-style keys (`usage-analytics-enabled`)
+    /// Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`
     Otel {
         #[command(subcommand)]
         action: OtelAction,
@@ -81,19 +90,19 @@ pub enum ConfigCommand {
 /// `config otel get|set|unset KEY`.
 #[derive(Subcommand, Clone, Debug)]
 pub enum OtelAction {
-    /// Print a key's stored value
+    /// Print a key's stored value, or `unset` and what decides instead
     Get {
         /// The key (usage-analytics-enabled)
         key: String,
     },
-    /// Store a key's value
+    /// Store a key's value (`set usage-analytics-enabled false` is `telemetry off`)
     Set {
         /// The key (usage-analytics-enabled)
         key: String,
         /// true or false
         value: String,
     },
-    /// Remove a key's stored value (back to the default)
+    /// Forget a key's stored value, so the default decides again
     Unset {
         /// The key (usage-analytics-enabled)
         key: String,

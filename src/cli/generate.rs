@@ -13,17 +13,17 @@ use clap_complete::Shell;
 pub enum Generate {
     /// Shell completions for bash, zsh, fish, powershell and elvish
     Completions {
-        /// Output directory
+        /// Directory to write into (created if missing)
         dir: PathBuf,
     },
-    /// Man pages, one per subcommand
+    /// Man pages, one per command and subcommand
     Man {
-        /// Output directory
+        /// Directory to write into (created if missing)
         dir: PathBuf,
     },
     /// TELEMETRY.md's generated field reference, spliced into the file
     TelemetryMd {
-        /// The file to update
+        /// The Markdown file to update in place; it must hold the BEGIN and END marker comments
         file: PathBuf,
     },
 }
@@ -53,11 +53,33 @@ pub fn completions(dir: &Path) -> anyhow::Result<()> {
         Shell::PowerShell,
         Shell::Elvish,
     ] {
-        let mut cmd = super::command();
+        let mut cmd = visible_command();
         clap_complete::generate_to(shell, &mut cmd, "tally", dir)
             .with_context(|| format!("writing {shell} completions to {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// The command line as completions should offer it: without hidden
+/// subcommands. clap_complete's generators walk every subcommand, hidden or
+/// not (clap-rs/clap#1335), so `tally <TAB>` would offer `generate`; and
+/// `clap::Command` cannot remove a subcommand, so the root is re-assembled
+/// from the CLI's own arguments, texts and visible subcommands. Nothing of
+/// the CLI is restated here, so it cannot drift from [`super::Cli`].
+fn visible_command() -> clap::Command {
+    let full = super::command();
+    let mut root = clap::Command::new("tally")
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(full.is_propagate_version_set())
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+    if let Some(about) = full.get_about() {
+        root = root.about(about.clone());
+    }
+    if let Some(about) = full.get_long_about() {
+        root = root.long_about(about.clone());
+    }
+    root
 }
 
 /// Writes one man page per command and subcommand into `dir`.

@@ -36,17 +36,17 @@ pub struct Cli {
 /// The binary's subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// See and change what tally itself collects (status, on, off, prompt, reset, flush, show, log)
+    /// See and change what tally itself collects, and exactly what it sends
     Telemetry {
         #[command(subcommand)]
         command: TelemetryCommand,
     },
-    /// Settings under the keys ToolHive users know (`config otel get|set|unset usage-analytics-enabled`)
+    /// Get or set the telemetry choice under ToolHive's key, usage-analytics-enabled
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Write shell completions or man pages (for packagers)
+    /// Write shell completions, man pages or TELEMETRY.md's field reference (for packagers)
     #[command(hide = true)]
     Generate {
         #[command(subcommand)]

@@ -5,8 +5,10 @@ mod support;
 
 mod consent;
 mod delivery;
+mod generated;
 mod hostile;
 mod off;
 mod privacy;
+mod prompt;
 mod receiver;
 mod stress;

@@ -1,0 +1,314 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'tally'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'tally' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('telemetry', 'telemetry', [CompletionResultType]::ParameterValue, 'See and change what tally itself collects, and exactly what it sends')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;telemetry' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show whether telemetry is on, what decided it, and where its data lives')
+            [CompletionResult]::new('on', 'on', [CompletionResultType]::ParameterValue, 'Turn telemetry on (stores your choice in the config file)')
+            [CompletionResult]::new('off', 'off', [CompletionResultType]::ParameterValue, 'Turn telemetry off: stores your choice, deletes buffered data and the machine id')
+            [CompletionResult]::new('prompt', 'prompt', [CompletionResultType]::ParameterValue, 'Ask whether to share usage statistics and store the answer (for installers)')
+            [CompletionResult]::new('reset', 'reset', [CompletionResultType]::ParameterValue, 'Drop buffered data and replace the machine id with a new random one')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Send completed days now, in the foreground, and report what happened')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print exactly what the next send would post, and today''s local counts')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;telemetry;status' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;on' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;off' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;prompt' {
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Ask even if a choice was already made (the new answer replaces it)')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;reset' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;flush' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;show' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;log' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;help' {
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show whether telemetry is on, what decided it, and where its data lives')
+            [CompletionResult]::new('on', 'on', [CompletionResultType]::ParameterValue, 'Turn telemetry on (stores your choice in the config file)')
+            [CompletionResult]::new('off', 'off', [CompletionResultType]::ParameterValue, 'Turn telemetry off: stores your choice, deletes buffered data and the machine id')
+            [CompletionResult]::new('prompt', 'prompt', [CompletionResultType]::ParameterValue, 'Ask whether to share usage statistics and store the answer (for installers)')
+            [CompletionResult]::new('reset', 'reset', [CompletionResultType]::ParameterValue, 'Drop buffered data and replace the machine id with a new random one')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Send completed days now, in the foreground, and report what happened')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print exactly what the next send would post, and today''s local counts')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;telemetry;help;status' {
+            break
+        }
+        'tally;telemetry;help;on' {
+            break
+        }
+        'tally;telemetry;help;off' {
+            break
+        }
+        'tally;telemetry;help;prompt' {
+            break
+        }
+        'tally;telemetry;help;reset' {
+            break
+        }
+        'tally;telemetry;help;flush' {
+            break
+        }
+        'tally;telemetry;help;show' {
+            break
+        }
+        'tally;telemetry;help;log' {
+            break
+        }
+        'tally;telemetry;help;help' {
+            break
+        }
+        'tally;config' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('otel', 'otel', [CompletionResultType]::ParameterValue, 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;config;otel' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print a key''s stored value, or `unset` and what decides instead')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)')
+            [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Forget a key''s stored value, so the default decides again')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;config;otel;get' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;config;otel;set' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;config;otel;unset' {
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;config;otel;help' {
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print a key''s stored value, or `unset` and what decides instead')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)')
+            [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Forget a key''s stored value, so the default decides again')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;config;otel;help;get' {
+            break
+        }
+        'tally;config;otel;help;set' {
+            break
+        }
+        'tally;config;otel;help;unset' {
+            break
+        }
+        'tally;config;otel;help;help' {
+            break
+        }
+        'tally;config;help' {
+            [CompletionResult]::new('otel', 'otel', [CompletionResultType]::ParameterValue, 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;config;help;otel' {
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print a key''s stored value, or `unset` and what decides instead')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)')
+            [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Forget a key''s stored value, so the default decides again')
+            break
+        }
+        'tally;config;help;otel;get' {
+            break
+        }
+        'tally;config;help;otel;set' {
+            break
+        }
+        'tally;config;help;otel;unset' {
+            break
+        }
+        'tally;config;help;help' {
+            break
+        }
+        'tally;help' {
+            [CompletionResult]::new('telemetry', 'telemetry', [CompletionResultType]::ParameterValue, 'See and change what tally itself collects, and exactly what it sends')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tally;help;telemetry' {
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show whether telemetry is on, what decided it, and where its data lives')
+            [CompletionResult]::new('on', 'on', [CompletionResultType]::ParameterValue, 'Turn telemetry on (stores your choice in the config file)')
+            [CompletionResult]::new('off', 'off', [CompletionResultType]::ParameterValue, 'Turn telemetry off: stores your choice, deletes buffered data and the machine id')
+            [CompletionResult]::new('prompt', 'prompt', [CompletionResultType]::ParameterValue, 'Ask whether to share usage statistics and store the answer (for installers)')
+            [CompletionResult]::new('reset', 'reset', [CompletionResultType]::ParameterValue, 'Drop buffered data and replace the machine id with a new random one')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Send completed days now, in the foreground, and report what happened')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print exactly what the next send would post, and today''s local counts')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)')
+            break
+        }
+        'tally;help;telemetry;status' {
+            break
+        }
+        'tally;help;telemetry;on' {
+            break
+        }
+        'tally;help;telemetry;off' {
+            break
+        }
+        'tally;help;telemetry;prompt' {
+            break
+        }
+        'tally;help;telemetry;reset' {
+            break
+        }
+        'tally;help;telemetry;flush' {
+            break
+        }
+        'tally;help;telemetry;show' {
+            break
+        }
+        'tally;help;telemetry;log' {
+            break
+        }
+        'tally;help;config' {
+            [CompletionResult]::new('otel', 'otel', [CompletionResultType]::ParameterValue, 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`')
+            break
+        }
+        'tally;help;config;otel' {
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print a key''s stored value, or `unset` and what decides instead')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)')
+            [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Forget a key''s stored value, so the default decides again')
+            break
+        }
+        'tally;help;config;otel;get' {
+            break
+        }
+        'tally;help;config;otel;set' {
+            break
+        }
+        'tally;help;config;otel;unset' {
+            break
+        }
+        'tally;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,257 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[tally] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'tally'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'tally'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand telemetry 'See and change what tally itself collects, and exactly what it sends'
+            cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;telemetry'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand status 'Show whether telemetry is on, what decided it, and where its data lives'
+            cand on 'Turn telemetry on (stores your choice in the config file)'
+            cand off 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
+            cand prompt 'Ask whether to share usage statistics and store the answer (for installers)'
+            cand reset 'Drop buffered data and replace the machine id with a new random one'
+            cand flush 'Send completed days now, in the foreground, and report what happened'
+            cand show 'Print exactly what the next send would post, and today''s local counts'
+            cand log 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;telemetry;status'= {
+            cand --json 'Print machine-readable JSON'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;on'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;off'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;prompt'= {
+            cand --force 'Ask even if a choice was already made (the new answer replaces it)'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;reset'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;flush'= {
+            cand --json 'Print machine-readable JSON'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;show'= {
+            cand --json 'Print machine-readable JSON'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;log'= {
+            cand --json 'Print machine-readable JSON'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;help'= {
+            cand status 'Show whether telemetry is on, what decided it, and where its data lives'
+            cand on 'Turn telemetry on (stores your choice in the config file)'
+            cand off 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
+            cand prompt 'Ask whether to share usage statistics and store the answer (for installers)'
+            cand reset 'Drop buffered data and replace the machine id with a new random one'
+            cand flush 'Send completed days now, in the foreground, and report what happened'
+            cand show 'Print exactly what the next send would post, and today''s local counts'
+            cand log 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;telemetry;help;status'= {
+        }
+        &'tally;telemetry;help;on'= {
+        }
+        &'tally;telemetry;help;off'= {
+        }
+        &'tally;telemetry;help;prompt'= {
+        }
+        &'tally;telemetry;help;reset'= {
+        }
+        &'tally;telemetry;help;flush'= {
+        }
+        &'tally;telemetry;help;show'= {
+        }
+        &'tally;telemetry;help;log'= {
+        }
+        &'tally;telemetry;help;help'= {
+        }
+        &'tally;config'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand otel 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;config;otel'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand get 'Print a key''s stored value, or `unset` and what decides instead'
+            cand set 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)'
+            cand unset 'Forget a key''s stored value, so the default decides again'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;config;otel;get'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;config;otel;set'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;config;otel;unset'= {
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;config;otel;help'= {
+            cand get 'Print a key''s stored value, or `unset` and what decides instead'
+            cand set 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)'
+            cand unset 'Forget a key''s stored value, so the default decides again'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;config;otel;help;get'= {
+        }
+        &'tally;config;otel;help;set'= {
+        }
+        &'tally;config;otel;help;unset'= {
+        }
+        &'tally;config;otel;help;help'= {
+        }
+        &'tally;config;help'= {
+            cand otel 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;config;help;otel'= {
+            cand get 'Print a key''s stored value, or `unset` and what decides instead'
+            cand set 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)'
+            cand unset 'Forget a key''s stored value, so the default decides again'
+        }
+        &'tally;config;help;otel;get'= {
+        }
+        &'tally;config;help;otel;set'= {
+        }
+        &'tally;config;help;otel;unset'= {
+        }
+        &'tally;config;help;help'= {
+        }
+        &'tally;help'= {
+            cand telemetry 'See and change what tally itself collects, and exactly what it sends'
+            cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tally;help;telemetry'= {
+            cand status 'Show whether telemetry is on, what decided it, and where its data lives'
+            cand on 'Turn telemetry on (stores your choice in the config file)'
+            cand off 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
+            cand prompt 'Ask whether to share usage statistics and store the answer (for installers)'
+            cand reset 'Drop buffered data and replace the machine id with a new random one'
+            cand flush 'Send completed days now, in the foreground, and report what happened'
+            cand show 'Print exactly what the next send would post, and today''s local counts'
+            cand log 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
+        }
+        &'tally;help;telemetry;status'= {
+        }
+        &'tally;help;telemetry;on'= {
+        }
+        &'tally;help;telemetry;off'= {
+        }
+        &'tally;help;telemetry;prompt'= {
+        }
+        &'tally;help;telemetry;reset'= {
+        }
+        &'tally;help;telemetry;flush'= {
+        }
+        &'tally;help;telemetry;show'= {
+        }
+        &'tally;help;telemetry;log'= {
+        }
+        &'tally;help;config'= {
+            cand otel 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
+        }
+        &'tally;help;config;otel'= {
+            cand get 'Print a key''s stored value, or `unset` and what decides instead'
+            cand set 'Store a key''s value (`set usage-analytics-enabled false` is `telemetry off`)'
+            cand unset 'Forget a key''s stored value, so the default decides again'
+        }
+        &'tally;help;config;otel;get'= {
+        }
+        &'tally;help;config;otel;set'= {
+        }
+        &'tally;help;config;otel;unset'= {
+        }
+        &'tally;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,108 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tally_global_optspecs
+    string join \n no-telemetry h/help V/version
+end
+
+function __fish_tally_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tally_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tally_using_subcommand
+    set -l cmd (__fish_tally_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tally -n "__fish_tally_needs_command" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tally -n "__fish_tally_needs_command" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_needs_command" -f -a "telemetry" -d 'See and change what tally itself collects, and exactly what it sends'
+complete -c tally -n "__fish_tally_needs_command" -f -a "config" -d 'Get or set the telemetry choice under ToolHive\'s key, usage-analytics-enabled'
+complete -c tally -n "__fish_tally_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "status" -d 'Show whether telemetry is on, what decided it, and where its data lives'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "on" -d 'Turn telemetry on (stores your choice in the config file)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "off" -d 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "prompt" -d 'Ask whether to share usage statistics and store the answer (for installers)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "reset" -d 'Drop buffered data and replace the machine id with a new random one'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "flush" -d 'Send completed days now, in the foreground, and report what happened'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "show" -d 'Print exactly what the next send would post, and today\'s local counts'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "log" -d 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l force -d 'Ask even if a choice was already made (the new answer replaces it)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l json -d 'Print machine-readable JSON'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l json -d 'Print machine-readable JSON'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show whether telemetry is on, what decided it, and where its data lives'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "on" -d 'Turn telemetry on (stores your choice in the config file)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "off" -d 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "prompt" -d 'Ask whether to share usage statistics and store the answer (for installers)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Drop buffered data and replace the machine id with a new random one'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Send completed days now, in the foreground, and report what happened'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print exactly what the next send would post, and today\'s local counts'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "log" -d 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -f -a "otel" -d 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
+complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -f -a "get" -d 'Print a key\'s stored value, or `unset` and what decides instead'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -f -a "set" -d 'Store a key\'s value (`set usage-analytics-enabled false` is `telemetry off`)'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -f -a "unset" -d 'Forget a key\'s stored value, so the default decides again'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "otel" -d 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config help" -f -a "telemetry" -d 'See and change what tally itself collects, and exactly what it sends'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config help" -f -a "config" -d 'Get or set the telemetry choice under ToolHive\'s key, usage-analytics-enabled'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "status" -d 'Show whether telemetry is on, what decided it, and where its data lives'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "on" -d 'Turn telemetry on (stores your choice in the config file)'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "off" -d 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "prompt" -d 'Ask whether to share usage statistics and store the answer (for installers)'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "reset" -d 'Drop buffered data and replace the machine id with a new random one'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "flush" -d 'Send completed days now, in the foreground, and report what happened'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "show" -d 'Print exactly what the next send would post, and today\'s local counts'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "log" -d 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
+complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "otel" -d 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'

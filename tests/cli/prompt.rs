@@ -1,0 +1,533 @@
+//! The first-run question through a real pseudo-terminal: `expectrl` runs
+//! the built binaries with the pty as their stdin and stderr, types the
+//! answers a person would (y, n, Enter, Ctrl-C, Ctrl-D) and then reads the
+//! stored choice back from the config file. A pty is the only honest way to
+//! test this: the prompt refuses to appear unless stdin and stderr are
+//! terminals, so piped tests can only ever see it stay away.
+//!
+//! Each run gets the Sandbox's cleared environment; a child that asked when
+//! it should not have would block on its read, so every wait for the end of
+//! output is bounded by a generous timeout and fails the test instead of
+//! hanging it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use expectrl::process::unix::WaitStatus;
+use expectrl::{Eof, Expect, Session};
+
+use crate::support::{Sandbox, host_bin, tally_bin, text};
+
+/// The question itself, as both binaries word it.
+const QUESTION: &str = "Share anonymous usage statistics?";
+/// The explanation printed just before the question.
+const PREAMBLE: &str = "can send anonymous usage counts";
+/// A fixed clock, so `decided_at` can be compared exactly.
+const NOW: &str = "2026-03-04T05:06:07Z";
+/// An endpoint nothing listens on; the prompt only needs one to exist, and
+/// no test here has a completed day to send.
+const ENDPOINT: &str = "http://127.0.0.1:9/v1/batch";
+/// How long any single wait on the child may take before the test fails.
+/// Generous, because a loaded 2-core machine can be slow to start a binary.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which binary a test drives.
+#[derive(Clone, Copy)]
+enum App {
+    /// The `tally` binary: opt-in, so Enter means No.
+    Tally,
+    /// The example host: opt-out, so Enter means Yes.
+    Host,
+}
+
+impl App {
+    fn bin(self) -> PathBuf {
+        match self {
+            App::Tally => tally_bin(),
+            App::Host => host_bin(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            App::Tally => "tally",
+            App::Host => "host",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            App::Tally => "TALLY",
+            App::Host => "HOST",
+        }
+    }
+
+    /// The question with its default marker: dialoguer's `[y/N]` or `[Y/n]`.
+    fn question(self) -> String {
+        match self {
+            App::Tally => format!("{QUESTION} [y/N]"),
+            App::Host => format!("{QUESTION} [Y/n]"),
+        }
+    }
+}
+
+/// A sandbox set up so the prompt is due for `app`: an endpoint and a fixed
+/// clock, nothing decided.
+fn sandbox(app: App) -> Sandbox {
+    let mut sb = Sandbox::new();
+    sb.set(
+        format!("{}_TELEMETRY_ENDPOINT", app.prefix()).as_str(),
+        ENDPOINT,
+    );
+    sb.set(format!("{}_TELEMETRY_NOW", app.prefix()).as_str(), NOW);
+    sb
+}
+
+/// `app args…` with the sandbox's cleared environment, ready for the pty:
+/// stdin is put back to "inherit" (the Sandbox default is /dev/null), so the
+/// pty that expectrl installs as fds 0, 1 and 2 stays in place.
+fn command(sb: &Sandbox, app: App, args: &[&str]) -> Command {
+    let mut c = sb.command(&app.bin(), args);
+    c.stdin(Stdio::inherit());
+    c
+}
+
+/// Which standard stream a run has redirected away from the pty.
+#[derive(Clone, Copy, Debug)]
+enum Away {
+    /// stdin from /dev/null.
+    Stdin,
+    /// stdout into a file.
+    Stdout(&'static str),
+    /// stderr into a file.
+    Stderr(&'static str),
+}
+
+/// Like [`command`] with one stream redirected. The redirection is done by
+/// `sh` after the fork, because ptyprocess closes every inherited
+/// descriptor but the pty before exec, so a `File` handed to
+/// `Command::stdout` would be gone by then. `sh` execs the binary, so the
+/// pid expectrl waits on is the binary's, with the same cleared environment.
+fn redirected(sb: &Sandbox, app: App, args: &[&str], away: Away) -> Command {
+    let (redirect, target) = match away {
+        Away::Stdin => ("<", "/dev/null".to_owned()),
+        Away::Stdout(name) => (">", sb.root().join(name).display().to_string()),
+        Away::Stderr(name) => ("2>", sb.root().join(name).display().to_string()),
+    };
+    let script = format!("target=$1; shift; exec \"$@\" {redirect}\"$target\"");
+    let bin = app.bin().display().to_string();
+    let mut sh_args = vec!["-c", script.as_str(), "sh", target.as_str(), bin.as_str()];
+    sh_args.extend_from_slice(args);
+    let mut c = sb.command(Path::new("/bin/sh"), &sh_args);
+    c.stdin(Stdio::inherit());
+    c
+}
+
+/// The usual first-run arguments of each app: `tally telemetry prompt` (the
+/// tally binary never asks on its own commands) and `host build x`.
+fn first_args(app: App) -> &'static [&'static str] {
+    match app {
+        App::Tally => &["telemetry", "prompt"],
+        App::Host => &["build", "x"],
+    }
+}
+
+fn first_run(sb: &Sandbox, app: App) -> Command {
+    command(sb, app, first_args(app))
+}
+
+fn first_run_with(sb: &Sandbox, app: App, away: Away) -> Command {
+    redirected(sb, app, first_args(app), away)
+}
+
+type Pty = expectrl::session::OsSession;
+
+fn spawn(cmd: Command) -> Pty {
+    let mut p = Session::spawn(cmd).expect("spawn under a pty");
+    p.set_expect_timeout(Some(TIMEOUT));
+    p
+}
+
+/// Waits for `needle` on the terminal, failing with what was seen.
+fn expect_text(p: &mut Pty, needle: &str) -> String {
+    match p.expect(needle) {
+        Ok(c) => text(c.before()) + needle,
+        Err(e) => panic!("waiting for {needle:?} on the terminal: {e}"),
+    }
+}
+
+/// How the child ended: what it wrote to the terminal (all of it for
+/// [`answer`] and [`run_unattended`]), and its exit code; a death by signal
+/// fails the test instead.
+struct Ended {
+    rest: String,
+    code: i32,
+}
+
+fn finish(mut p: Pty) -> Ended {
+    let rest = match p.expect(Eof) {
+        Ok(c) => text(c.as_bytes()),
+        Err(e) => panic!("waiting for the child to finish (did it ask when it should not?): {e}"),
+    };
+    let code = match p.get_process().wait().expect("wait for the child") {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("the child did not exit normally: {other:?}; output: {rest}"),
+    };
+    Ended { rest, code }
+}
+
+/// Runs `cmd` under a pty without typing anything and returns all it wrote
+/// to the terminal and its exit code: for the cases where no question may
+/// appear.
+fn run_unattended(cmd: Command) -> Ended {
+    finish(spawn(cmd))
+}
+
+/// The `[telemetry]` table of `app`'s config file, if the file exists.
+fn stored(sb: &Sandbox, app: App) -> Option<toml::Table> {
+    let path = config_file(sb, app);
+    let t = std::fs::read_to_string(&path).ok()?;
+    let doc: toml::Table = t.parse().unwrap_or_else(|e| panic!("{path:?}: {e}\n{t}"));
+    doc.get("telemetry").and_then(|v| v.as_table()).cloned()
+}
+
+fn config_file(sb: &Sandbox, app: App) -> PathBuf {
+    sb.root()
+        .join("config")
+        .join(app.name())
+        .join("config.toml")
+}
+
+/// Asserts the config holds `enabled` as a choice made at the prompt, at
+/// the sandbox's fixed instant.
+fn assert_chosen_at_prompt(sb: &Sandbox, app: App, enabled: bool) {
+    let t = stored(sb, app).expect("a config file with a [telemetry] table");
+    assert_eq!(
+        t.get("enabled").and_then(|v| v.as_bool()),
+        Some(enabled),
+        "{t:?}"
+    );
+    assert_eq!(
+        t.get("decided_via").and_then(|v| v.as_str()),
+        Some("prompt"),
+        "{t:?}"
+    );
+    assert_eq!(
+        t.get("decided_at").and_then(|v| v.as_str()),
+        Some(NOW),
+        "{t:?}"
+    );
+}
+
+/// Asserts no choice is stored (the file may exist, e.g. for the notice).
+fn assert_undecided(sb: &Sandbox, app: App) {
+    if let Some(t) = stored(sb, app) {
+        for key in ["enabled", "decided_via", "decided_at"] {
+            assert!(t.get(key).is_none(), "{key} was stored: {t:?}");
+        }
+    }
+}
+
+/// Every cursor-hide escape must be followed by a show, so a prompt that is
+/// interrupted does not leave the user's terminal without a cursor.
+fn assert_cursor_visible(terminal: &str) {
+    const HIDE: &str = "\x1b[?25l";
+    const SHOW: &str = "\x1b[?25h";
+    if let Some(hidden) = terminal.rfind(HIDE) {
+        assert!(
+            terminal[hidden..].contains(SHOW),
+            "the cursor was left hidden: {terminal:?}"
+        );
+    }
+}
+
+/// Starts the first run of `app`, waits for the question, types `keys`,
+/// and returns everything the terminal showed and the exit code.
+fn answer(app: App, cmd: Command, keys: &[u8]) -> Ended {
+    let mut p = spawn(cmd);
+    let seen = expect_text(&mut p, &app.question());
+    assert!(seen.contains(PREAMBLE), "{seen:?}");
+    p.send(keys).expect("type at the prompt");
+    let mut end = finish(p);
+    end.rest = seen + &end.rest;
+    end
+}
+
+/// What a terminal sends for Ctrl-C and Ctrl-D when it is in raw mode (in
+/// cooked mode the line discipline turns them into SIGINT and end of file).
+const CTRL_C: u8 = 0x03;
+const CTRL_D: u8 = 0x04;
+
+// ---- tally telemetry prompt: opt-in, Enter means No ----
+
+#[test]
+fn tally_prompt_yes_turns_telemetry_on_and_stores_how_and_when() {
+    let sb = sandbox(App::Tally);
+    let end = answer(App::Tally, first_run(&sb, App::Tally), b"y\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(
+        end.rest.contains("tally: telemetry enabled"),
+        "{}",
+        end.rest
+    );
+    assert_chosen_at_prompt(&sb, App::Tally, true);
+    let v = sb.status();
+    assert_eq!(
+        (v["enabled"].as_bool(), v["decided_by"].as_str()),
+        (Some(true), Some("config"))
+    );
+}
+
+#[test]
+fn tally_prompt_no_turns_telemetry_off_and_stores_how_and_when() {
+    let sb = sandbox(App::Tally);
+    let end = answer(App::Tally, first_run(&sb, App::Tally), b"n\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(
+        end.rest.contains("tally: telemetry disabled"),
+        "{}",
+        end.rest
+    );
+    assert_chosen_at_prompt(&sb, App::Tally, false);
+    assert!(!sb.state_dir().exists(), "no state after answering no");
+}
+
+#[test]
+fn tally_prompt_enter_takes_the_opt_in_default_no() {
+    let sb = sandbox(App::Tally);
+    let end = answer(App::Tally, first_run(&sb, App::Tally), b"\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_chosen_at_prompt(&sb, App::Tally, false);
+}
+
+#[test]
+fn tally_prompt_ctrl_c_decides_nothing_exits_zero_and_restores_the_cursor() {
+    let sb = sandbox(App::Tally);
+    let end = answer(App::Tally, first_run(&sb, App::Tally), &[CTRL_C]);
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(end.rest.contains("nothing was decided"), "{}", end.rest);
+    assert_cursor_visible(&end.rest);
+    assert_undecided(&sb, App::Tally);
+    assert_eq!(sb.status()["decided_by"], "default");
+}
+
+#[test]
+fn tally_prompt_ctrl_d_decides_nothing_and_exits_zero() {
+    let sb = sandbox(App::Tally);
+    let end = answer(App::Tally, first_run(&sb, App::Tally), &[CTRL_D]);
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(end.rest.contains("nothing was decided"), "{}", end.rest);
+    assert_cursor_visible(&end.rest);
+    assert_undecided(&sb, App::Tally);
+}
+
+#[test]
+fn tally_prompt_is_not_asked_again_once_answered() {
+    let sb = sandbox(App::Tally);
+    answer(App::Tally, first_run(&sb, App::Tally), b"y\r");
+    let again = run_unattended(first_run(&sb, App::Tally));
+    assert_eq!(again.code, 0, "{}", again.rest);
+    assert!(
+        !again.rest.contains(QUESTION),
+        "asked twice: {}",
+        again.rest
+    );
+    assert!(again.rest.contains("nothing to ask"), "{}", again.rest);
+    assert!(again.rest.contains("--force"), "{}", again.rest);
+    assert_chosen_at_prompt(&sb, App::Tally, true);
+}
+
+#[test]
+fn tally_prompt_force_asks_again_after_a_choice_was_made() {
+    let sb = sandbox(App::Tally);
+    sb.ok(&["telemetry", "on"]);
+    let cmd = command(&sb, App::Tally, &["telemetry", "prompt", "--force"]);
+    let end = answer(App::Tally, cmd, b"n\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_chosen_at_prompt(&sb, App::Tally, false);
+}
+
+#[test]
+fn tally_prompt_without_an_endpoint_says_why_and_decides_nothing() {
+    let mut sb = sandbox(App::Tally);
+    sb.unset("TALLY_TELEMETRY_ENDPOINT");
+    let end = run_unattended(first_run(&sb, App::Tally));
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(!end.rest.contains(QUESTION), "{}", end.rest);
+    assert!(
+        end.rest
+            .contains("not asking: no telemetry endpoint is configured"),
+        "{}",
+        end.rest
+    );
+    assert!(sb.created().is_empty(), "created {:?}", sb.created());
+}
+
+#[test]
+fn tally_prompt_in_ci_is_not_asked_even_with_force() {
+    let mut sb = sandbox(App::Tally);
+    sb.set("CI", "1");
+    for args in [
+        &["telemetry", "prompt"][..],
+        &["telemetry", "prompt", "--force"],
+    ] {
+        let end = run_unattended(command(&sb, App::Tally, args));
+        assert_eq!(end.code, 0, "{args:?}: {}", end.rest);
+        assert!(!end.rest.contains(QUESTION), "{args:?}: {}", end.rest);
+        assert!(end.rest.contains("CI"), "{args:?} says why: {}", end.rest);
+    }
+    assert!(sb.created().is_empty(), "created {:?}", sb.created());
+}
+
+#[test]
+fn tally_prompt_with_stdin_redirected_is_not_asked_and_says_why() {
+    let sb = sandbox(App::Tally);
+    let end = run_unattended(first_run_with(&sb, App::Tally, Away::Stdin));
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(!end.rest.contains(QUESTION), "{}", end.rest);
+    assert!(end.rest.contains("not a terminal"), "{}", end.rest);
+    assert!(sb.created().is_empty(), "created {:?}", sb.created());
+}
+
+#[test]
+fn tally_prompt_with_stderr_redirected_is_not_asked_and_says_why_there() {
+    let sb = sandbox(App::Tally);
+    let end = run_unattended(first_run_with(&sb, App::Tally, Away::Stderr("stderr.txt")));
+    assert_eq!(end.code, 0, "{}", end.rest);
+    let stderr = std::fs::read_to_string(sb.root().join("stderr.txt")).unwrap();
+    assert!(!end.rest.contains(QUESTION), "{}", end.rest);
+    assert!(!stderr.contains(QUESTION), "{stderr}");
+    assert!(stderr.contains("not a terminal"), "{stderr}");
+    assert_undecided(&sb, App::Tally);
+}
+
+#[test]
+fn tally_prompt_text_goes_to_stderr_never_stdout() {
+    let sb = sandbox(App::Tally);
+    let cmd = first_run_with(&sb, App::Tally, Away::Stdout("stdout.txt"));
+    let end = answer(App::Tally, cmd, b"y\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    let stdout = std::fs::read_to_string(sb.root().join("stdout.txt")).unwrap();
+    assert_eq!(stdout, "", "stdout belongs to the host");
+    assert_chosen_at_prompt(&sb, App::Tally, true);
+}
+
+// ---- the example host's first run: opt-out, Enter means Yes ----
+
+#[test]
+fn host_first_run_yes_stores_the_choice_and_runs_the_command() {
+    let sb = sandbox(App::Host);
+    let end = answer(App::Host, first_run(&sb, App::Host), b"y\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(end.rest.contains("built"), "{}", end.rest);
+    assert_chosen_at_prompt(&sb, App::Host, true);
+}
+
+#[test]
+fn host_first_run_no_stores_the_choice_runs_the_command_and_records_nothing() {
+    let sb = sandbox(App::Host);
+    let end = answer(App::Host, first_run(&sb, App::Host), b"n\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(end.rest.contains("built"), "{}", end.rest);
+    assert_chosen_at_prompt(&sb, App::Host, false);
+    assert!(
+        !sb.root().join("state").join("host").exists(),
+        "nothing recorded after answering no"
+    );
+}
+
+#[test]
+fn host_first_run_enter_takes_the_opt_out_default_yes() {
+    let sb = sandbox(App::Host);
+    let end = answer(App::Host, first_run(&sb, App::Host), b"\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(end.rest.contains("built"), "{}", end.rest);
+    assert_chosen_at_prompt(&sb, App::Host, true);
+}
+
+#[test]
+fn host_first_run_ctrl_c_decides_nothing_and_the_command_keeps_its_exit_code() {
+    let sb = sandbox(App::Host);
+    let cmd = command(&sb, App::Host, &["exit-deep", "3"]);
+    let end = answer(App::Host, cmd, &[CTRL_C]);
+    assert_eq!(end.code, 3, "{}", end.rest);
+    assert!(end.rest.contains("exiting with 3"), "{}", end.rest);
+    assert_cursor_visible(&end.rest);
+    assert_undecided(&sb, App::Host);
+    // Undecided, so the next run on a terminal asks again.
+    let end = answer(App::Host, first_run(&sb, App::Host), b"n\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_chosen_at_prompt(&sb, App::Host, false);
+}
+
+#[test]
+fn host_first_run_ctrl_d_decides_nothing_and_the_command_completes() {
+    let sb = sandbox(App::Host);
+    let end = answer(App::Host, first_run(&sb, App::Host), &[CTRL_D]);
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(end.rest.contains("built"), "{}", end.rest);
+    assert_cursor_visible(&end.rest);
+    assert_undecided(&sb, App::Host);
+}
+
+#[test]
+fn host_first_run_is_asked_only_once() {
+    let sb = sandbox(App::Host);
+    answer(App::Host, first_run(&sb, App::Host), b"y\r");
+    let again = run_unattended(first_run(&sb, App::Host));
+    assert_eq!(again.code, 0, "{}", again.rest);
+    assert!(
+        !again.rest.contains(QUESTION),
+        "asked twice: {}",
+        again.rest
+    );
+    assert!(again.rest.contains("built"), "{}", again.rest);
+    assert_chosen_at_prompt(&sb, App::Host, true);
+}
+
+#[test]
+fn host_first_run_prompt_goes_to_stderr_never_stdout() {
+    let sb = sandbox(App::Host);
+    let cmd = first_run_with(&sb, App::Host, Away::Stdout("stdout.txt"));
+    let end = answer(App::Host, cmd, b"n\r");
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(end.rest.contains(QUESTION), "{}", end.rest);
+    let stdout = std::fs::read_to_string(sb.root().join("stdout.txt")).unwrap();
+    assert_eq!(stdout, "built\n", "only the host's own output on stdout");
+    assert_chosen_at_prompt(&sb, App::Host, false);
+}
+
+/// The ways a host run can be kept from asking.
+#[derive(Clone, Copy, Debug)]
+enum NoAsk {
+    Ci,
+    NoEndpoint,
+    Away(Away),
+}
+
+#[test]
+fn host_does_not_ask_in_ci_without_an_endpoint_or_without_terminals() {
+    for case in [
+        NoAsk::Ci,
+        NoAsk::NoEndpoint,
+        NoAsk::Away(Away::Stdin),
+        NoAsk::Away(Away::Stderr("stderr.txt")),
+    ] {
+        // A fresh sandbox per case: each run must complete on the pty with
+        // no question and leave the choice undecided.
+        let mut sb = sandbox(App::Host);
+        let cmd = match case {
+            NoAsk::Ci => first_run(sb.set("CI", "1"), App::Host),
+            NoAsk::NoEndpoint => first_run(sb.unset("HOST_TELEMETRY_ENDPOINT"), App::Host),
+            NoAsk::Away(away) => first_run_with(&sb, App::Host, away),
+        };
+        let end = run_unattended(cmd);
+        assert_eq!(end.code, 0, "{case:?}: {}", end.rest);
+        assert!(!end.rest.contains(QUESTION), "{case:?}: {}", end.rest);
+        assert!(end.rest.contains("built"), "{case:?}: {}", end.rest);
+        let stderr = std::fs::read_to_string(sb.root().join("stderr.txt")).unwrap_or_default();
+        assert!(!stderr.contains(QUESTION), "{case:?}: {stderr}");
+        assert_undecided(&sb, App::Host);
+    }
+}
