@@ -438,6 +438,14 @@ fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
         );
         return Ok(());
     }
+    if s.consent.decided_by < crate::consent::Source::Config {
+        // An answer would be stored but not take effect; asking would mislead.
+        eprintln!(
+            "{app}: not asking: {}, which outranks any stored answer. Nothing was decided.",
+            s.consent.reason
+        );
+        return Ok(());
+    }
     if let Some(why) = crate::prompt::blocked(s) {
         eprintln!("{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`.");
         return Ok(());

@@ -349,6 +349,26 @@ fn tally_prompt_force_asks_again_after_a_choice_was_made() {
 }
 
 #[test]
+fn tally_prompt_force_does_not_ask_when_a_higher_rule_decides() {
+    let mut sb = sandbox(App::Tally);
+    sb.set("DO_NOT_TRACK", "1");
+    let end = run_unattended(command(
+        &sb,
+        App::Tally,
+        &["telemetry", "prompt", "--force"],
+    ));
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(!end.rest.contains(QUESTION), "{}", end.rest);
+    assert!(
+        end.rest
+            .contains("DO_NOT_TRACK=1, which outranks any stored answer"),
+        "{}",
+        end.rest
+    );
+    assert!(sb.created().is_empty(), "created {:?}", sb.created());
+}
+
+#[test]
 fn tally_prompt_without_an_endpoint_says_why_and_decides_nothing() {
     let mut sb = sandbox(App::Tally);
     sb.unset("TALLY_TELEMETRY_ENDPOINT");
