@@ -39,7 +39,7 @@ enum Cmd {
     },
     /// Panic out of main
     Panic,
-    /// Work for a while (a longer command, giving a background send time to run)
+    /// Work for a while, recording a tool call every 250 ms (a long-running command)
     WaitMs { ms: u64 },
     /// Record an MCP-style tool call and a client, like a server would
     Serve,
@@ -78,9 +78,18 @@ fn main() -> ExitCode {
         Cmd::ExitDeep { code } => deep(code),
         Cmd::Panic => panic!("host panicked on purpose"),
         Cmd::WaitMs { ms } => {
-            // A long-running command persists (and sends) on an interval.
+            // A long-running command persists (and sends) on an interval, and
+            // keeps recording, like a server handling a request every 250 ms.
             telemetry.start_interval_flush();
-            std::thread::sleep(std::time::Duration::from_millis(ms));
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_millis(ms) {
+                std::thread::sleep(std::time::Duration::from_millis(ms.min(250)));
+                tally::record_tool_call(
+                    "",
+                    tally::CallOutcome::Ok,
+                    std::time::Duration::from_millis(1),
+                );
+            }
             println!("waited");
             ExitCode::SUCCESS
         }

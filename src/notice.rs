@@ -4,6 +4,8 @@
 //! first send happens only in a later process, after the notice is stored as
 //! shown; a new consent version of the schema shows it again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::config;
 use crate::schema::CONSENT_VERSION;
 use crate::settings::Settings;
@@ -45,7 +47,10 @@ pub fn text(settings: &Settings) -> String {
 /// was printed. If the config cannot be written the notice is still shown,
 /// and shown again next time: better twice than never.
 pub fn show(settings: &Settings) -> bool {
-    if !due(settings) {
+    // Settings are read once at start, so a long-running process that
+    // persists on an interval would otherwise see the notice as still due.
+    static SHOWN: AtomicBool = AtomicBool::new(false);
+    if !due(settings) || SHOWN.swap(true, Ordering::SeqCst) {
         return false;
     }
     eprintln!("{}", text(settings));

@@ -381,3 +381,17 @@ fn https_proxy_and_no_proxy_are_honoured() {
     );
     assert_eq!(proxy.raw_bodies().len(), 1);
 }
+
+#[test]
+fn a_long_running_process_shows_the_notice_once_not_per_flush() {
+    let mut sb = Sandbox::new();
+    sb.set("HOST_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/v1/batch")
+        .set("HOST_TELEMETRY_FLUSH_INTERVAL", "1");
+    let out = host_on(&sb, D1, &["wait-ms", "3500"]);
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.matches("host collects anonymous usage counts").count(),
+        1,
+        "{err}"
+    );
+}
