@@ -28,6 +28,7 @@ pub mod docs;
 pub mod env;
 pub mod files;
 pub mod jsonrpc;
+pub mod mcp_session;
 pub mod notice;
 pub mod paths;
 pub mod policy;
