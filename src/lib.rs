@@ -33,6 +33,7 @@ pub mod notice;
 pub mod paths;
 pub mod policy;
 pub mod prompt;
+pub mod proxy;
 pub mod recorder;
 pub mod rollup;
 pub mod schema;

@@ -236,7 +236,7 @@ mod tests {
         let mut s = Sniffer::new();
         let mut out = Vec::new();
         s.feed(text.as_bytes(), &mut out);
-        s.finish(&mut out);
+        s.feed(b"\n", &mut out);
         out
     }
 

@@ -149,7 +149,9 @@ impl Sniffer {
     }
 
     /// Reads `chunk`, appending to `out` the messages of every line that
-    /// ended in it well-formed.
+    /// ended in it well-formed. A line is a message only once its newline
+    /// arrived: MCP delimits messages by newlines, and the official SDKs
+    /// drop a last line without one, so the sniffer never reports it.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Message>) {
         let mut i = 0;
         while i < chunk.len() {
@@ -176,12 +178,6 @@ impl Sniffer {
                 i += 1;
             }
         }
-    }
-
-    /// Ends the input: a last line without a newline counts if it is
-    /// complete.
-    pub fn finish(&mut self, out: &mut Vec<Message>) {
-        self.end_line(out);
     }
 
     fn end_line(&mut self, out: &mut Vec<Message>) {

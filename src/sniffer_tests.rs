@@ -14,17 +14,18 @@ fn sniff_chunks(chunks: &[&[u8]]) -> Vec<Message> {
     for c in chunks {
         s.feed(c, &mut out);
     }
-    s.finish(&mut out);
     out
 }
 
+/// One or more lines; the last one gets its newline.
 fn sniff(text: &str) -> Vec<Message> {
-    sniff_chunks(&[text.as_bytes()])
+    sniff_chunks(&[text.as_bytes(), b"\n"])
 }
 
 /// Byte by byte, to exercise every state across chunk boundaries.
 fn sniff_bytes(text: &str) -> Vec<Message> {
-    let chunks: Vec<&[u8]> = text.as_bytes().chunks(1).collect();
+    let mut chunks: Vec<&[u8]> = text.as_bytes().chunks(1).collect();
+    chunks.push(b"\n");
     sniff_chunks(&chunks)
 }
 
@@ -99,6 +100,8 @@ fn initialize_both_ways() {
 
 #[test]
 fn broken_lines_report_nothing() {
+    let no_newline = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+    assert!(sniff_chunks(&[no_newline.as_bytes()]).is_empty());
     for bad in [
         "not json at all",
         "{\"id\":1,\"method\":\"tools/call\"",
@@ -117,7 +120,7 @@ fn broken_lines_report_nothing() {
         "42",
     ] {
         assert!(sniff(bad).is_empty(), "{bad:?}");
-        assert!(sniff(&format!("{bad}\n")).is_empty(), "{bad:?}");
+        assert!(sniff_bytes(bad).is_empty(), "{bad:?}");
     }
     // A broken line does not spoil the next one.
     let got = sniff("{\"id\":1,\n{\"id\":2,\"method\":\"ping\"}\n");
@@ -148,8 +151,8 @@ fn escapes_caps_duplicates_and_odd_ids() {
 
 #[test]
 fn empty_and_whitespace_lines_are_nothing() {
-    assert!(sniff("\n\n   \r\n\t\n").is_empty());
-    assert_eq!(sniff("{}\n[]\n[{}]\n").len(), 2);
+    assert!(sniff("\n\n   \r\n\t").is_empty());
+    assert_eq!(sniff("{}\n[]\n[{}]").len(), 2);
 }
 
 // ---------------------------------------------------------------------------
