@@ -4,3 +4,5 @@
 mod support;
 
 mod consent;
+mod peer;
+mod proxy;
