@@ -52,10 +52,7 @@ pub fn app_name(s: &str) -> Result<String, String> {
 /// exit hook persists the counts.
 pub fn run(args: &RunArgs, telemetry: &Telemetry) -> ! {
     telemetry.start_interval_flush();
-    let (program, rest) = args
-        .command
-        .split_first()
-        .expect("clap requires a command");
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
     let opts = Options {
         program: program.clone(),
         args: rest.to_vec(),
