@@ -4,5 +4,6 @@
 mod support;
 
 mod consent;
+mod mcp_library;
 mod peer;
 mod proxy;
