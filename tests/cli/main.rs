@@ -4,6 +4,7 @@
 mod support;
 
 mod consent;
+mod mcp_everything;
 mod mcp_library;
 mod peer;
 mod proxy;
