@@ -280,17 +280,28 @@ impl Tap {
         })
     }
 
-    /// Sniffs a chunk; hands what it completed to `each` under the lock.
-    fn feed(&mut self, chunk: &[u8], each: fn(&mut McpSession<Recorder>, &Message, Instant)) {
+    /// Sniffs a chunk and hands what it completed to `each` under the lock.
+    /// Returns `false` once telemetry was turned off during the run (the
+    /// exit hook or a flush saw `telemetry off`): from then on there is
+    /// nothing to count, and the direction goes back to a plain copy.
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        each: fn(&mut McpSession<Recorder>, &Message, Instant),
+    ) -> bool {
+        if !recorder::is_enabled() {
+            return false;
+        }
         self.sniffer.feed(chunk, &mut self.found);
         if self.found.is_empty() {
-            return;
+            return true;
         }
         let now = Instant::now();
         let mut s = lock(&self.session);
         for m in self.found.drain(..) {
             each(&mut s, &m, now);
         }
+        true
     }
 }
 
@@ -300,8 +311,10 @@ fn client_to_server(mut from: File, to: Option<ChildStdin>, session: Option<Shar
     let mut buf = vec![0u8; CHUNK];
     while let Some(n) = read_some(&mut from, &mut buf) {
         let chunk = &buf[..n];
-        if let Some(t) = &mut tap {
-            t.feed(chunk, McpSession::from_client);
+        if let Some(t) = &mut tap
+            && !t.feed(chunk, McpSession::from_client)
+        {
+            tap = None;
         }
         if let Some(w) = &mut to
             && w.write_all(chunk).is_err()
@@ -331,8 +344,10 @@ fn server_to_client(from: Option<ChildStdout>, mut to: File, session: Option<Sha
         }
         // Written with write(2) on an unbuffered file: delivered to the
         // client's pipe, so the calls it answers may count now.
-        if let Some(t) = &mut tap {
-            t.feed(chunk, McpSession::from_server);
+        if let Some(t) = &mut tap
+            && !t.feed(chunk, McpSession::from_server)
+        {
+            tap = None;
         }
     }
 }

@@ -349,6 +349,29 @@ fn tool_names_and_app_keep_their_own_counts() {
 }
 
 #[test]
+fn telemetry_off_during_a_session_keeps_nothing() {
+    let sb = Sandbox::new();
+    sb.ok(&["telemetry", "on"]);
+    let mut p = Peer::proxied_edge(&sb, &[]);
+    p.send(&initialize(0, "goose", "1"));
+    p.recv();
+    p.send(&call(1, "ok", json!({})));
+    p.recv();
+    // Another process turns telemetry off while the proxy runs.
+    sb.ok(&["telemetry", "off"]);
+    p.send(&call(2, "ok", json!({})));
+    p.recv();
+    let (st, _) = p.finish();
+    assert_eq!(st.code(), Some(0));
+    // The exit hook saw the new choice: nothing was written.
+    assert_eq!(
+        files_under(&sb.state_dir()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(today(&sb, None).total_calls(), 0);
+}
+
+#[test]
 fn the_edge_server_runs_on_its_own() {
     // Guards the other tests: the server itself behaves as documented.
     let sb = Sandbox::new();
