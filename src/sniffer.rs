@@ -461,6 +461,24 @@ impl Sniffer {
             Slot::RequestId => m.request_id = None,
             Slot::ClientName => m.client_name = None,
             Slot::ClientVersion => m.client_version = None,
+            // A repeated container replaces everything read from the first.
+            Slot::Result => {
+                m.is_error = false;
+                m.protocol_version = None;
+                m.capabilities = Default::default();
+            }
+            Slot::Capabilities => m.capabilities = Default::default(),
+            Slot::Error => m.error_code = None,
+            Slot::Params => {
+                m.name = None;
+                m.request_id = None;
+                m.client_name = None;
+                m.client_version = None;
+            }
+            Slot::ClientInfo => {
+                m.client_name = None;
+                m.client_version = None;
+            }
             _ => {}
         }
     }
