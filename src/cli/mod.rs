@@ -1,4 +1,4 @@
-//! The `tally` binary's command line: clap derive structs, and [`run`],
+//! The `tally` binary's command line: clap derive structs, and [`run()`],
 //! which resolves telemetry for tally itself (opt-in, no endpoint unless
 //! configured), counts the command through the library like any host, and
 //! dispatches.

@@ -22,7 +22,7 @@ use crate::schema::Pattern;
 #[command(after_long_help = AFTER_HELP)]
 pub struct RunArgs {
     /// Count tool calls under their tool names (names must match
-    /// [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}; others count without a name).
+    /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name).
     /// Off by default: only outcomes are counted.
     #[arg(long)]
     pub tool_names: bool,
