@@ -65,6 +65,17 @@ fn main() {
         );
     }
 
+    println!("\ntally run: 10 MB requests (1 KB responses), median of 20 round trips");
+    let big_direct = large(home, Via::Direct);
+    let big_on = large(home, Via::Proxy { telemetry: true });
+    println!(
+        "  direct {:.2} ms, tally run (telemetry on) {:.2} ms: {:+.2} ms, {:.0} MB/s through the proxy",
+        big_direct.as_secs_f64() * 1e3,
+        big_on.as_secs_f64() * 1e3,
+        (big_on.as_secs_f64() - big_direct.as_secs_f64()) * 1e3,
+        LARGE_BYTES as f64 / big_on.as_secs_f64() / 1e6
+    );
+
     println!(
         "\ntally run: throughput and memory ({messages} pipelined 1 KB round trips, telemetry on)"
     );
@@ -82,7 +93,7 @@ fn main() {
     }
     // Proof that the telemetry-on runs sniffed and counted every call.
     let counted = counted_calls(home);
-    let expected = 1_000 + rounds + messages;
+    let expected = 1_000 + rounds + messages + 20;
     println!("  calls counted by the telemetry-on runs: {counted} (expected {expected})");
     assert_eq!(counted, expected as u64, "every proxied call is counted");
 }
@@ -211,6 +222,30 @@ fn latency(home: &Path, via: Via, rounds: usize) -> Samples {
     finish(c);
     samples.sort_unstable();
     Samples(samples)
+}
+
+const LARGE_BYTES: usize = 10 * 1024 * 1024;
+
+/// The median round trip of a 10 MB request.
+fn large(home: &Path, via: Via) -> Duration {
+    let mut c = start(home, via);
+    let mut req = request(0);
+    req.truncate(req.len() - 5);
+    req.resize(LARGE_BYTES - 5, b'a');
+    req.extend_from_slice(b"\"}}}\n");
+    let mut line = Vec::new();
+    let mut times: Vec<Duration> = (0..20)
+        .map(|_| {
+            line.clear();
+            let t = Instant::now();
+            c.stdin.write_all(&req).unwrap();
+            c.stdout.read_until(b'\n', &mut line).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    finish(c);
+    times.sort_unstable();
+    times[times.len() / 2]
 }
 
 /// Round trips per second, and for the proxy its RSS (after the warm-up,
