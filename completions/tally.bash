@@ -22,6 +22,9 @@ _tally() {
             tally,help)
                 cmd="tally__subcmd__help"
                 ;;
+            tally,run)
+                cmd="tally__subcmd__run"
+                ;;
             tally,telemetry)
                 cmd="tally__subcmd__telemetry"
                 ;;
@@ -75,6 +78,9 @@ _tally() {
                 ;;
             tally__subcmd__help,help)
                 cmd="tally__subcmd__help__subcmd__help"
+                ;;
+            tally__subcmd__help,run)
+                cmd="tally__subcmd__help__subcmd__run"
                 ;;
             tally__subcmd__help,telemetry)
                 cmd="tally__subcmd__help__subcmd__telemetry"
@@ -176,12 +182,16 @@ _tally() {
 
     case "${cmd}" in
         tally)
-            opts="-h -V --no-telemetry --help --version telemetry config help"
+            opts="-h -V --no-telemetry --app --help --version telemetry config run help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -190,12 +200,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config)
-            opts="-h -V --no-telemetry --help --version otel help"
+            opts="-h -V --no-telemetry --app --help --version otel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -288,12 +302,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel)
-            opts="-h -V --no-telemetry --help --version get set unset help"
+            opts="-h -V --no-telemetry --app --help --version get set unset help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -302,12 +320,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel__subcmd__get)
-            opts="-h -V --no-telemetry --help --version"
+            opts="-h -V --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -386,12 +408,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel__subcmd__set)
-            opts="-h -V --no-telemetry --help --version"
+            opts="-h -V --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -400,12 +426,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel__subcmd__unset)
-            opts="-h -V --no-telemetry --help --version"
+            opts="-h -V --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -414,7 +444,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__help)
-            opts="telemetry config help"
+            opts="telemetry config run help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -498,6 +528,20 @@ _tally() {
             return 0
             ;;
         tally__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tally__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -637,13 +681,35 @@ _tally() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tally__subcmd__telemetry)
-            opts="-h -V --no-telemetry --help --version status on off prompt reset flush show log help"
+        tally__subcmd__run)
+            opts="-h -V --tool-names --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tally__subcmd__telemetry)
+            opts="-h -V --no-telemetry --app --help --version status on off prompt reset flush show log help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -652,12 +718,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__flush)
-            opts="-h -V --json --no-telemetry --help --version"
+            opts="-h -V --json --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -806,12 +876,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__log)
-            opts="-h -V --json --no-telemetry --help --version"
+            opts="-h -V --json --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -820,12 +894,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__off)
-            opts="-h -V --no-telemetry --help --version"
+            opts="-h -V --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -834,12 +912,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__on)
-            opts="-h -V --no-telemetry --help --version"
+            opts="-h -V --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -848,12 +930,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__prompt)
-            opts="-h -V --force --no-telemetry --help --version"
+            opts="-h -V --force --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -862,12 +948,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__reset)
-            opts="-h -V --no-telemetry --help --version"
+            opts="-h -V --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -876,12 +966,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__show)
-            opts="-h -V --json --no-telemetry --help --version"
+            opts="-h -V --json --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -890,12 +984,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__status)
-            opts="-h -V --json --no-telemetry --help --version"
+            opts="-h -V --json --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

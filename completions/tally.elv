@@ -18,6 +18,7 @@ set edit:completion:arg-completer[tally] = {|@words|
     }
     var completions = [
         &'tally'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -25,9 +26,11 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
             cand telemetry 'See and change what tally itself collects, and exactly what it sends'
             cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
+            cand run 'Run an MCP server behind a transparent stdio proxy that counts its tool calls'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;telemetry'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -44,6 +47,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;telemetry;status'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -52,6 +56,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;on'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -59,6 +64,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;off'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -66,6 +72,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;prompt'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --force 'Ask even if a choice was already made (the new answer replaces it)'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
@@ -74,6 +81,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;reset'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -81,6 +89,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;flush'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
@@ -89,6 +98,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;show'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -97,6 +107,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;log'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -134,6 +145,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;telemetry;help;help'= {
         }
         &'tally;config'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -143,6 +155,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;config;otel'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -154,6 +167,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;config;otel;get'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -161,6 +175,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;config;otel;set'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -168,6 +183,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;config;otel;unset'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -205,9 +221,19 @@ set edit:completion:arg-completer[tally] = {|@words|
         }
         &'tally;config;help;help'= {
         }
+        &'tally;run'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --tool-names 'Count tool calls under their tool names (names must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name). Off by default: only outcomes are counted'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'tally;help'= {
             cand telemetry 'See and change what tally itself collects, and exactly what it sends'
             cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
+            cand run 'Run an MCP server behind a transparent stdio proxy that counts its tool calls'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;help;telemetry'= {
@@ -249,6 +275,8 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;help;config;otel;set'= {
         }
         &'tally;help;config;otel;unset'= {
+        }
+        &'tally;help;run'= {
         }
         &'tally;help;help'= {
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, on a fresh machine: installs what the tests drive for real
-# (strace for the off-is-off test; the MCP peers once they exist), then runs
-# every test. Usage: bash scripts/test.sh
+# (strace for the off-is-off test; the reference MCP server from npm and the
+# official MCP Python SDK for the proxy test), then runs every test.
+# Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,9 +10,15 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 command -v strace >/dev/null || missing+=(strace)
+command -v node >/dev/null || missing+=(nodejs npm)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+
+# The MCP peers, pinned in tests/mcp (package-lock.json, requirements.txt).
+[ -d tests/mcp/node_modules/@modelcontextprotocol/server-everything ] || npm ci --prefix tests/mcp --no-audit --no-fund
+python3 -c 'import mcp' 2>/dev/null || python3 -m pip install -q -r tests/mcp/requirements.txt
 
 cargo test --locked

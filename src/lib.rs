@@ -17,6 +17,42 @@
 //! tally::record_command("build");
 //! # let _ = t;
 //! ```
+//!
+//! # MCP servers
+//!
+//! An MCP server counts its tool calls with [`record_tool_call`] and the
+//! connecting client with [`record_client`]; both are an uncontended mutex
+//! and a map update, no I/O. Where they go in a request loop:
+//!
+//! ```no_run
+//! # use std::io::{BufRead, Write};
+//! # use std::time::Instant;
+//! # fn handle(line: &str) -> (Vec<u8>, Option<tally::CallOutcome>) { unimplemented!() }
+//! let t = tally::Telemetry::builder("my-server")
+//!     .default_policy(tally::DefaultPolicy::OptIn)
+//!     .prompt(false) // stdin is the protocol channel
+//!     .init();
+//! t.start_interval_flush(); // a server runs for long
+//! let mut out = std::io::stdout().lock();
+//! for line in std::io::stdin().lock().lines() {
+//!     let line = line.unwrap();
+//!     let started = Instant::now(); // when the request was read
+//!     let (reply, outcome) = handle(&line);
+//!     out.write_all(&reply).unwrap();
+//!     out.flush().unwrap(); // the answer is on its way…
+//!     if let Some(outcome) = outcome {
+//!         // …and only then the call counts. "" counts the outcome only;
+//!         // pass the tool name only if your operator opted into names.
+//!         tally::record_tool_call("", outcome, started.elapsed());
+//!     }
+//!     // For `initialize`: tally::record_client(clientInfo.name, clientInfo.version)
+//! }
+//! // Returning from main (or std::process::exit) persists the counts.
+//! ```
+//!
+//! `examples/mcp_server.rs` is a complete one. A server in any language can
+//! instead run behind `tally run -- <server>` ([`proxy`]), which counts the
+//! same things from the outside.
 
 pub mod app;
 pub mod cli;
@@ -27,15 +63,19 @@ pub mod consent;
 pub mod docs;
 pub mod env;
 pub mod files;
+pub mod jsonrpc;
+pub mod mcp_session;
 pub mod notice;
 pub mod paths;
 pub mod policy;
 pub mod prompt;
+pub mod proxy;
 pub mod recorder;
 pub mod rollup;
 pub mod schema;
 pub mod sender;
 pub mod settings;
+pub mod sniffer;
 pub mod spool;
 pub mod state;
 pub mod telemetry;

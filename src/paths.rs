@@ -74,7 +74,20 @@ impl Paths {
     pub fn state(&self) -> Option<StateFiles> {
         self.state_dir.clone().map(StateFiles)
     }
+
+    /// The same locations for counts reported under another application
+    /// name (`tally run --app NAME`): config and policy file stay these, the
+    /// state directory becomes `<state dir>/apps/<name>`, so each name has
+    /// its own spool, machine id and send ledger.
+    pub fn for_app(mut self, name: &str) -> Self {
+        self.state_dir = self.state_dir.map(|d| d.join(APPS_DIR).join(name));
+        self
+    }
 }
+
+/// The subdirectory of a state directory holding the state of the names
+/// counts are reported under ([`Paths::for_app`]).
+pub const APPS_DIR: &str = "apps";
 
 /// Names of the files in the state directory.
 #[derive(Clone, Debug)]
@@ -113,9 +126,11 @@ impl StateFiles {
     pub fn last_error(&self) -> PathBuf {
         self.0.join("last_error")
     }
-    /// Every file tally may create here, for `telemetry off`.
+    /// Every file tally may create here, for `telemetry off`, including
+    /// those of the names reported under in `apps/` ([`Paths::for_app`]):
+    /// their consent is this application's.
     pub fn all(&self) -> Vec<PathBuf> {
-        vec![
+        let mut files = vec![
             self.machine_id(),
             self.spool(),
             self.spool_lock(),
@@ -123,6 +138,22 @@ impl StateFiles {
             self.ledger(),
             self.backoff(),
             self.last_error(),
-        ]
+        ];
+        for app in self.app_dirs() {
+            files.extend(app.all());
+        }
+        files
+    }
+
+    /// The state of each name reported under (`apps/<name>`).
+    pub fn app_dirs(&self) -> Vec<StateFiles> {
+        let Ok(entries) = std::fs::read_dir(self.0.join(APPS_DIR)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| StateFiles(e.path()))
+            .collect()
     }
 }

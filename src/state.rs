@@ -48,6 +48,11 @@ pub fn delete_all(state: &StateFiles) -> Result<Vec<std::path::PathBuf>, FileErr
             }
         }
     }
+    // The emptied directories of names reported under (`tally run --app`).
+    for app in state.app_dirs() {
+        let _ = std::fs::remove_dir(app.dir());
+    }
+    let _ = std::fs::remove_dir(state.dir().join(crate::paths::APPS_DIR));
     let _ = std::fs::remove_dir(state.dir());
     Ok(removed)
 }

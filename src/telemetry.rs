@@ -32,6 +32,7 @@ pub struct Builder {
     paths: Option<Paths>,
     prompt: bool,
     background_send: bool,
+    report_as: Option<String>,
 }
 
 impl Builder {
@@ -53,6 +54,7 @@ impl Builder {
             paths: None,
             prompt: true,
             background_send: true,
+            report_as: None,
         }
     }
 
@@ -125,11 +127,35 @@ impl Builder {
         self
     }
 
+    /// Reports the counts under another application name (`tally run --app
+    /// NAME`) while consent, the config file, the policy file and the
+    /// environment variables stay this application's. The counts are kept
+    /// apart in `<state dir>/apps/<name>` (see [`Paths::for_app`]) and sent
+    /// with `name` in the envelope; `telemetry off` of this application
+    /// deletes them too.
+    pub fn report_as(mut self, name: &str) -> Self {
+        self.report_as = Some(name.to_owned());
+        self
+    }
+
     /// Resolves settings without side effects: no prompt, no hook, no
     /// thread, no file created. Used by `telemetry status`.
     pub fn resolve(&self) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
-        settings::resolve(self.app.clone(), env, self.flags, self.paths.clone())
+        let Some(name) = &self.report_as else {
+            return settings::resolve(self.app.clone(), env, self.flags, self.paths.clone());
+        };
+        // Locations are resolved under the owner's name first, so its config
+        // and policy file apply; only the state directory and the name in
+        // the envelope change.
+        let paths = self
+            .paths
+            .clone()
+            .unwrap_or_else(|| Paths::resolve(&self.app, &env))
+            .for_app(name);
+        let mut app = self.app.clone();
+        app.name = name.clone();
+        settings::resolve(app, env, self.flags, Some(paths))
     }
 
     /// Resolves consent, asks the first-run question if it is due, and when
