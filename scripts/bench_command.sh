@@ -46,10 +46,19 @@ pending() { # a completed day waiting in the spool
 OFF=$(home off); ON=$(home on); H=$(home hung); U=$(home unreach)
 pending hung; pending unreach
 
-hyperfine -N --warmup 30 --runs "${RUNS:-500}" --export-markdown "$T/result.md" \
+hyperfine -N --warmup 30 --runs "${RUNS:-500}" --export-markdown "$T/result.md" --export-json "$T/result.json" \
   --prepare "rm -f $T/unreach/state/host/backoff.json" \
   -n off "$OFF HOST_TELEMETRY=0 $HOST build" \
   -n on "$ON HOST_TELEMETRY=1 $HOST build" \
   -n on-hung "$H HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$HUNG $HOST build" \
   -n on-unreachable "$U HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$CLOSED $HOST build"
 cat "$T/result.md"
+python3 - "$T/result.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+off = r["off"]["median"]
+print("\nmedians (ms), and added over off:")
+for name in ["off", "on", "on-hung", "on-unreachable"]:
+    m = r[name]["median"]
+    print(f"  {name:15} {m*1000:7.3f}   {((m-off)*1000):+.3f} ms  ({(m/off-1)*100:+.1f} %)")
+PY
