@@ -421,22 +421,18 @@ fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
         );
         return Ok(());
     }
-    if s.undecided() || force {
-        if let Some(why) = crate::prompt::blocked(s) {
-            eprintln!(
-                "{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`."
-            );
-            return Ok(());
-        }
+    if (s.undecided() || force)
+        && let Some(why) = crate::prompt::blocked(s)
+    {
+        eprintln!("{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`.");
+        return Ok(());
     }
     match crate::prompt::ask(s) {
         Some(answer) => {
             store_choice(s, answer, ChoiceVia::Prompt)?;
             let fresh = s.reresolve();
-            if !answer {
-                if let Some(st) = s.paths.state() {
-                    state::delete_all(&st)?;
-                }
+            if !answer && let Some(st) = s.paths.state() {
+                state::delete_all(&st)?;
             }
             eprintln!(
                 "{app}: telemetry {}: {}",

@@ -55,8 +55,5 @@ pub fn ask(settings: &Settings) -> Option<bool> {
         .show_default(true)
         .wait_for_newline(true)
         .interact_on_opt(&term);
-    match answer {
-        Ok(a) => a,
-        Err(_) => None,
-    }
+    answer.unwrap_or_default()
 }

@@ -138,11 +138,12 @@ impl Builder {
     /// and never writes to stdout.
     pub fn init(self) -> Telemetry {
         let mut s = self.resolve();
-        if self.prompt && crate::prompt::due(&s) {
-            if let Some(answer) = crate::prompt::ask(&s) {
-                let _ = store(&s, answer, ChoiceVia::Prompt);
-                s = self.resolve();
-            }
+        if self.prompt
+            && crate::prompt::due(&s)
+            && let Some(answer) = crate::prompt::ask(&s)
+        {
+            let _ = store(&s, answer, ChoiceVia::Prompt);
+            s = self.resolve();
         }
         let t = Telemetry {
             settings: Arc::new(s),
