@@ -31,15 +31,25 @@ pub mod notice;
 pub mod paths;
 pub mod policy;
 pub mod prompt;
+#[cfg(feature = "server")]
+pub mod ratelimit;
 pub mod recorder;
+#[cfg(feature = "server")]
+pub mod report;
 pub mod rollup;
 pub mod schema;
 pub mod sender;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod settings;
 pub mod spool;
 pub mod state;
+#[cfg(feature = "server")]
+pub mod store;
 pub mod telemetry;
 pub mod validate;
+#[cfg(feature = "server")]
+pub mod writer;
 
 pub use app::DefaultPolicy;
 pub use command::{ConfigCommand, TelemetryArgs, TelemetryCommand};

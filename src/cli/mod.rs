@@ -4,6 +4,10 @@
 //! dispatches.
 
 mod generate;
+#[cfg(feature = "server")]
+mod report;
+#[cfg(feature = "server")]
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -46,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run the ingest endpoint: validate posted batches against the schema and store them
+    #[cfg(feature = "server")]
+    Serve(serve::ServeArgs),
+    /// Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions
+    #[cfg(feature = "server")]
+    Report(report::ReportArgs),
     /// Write shell completions or man pages (for packagers)
     #[command(hide = true)]
     Generate {
@@ -67,6 +77,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         cli.command,
         Command::Telemetry { .. } | Command::Config { .. } | Command::Generate { .. }
     );
+    // A server must not stop at start to ask a question.
+    #[cfg(feature = "server")]
+    let managing = managing || matches!(cli.command, Command::Serve(_));
     let telemetry = Telemetry::builder("tally")
         .version(env!("CARGO_PKG_VERSION"))
         .env_prefix(ENV_PREFIX)
@@ -80,6 +93,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Telemetry { command } => command.run(&telemetry, &mut out),
         Command::Config { command } => command.run(&telemetry, &mut out),
         Command::Generate { what } => return generate::run(what).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => return serve::run(args).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "server")]
+        Command::Report(args) => {
+            let r = report::run(args, &mut out);
+            out.flush().ok();
+            return r.map(|()| ExitCode::SUCCESS);
+        }
     };
     out.flush().ok();
     match result {

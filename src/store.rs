@@ -1,0 +1,815 @@
+//! The ingest store: an embedded SQLite database that `tally serve` writes
+//! validated batches into and `tally report` reads.
+//!
+//! Layout (migration 1): `batches` keeps one row per accepted batch (its id
+//! is the idempotency key); `machine_days` one row per machine, app and event
+//! day with the envelope (version, OS, arch, CI) that day; `usage` one row per
+//! machine, app, day and counted thing (a command, a tool call outcome, a
+//! client, a lifecycle event, a fact value, client-side drops), with counts
+//! and latency buckets; `drops` what the validator removed, per app and
+//! receive day. Strings that repeat in every row (names, apps, versions) and
+//! machine ids are interned into `dims` and `machines`, so the big tables hold
+//! small integers: that keeps them compact and lets the report scan a million
+//! rows well within a second. Rows stay per machine because k-anonymity needs
+//! distinct-machine counts, which cannot be summed across days.
+//!
+//! Everything stored here passed [`crate::validate`] first: only schema
+//! values, never an IP address, never a payload.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use time::Date;
+
+use crate::schema::{Event, LATENCY_BUCKETS};
+use crate::validate::{Drops, Validated};
+
+/// The store's file name inside the data directory.
+pub const DEFAULT_FILE_NAME: &str = "store.sqlite3";
+
+/// The migrations, in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE dims (
+    id   INTEGER PRIMARY KEY,
+    text TEXT NOT NULL UNIQUE
+);
+INSERT INTO dims (id, text) VALUES (0, '');
+CREATE TABLE machines (
+    id         INTEGER PRIMARY KEY,
+    machine_id TEXT NOT NULL UNIQUE
+);
+CREATE TABLE batches (
+    batch_id     TEXT PRIMARY KEY,
+    app          TEXT NOT NULL,
+    app_version  TEXT NOT NULL,
+    os           TEXT NOT NULL,
+    arch         TEXT NOT NULL,
+    ci           INTEGER NOT NULL,
+    machine_id   TEXT NOT NULL,
+    received_day INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX batches_by_received_day ON batches (received_day);
+CREATE TABLE machine_days (
+    day     INTEGER NOT NULL,
+    app     INTEGER NOT NULL,
+    machine INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    os      INTEGER NOT NULL,
+    arch    INTEGER NOT NULL,
+    ci      INTEGER NOT NULL,
+    PRIMARY KEY (day, app, machine)
+) WITHOUT ROWID;
+CREATE TABLE usage (
+    day     INTEGER NOT NULL,
+    app     INTEGER NOT NULL,
+    machine INTEGER NOT NULL,
+    kind    INTEGER NOT NULL,
+    name    INTEGER NOT NULL,
+    variant INTEGER NOT NULL,
+    class   INTEGER NOT NULL,
+    count   INTEGER NOT NULL,
+    l0 INTEGER NOT NULL DEFAULT 0,
+    l1 INTEGER NOT NULL DEFAULT 0,
+    l2 INTEGER NOT NULL DEFAULT 0,
+    l3 INTEGER NOT NULL DEFAULT 0,
+    l4 INTEGER NOT NULL DEFAULT 0,
+    l5 INTEGER NOT NULL DEFAULT 0,
+    l6 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, app, machine, kind, name, variant, class)
+) WITHOUT ROWID;
+CREATE TABLE drops (
+    day    INTEGER NOT NULL,
+    app    INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (day, app, reason)
+) WITHOUT ROWID;
+"#];
+
+/// The schema version this build writes.
+pub const STORE_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What a `usage` row counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowKind {
+    /// A command path; `name` is the path.
+    Command = 0,
+    /// MCP tool calls; `name` is the tool (or empty), `variant` the outcome,
+    /// `class` the JSON-RPC error class.
+    Tool = 1,
+    /// MCP client sessions; `name` is the client, `variant` its major version.
+    Client = 2,
+    /// A lifecycle event; `name` is its kind.
+    Lifecycle = 3,
+    /// A deployment fact; `name` is the fact, `variant` its value.
+    Fact = 4,
+    /// Rows the client lost before sending.
+    ClientDropped = 5,
+}
+
+impl RowKind {
+    /// The kind stored as `code`, if any.
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => RowKind::Command,
+            1 => RowKind::Tool,
+            2 => RowKind::Client,
+            3 => RowKind::Lifecycle,
+            4 => RowKind::Fact,
+            5 => RowKind::ClientDropped,
+            _ => return None,
+        })
+    }
+}
+
+/// The reasons the validator drops things, as stored in `drops.reason`.
+pub const DROP_REASONS: [&str; 4] = [
+    "unknown_events",
+    "unknown_fields",
+    "invalid_values",
+    "out_of_window",
+];
+
+/// A failure of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory for the database could not be created.
+    #[error("cannot create the store's directory {path}: {source}; create it or pass --db PATH")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database does not exist (read-only open).
+    #[error("no store at {0}; start `tally serve` once to create it, or pass --db PATH")]
+    Missing(PathBuf),
+    /// The database was written by a newer tally.
+    #[error(
+        "the store {path} has schema version {found}, newer than this tally understands ({STORE_VERSION}); upgrade tally"
+    )]
+    TooNew {
+        /// The database.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+    },
+    /// SQLite failed.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The database.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+}
+
+/// Whether a batch was new or a resend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored for the first time.
+    Stored,
+    /// Its `batch_id` was already stored; nothing was written.
+    Duplicate,
+}
+
+/// How much a retention pass removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// `usage` rows.
+    pub usage: usize,
+    /// `machine_days` rows.
+    pub machine_days: usize,
+    /// `batches` rows.
+    pub batches: usize,
+}
+
+/// How hard a commit pushes to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a commit survives a crash of the
+    /// process, but the last commits before a power loss or kernel crash may
+    /// be lost (the WAL is synced at checkpoints, not at every commit).
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: every commit is synced to disk before it
+    /// is acknowledged.
+    Full,
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    dims: HashMap<String, i64>,
+    machines: HashMap<String, i64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Machine ids cached in memory at most; past that the cache starts over
+/// (a miss costs one indexed lookup).
+const MACHINE_CACHE_MAX: usize = 1_000_000;
+
+/// Days since 1970-01-01, the form days are stored in.
+pub fn day_number(d: Date) -> i64 {
+    i64::from(d.to_julian_day()) - 2_440_588
+}
+
+/// The date of a stored day number.
+pub fn day_from_number(n: i64) -> Option<Date> {
+    i32::try_from(n + 2_440_588)
+        .ok()
+        .and_then(|j| Date::from_julian_day(j).ok())
+}
+
+impl Store {
+    /// Opens the store for writing, creating the file and its directory and
+    /// running pending migrations.
+    pub fn open(path: &Path, durability: Durability) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(sql(path))?;
+        let sync = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;"
+        ))
+        .map_err(sql(path))?;
+        let mut store = Store::wrap(conn, path);
+        store.migrate()?;
+        store.load_dims()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store read-only (for reports).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql(path))?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(sql(path))?;
+        let store = Store::wrap(conn, path);
+        let found = store.version()?;
+        if found > STORE_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found,
+            });
+        }
+        if found < STORE_VERSION {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        Ok(store)
+    }
+
+    fn wrap(conn: Connection, path: &Path) -> Store {
+        Store {
+            conn,
+            path: path.to_path_buf(),
+            dims: HashMap::new(),
+            machines: HashMap::new(),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection (for the report's queries).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The schema version recorded in the file.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql(&self.path))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = self.version()?;
+        if found > STORE_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+            });
+        }
+        for (n, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let path = self.path.clone();
+            let tx = self.conn.transaction().map_err(sql(&path))?;
+            tx.execute_batch(step).map_err(sql(&path))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", n + 1))
+                .map_err(sql(&path))?;
+            tx.commit().map_err(sql(&path))?;
+        }
+        Ok(())
+    }
+
+    fn load_dims(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, text FROM dims")
+            .map_err(sql(&path))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(sql(&path))?;
+        let mut dims = HashMap::new();
+        for row in rows {
+            let (id, text) = row.map_err(sql(&path))?;
+            dims.insert(text, id);
+        }
+        drop(stmt);
+        self.dims = dims;
+        Ok(())
+    }
+
+    /// Stores one batch in its own transaction.
+    pub fn ingest(&mut self, v: &Validated, received: Date) -> Result<Ingested, StoreError> {
+        let mut out = self.ingest_group(&[(v, received)])?;
+        Ok(out.pop().unwrap_or(Ingested::Duplicate))
+    }
+
+    /// Stores several batches in one transaction (group commit): either all
+    /// of them are committed or none is.
+    pub fn ingest_group(
+        &mut self,
+        items: &[(&Validated, Date)],
+    ) -> Result<Vec<Ingested>, StoreError> {
+        let path = self.path.clone();
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            let mut out = Vec::with_capacity(items.len());
+            {
+                let mut w = Writer {
+                    tx: &tx,
+                    dims: &mut self.dims,
+                    machines: &mut self.machines,
+                };
+                for (v, received) in items {
+                    out.push(w.batch(v, *received)?);
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })();
+        result.map_err(|e| {
+            // Ids handed out inside the rolled-back transaction do not exist.
+            self.forget_cached();
+            StoreError::Sqlite { path, source: e }
+        })
+    }
+
+    fn forget_cached(&mut self) {
+        self.machines.clear();
+        if self.load_dims().is_err() {
+            self.dims.clear();
+        }
+    }
+
+    /// Deletes everything about days before `today - retention_days`, and
+    /// machine ids no longer referenced.
+    pub fn prune(&mut self, today: Date, retention_days: u32) -> Result<Pruned, StoreError> {
+        let cutoff = day_number(today) - i64::from(retention_days);
+        let path = self.path.clone();
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            let usage = tx.execute("DELETE FROM usage WHERE day < ?1", [cutoff])?;
+            let machine_days = tx.execute("DELETE FROM machine_days WHERE day < ?1", [cutoff])?;
+            let batches = tx.execute("DELETE FROM batches WHERE received_day < ?1", [cutoff])?;
+            tx.execute("DELETE FROM drops WHERE day < ?1", [cutoff])?;
+            tx.execute(
+                "DELETE FROM machines WHERE id NOT IN (SELECT machine FROM machine_days)",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(Pruned {
+                usage,
+                machine_days,
+                batches,
+            })
+        })();
+        self.machines.clear();
+        result.map_err(|source| StoreError::Sqlite { path, source })
+    }
+
+    /// Checkpoints the WAL into the main file and closes the database.
+    pub fn close(self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.conn
+            .execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(sql(&path))?;
+        self.conn
+            .close()
+            .map_err(|(_, source)| StoreError::Sqlite { path, source })
+    }
+
+    /// Whether a batch id is stored.
+    pub fn has_batch(&self, batch_id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM batches WHERE batch_id = ?1",
+                [batch_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(sql(&self.path))
+    }
+}
+
+fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One transaction's worth of writes, with the interning caches.
+struct Writer<'a> {
+    tx: &'a Transaction<'a>,
+    dims: &'a mut HashMap<String, i64>,
+    machines: &'a mut HashMap<String, i64>,
+}
+
+impl Writer<'_> {
+    fn dim(&mut self, text: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.dims.get(text) {
+            return Ok(*id);
+        }
+        self.tx
+            .prepare_cached("INSERT INTO dims (text) VALUES (?1) ON CONFLICT (text) DO NOTHING")?
+            .execute([text])?;
+        let id = self
+            .tx
+            .prepare_cached("SELECT id FROM dims WHERE text = ?1")?
+            .query_row([text], |r| r.get(0))?;
+        self.dims.insert(text.to_owned(), id);
+        Ok(id)
+    }
+
+    fn machine(&mut self, machine_id: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.machines.get(machine_id) {
+            return Ok(*id);
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO machines (machine_id) VALUES (?1) ON CONFLICT (machine_id) DO NOTHING",
+            )?
+            .execute([machine_id])?;
+        let id = self
+            .tx
+            .prepare_cached("SELECT id FROM machines WHERE machine_id = ?1")?
+            .query_row([machine_id], |r| r.get(0))?;
+        if self.machines.len() >= MACHINE_CACHE_MAX {
+            self.machines.clear();
+        }
+        self.machines.insert(machine_id.to_owned(), id);
+        Ok(id)
+    }
+
+    fn batch(&mut self, v: &Validated, received: Date) -> rusqlite::Result<Ingested> {
+        let e = &v.batch.envelope;
+        let received = day_number(received);
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO batches (batch_id, app, app_version, os, arch, ci, machine_id, received_day)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (batch_id) DO NOTHING",
+            )?
+            .execute(params![
+                e.batch_id,
+                e.app,
+                e.app_version,
+                e.os,
+                e.arch,
+                e.ci,
+                e.machine_id,
+                received
+            ])?;
+        if inserted == 0 {
+            return Ok(Ingested::Duplicate);
+        }
+        let app = self.dim(&e.app)?;
+        let version = self.dim(&e.app_version)?;
+        let os = self.dim(&e.os)?;
+        let arch = self.dim(&e.arch)?;
+        let machine = self.machine(&e.machine_id)?;
+        let mut seen_days: Vec<i64> = Vec::new();
+        for event in &v.batch.events {
+            let day_text = match event {
+                Event::UsageRollup(r) => &r.day,
+                Event::Lifecycle(l) => &l.day,
+                Event::Facts(f) => &f.day,
+            };
+            // The validator kept only events with a valid day.
+            let Some(day) = crate::clock::parse_day(day_text).map(day_number) else {
+                continue;
+            };
+            if !seen_days.contains(&day) {
+                seen_days.push(day);
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO machine_days (day, app, machine, version, os, arch, ci)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (day, app, machine) DO UPDATE SET
+                           version = excluded.version, os = excluded.os,
+                           arch = excluded.arch, ci = excluded.ci",
+                    )?
+                    .execute(params![day, app, machine, version, os, arch, e.ci])?;
+            }
+            let key = RowKey { day, app, machine };
+            match event {
+                Event::UsageRollup(r) => {
+                    for c in &r.commands {
+                        let name = self.dim(&c.command)?;
+                        self.row(key, RowKind::Command, name, 0, 0, c.count, None)?;
+                    }
+                    for t in &r.tool_calls {
+                        let name = self.dim(t.tool.as_deref().unwrap_or(""))?;
+                        let outcome = self.dim(t.outcome.as_str())?;
+                        let class = self.dim(t.error_class.map_or("", |c| c.as_str()))?;
+                        self.row(
+                            key,
+                            RowKind::Tool,
+                            name,
+                            outcome,
+                            class,
+                            t.count,
+                            Some(&t.latency),
+                        )?;
+                    }
+                    for c in &r.clients {
+                        let name = self.dim(&c.client)?;
+                        let major = match c.major {
+                            Some(m) => self.dim(&m.to_string())?,
+                            None => 0,
+                        };
+                        self.row(key, RowKind::Client, name, major, 0, c.count, None)?;
+                    }
+                    if r.dropped > 0 {
+                        self.row(key, RowKind::ClientDropped, 0, 0, 0, r.dropped, None)?;
+                    }
+                }
+                Event::Lifecycle(l) => {
+                    let name = self.dim(l.kind.as_str())?;
+                    self.row(key, RowKind::Lifecycle, name, 0, 0, l.count, None)?;
+                }
+                Event::Facts(f) => {
+                    let bool_word = |b: bool| if b { "true" } else { "false" };
+                    let facts: [(&str, Option<&str>); 9] = [
+                        ("backend_count", f.backend_count.as_deref()),
+                        ("auth_type", f.auth_type.as_deref()),
+                        ("conflict_strategy", f.conflict_strategy.as_deref()),
+                        ("uptime", f.uptime.as_deref()),
+                        ("sessions", f.sessions.as_deref()),
+                        ("protocol_version", f.protocol_version.as_deref()),
+                        ("declares_tools", f.declares_tools.map(bool_word)),
+                        ("declares_resources", f.declares_resources.map(bool_word)),
+                        ("declares_prompts", f.declares_prompts.map(bool_word)),
+                    ];
+                    for (fact, value) in facts {
+                        if let Some(value) = value {
+                            let name = self.dim(fact)?;
+                            let value = self.dim(value)?;
+                            self.row(key, RowKind::Fact, name, value, 0, 1, None)?;
+                        }
+                    }
+                }
+            }
+        }
+        self.drops(received, app, &v.drops)?;
+        Ok(Ingested::Stored)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &mut self,
+        key: RowKey,
+        kind: RowKind,
+        name: i64,
+        variant: i64,
+        class: i64,
+        count: u64,
+        latency: Option<&[u64; LATENCY_BUCKETS]>,
+    ) -> rusqlite::Result<()> {
+        let l = latency.copied().unwrap_or_default().map(clamp);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO usage (day, app, machine, kind, name, variant, class, count,
+                                    l0, l1, l2, l3, l4, l5, l6)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT (day, app, machine, kind, name, variant, class) DO UPDATE SET
+                   count = count + excluded.count,
+                   l0 = l0 + excluded.l0, l1 = l1 + excluded.l1, l2 = l2 + excluded.l2,
+                   l3 = l3 + excluded.l3, l4 = l4 + excluded.l4, l5 = l5 + excluded.l5,
+                   l6 = l6 + excluded.l6",
+            )?
+            .execute(params![
+                key.day,
+                key.app,
+                key.machine,
+                kind as i64,
+                name,
+                variant,
+                class,
+                clamp(count),
+                l[0],
+                l[1],
+                l[2],
+                l[3],
+                l[4],
+                l[5],
+                l[6]
+            ])?;
+        Ok(())
+    }
+
+    fn drops(&mut self, day: i64, app: i64, d: &Drops) -> rusqlite::Result<()> {
+        let counts = [
+            d.unknown_events,
+            d.unknown_fields,
+            d.invalid_values,
+            d.out_of_window,
+        ];
+        for (reason, n) in DROP_REASONS.iter().zip(counts) {
+            if n == 0 {
+                continue;
+            }
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO drops (day, app, reason, count) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (day, app, reason) DO UPDATE SET count = count + excluded.count",
+                )?
+                .execute(params![day, app, reason, clamp(n)])?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct RowKey {
+    day: i64,
+    app: i64,
+    machine: i64,
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{format_day, parse_day};
+    use crate::schema::*;
+    use crate::validate::validate;
+
+    fn batch(day: &str, machine: &str) -> Vec<u8> {
+        let b = Batch {
+            envelope: Envelope {
+                app: "demo".into(),
+                app_version: "1.0.0".into(),
+                os: "linux".into(),
+                arch: "x86_64".into(),
+                ci: false,
+                schema: SCHEMA_VERSION,
+                machine_id: machine.into(),
+                batch_id: uuid::Uuid::new_v4().to_string(),
+            },
+            events: vec![Event::UsageRollup(UsageRollup {
+                day: day.into(),
+                commands: vec![CommandCount {
+                    command: "build".into(),
+                    count: 2,
+                }],
+                ..Default::default()
+            })],
+        };
+        serde_json::to_vec(&b).unwrap()
+    }
+
+    #[test]
+    fn a_resent_batch_is_stored_once_and_counts_add_up_per_machine_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("s.db");
+        let today = parse_day("2026-11-21").unwrap();
+        let machine = uuid::Uuid::new_v4().to_string();
+        let mut s = Store::open(&path, Durability::Normal).unwrap();
+        let v = validate(&batch("2026-11-20", &machine), today).unwrap();
+        assert_eq!(s.ingest(&v, today).unwrap(), Ingested::Stored);
+        assert_eq!(s.ingest(&v, today).unwrap(), Ingested::Duplicate);
+        let v2 = validate(&batch("2026-11-20", &machine), today).unwrap();
+        assert_eq!(s.ingest(&v2, today).unwrap(), Ingested::Stored);
+        let total: i64 = s
+            .connection()
+            .query_row("SELECT SUM(count) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(total, 4, "two distinct batches of 2, the resend ignored");
+        let rows: i64 = s
+            .connection()
+            .query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1, "same machine, day and command: one row");
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_rerun_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let today = parse_day("2026-11-21").unwrap();
+        let v = validate(
+            &batch("2026-11-20", &uuid::Uuid::new_v4().to_string()),
+            today,
+        )
+        .unwrap();
+        let mut s = Store::open(&path, Durability::Full).unwrap();
+        s.ingest(&v, today).unwrap();
+        s.close().unwrap();
+        let mut s = Store::open(&path, Durability::Normal).unwrap();
+        assert_eq!(s.version().unwrap(), STORE_VERSION);
+        assert!(s.has_batch(&v.batch.envelope.batch_id).unwrap());
+        assert_eq!(s.ingest(&v, today).unwrap(), Ingested::Duplicate);
+        let ro = Store::open_read_only(&path).unwrap();
+        assert!(ro.has_batch(&v.batch.envelope.batch_id).unwrap());
+    }
+
+    #[test]
+    fn a_store_from_a_newer_tally_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        Store::open(&path, Durability::Normal)
+            .unwrap()
+            .connection()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let err = Store::open(&path, Durability::Normal).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+        let missing = Store::open_read_only(&dir.path().join("nope.db")).unwrap_err();
+        assert!(missing.to_string().contains("tally serve"), "{missing}");
+    }
+
+    #[test]
+    fn prune_removes_old_days_and_orphaned_machines() {
+        let dir = tempfile::tempdir().unwrap();
+        let today = parse_day("2026-11-21").unwrap();
+        let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
+        let old_machine = uuid::Uuid::new_v4().to_string();
+        let old_day = today - time::Duration::days(20);
+        let v = validate(&batch(&format_day(old_day), &old_machine), today).unwrap();
+        s.ingest(&v, old_day).unwrap();
+        let v = validate(
+            &batch("2026-11-20", &uuid::Uuid::new_v4().to_string()),
+            today,
+        )
+        .unwrap();
+        s.ingest(&v, today).unwrap();
+        let p = s.prune(today, 10).unwrap();
+        assert_eq!(
+            p,
+            Pruned {
+                usage: 1,
+                machine_days: 1,
+                batches: 1
+            }
+        );
+        let old: i64 = s
+            .connection()
+            .query_row(
+                "SELECT COUNT(*) FROM machines WHERE machine_id = ?1",
+                [&old_machine],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
+        // The machine comes back as a fresh row after pruning.
+        let v = validate(&batch("2026-11-20", &old_machine), today).unwrap();
+        assert_eq!(s.ingest(&v, today).unwrap(), Ingested::Stored);
+    }
+
+    #[test]
+    fn day_numbers_round_trip() {
+        let d = parse_day("2026-11-21").unwrap();
+        assert_eq!(day_from_number(day_number(d)), Some(d));
+        assert_eq!(day_number(parse_day("1970-01-01").unwrap()), 0);
+    }
+}
