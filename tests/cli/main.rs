@@ -4,3 +4,11 @@
 mod support;
 
 mod consent;
+#[cfg(feature = "server")]
+mod report;
+#[cfg(feature = "server")]
+mod serve;
+#[cfg(feature = "server")]
+mod serve_support;
+#[cfg(feature = "server")]
+mod validator_property;
