@@ -82,7 +82,7 @@ fn fill(path: &std::path::Path, rows: u64) {
     for m in 0..machines {
         tx.execute(
             "INSERT INTO machines (id, machine_id) VALUES (?1, ?2)",
-            params![m as i64 + 1, uuid::Uuid::new_v4().to_string()],
+            params![m as i64 + 1, &uuid::Uuid::new_v4().as_bytes()[..]],
         )
         .unwrap();
     }
@@ -91,7 +91,7 @@ fn fill(path: &std::path::Path, rows: u64) {
     let mut usage = tx
         .prepare(
             "INSERT INTO usage (day, app, machine, kind, name, variant, class, count, l0, l1, l2, l3, l4, l5, l6)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, 0, 0, 0)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0, 0, 0, 0)
              ON CONFLICT DO NOTHING",
         )
         .unwrap();

@@ -1,8 +1,9 @@
 //! The ingest store: an embedded SQLite database that `tally serve` writes
 //! validated batches into and `tally report` reads.
 //!
-//! Layout (migration 1): `batches` keeps one row per accepted batch (its id
-//! is the idempotency key); `machine_days` one row per machine, app and event
+//! Layout (migration 1): `batches` keeps one row per accepted batch (its
+//! 16-byte `batch_id` is the unique idempotency key; rows are appended, so
+//! only that key's index takes a write at a random place); `machine_days` one row per machine, app and event
 //! day with the envelope (version, OS, arch, CI) that day; `usage` one row per
 //! machine, app, day and counted thing (a command, a tool call outcome, a
 //! client, a lifecycle event, a fact value, client-side drops), with counts
@@ -15,11 +16,18 @@
 //!
 //! Everything stored here passed [`crate::validate`] first: only schema
 //! values, never an IP address, never a payload.
+//!
+//! Write path: WAL mode; the writing connection never checkpoints itself
+//! (a checkpoint copies pages and syncs, stalling every request waiting on
+//! the commit); a small thread with its own connection runs passive
+//! checkpoints a few times a second instead.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction, params};
 use time::Date;
 
 use crate::schema::{Event, LATENCY_BUCKETS};
@@ -37,18 +45,19 @@ CREATE TABLE dims (
 INSERT INTO dims (id, text) VALUES (0, '');
 CREATE TABLE machines (
     id         INTEGER PRIMARY KEY,
-    machine_id TEXT NOT NULL UNIQUE
+    machine_id BLOB NOT NULL UNIQUE
 );
 CREATE TABLE batches (
-    batch_id     TEXT PRIMARY KEY,
-    app          TEXT NOT NULL,
-    app_version  TEXT NOT NULL,
-    os           TEXT NOT NULL,
-    arch         TEXT NOT NULL,
+    id           INTEGER PRIMARY KEY,
+    batch_id     BLOB NOT NULL UNIQUE,
+    app          INTEGER NOT NULL,
+    app_version  INTEGER NOT NULL,
+    os           INTEGER NOT NULL,
+    arch         INTEGER NOT NULL,
     ci           INTEGER NOT NULL,
-    machine_id   TEXT NOT NULL,
+    machine      INTEGER NOT NULL,
     received_day INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX batches_by_received_day ON batches (received_day);
 CREATE TABLE machine_days (
     day     INTEGER NOT NULL,
@@ -203,7 +212,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     dims: HashMap<String, i64>,
-    machines: HashMap<String, i64>,
+    machines: HashMap<u128, i64>,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -244,12 +254,22 @@ impl Store {
             Durability::Full => "FULL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;
+             PRAGMA foreign_keys=OFF; PRAGMA cache_size=-16384;"
         ))
         .map_err(sql(path))?;
         let mut store = Store::wrap(conn, path);
         store.migrate()?;
         store.load_dims()?;
+        // Checkpoints move to their own thread; if it cannot start, SQLite's
+        // automatic checkpoints (in the writer) stay on.
+        if let Ok(c) = Checkpointer::spawn(path, sync) {
+            store
+                .conn
+                .execute_batch("PRAGMA wal_autocheckpoint=0;")
+                .map_err(sql(path))?;
+            store.checkpointer = Some(c);
+        }
         Ok(store)
     }
 
@@ -285,6 +305,7 @@ impl Store {
             path: path.to_path_buf(),
             dims: HashMap::new(),
             machines: HashMap::new(),
+            checkpointer: None,
         }
     }
 
@@ -360,11 +381,7 @@ impl Store {
             let tx = self.conn.transaction()?;
             let mut out = Vec::with_capacity(items.len());
             {
-                let mut w = Writer {
-                    tx: &tx,
-                    dims: &mut self.dims,
-                    machines: &mut self.machines,
-                };
+                let mut w = Writer::new(&tx, &mut self.dims, &mut self.machines)?;
                 for (v, received) in items {
                     out.push(w.batch(v, *received)?);
                 }
@@ -398,7 +415,8 @@ impl Store {
             let batches = tx.execute("DELETE FROM batches WHERE received_day < ?1", [cutoff])?;
             tx.execute("DELETE FROM drops WHERE day < ?1", [cutoff])?;
             tx.execute(
-                "DELETE FROM machines WHERE id NOT IN (SELECT machine FROM machine_days)",
+                "DELETE FROM machines WHERE id NOT IN
+                   (SELECT machine FROM machine_days UNION SELECT machine FROM batches)",
                 [],
             )?;
             tx.commit()?;
@@ -413,7 +431,8 @@ impl Store {
     }
 
     /// Checkpoints the WAL into the main file and closes the database.
-    pub fn close(self) -> Result<(), StoreError> {
+    pub fn close(mut self) -> Result<(), StoreError> {
+        drop(self.checkpointer.take());
         let path = self.path.clone();
         self.conn
             .execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")
@@ -425,10 +444,13 @@ impl Store {
 
     /// Whether a batch id is stored.
     pub fn has_batch(&self, batch_id: &str) -> Result<bool, StoreError> {
+        let Ok(id) = uuid::Uuid::try_parse(batch_id) else {
+            return Ok(false);
+        };
         self.conn
             .query_row(
                 "SELECT 1 FROM batches WHERE batch_id = ?1",
-                [batch_id],
+                [&id.as_bytes()[..]],
                 |_| Ok(()),
             )
             .optional()
@@ -444,14 +466,110 @@ fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     }
 }
 
-/// One transaction's worth of writes, with the interning caches.
+/// Runs passive WAL checkpoints on its own connection every
+/// [`CHECKPOINT_EVERY`], so the writer never stalls on one.
+struct Checkpointer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Interval between background checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+impl Checkpointer {
+    fn spawn(path: &Path, sync: &str) -> Result<Checkpointer, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;"
+        ))?;
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("tally-checkpoint".into())
+            .spawn(move || {
+                let (lock, cv) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !*stopped {
+                    let (guard, _) = cv
+                        .wait_timeout(stopped, CHECKPOINT_EVERY)
+                        .unwrap_or_else(|e| e.into_inner());
+                    stopped = guard;
+                    if !*stopped {
+                        // PASSIVE never blocks the writer; a busy or partial
+                        // checkpoint simply continues next time.
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    }
+                }
+            })
+            .map_err(|_| rusqlite::Error::InvalidQuery)?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The 16 bytes of a hyphenated UUID (the validator let only those through).
+fn uuid_bytes(s: &str) -> rusqlite::Result<uuid::Uuid> {
+    uuid::Uuid::try_parse(s).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+const INSERT_BATCH: &str = "INSERT INTO batches
+    (batch_id, app, app_version, os, arch, ci, machine, received_day)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (batch_id) DO NOTHING";
+const UPSERT_MACHINE_DAY: &str = "INSERT INTO machine_days
+    (day, app, machine, version, os, arch, ci) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    ON CONFLICT (day, app, machine) DO UPDATE SET
+      version = excluded.version, os = excluded.os, arch = excluded.arch, ci = excluded.ci";
+const UPSERT_USAGE: &str = "INSERT INTO usage
+    (day, app, machine, kind, name, variant, class, count, l0, l1, l2, l3, l4, l5, l6)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+    ON CONFLICT (day, app, machine, kind, name, variant, class) DO UPDATE SET
+      count = count + excluded.count,
+      l0 = l0 + excluded.l0, l1 = l1 + excluded.l1, l2 = l2 + excluded.l2,
+      l3 = l3 + excluded.l3, l4 = l4 + excluded.l4, l5 = l5 + excluded.l5,
+      l6 = l6 + excluded.l6";
+const UPSERT_DROPS: &str = "INSERT INTO drops (day, app, reason, count) VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (day, app, reason) DO UPDATE SET count = count + excluded.count";
+
+/// One transaction's worth of writes: the statements, prepared once per
+/// group, and the interning caches.
 struct Writer<'a> {
     tx: &'a Transaction<'a>,
     dims: &'a mut HashMap<String, i64>,
-    machines: &'a mut HashMap<String, i64>,
+    machines: &'a mut HashMap<u128, i64>,
+    insert_batch: CachedStatement<'a>,
+    upsert_machine_day: CachedStatement<'a>,
+    upsert_usage: CachedStatement<'a>,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(
+        tx: &'a Transaction<'a>,
+        dims: &'a mut HashMap<String, i64>,
+        machines: &'a mut HashMap<u128, i64>,
+    ) -> rusqlite::Result<Self> {
+        Ok(Writer {
+            tx,
+            dims,
+            machines,
+            insert_batch: tx.prepare_cached(INSERT_BATCH)?,
+            upsert_machine_day: tx.prepare_cached(UPSERT_MACHINE_DAY)?,
+            upsert_usage: tx.prepare_cached(UPSERT_USAGE)?,
+        })
+    }
+
     fn dim(&mut self, text: &str) -> rusqlite::Result<i64> {
         if let Some(id) = self.dims.get(text) {
             return Ok(*id);
@@ -468,52 +586,48 @@ impl Writer<'_> {
     }
 
     fn machine(&mut self, machine_id: &str) -> rusqlite::Result<i64> {
-        if let Some(id) = self.machines.get(machine_id) {
+        let key = uuid_bytes(machine_id)?;
+        if let Some(id) = self.machines.get(&key.as_u128()) {
             return Ok(*id);
         }
         self.tx
             .prepare_cached(
                 "INSERT INTO machines (machine_id) VALUES (?1) ON CONFLICT (machine_id) DO NOTHING",
             )?
-            .execute([machine_id])?;
+            .execute([&key.as_bytes()[..]])?;
         let id = self
             .tx
             .prepare_cached("SELECT id FROM machines WHERE machine_id = ?1")?
-            .query_row([machine_id], |r| r.get(0))?;
+            .query_row([&key.as_bytes()[..]], |r| r.get(0))?;
         if self.machines.len() >= MACHINE_CACHE_MAX {
             self.machines.clear();
         }
-        self.machines.insert(machine_id.to_owned(), id);
+        self.machines.insert(key.as_u128(), id);
         Ok(id)
     }
 
     fn batch(&mut self, v: &Validated, received: Date) -> rusqlite::Result<Ingested> {
         let e = &v.batch.envelope;
         let received = day_number(received);
-        let inserted = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO batches (batch_id, app, app_version, os, arch, ci, machine_id, received_day)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (batch_id) DO NOTHING",
-            )?
-            .execute(params![
-                e.batch_id,
-                e.app,
-                e.app_version,
-                e.os,
-                e.arch,
-                e.ci,
-                e.machine_id,
-                received
-            ])?;
-        if inserted == 0 {
-            return Ok(Ingested::Duplicate);
-        }
+        let batch_id = uuid_bytes(&e.batch_id)?;
         let app = self.dim(&e.app)?;
         let version = self.dim(&e.app_version)?;
         let os = self.dim(&e.os)?;
         let arch = self.dim(&e.arch)?;
         let machine = self.machine(&e.machine_id)?;
+        let inserted = self.insert_batch.execute(params![
+            &batch_id.as_bytes()[..],
+            app,
+            version,
+            os,
+            arch,
+            e.ci,
+            machine,
+            received
+        ])?;
+        if inserted == 0 {
+            return Ok(Ingested::Duplicate);
+        }
         let mut seen_days: Vec<i64> = Vec::new();
         for event in &v.batch.events {
             let day_text = match event {
@@ -527,14 +641,7 @@ impl Writer<'_> {
             };
             if !seen_days.contains(&day) {
                 seen_days.push(day);
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO machine_days (day, app, machine, version, os, arch, ci)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                         ON CONFLICT (day, app, machine) DO UPDATE SET
-                           version = excluded.version, os = excluded.os,
-                           arch = excluded.arch, ci = excluded.ci",
-                    )?
+                self.upsert_machine_day
                     .execute(params![day, app, machine, version, os, arch, e.ci])?;
             }
             let key = RowKey { day, app, machine };
@@ -613,34 +720,23 @@ impl Writer<'_> {
         latency: Option<&[u64; LATENCY_BUCKETS]>,
     ) -> rusqlite::Result<()> {
         let l = latency.copied().unwrap_or_default().map(clamp);
-        self.tx
-            .prepare_cached(
-                "INSERT INTO usage (day, app, machine, kind, name, variant, class, count,
-                                    l0, l1, l2, l3, l4, l5, l6)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT (day, app, machine, kind, name, variant, class) DO UPDATE SET
-                   count = count + excluded.count,
-                   l0 = l0 + excluded.l0, l1 = l1 + excluded.l1, l2 = l2 + excluded.l2,
-                   l3 = l3 + excluded.l3, l4 = l4 + excluded.l4, l5 = l5 + excluded.l5,
-                   l6 = l6 + excluded.l6",
-            )?
-            .execute(params![
-                key.day,
-                key.app,
-                key.machine,
-                kind as i64,
-                name,
-                variant,
-                class,
-                clamp(count),
-                l[0],
-                l[1],
-                l[2],
-                l[3],
-                l[4],
-                l[5],
-                l[6]
-            ])?;
+        self.upsert_usage.execute(params![
+            key.day,
+            key.app,
+            key.machine,
+            kind as i64,
+            name,
+            variant,
+            class,
+            clamp(count),
+            l[0],
+            l[1],
+            l[2],
+            l[3],
+            l[4],
+            l[5],
+            l[6]
+        ])?;
         Ok(())
     }
 
@@ -652,15 +748,14 @@ impl Writer<'_> {
             d.out_of_window,
         ];
         for (reason, n) in DROP_REASONS.iter().zip(counts) {
-            if n == 0 {
-                continue;
+            if n > 0 {
+                self.tx.prepare_cached(UPSERT_DROPS)?.execute(params![
+                    day,
+                    app,
+                    reason,
+                    clamp(n)
+                ])?;
             }
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO drops (day, app, reason, count) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (day, app, reason) DO UPDATE SET count = count + excluded.count",
-                )?
-                .execute(params![day, app, reason, clamp(n)])?;
         }
         Ok(())
     }
@@ -796,7 +891,7 @@ mod tests {
             .connection()
             .query_row(
                 "SELECT COUNT(*) FROM machines WHERE machine_id = ?1",
-                [&old_machine],
+                [&uuid::Uuid::parse_str(&old_machine).unwrap().as_bytes()[..]],
                 |r| r.get(0),
             )
             .unwrap();

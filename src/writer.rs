@@ -16,7 +16,7 @@ use crate::store::{Ingested, Pruned, Store, StoreError};
 use crate::validate::Validated;
 
 /// Batches committed in one transaction at most.
-pub const MAX_GROUP: usize = 1024;
+pub const MAX_GROUP: usize = 256;
 
 /// Requests waiting for the writer at most; senders wait beyond that.
 pub const QUEUE: usize = 8192;

@@ -317,7 +317,11 @@ pub fn dump(db: &Path) -> String {
                     rusqlite::types::ValueRef::Integer(x) => x.to_string(),
                     rusqlite::types::ValueRef::Real(x) => x.to_string(),
                     rusqlite::types::ValueRef::Text(s) => String::from_utf8_lossy(s).into_owned(),
-                    rusqlite::types::ValueRef::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+                    // Ids are stored as 16-byte UUIDs; anything else as hex.
+                    rusqlite::types::ValueRef::Blob(b) => match uuid::Uuid::from_slice(b) {
+                        Ok(u) => u.to_string(),
+                        Err(_) => b.iter().map(|x| format!("{x:02x}")).collect(),
+                    },
                 };
                 out.push('|');
                 out.push_str(&v);
