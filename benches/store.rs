@@ -3,7 +3,7 @@
 //! Isolates SQLite costs from the network and the validator.
 //!
 //! ```text
-//! cargo bench --bench store -- [--batches 200000] [--group 512] [--sync normal|full]
+//! cargo bench --bench store -- [--batches 200000] [--group 512] [--sync full|normal]
 //! ```
 
 use std::time::Instant;
@@ -62,8 +62,8 @@ fn main() {
     let n: u64 = arg("--batches").map_or(200_000, |v| v.parse().unwrap());
     let group: usize = arg("--group").map_or(512, |v| v.parse().unwrap());
     let durability = match arg("--sync").as_deref() {
-        Some("full") => Durability::Full,
-        _ => Durability::Normal,
+        Some("normal") => Durability::Normal,
+        _ => Durability::Full,
     };
     let today = time::OffsetDateTime::now_utc().date();
     let day = tally::clock::format_day(today - time::Duration::days(1));

@@ -466,7 +466,15 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
     }
     let writer = Writer::spawn(store).map_err(ServerError::Runtime)?;
     let metrics = Arc::new(Metrics::default());
+    // The writer is a dedicated, busy thread: leave it a core's share
+    // rather than start one request worker per core and make them all
+    // fight over the CPU (which shows up directly as tail latency).
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .thread_name("tally-serve")
         .build()

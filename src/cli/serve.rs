@@ -35,9 +35,9 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request body
     #[arg(long, value_name = "SECS", default_value_t = server::DEFAULT_BODY_TIMEOUT.as_secs())]
     pub body_timeout: u64,
-    /// normal: a commit survives a crash of tally, the last ones may not survive a power
-    /// loss; full: every commit is synced to disk before the 204
-    #[arg(long, value_enum, default_value_t = Sync::Normal)]
+    /// full: every commit is synced to disk before the 204; normal: a commit survives a
+    /// crash of tally, but the last ones may not survive a power loss
+    #[arg(long, value_enum, default_value_t = Sync::Full)]
     pub sync: Sync,
 }
 
