@@ -19,6 +19,8 @@
 //! ```
 
 pub mod app;
+#[cfg(feature = "server")]
+mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod command;
@@ -27,6 +29,12 @@ pub mod consent;
 pub mod docs;
 pub mod env;
 pub mod files;
+#[cfg(feature = "server")]
+mod ingest;
+#[cfg(feature = "server")]
+mod kanon;
+#[cfg(feature = "server")]
+pub mod metrics;
 pub mod notice;
 pub mod paths;
 pub mod policy;
@@ -36,6 +44,8 @@ pub mod ratelimit;
 pub mod recorder;
 #[cfg(feature = "server")]
 pub mod report;
+#[cfg(feature = "server")]
+pub mod report_text;
 pub mod rollup;
 pub mod schema;
 pub mod sender;
