@@ -3,7 +3,7 @@
 //! SQLite [`store`](crate::store).
 //!
 //! `POST /v1/batch` validates the body with the same
-//! [`validate`](crate::validate::validate) the schema tests use: wrong
+//! [`validate`] the schema tests use: wrong
 //! structure or JSON types are a 400 with a one-line reason; unknown events,
 //! fields and out-of-allowlist values are dropped and counted, and the rest
 //! is stored; the answer is 204 only after the transaction holding the
