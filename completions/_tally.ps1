@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'tally' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -30,11 +30,13 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('telemetry', 'telemetry', [CompletionResultType]::ParameterValue, 'See and change what tally itself collects, and exactly what it sends')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run an MCP server behind a transparent stdio proxy that counts its tool calls')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the ingest endpoint: validate posted batches against the schema and store them')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'tally;telemetry' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -52,7 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;status' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -62,7 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;on' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -71,7 +73,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;off' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -80,7 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;prompt' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Ask even if a choice was already made (the new answer replaces it)')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -90,7 +92,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;reset' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -99,7 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;flush' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -109,7 +111,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;show' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -119,7 +121,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;log' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -168,7 +170,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -179,7 +181,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -192,7 +194,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel;get' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -201,7 +203,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel;set' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -210,7 +212,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel;unset' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -261,7 +263,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;run' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--tool-names', '--tool-names', [CompletionResultType]::ParameterName, 'Count tool calls under their tool names (names must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name). Off by default: only outcomes are counted')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -270,10 +272,42 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'tally;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address and port to listen on (port 0 picks a free one)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]')
+            [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Batches accepted per machine per minute (0: no limit)')
+            [CompletionResult]::new('--retention-days', '--retention-days', [CompletionResultType]::ParameterName, 'Days of data kept; older days are pruned at start and daily')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Concurrent connections at most; further ones wait')
+            [CompletionResult]::new('--header-timeout', '--header-timeout', [CompletionResultType]::ParameterName, 'Seconds a client has to send its request headers (and an idle connection is kept)')
+            [CompletionResult]::new('--body-timeout', '--body-timeout', [CompletionResultType]::ParameterName, 'Seconds a client has to send its request body')
+            [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;report' {
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: <data dir>/tally/store.sqlite3]')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)')
+            [CompletionResult]::new('--min-machines', '--min-machines', [CompletionResultType]::ParameterName, 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'tally;help' {
             [CompletionResult]::new('telemetry', 'telemetry', [CompletionResultType]::ParameterValue, 'See and change what tally itself collects, and exactly what it sends')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run an MCP server behind a transparent stdio proxy that counts its tool calls')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the ingest endpoint: validate posted batches against the schema and store them')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -332,6 +366,12 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;help;run' {
+            break
+        }
+        'tally;help;serve' {
+            break
+        }
+        'tally;help;report' {
             break
         }
         'tally;help;help' {

@@ -18,7 +18,7 @@ set edit:completion:arg-completer[tally] = {|@words|
     }
     var completions = [
         &'tally'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -27,10 +27,12 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand telemetry 'See and change what tally itself collects, and exactly what it sends'
             cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
             cand run 'Run an MCP server behind a transparent stdio proxy that counts its tool calls'
+            cand serve 'Run the ingest endpoint: validate posted batches against the schema and store them'
+            cand report 'Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;telemetry'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -47,7 +49,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;telemetry;status'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -56,7 +58,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;on'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -64,7 +66,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;off'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -72,7 +74,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;prompt'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --force 'Ask even if a choice was already made (the new answer replaces it)'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
@@ -81,7 +83,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;reset'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -89,7 +91,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;flush'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
@@ -98,7 +100,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;show'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -107,7 +109,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;log'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -145,7 +147,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;telemetry;help;help'= {
         }
         &'tally;config'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -155,7 +157,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;config;otel'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -167,7 +169,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;config;otel;get'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -175,7 +177,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;config;otel;set'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -183,7 +185,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;config;otel;unset'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -222,7 +224,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;config;help;help'= {
         }
         &'tally;run'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally''s'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --tool-names 'Count tool calls under their tool names (names must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name). Off by default: only outcomes are counted'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
@@ -230,10 +232,40 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'tally;serve'= {
+            cand --listen 'Address and port to listen on (port 0 picks a free one)'
+            cand --db 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]'
+            cand --rate-limit 'Batches accepted per machine per minute (0: no limit)'
+            cand --retention-days 'Days of data kept; older days are pruned at start and daily'
+            cand --max-connections 'Concurrent connections at most; further ones wait'
+            cand --header-timeout 'Seconds a client has to send its request headers (and an idle connection is kept)'
+            cand --body-timeout 'Seconds a client has to send its request body'
+            cand --sync 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;report'= {
+            cand --db 'The SQLite store [default: <data dir>/tally/store.sqlite3]'
+            cand --since 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)'
+            cand --min-machines 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)'
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
+            cand --json 'Print machine-readable JSON'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'tally;help'= {
             cand telemetry 'See and change what tally itself collects, and exactly what it sends'
             cand config 'Get or set the telemetry choice under ToolHive''s key, usage-analytics-enabled'
             cand run 'Run an MCP server behind a transparent stdio proxy that counts its tool calls'
+            cand serve 'Run the ingest endpoint: validate posted batches against the schema and store them'
+            cand report 'Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;help;telemetry'= {
@@ -277,6 +309,10 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;help;config;otel;unset'= {
         }
         &'tally;help;run'= {
+        }
+        &'tally;help;serve'= {
+        }
+        &'tally;help;report'= {
         }
         &'tally;help;help'= {
         }

@@ -24,15 +24,17 @@ function __fish_tally_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c tally -n "__fish_tally_needs_command" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_needs_command" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_needs_command" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_needs_command" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_needs_command" -f -a "telemetry" -d 'See and change what tally itself collects, and exactly what it sends'
 complete -c tally -n "__fish_tally_needs_command" -f -a "config" -d 'Get or set the telemetry choice under ToolHive\'s key, usage-analytics-enabled'
 complete -c tally -n "__fish_tally_needs_command" -f -a "run" -d 'Run an MCP server behind a transparent stdio proxy that counts its tool calls'
+complete -c tally -n "__fish_tally_needs_command" -f -a "serve" -d 'Run the ingest endpoint: validate posted batches against the schema and store them'
+complete -c tally -n "__fish_tally_needs_command" -f -a "report" -d 'Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions'
 complete -c tally -n "__fish_tally_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -s V -l version -d 'Print version'
@@ -45,39 +47,39 @@ complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_se
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "show" -d 'Print exactly what the next send would post, and today\'s local counts'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "log" -d 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt reset flush show log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l force -d 'Ask even if a choice was already made (the new answer replaces it)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -s h -l help -d 'Print help'
@@ -91,13 +93,13 @@ complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_s
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print exactly what the next send would post, and today\'s local counts'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "log" -d 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -f -a "otel" -d 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -s V -l version -d 'Print version'
@@ -107,15 +109,38 @@ complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subc
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "otel" -d 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand run" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts). Consent and settings stay tally\'s' -r
+complete -c tally -n "__fish_tally_using_subcommand run" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand run" -l tool-names -d 'Count tool calls under their tool names (names must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name). Off by default: only outcomes are counted'
 complete -c tally -n "__fish_tally_using_subcommand run" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand run" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run help" -f -a "telemetry" -d 'See and change what tally itself collects, and exactly what it sends'
-complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run help" -f -a "config" -d 'Get or set the telemetry choice under ToolHive\'s key, usage-analytics-enabled'
-complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run help" -f -a "run" -d 'Run an MCP server behind a transparent stdio proxy that counts its tool calls'
-complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tally -n "__fish_tally_using_subcommand serve" -l listen -d 'Address and port to listen on (port 0 picks a free one)' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l db -d 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]' -r -F
+complete -c tally -n "__fish_tally_using_subcommand serve" -l rate-limit -d 'Batches accepted per machine per minute (0: no limit)' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l retention-days -d 'Days of data kept; older days are pruned at start and daily' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l max-connections -d 'Concurrent connections at most; further ones wait' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l header-timeout -d 'Seconds a client has to send its request headers (and an idle connection is kept)' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l body-timeout -d 'Seconds a client has to send its request body' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l sync -d 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss' -r -f -a "normal\t'WAL, synchronous=NORMAL'
+full\t'WAL, synchronous=FULL'"
+complete -c tally -n "__fish_tally_using_subcommand serve" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tally -n "__fish_tally_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand report" -l db -d 'The SQLite store [default: <data dir>/tally/store.sqlite3]' -r -F
+complete -c tally -n "__fish_tally_using_subcommand report" -l since -d 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)' -r
+complete -c tally -n "__fish_tally_using_subcommand report" -l min-machines -d 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)' -r
+complete -c tally -n "__fish_tally_using_subcommand report" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
+complete -c tally -n "__fish_tally_using_subcommand report" -l json -d 'Print machine-readable JSON'
+complete -c tally -n "__fish_tally_using_subcommand report" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
+complete -c tally -n "__fish_tally_using_subcommand report" -s h -l help -d 'Print help'
+complete -c tally -n "__fish_tally_using_subcommand report" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run serve report help" -f -a "telemetry" -d 'See and change what tally itself collects, and exactly what it sends'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run serve report help" -f -a "config" -d 'Get or set the telemetry choice under ToolHive\'s key, usage-analytics-enabled'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run serve report help" -f -a "run" -d 'Run an MCP server behind a transparent stdio proxy that counts its tool calls'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run serve report help" -f -a "serve" -d 'Run the ingest endpoint: validate posted batches against the schema and store them'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run serve report help" -f -a "report" -d 'Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions'
+complete -c tally -n "__fish_tally_using_subcommand help; and not __fish_seen_subcommand_from telemetry config run serve report help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "status" -d 'Show whether telemetry is on, what decided it, and where its data lives'
 complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "on" -d 'Turn telemetry on (stores your choice in the config file)'
 complete -c tally -n "__fish_tally_using_subcommand help; and __fish_seen_subcommand_from telemetry" -f -a "off" -d 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'

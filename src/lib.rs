@@ -55,6 +55,8 @@
 //! same things from the outside.
 
 pub mod app;
+#[cfg(feature = "server")]
+mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod command;
@@ -63,23 +65,41 @@ pub mod consent;
 pub mod docs;
 pub mod env;
 pub mod files;
+#[cfg(feature = "server")]
+mod ingest;
 pub mod jsonrpc;
+#[cfg(feature = "server")]
+mod kanon;
 pub mod mcp_session;
+#[cfg(feature = "server")]
+pub mod metrics;
 pub mod notice;
 pub mod paths;
 pub mod policy;
 pub mod prompt;
 pub mod proxy;
+#[cfg(feature = "server")]
+pub mod ratelimit;
 pub mod recorder;
+#[cfg(feature = "server")]
+pub mod report;
+#[cfg(feature = "server")]
+pub mod report_text;
 pub mod rollup;
 pub mod schema;
 pub mod sender;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod settings;
 pub mod sniffer;
 pub mod spool;
 pub mod state;
+#[cfg(feature = "server")]
+pub mod store;
 pub mod telemetry;
 pub mod validate;
+#[cfg(feature = "server")]
+pub mod writer;
 
 pub use app::DefaultPolicy;
 pub use command::{ConfigCommand, TelemetryArgs, TelemetryCommand};

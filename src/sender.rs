@@ -146,7 +146,15 @@ pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
         Ok(f) => f,
         Err(e) => return fail(settings, &state, e.to_string(), Vec::new()),
     };
-    if lock.try_lock().is_err() {
+    // An explicit flush waits for a sender already running (often this very
+    // process's own background send, started at init) rather than report
+    // "busy" and exit while that thread is mid-post. Senders are bounded
+    // by their timeouts, so the wait is too.
+    let locked = match mode {
+        Mode::Foreground => lock.lock().is_ok(),
+        Mode::Background => lock.try_lock().is_ok(),
+    };
+    if !locked {
         return Outcome::Busy;
     }
     let today = format_day(settings.clock.today());

@@ -4,7 +4,11 @@
 //! dispatches.
 
 mod generate;
+#[cfg(feature = "server")]
+mod report;
 mod run;
+#[cfg(feature = "server")]
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -31,8 +35,8 @@ pub struct Cli {
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
     /// Count under this application name instead of tally (for `run`, and
-    /// `telemetry status|show|flush|log` to see those counts). Consent and
-    /// settings stay tally's.
+    /// `telemetry status|show|flush|log` to see those counts; consent and
+    /// settings stay tally's). With `report`: show only this application.
     #[arg(long, global = true, value_name = "NAME", value_parser = run::app_name)]
     pub app: Option<String>,
     #[command(subcommand)]
@@ -54,12 +58,28 @@ pub enum Command {
     },
     /// Run an MCP server behind a transparent stdio proxy that counts its tool calls
     Run(run::RunArgs),
+    /// Run the ingest endpoint: validate posted batches against the schema and store them
+    #[cfg(feature = "server")]
+    Serve(serve::ServeArgs),
+    /// Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions
+    #[cfg(feature = "server")]
+    Report(report::ReportArgs),
     /// Write shell completions, man pages or TELEMETRY.md's field reference (for packagers)
     #[command(hide = true)]
     Generate {
         #[command(subcommand)]
         what: generate::Generate,
     },
+}
+
+fn is_report(command: &Command) -> bool {
+    #[cfg(feature = "server")]
+    return matches!(command, Command::Report(_));
+    #[cfg(not(feature = "server"))]
+    {
+        let _ = command;
+        false
+    }
 }
 
 /// The clap command, for completions and man pages.
@@ -75,7 +95,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
         cli.command,
         Command::Telemetry { .. } | Command::Config { .. } | Command::Generate { .. }
     );
-    if let Some(app) = &cli.app
+    // A server must not stop at start to ask a question.
+    #[cfg(feature = "server")]
+    let managing = managing || matches!(cli.command, Command::Serve(_));
+    // With `report`, --app filters what is shown; elsewhere it names the
+    // application this process counts for.
+    let report_as = cli.app.as_deref().filter(|_| !is_report(&cli.command));
+    if let Some(app) = report_as
         && !matches!(
             cli.command,
             Command::Run(_)
@@ -88,7 +114,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         )
     {
         eprintln!(
-            "tally: --app {app} applies to `run` and `telemetry status|show|flush|log`; consent and settings are tally's own (leave out --app)"
+            "tally: --app {app} applies to `run`, `report` and `telemetry status|show|flush|log`; consent and settings are tally's own (leave out --app)"
         );
         return Ok(ExitCode::from(2));
     }
@@ -101,11 +127,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .no_telemetry(cli.telemetry.no_telemetry)
         .prompt(!managing && !proxy)
         .background_send(!managing);
-    if let Some(app) = &cli.app {
+    if let Some(app) = report_as {
         builder = builder.report_as(app);
     }
     let telemetry = builder.init();
-    if cli.app.is_none() {
+    if report_as.is_none() {
         // Under --app the process counts for another name: not a tally command.
         telemetry.record_matches(&matches);
     }
@@ -118,6 +144,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Config { command } => command.run(&telemetry, &mut out),
         Command::Generate { what } => return generate::run(what).map(|()| ExitCode::SUCCESS),
         Command::Run(_) => unreachable!("handled above"),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => return serve::run(args).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "server")]
+        Command::Report(args) => {
+            let r = report::run(args, cli.app.clone(), &mut out);
+            out.flush().ok();
+            return r.map(|()| ExitCode::SUCCESS);
+        }
     };
     out.flush().ok();
     match result {

@@ -15,4 +15,12 @@ mod privacy;
 mod prompt;
 mod proxy;
 mod receiver;
+#[cfg(feature = "server")]
+mod report;
+#[cfg(feature = "server")]
+mod serve;
+#[cfg(feature = "server")]
+mod serve_support;
 mod stress;
+#[cfg(feature = "server")]
+mod validator_property;

@@ -1,0 +1,360 @@
+//! Load generator for `tally serve`: starts the release binary on a free
+//! loopback port with a fresh store, then posts realistic, unique ~1 KB
+//! batches from this separate process over keep-alive connections at a
+//! target rate, and prints throughput and latency percentiles.
+//!
+//! Latency is measured from each request's *scheduled* send time, so a
+//! stalled server cannot hide its stall by slowing the generator down
+//! (coordinated omission): a request sent late because the previous answer
+//! came late is timed from when it should have gone out. The client runs on
+//! a single thread.
+//!
+//! ```text
+//! cargo bench --bench ingest -- [--rate 10000] [--duration 10] [--connections 32]
+//!                               [--sync full|normal] [--addr HOST:PORT]
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Opts {
+    rate: u64,
+    duration: u64,
+    connections: usize,
+    sync: String,
+    addr: Option<SocketAddr>,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        rate: 10_000,
+        duration: 10,
+        connections: 32,
+        sync: "full".into(),
+        addr: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let val = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--rate" => o.rate = val.parse().expect("--rate N"),
+            "--duration" => o.duration = val.parse().expect("--duration SECS"),
+            "--connections" => o.connections = val.parse().expect("--connections N"),
+            "--sync" => o.sync = val,
+            "--addr" => o.addr = Some(val.parse().expect("--addr HOST:PORT")),
+            // `cargo bench` passes --bench; anything else is ignored too.
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+/// The server process; stopped with SIGTERM (a clean shutdown) when
+/// dropped, also when the bench panics.
+struct ServerProc(Child);
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(dir: &std::path::Path, sync: &str) -> (ServerProc, SocketAddr) {
+    let child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--sync", sync, "--db"])
+        .arg(dir.join("bench.sqlite3"))
+        .env("TALLY_TELEMETRY", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tally serve");
+    let mut server = ServerProc(child);
+    let mut lines = BufReader::new(server.0.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).expect("read server stderr") == 0 {
+            panic!("tally serve exited before listening");
+        }
+        if let Some(rest) = line.split("http://").nth(1) {
+            let addr = rest.split('/').next().expect("address");
+            // Keep draining the server's stderr so it never blocks on it.
+            std::thread::spawn(move || for _ in lines.lines() {});
+            return (server, addr.parse().expect("bound address"));
+        }
+    }
+}
+
+/// A realistic batch: one completed day of a CLI that is also an MCP proxy.
+fn body(day: &str, seq: u64) -> Vec<u8> {
+    let machine = uuid::Uuid::new_v4();
+    let batch = uuid::Uuid::new_v4();
+    const COMMANDS: [&str; 8] = [
+        "build",
+        "run",
+        "config otel get",
+        "config otel set",
+        "list",
+        "serve",
+        "logs",
+        "version",
+    ];
+    let commands: Vec<String> = COMMANDS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                r#"{{"command":"{c}","count":{}}}"#,
+                1 + (seq + i as u64) % 17
+            )
+        })
+        .collect();
+    let tools: Vec<String> = ["search", "fetch", "write_file"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let n = 3 + (seq + i as u64) % 40;
+            format!(
+                r#"{{"tool":"{t}","outcome":"ok","count":{n},"latency":[{},{},1,0,0,0,0]}}"#,
+                n - 2,
+                1
+            )
+        })
+        .collect();
+    format!(
+        concat!(
+            r#"{{"envelope":{{"app":"benchtool","app_version":"2.{}.0","os":"linux","arch":"x86_64","ci":false,"schema":1,"#,
+            r#""machine_id":"{}","batch_id":"{}"}},"events":[{{"type":"usage_rollup","day":"{}","commands":[{}],"#,
+            r#""tool_calls":[{},{{"outcome":"protocol_error","error_class":"invalid_params","count":2,"latency":[2,0,0,0,0,0,0]}}],"#,
+            r#""clients":[{{"client":"cursor","major":1,"count":2}},{{"client":"claude-code","major":2,"count":1}}]}},"#,
+            r#"{{"type":"facts","day":"{}","auth_type":"oidc","backend_count":"2-5","uptime":"1-24h"}}]}}"#
+        ),
+        seq % 5,
+        machine,
+        batch,
+        day,
+        commands.join(","),
+        tools.join(","),
+        day
+    )
+    .into_bytes()
+}
+
+/// One keep-alive connection; requests are written whole and responses
+/// parsed just enough (status, Content-Length, Connection: close).
+struct Conn {
+    stream: TcpStream,
+    addr: SocketAddr,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).ok();
+        Conn {
+            stream,
+            addr,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Posts one body, returns the status (0 on a connection error).
+    async fn post(&mut self, body: &[u8]) -> u16 {
+        let head = format!(
+            "POST /v1/batch HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        let mut req = head.into_bytes();
+        req.extend_from_slice(body);
+        if self.stream.write_all(&req).await.is_err() {
+            *self = Conn::open(self.addr).await;
+            return 0;
+        }
+        match self.read_response().await {
+            Some((status, close)) => {
+                if close {
+                    *self = Conn::open(self.addr).await;
+                }
+                status
+            }
+            None => {
+                *self = Conn::open(self.addr).await;
+                0
+            }
+        }
+    }
+
+    async fn read_response(&mut self) -> Option<(u16, bool)> {
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+        let status: u16 = head.get(9..12)?.parse().ok()?;
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let close = head.contains("connection: close");
+        let mut have = self.buf.len() - end;
+        while have < len {
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            have += n;
+        }
+        Some((status, close))
+    }
+}
+
+struct Results {
+    latencies_us: Vec<u32>,
+    statuses: BTreeMap<u16, u64>,
+}
+
+/// Runs the load for `secs` on one thread: every connection is a task that
+/// sends at its own fixed schedule. One thread, as in wrk, so the generator
+/// does not crowd the server off the CPU with a thread per connection.
+fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
+    let day = {
+        let d = time::OffsetDateTime::now_utc().date() - time::Duration::days(1);
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let per_conn = Duration::from_secs_f64(o.connections as f64 / o.rate as f64);
+    let connections = o.connections;
+    rt.block_on(async move {
+        let start = Instant::now() + Duration::from_millis(50);
+        let end = start + Duration::from_secs(secs);
+        let tasks: Vec<_> = (0..connections)
+            .map(|t| {
+                let day = day.clone();
+                tokio::spawn(async move {
+                    let mut conn = Conn::open(addr).await;
+                    let mut lat = Vec::new();
+                    let mut statuses = BTreeMap::new();
+                    // Spread the connections' send times over one interval.
+                    let offset = per_conn.mul_f64(t as f64 / connections as f64);
+                    let mut seq = t as u64 * 1_000_000_000;
+                    let mut i = 0u32;
+                    loop {
+                        let scheduled = start + offset + per_conn * i;
+                        if scheduled >= end {
+                            break;
+                        }
+                        let b = body(&day, seq);
+                        seq += 1;
+                        // Behind schedule (the previous answer came late):
+                        // send now and count from the scheduled time, so a
+                        // slow server pays for the wait it caused. On time:
+                        // wait, and count from the actual send, so the
+                        // timer's own lateness is not blamed on the server.
+                        let from = if Instant::now() >= scheduled {
+                            scheduled
+                        } else {
+                            tokio::time::sleep_until(scheduled.into()).await;
+                            Instant::now()
+                        };
+                        let status = conn.post(&b).await;
+                        let took = Instant::now().saturating_duration_since(from);
+                        lat.push(took.as_micros().min(u32::MAX as u128) as u32);
+                        *statuses.entry(status).or_insert(0u64) += 1;
+                        i += 1;
+                    }
+                    (lat, statuses)
+                })
+            })
+            .collect();
+        let mut r = Results {
+            latencies_us: Vec::new(),
+            statuses: BTreeMap::new(),
+        };
+        for t in tasks {
+            let (lat, st) = t.await.expect("load task");
+            r.latencies_us.extend(lat);
+            for (k, v) in st {
+                *r.statuses.entry(k).or_default() += v;
+            }
+        }
+        (r, Instant::now().saturating_duration_since(start))
+    })
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn main() {
+    let o = opts();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, addr) = match o.addr {
+        Some(a) => (None, a),
+        None => {
+            let (c, a) = start_server(dir.path(), &o.sync);
+            (Some(c), a)
+        }
+    };
+    eprintln!(
+        "ingest bench: {} req/s target, {} s, {} connections, sync={}, server {addr}",
+        o.rate, o.duration, o.connections, o.sync
+    );
+    // Warm-up: caches, page cache, first WAL growth.
+    let _ = run_load(addr, &o, 2);
+    let (mut r, took) = run_load(addr, &o, o.duration);
+    r.latencies_us.sort_unstable();
+    let ok = r.statuses.get(&204).copied().unwrap_or(0);
+    let total: u64 = r.statuses.values().sum();
+    let l = &r.latencies_us;
+    println!(
+        "ingest: {ok} accepted of {total} sent in {:.2} s = {:.0} accepted batches/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; statuses {:?}",
+        took.as_secs_f64(),
+        ok as f64 / took.as_secs_f64(),
+        pct(l, 0.50),
+        pct(l, 0.90),
+        pct(l, 0.99),
+        pct(l, 0.999),
+        pct(l, 1.0),
+        r.statuses
+    );
+    if let Some(server) = child {
+        drop(server);
+        let db = dir.path().join("bench.sqlite3");
+        let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+        println!("store after the run: {:.1} MB", size as f64 / 1e6);
+    }
+}

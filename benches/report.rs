@@ -1,0 +1,265 @@
+//! Report benchmark: fills a fresh store with 1,000,000 `usage` rows (and
+//! the matching machine-days) spread over the last 30 days, 20,000
+//! machines, a long tail of commands and tools, then times `tally report`
+//! over it: in process, and as the real release binary (`--json` and
+//! tables), the way an operator runs it.
+//!
+//! ```text
+//! cargo bench --bench report -- [--rows 1000000] [--keep PATH]
+//! ```
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use rusqlite::params;
+use tally::report::{Query, build};
+use tally::store::{Durability, RowKind, Store, day_number};
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// A small deterministic generator (xorshift), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// Skewed towards small values, like real popularity.
+    fn skewed(&mut self, n: u64) -> u64 {
+        let a = self.below(n);
+        self.below(a + 1)
+    }
+}
+
+fn fill(path: &std::path::Path, rows: u64) {
+    let store = Store::open(path, Durability::Normal).expect("open store");
+    drop(store);
+    let mut conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;")
+        .unwrap();
+    let tx = conn.transaction().unwrap();
+    let dim = |text: &str| -> i64 {
+        tx.execute(
+            "INSERT INTO dims (text) VALUES (?1) ON CONFLICT (text) DO NOTHING",
+            [text],
+        )
+        .unwrap();
+        tx.query_row("SELECT id FROM dims WHERE text = ?1", [text], |r| r.get(0))
+            .unwrap()
+    };
+    let commands: Vec<i64> = (0..300)
+        .map(|i| dim(&format!("cmd{i} sub{}", i % 7)))
+        .collect();
+    let tools: Vec<i64> = (0..80).map(|i| dim(&format!("tool_{i}"))).collect();
+    let outcomes: Vec<i64> = tally::schema::OUTCOMES.iter().map(|o| dim(o)).collect();
+    let classes: Vec<i64> = tally::schema::ERROR_CLASSES
+        .iter()
+        .map(|c| dim(c))
+        .collect();
+    let clients: Vec<i64> = tally::schema::CLIENTS.iter().map(|c| dim(c)).collect();
+    let majors: Vec<i64> = (0..4).map(|m| dim(&m.to_string())).collect();
+    let versions: Vec<i64> = (0..12).map(|v| dim(&format!("1.{v}.0"))).collect();
+    let apps = [dim("benchtool"), dim("otherapp")];
+    let oses = [dim("linux"), dim("macos"), dim("windows")];
+    let arches = [dim("x86_64"), dim("aarch64")];
+    let lifecycle = [dim("install"), dim("upgrade"), dim("uninstall")];
+    let fact = [dim("auth_type"), dim("backend_count")];
+    let fact_values = [dim("oidc"), dim("anonymous"), dim("2-5"), dim("1")];
+
+    let machines = 20_000u64;
+    for m in 0..machines {
+        tx.execute(
+            "INSERT INTO machines (id, machine_id) VALUES (?1, ?2)",
+            params![m as i64 + 1, &uuid::Uuid::new_v4().as_bytes()[..]],
+        )
+        .unwrap();
+    }
+    let today = day_number(time::OffsetDateTime::now_utc().date());
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut usage = tx
+        .prepare(
+            "INSERT INTO usage (day, app, machine, kind, name, variant, class, count, l0, l1, l2, l3, l4, l5, l6)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0, 0, 0, 0)
+             ON CONFLICT DO NOTHING",
+        )
+        .unwrap();
+    let mut mday = tx
+        .prepare(
+            "INSERT INTO machine_days (day, app, machine, version, os, arch, ci)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        )
+        .unwrap();
+    let mut written = 0u64;
+    while written < rows {
+        // One machine-day with a handful of rows, like one batch.
+        let machine = 1 + rng.below(machines) as i64;
+        let day = today - 1 - rng.below(29) as i64;
+        let app = apps[(machine % 10 == 0) as usize];
+        mday.execute(params![
+            day,
+            app,
+            machine,
+            versions[rng.skewed(12) as usize],
+            oses[(machine % 3) as usize],
+            arches[(machine % 2) as usize],
+            machine % 50 == 0
+        ])
+        .unwrap();
+        for _ in 0..10 {
+            let (kind, name, variant, class, l0, l1) = match rng.below(10) {
+                0..=5 => (
+                    RowKind::Command,
+                    commands[rng.skewed(300) as usize],
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
+                6 | 7 => {
+                    let o = rng.skewed(5) as usize;
+                    let c = if o == 2 {
+                        classes[rng.below(7) as usize]
+                    } else {
+                        0
+                    };
+                    (
+                        RowKind::Tool,
+                        tools[rng.skewed(80) as usize],
+                        outcomes[o],
+                        c,
+                        rng.below(20) as i64,
+                        rng.below(5) as i64,
+                    )
+                }
+                8 => (
+                    RowKind::Client,
+                    clients[rng.skewed(clients.len() as u64) as usize],
+                    majors[rng.below(4) as usize],
+                    0,
+                    0,
+                    0,
+                ),
+                _ => {
+                    if rng.below(2) == 0 {
+                        (
+                            RowKind::Lifecycle,
+                            lifecycle[rng.skewed(3) as usize],
+                            0,
+                            0,
+                            0,
+                            0,
+                        )
+                    } else {
+                        (
+                            RowKind::Fact,
+                            fact[rng.below(2) as usize],
+                            fact_values[rng.below(4) as usize],
+                            0,
+                            0,
+                            0,
+                        )
+                    }
+                }
+            };
+            let count = 1 + rng.skewed(50) as i64;
+            written += usage
+                .execute(params![
+                    day,
+                    app,
+                    machine,
+                    kind as i64,
+                    name,
+                    variant,
+                    class,
+                    count,
+                    l0,
+                    l1
+                ])
+                .unwrap() as u64;
+            if written >= rows {
+                break;
+            }
+        }
+    }
+    drop(usage);
+    drop(mday);
+    tx.commit().unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+}
+
+fn main() {
+    let rows: u64 = arg("--rows").map_or(1_000_000, |r| r.parse().expect("--rows N"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path: PathBuf =
+        arg("--keep").map_or_else(|| dir.path().join("report.sqlite3"), PathBuf::from);
+    if !path.exists() {
+        let t = Instant::now();
+        fill(&path, rows);
+        eprintln!(
+            "report bench: generated {rows} usage rows in {:.1} s ({})",
+            t.elapsed().as_secs_f64(),
+            path.display()
+        );
+    }
+    let count: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0))
+        .unwrap();
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let q = Query {
+        since: today - time::Duration::days(30),
+        until: today,
+        app: None,
+        min_machines: 5,
+    };
+    let store = Store::open_read_only(&path).unwrap();
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = build(&store, &q).unwrap();
+        best = best.min(t.elapsed().as_secs_f64());
+        assert!(r.machines > 0);
+    }
+    println!(
+        "report over {count} usage rows, in process: best of 3 {:.3} s",
+        best
+    );
+
+    for json in [true, false] {
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
+            cmd.args(["report", "--db"]).arg(&path);
+            if json {
+                cmd.arg("--json");
+            }
+            let t = Instant::now();
+            let st = cmd
+                .env("TALLY_TELEMETRY", "0")
+                .stdout(Stdio::null())
+                .status()
+                .expect("run tally report");
+            best = best.min(t.elapsed().as_secs_f64());
+            assert!(st.success());
+        }
+        println!(
+            "report over {count} usage rows, `tally report{}` process: best of 3 {:.3} s",
+            if json { " --json" } else { "" },
+            best
+        );
+    }
+}

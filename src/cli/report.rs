@@ -1,0 +1,57 @@
+//! `tally report`: reads the store `tally serve` writes and prints tables
+//! (or JSON with `--json`) to stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use time::OffsetDateTime;
+
+use crate::report::{self, Query};
+use crate::store::Store;
+
+/// `tally report` options.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The SQLite store [default: <data dir>/tally/store.sqlite3]
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)
+    #[arg(long, default_value = "30d")]
+    pub since: String,
+    /// Rows backed by fewer distinct machines are folded into `other` (k-anonymity)
+    #[arg(long, value_name = "K", default_value_t = report::DEFAULT_MIN_MACHINES)]
+    pub min_machines: usize,
+    /// Print machine-readable JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Builds and prints the report; `app` (the global `--app NAME`) limits it
+/// to one application.
+pub fn run(args: &ReportArgs, app: Option<String>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let db = match &args.db {
+        Some(p) => p.clone(),
+        None => super::serve::default_db()?,
+    };
+    let today = OffsetDateTime::now_utc().date();
+    let since = report::parse_since(&args.since, today)?;
+    let store = Store::open_read_only(&db)?;
+    let q = Query {
+        since,
+        until: today,
+        app,
+        min_machines: args.min_machines.max(1),
+    };
+    let r = report::build(&store, &q)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&r).context("encoding the report")?;
+        writeln!(out, "{text}").context("writing the report")?;
+    } else {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
+        report::render(&r, color, out).context("writing the report")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `tally serve`: runs the ingest endpoint in the foreground, logging to
+//! stderr (the bound address first, so scripts and tests can read it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use crate::server::{self, Config};
+use crate::store::{DEFAULT_FILE_NAME, Durability};
+
+/// `tally serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one)
+    #[arg(long, default_value = server::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Batches accepted per machine per minute (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_RATE_LIMIT)]
+    pub rate_limit: u32,
+    /// Days of data kept; older days are pruned at start and daily
+    #[arg(long, value_name = "DAYS", default_value_t = server::DEFAULT_RETENTION_DAYS)]
+    pub retention_days: u32,
+    /// Concurrent connections at most; further ones wait
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a client has to send its request headers (and an idle connection is kept)
+    #[arg(long, value_name = "SECS", default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    pub header_timeout: u64,
+    /// Seconds a client has to send its request body
+    #[arg(long, value_name = "SECS", default_value_t = server::DEFAULT_BODY_TIMEOUT.as_secs())]
+    pub body_timeout: u64,
+    /// full: every commit is synced to disk before the 204; normal: a commit survives a
+    /// crash of tally, but the last ones may not survive a power loss
+    #[arg(long, value_enum, default_value_t = Sync::Full)]
+    pub sync: Sync,
+}
+
+/// `--sync` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Sync {
+    /// WAL, synchronous=NORMAL
+    Normal,
+    /// WAL, synchronous=FULL
+    Full,
+}
+
+/// The default store location: `<data dir>/store.sqlite3`.
+pub fn default_db() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "tally")
+        .map(|d| d.data_dir().join(DEFAULT_FILE_NAME))
+        .context("no data directory could be determined (is HOME set?); pass --db PATH")
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let db = match &args.db {
+        Some(p) => p.clone(),
+        None => default_db()?,
+    };
+    if args.header_timeout == 0 || args.body_timeout == 0 {
+        anyhow::bail!("--header-timeout and --body-timeout must be at least 1 second");
+    }
+    let cfg = Config {
+        listen: args.listen,
+        db: db.clone(),
+        rate_limit: args.rate_limit,
+        retention_days: args.retention_days,
+        max_connections: args.max_connections.max(1),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        durability: match args.sync {
+            Sync::Normal => Durability::Normal,
+            Sync::Full => Durability::Full,
+        },
+    };
+    let rate = if cfg.rate_limit == 0 {
+        "no rate limit".to_owned()
+    } else {
+        format!("{} batches/min per machine", cfg.rate_limit)
+    };
+    server::run(cfg.clone(), |addr| {
+        eprintln!(
+            "tally serve: listening on http://{addr}{} (store {}, {rate}, retention {} days)",
+            crate::schema::BATCH_PATH,
+            db.display(),
+            cfg.retention_days
+        );
+    })
+    .with_context(|| format!("tally serve with store {}", db.display()))?;
+    Ok(())
+}
