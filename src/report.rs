@@ -616,16 +616,13 @@ mod tests {
 
     fn post(store: &mut Store, machine: &str, commands: &[(&str, u64)], tool: Option<&str>) {
         let b = Batch {
-            envelope: Envelope {
-                app: "demo".into(),
-                app_version: "1.0.0".into(),
-                os: "linux".into(),
-                arch: "x86_64".into(),
-                ci: false,
-                schema: SCHEMA_VERSION,
-                machine_id: machine.into(),
-                batch_id: uuid::Uuid::new_v4().to_string(),
-            },
+            envelope: crate::rollup::envelope(
+                "demo",
+                "1.0.0",
+                false,
+                machine,
+                &uuid::Uuid::new_v4().to_string(),
+            ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: "2026-11-20".into(),
                 commands: commands

@@ -475,16 +475,13 @@ mod tests {
 
     fn batch(day: &str, machine: &str) -> Vec<u8> {
         let b = Batch {
-            envelope: Envelope {
-                app: "demo".into(),
-                app_version: "1.0.0".into(),
-                os: "linux".into(),
-                arch: "x86_64".into(),
-                ci: false,
-                schema: SCHEMA_VERSION,
-                machine_id: machine.into(),
-                batch_id: uuid::Uuid::new_v4().to_string(),
-            },
+            envelope: crate::rollup::envelope(
+                "demo",
+                "1.0.0",
+                false,
+                machine,
+                &uuid::Uuid::new_v4().to_string(),
+            ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: day.into(),
                 commands: vec![CommandCount {
