@@ -64,6 +64,7 @@ pub mod config;
 pub mod consent;
 pub mod docs;
 pub mod env;
+pub mod fields;
 pub mod files;
 #[cfg(feature = "server")]
 mod ingest;
@@ -73,6 +74,7 @@ mod kanon;
 pub mod mcp_session;
 #[cfg(feature = "server")]
 pub mod metrics;
+pub mod normalize;
 pub mod notice;
 pub mod paths;
 pub mod policy;
@@ -94,6 +96,7 @@ pub mod settings;
 pub mod sniffer;
 pub mod spool;
 pub mod state;
+mod status;
 #[cfg(feature = "server")]
 pub mod store;
 pub mod telemetry;
