@@ -395,3 +395,42 @@ fn a_long_running_process_shows_the_notice_once_not_per_flush() {
         "{err}"
     );
 }
+
+#[test]
+fn telemetry_off_in_another_process_takes_effect_in_a_running_one() {
+    let mut sb = Sandbox::new();
+    sb.set("HOST_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/v1/batch");
+    assert!(sb.host(&["telemetry", "on"]).status.success());
+    let state = sb.root().join("state/host");
+    let mut child = sb
+        .command(&crate::support::host_bin(), &["wait-ms", "1500"])
+        .env("HOST_TELEMETRY_NOW", D1)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let off = sb.host(&["telemetry", "off"]);
+    assert!(off.status.success());
+    assert!(child.wait().unwrap().success());
+    // The running process saw the config change at exit and kept nothing.
+    assert!(
+        !state.join("spool.jsonl").exists(),
+        "counts were written after off"
+    );
+    assert!(!state.join("machine_id").exists());
+}
+
+#[test]
+fn an_injected_instance_id_replaces_the_machine_id() {
+    let rx = Receiver::start(Mode::Accept);
+    let mut sb = host_sandbox(&rx.url());
+    let id = "6f0c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f";
+    sb.set("HOST_TELEMETRY_INSTANCE_ID", id);
+    host_on(&sb, D1, &["build"]);
+    assert_eq!(flush(&sb, D2)["result"], "sent");
+    let batches = rx.unique_batches();
+    assert!(batches.values().all(|b| b.envelope.machine_id == id));
+    assert!(
+        !sb.root().join("state/host/machine_id").exists(),
+        "no id of its own was minted"
+    );
+}
