@@ -148,7 +148,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => return serve::run(args).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "server")]
         Command::Report(args) => {
-            let r = report::run(args, cli.app.clone(), &mut out);
+            let r = report::run(args, cli.app.clone(), telemetry.settings(), &mut out);
             out.flush().ok();
             return r.map(|()| ExitCode::SUCCESS);
         }

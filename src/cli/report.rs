@@ -1,7 +1,7 @@
 //! `tally report`: reads the store `tally serve` writes and prints tables
 //! (or JSON with `--json`) to stdout.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -30,7 +30,12 @@ pub struct ReportArgs {
 
 /// Builds and prints the report; `app` (the global `--app NAME`) limits it
 /// to one application.
-pub fn run(args: &ReportArgs, app: Option<String>, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    args: &ReportArgs,
+    app: Option<String>,
+    settings: &crate::settings::Settings,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let db = match &args.db {
         Some(p) => p.clone(),
         None => super::serve::default_db()?,
@@ -49,8 +54,7 @@ pub fn run(args: &ReportArgs, app: Option<String>, out: &mut dyn Write) -> anyho
         let text = serde_json::to_string_pretty(&r).context("encoding the report")?;
         writeln!(out, "{text}").context("writing the report")?;
     } else {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
+        let color = crate::command::use_color(settings);
         report::render(&r, color, out).context("writing the report")?;
     }
     Ok(())
