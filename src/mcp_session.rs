@@ -65,7 +65,6 @@ pub struct McpSession<S: Sink = Recorder> {
     calls: HashMap<Id, InFlight>,
     /// Ids of `initialize` requests waiting for their result.
     initializing: Vec<Id>,
-    sessions: u64,
     protocol_version: Option<String>,
     capabilities: Option<Capabilities>,
     ended: bool,
@@ -83,7 +82,6 @@ impl<S: Sink> McpSession<S> {
             started,
             calls: HashMap::new(),
             initializing: Vec::new(),
-            sessions: 0,
             protocol_version: None,
             capabilities: None,
             ended: false,
@@ -122,13 +120,13 @@ impl<S: Sink> McpSession<S> {
                 }
             }
             (Some("initialize"), Some(id)) => {
-                self.sessions += 1;
+                // Sessions per day are the client rows (one per initialize),
+                // which add up across processes; a per-process `sessions`
+                // fact would not, since facts keep the last value of a day.
                 self.sink.client(
                     m.client_name.as_deref().unwrap_or(""),
                     m.client_version.as_deref().unwrap_or(""),
                 );
-                self.sink
-                    .fact("sessions", schema::count_bucket(self.sessions));
                 self.initializing.push(id.clone());
             }
             (Some("notifications/cancelled"), None) => {
@@ -182,8 +180,6 @@ impl<S: Sink> McpSession<S> {
         }
         let uptime = now.saturating_duration_since(self.started).as_secs();
         self.sink.fact("uptime", schema::uptime_bucket(uptime));
-        self.sink
-            .fact("sessions", schema::count_bucket(self.sessions));
         self.protocol_facts();
     }
 
@@ -359,7 +355,10 @@ mod tests {
         assert_eq!(facts["declares_tools"], "true");
         assert_eq!(facts["declares_resources"], "false");
         assert_eq!(facts["declares_prompts"], "false");
-        assert_eq!(facts["sessions"], "1");
+        assert!(
+            !facts.contains_key("sessions"),
+            "sessions are the client rows"
+        );
         assert_eq!(facts["uptime"], "<1h");
     }
 
