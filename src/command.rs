@@ -221,6 +221,20 @@ impl ConfigCommand {
     }
 }
 
+/// Writes `v` as pretty JSON and a newline: the `--json` output of every
+/// command.
+pub(crate) fn print_json(
+    out: &mut dyn Write,
+    v: &impl serde::Serialize,
+) -> Result<(), CommandError> {
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    )?;
+    Ok(())
+}
+
 pub(crate) fn word(enabled: bool) -> &'static str {
     if enabled { "enabled" } else { "disabled" }
 }
@@ -413,11 +427,7 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
     };
     if json {
         let v = json!({ "result": word, "detail": detail, "batches": entries });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )?;
+        print_json(out, &v)?;
     } else {
         writeln!(out, "{word}: {detail}")?;
         for e in &entries {
@@ -463,11 +473,7 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
             "next_batch": next,
             "today": today_events,
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )?;
+        print_json(out, &v)?;
         return Ok(());
     }
     match &next {
@@ -491,11 +497,7 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
             out,
             "Today ({today}), kept on this machine until the day is over:"
         )?;
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&today_events).unwrap_or_default()
-        )?;
+        print_json(out, &today_events)?;
     }
     Ok(())
 }
@@ -507,11 +509,7 @@ fn log(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError
         .map(|st| state::ledger_read(&st))
         .unwrap_or_default();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&entries).unwrap_or_default()
-        )?;
+        print_json(out, &entries)?;
         return Ok(());
     }
     if entries.is_empty() {

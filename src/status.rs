@@ -8,7 +8,7 @@ use std::io::Write;
 use owo_colors::OwoColorize;
 use serde_json::json;
 
-use crate::command::{CommandError, path_text, use_color};
+use crate::command::{CommandError, path_text, print_json, use_color};
 use crate::config::ConfigState;
 use crate::files;
 use crate::settings::Settings;
@@ -62,11 +62,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "state_dir_problem": state_problem,
             "warnings": s.warnings,
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )?;
+        print_json(out, &v)?;
         return Ok(());
     }
     let color = use_color(s);
