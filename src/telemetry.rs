@@ -168,7 +168,7 @@ impl Builder {
             && crate::prompt::due(&s)
             && let Some(answer) = crate::prompt::ask(&s)
         {
-            let _ = store(&s, answer, ChoiceVia::Prompt);
+            let _ = store_choice(&s, answer, ChoiceVia::Prompt);
             s = self.resolve();
         }
         let t = Telemetry {
@@ -187,7 +187,13 @@ impl Builder {
     }
 }
 
-fn store(s: &Settings, enabled: bool, via: ChoiceVia) -> Result<(), config::ConfigError> {
+/// Stores an explicit choice for the application in `s` (the prompt, `on`,
+/// `off`, `config otel set`), stamped with when it was made.
+pub fn store_choice(
+    s: &Settings,
+    enabled: bool,
+    via: ChoiceVia,
+) -> Result<(), config::ConfigError> {
     config::store_choice(
         s.paths.config_file.as_deref(),
         &s.app.consent_var(),
@@ -337,6 +343,9 @@ pub fn persist() {
             crate::notice::show(s);
         }
         Err(e) => {
+            // Keep the counts for the next try: a long-running process's
+            // next interval flush, since at exit nothing comes after.
+            recorder::restore(counters);
             state::note_error(&state, &format_instant(s.clock.now()), &e.to_string());
             if s.debug {
                 eprintln!("[{} telemetry] {e}", s.app.name);
@@ -360,14 +369,4 @@ fn still_enabled(rt: &Runtime) -> bool {
     // environment and flags with the new file.
     let fresh = s.reresolve();
     fresh.consent.enabled
-}
-
-/// Stores an explicit choice for the application in `s` (the prompt, `on`,
-/// `off`, `config otel set`).
-pub fn store_choice(
-    s: &Settings,
-    enabled: bool,
-    via: ChoiceVia,
-) -> Result<(), config::ConfigError> {
-    store(s, enabled, via)
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::Date;
 
 use crate::clock::parse_day;
-use crate::schema::{self, Batch, Field, Kind, Pattern};
+use crate::schema::{self, Batch, Field, Kind};
 
 /// What validation removed from a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -234,12 +234,6 @@ fn int_of(v: &Value) -> Option<i128> {
     n.as_u64()
         .map(i128::from)
         .or_else(|| n.as_i64().map(i128::from))
-}
-
-/// Checks a string against a pattern (re-exported for callers that build
-/// values, such as the proxy's tool names).
-pub fn matches(p: Pattern, s: &str) -> bool {
-    p.matches(s)
 }
 
 #[cfg(test)]

@@ -157,3 +157,27 @@ fn read_only_and_full_file_systems_cost_the_host_nothing() {
         "{v}"
     );
 }
+
+#[test]
+fn counts_from_a_failed_flush_are_kept_for_the_next_one() {
+    let mut sb = host_sandbox("http://127.0.0.1:9/v1/batch");
+    // The state dir is unusable at first (a file stands in its place)...
+    let state = sb.root().join("later-state");
+    std::fs::write(&state, b"").unwrap();
+    sb.set("HOST_TELEMETRY_DIR", state.display().to_string())
+        .set("HOST_TELEMETRY_FLUSH_INTERVAL", "1");
+    let mut child = sb
+        .command(&host_bin(), &["wait-ms", "4000"])
+        .env("HOST_TELEMETRY_NOW", D1)
+        .spawn()
+        .unwrap();
+    // ...until the first interval flush has failed; then it is fixed.
+    std::thread::sleep(std::time::Duration::from_millis(1800));
+    std::fs::remove_file(&state).unwrap();
+    assert!(child.wait().unwrap().success());
+    let spool = std::fs::read_to_string(state.join("spool.jsonl")).unwrap();
+    assert!(
+        spool.contains("\"name\":\"wait-ms\""),
+        "the command counted before the failed flush survived: {spool}"
+    );
+}
