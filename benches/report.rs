@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rusqlite::params;
 use tally::report::{Query, build};
-use tally::store::{Durability, RowKind, Store, day_number};
+use tally::server::store::{Durability, RowKind, Store, day_number};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();

@@ -51,65 +51,28 @@
 //! ```
 //!
 //! `examples/mcp_server.rs` is a complete one. A server in any language can
-//! instead run behind `tally run -- <server>` ([`proxy`]), which counts the
+//! instead run behind `tally run -- <server>` ([`mcp::proxy`]), which counts the
 //! same things from the outside.
 
-pub mod app;
-#[cfg(feature = "server")]
-mod checkpoint;
 pub mod cli;
-pub mod clock;
-pub mod command;
-pub mod config;
 pub mod consent;
-pub mod docs;
-pub mod env;
-pub mod fields;
-pub mod files;
-#[cfg(feature = "server")]
-mod ingest;
-pub mod jsonrpc;
-#[cfg(feature = "server")]
-mod kanon;
-pub mod mcp_session;
-#[cfg(feature = "server")]
-pub mod metrics;
-pub mod normalize;
-pub mod notice;
-pub mod paths;
-pub mod policy;
-pub mod prompt;
-pub mod proxy;
-#[cfg(feature = "server")]
-pub mod ratelimit;
-pub mod recorder;
+pub mod deliver;
+pub mod host;
+pub mod mcp;
+pub mod os;
+pub mod record;
 #[cfg(feature = "server")]
 pub mod report;
-#[cfg(feature = "server")]
-pub mod report_text;
-pub mod rollup;
 pub mod schema;
-pub mod sender;
 #[cfg(feature = "server")]
 pub mod server;
-pub mod settings;
-pub mod sniffer;
-pub mod spool;
-pub mod state;
-mod status;
-#[cfg(feature = "server")]
-pub mod store;
-pub mod telemetry;
-pub mod validate;
-#[cfg(feature = "server")]
-pub mod writer;
 
-pub use app::DefaultPolicy;
-pub use command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
-pub use consent::Source;
-pub use env::Env;
-pub use recorder::{
+pub use consent::app::DefaultPolicy;
+pub use consent::precedence::Source;
+pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
+pub use host::telemetry::{Builder, Telemetry, command_path, persist};
+pub use os::env::Env;
+pub use record::recorder::{
     CallOutcome, record_client, record_command, record_lifecycle, record_tool_call, set_fact,
 };
 pub use schema::{ErrorClass, LifecycleKind};
-pub use telemetry::{Builder, Telemetry, command_path, persist};

@@ -36,7 +36,7 @@ pub fn run(what: &Generate) -> anyhow::Result<()> {
         Generate::TelemetryMd { file } => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let new = crate::docs::splice(&text)
+            let new = crate::schema::docs::splice(&text)
                 .map_err(|e| anyhow::anyhow!("updating {}: {e}", file.display()))?;
             std::fs::write(file, new).with_context(|| format!("writing {}", file.display()))
         }

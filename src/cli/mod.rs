@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::command::{CommandError, ConfigCommand, TelemetryArgs, TelemetryCommand};
+use crate::host::command::{CommandError, ConfigCommand, TelemetryArgs, TelemetryCommand};
 use crate::{DefaultPolicy, Telemetry};
 
 /// The environment prefix of the tally binary's own settings.

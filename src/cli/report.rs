@@ -9,7 +9,7 @@ use clap::Args;
 use time::OffsetDateTime;
 
 use crate::report::{self, Query};
-use crate::store::Store;
+use crate::server::store::Store;
 
 /// `tally report` options.
 #[derive(Args, Debug)]
@@ -33,7 +33,7 @@ pub struct ReportArgs {
 pub fn run(
     args: &ReportArgs,
     app: Option<String>,
-    settings: &crate::settings::Settings,
+    settings: &crate::consent::settings::Settings,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let db = match &args.db {
@@ -54,7 +54,7 @@ pub fn run(
         let text = serde_json::to_string_pretty(&r).context("encoding the report")?;
         writeln!(out, "{text}").context("writing the report")?;
     } else {
-        let color = crate::command::use_color(settings);
+        let color = crate::host::output::use_color(settings);
         report::render(&r, color, out).context("writing the report")?;
     }
     Ok(())

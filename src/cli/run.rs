@@ -1,5 +1,5 @@
 //! `tally run [--app NAME] [--tool-names] -- CMD [ARGS…]`: runs an MCP
-//! server behind the counting stdio proxy ([`crate::proxy`]) and exits with
+//! server behind the counting stdio proxy ([`crate::mcp::proxy`]) and exits with
 //! the server's exit code.
 //!
 //! Counting follows tally's own consent (`tally telemetry on`,
@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use clap::Args;
 
 use crate::Telemetry;
-use crate::proxy::{self, Options};
+use crate::mcp::proxy::{self, Options};
 use crate::schema::Pattern;
 
 /// Arguments of `tally run`.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use crate::server::store::{DEFAULT_FILE_NAME, Durability};
 use crate::server::{self, Config};
-use crate::store::{DEFAULT_FILE_NAME, Durability};
 
 /// `tally serve` options.
 #[derive(Args, Debug)]

@@ -186,7 +186,7 @@ fn kill_nine_at_random_points_never_corrupts_or_double_counts() {
         "seed {seed}: {got} counts arrived for {completed} finished and {killed} killed recorders"
     );
     for body in rx.raw_bodies() {
-        let v = tally::validate::validate(&body, tally::clock::parse_day(D2).unwrap())
+        let v = tally::schema::validate::validate(&body, tally::os::clock::parse_day(D2).unwrap())
             .expect("every body is valid");
         assert_eq!(v.drops.total(), 0, "nothing outside the schema");
         for e in &v.batch.events {

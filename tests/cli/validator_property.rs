@@ -9,9 +9,9 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use tally::schema::validate::validate;
 use tally::schema::{self, Kind, Pattern};
-use tally::store::{Durability, Store};
-use tally::validate::validate;
+use tally::server::store::{Durability, Store};
 
 use crate::serve_support::*;
 use crate::support::Sandbox;
@@ -200,7 +200,7 @@ fn allowed(s: &str) -> bool {
         ]
         .contains(&s)
         || s.parse::<u16>().is_ok_and(|n| n <= 9999)
-        || tally::store::DROP_REASONS.contains(&s)
+        || tally::server::store::DROP_REASONS.contains(&s)
 }
 
 fn check_store(db: &std::path::Path) {

@@ -1,0 +1,159 @@
+//! Where tally keeps things: the user's config file, the private state
+//! directory and the names of the files in it, and the system policy file.
+//!
+//! Locations follow the platform conventions through `directories` (XDG on
+//! Linux) and can be overridden by environment for containers, where there
+//! may be no home at all but a volume to keep state on.
+
+use std::path::{Path, PathBuf};
+
+use crate::consent::app::AppInfo;
+use crate::consent::origin::Origin;
+use crate::os::env::Env;
+
+/// The resolved locations for one application.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// `config.toml`, when a config directory could be determined.
+    pub config_file: Option<PathBuf>,
+    /// The private state directory, when one could be determined.
+    pub state_dir: Option<PathBuf>,
+    /// Where the state directory location came from.
+    pub state_dir_origin: Origin,
+    /// The system policy file (may not exist).
+    pub policy_file: PathBuf,
+    /// Where the policy file location came from.
+    pub policy_file_origin: Origin,
+}
+
+impl Paths {
+    /// Resolves the locations for `app` from the platform defaults and the
+    /// environment snapshot (`<PREFIX>_TELEMETRY_DIR`, `<PREFIX>_POLICY_FILE`).
+    pub fn resolve(app: &AppInfo, env: &Env) -> Self {
+        let dirs = directories::ProjectDirs::from("", "", &app.name);
+        let config_file = dirs.as_ref().map(|d| d.config_dir().join("config.toml"));
+        let dir_var = app.var("TELEMETRY_DIR");
+        let (state_dir, state_dir_origin) = match env.non_empty(&dir_var) {
+            Some(v) => (Some(PathBuf::from(v)), Origin::Env(dir_var)),
+            None => (
+                dirs.as_ref().map(|d| {
+                    d.state_dir()
+                        .unwrap_or_else(|| d.data_local_dir())
+                        .to_path_buf()
+                }),
+                Origin::Default,
+            ),
+        };
+        let policy_var = app.var("POLICY_FILE");
+        let (policy_file, policy_file_origin) = match env.non_empty(&policy_var) {
+            Some(v) => (PathBuf::from(v), Origin::Env(policy_var)),
+            None => (app.default_policy_file(), Origin::Default),
+        };
+        Paths {
+            config_file,
+            state_dir,
+            state_dir_origin,
+            policy_file,
+            policy_file_origin,
+        }
+    }
+
+    /// Paths rooted in explicit directories (tests, embedders with their own
+    /// layout).
+    pub fn explicit(config_file: PathBuf, state_dir: PathBuf, policy_file: PathBuf) -> Self {
+        Paths {
+            config_file: Some(config_file),
+            state_dir: Some(state_dir),
+            state_dir_origin: Origin::Builder,
+            policy_file,
+            policy_file_origin: Origin::Builder,
+        }
+    }
+
+    /// The files inside the state directory, if there is one.
+    pub fn state(&self) -> Option<StateFiles> {
+        self.state_dir.clone().map(StateFiles)
+    }
+
+    /// The same locations for counts reported under another application
+    /// name (`tally run --app NAME`): config and policy file stay these, the
+    /// state directory becomes `<state dir>/apps/<name>`, so each name has
+    /// its own spool, machine id and send ledger.
+    pub fn for_app(mut self, name: &str) -> Self {
+        self.state_dir = self.state_dir.map(|d| d.join(APPS_DIR).join(name));
+        self
+    }
+}
+
+/// The subdirectory of a state directory holding the state of the names
+/// counts are reported under ([`Paths::for_app`]).
+pub const APPS_DIR: &str = "apps";
+
+/// Names of the files in the state directory.
+#[derive(Clone, Debug)]
+pub struct StateFiles(pub PathBuf);
+
+impl StateFiles {
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+    /// The random machine id.
+    pub fn machine_id(&self) -> PathBuf {
+        self.0.join("machine_id")
+    }
+    /// The append-only spool of per-day counts.
+    pub fn spool(&self) -> PathBuf {
+        self.0.join("spool.jsonl")
+    }
+    /// Lock serialising every change to the spool.
+    pub fn spool_lock(&self) -> PathBuf {
+        self.0.join("spool.lock")
+    }
+    /// Lock held by the one process that sends at a time.
+    pub fn send_lock(&self) -> PathBuf {
+        self.0.join("send.lock")
+    }
+    /// The bounded ledger of what was sent.
+    pub fn ledger(&self) -> PathBuf {
+        self.0.join("sent.jsonl")
+    }
+    /// The backoff record after a failed send.
+    pub fn backoff(&self) -> PathBuf {
+        self.0.join("backoff.json")
+    }
+    /// The last local failure (file or network), for `telemetry status`.
+    pub fn last_error(&self) -> PathBuf {
+        self.0.join("last_error")
+    }
+    /// Every file tally may create here, for `telemetry off`, including
+    /// those of the names reported under in `apps/` ([`Paths::for_app`]):
+    /// their consent is this application's.
+    pub fn all(&self) -> Vec<PathBuf> {
+        let mut files = vec![
+            self.machine_id(),
+            self.spool(),
+            self.spool_lock(),
+            self.send_lock(),
+            self.ledger(),
+            self.backoff(),
+            self.last_error(),
+        ];
+        for app in self.app_dirs() {
+            files.extend(app.all());
+        }
+        files
+    }
+
+    /// The state of each name reported under (`apps/<name>`).
+    pub fn app_dirs(&self) -> Vec<StateFiles> {
+        let Ok(entries) = std::fs::read_dir(self.0.join(APPS_DIR)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| StateFiles(e.path()))
+            .collect()
+    }
+}

@@ -1,0 +1,206 @@
+//! The effective settings of one process: the application's identity, the
+//! environment snapshot, the files on disk and the command-line flags,
+//! resolved once by [`resolve`] into plain values, each tagged with where it
+//! came from so `telemetry status` can explain every one of them.
+
+use std::time::Duration;
+
+use crate::consent::app::AppInfo;
+use crate::consent::config::{self, ConfigState};
+use crate::consent::paths::Paths;
+use crate::consent::policy::{self, PolicyState};
+use crate::consent::precedence::{self as consent, Consent};
+use crate::os::clock::Clock;
+use crate::os::env::{Env, parse_switch};
+
+pub use crate::consent::origin::{Origin, Sourced};
+
+/// Flags from the host's command line that bear on telemetry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags {
+    /// `--no-telemetry` was given.
+    pub no_telemetry: bool,
+}
+
+/// The default interval between flushes in long-running commands.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// Everything one process needs to know, resolved once at start.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The application.
+    pub app: AppInfo,
+    /// The environment snapshot everything was read from.
+    pub env: Env,
+    /// File locations.
+    pub paths: Paths,
+    /// The system policy file as loaded.
+    pub policy: PolicyState,
+    /// The user's config file as loaded.
+    pub config: ConfigState,
+    /// Whether telemetry is on, and why.
+    pub consent: Consent,
+    /// Warnings to show in `telemetry status`.
+    pub warnings: Vec<String>,
+    /// Where batches go, if anywhere.
+    pub endpoint: Option<Sourced<String>>,
+    /// `<PREFIX>_TELEMETRY_DEBUG`: print payloads instead of sending.
+    pub debug: bool,
+    /// The clock (a test may fix it with `<PREFIX>_TELEMETRY_NOW`).
+    pub clock: Clock,
+    /// The CI variable that was detected, if any.
+    pub ci: Option<&'static str>,
+    /// An instance id injected by the deployment (`<PREFIX>_TELEMETRY_INSTANCE_ID`),
+    /// used instead of the stored machine id.
+    pub instance_id: Option<uuid::Uuid>,
+    /// Interval between flushes in long-running commands.
+    pub flush_interval: Sourced<Duration>,
+    /// The command-line flags this was resolved with.
+    pub flags: Flags,
+}
+
+/// Resolves the effective settings. `paths` overrides the platform
+/// locations (tests, unusual embedders).
+pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Settings {
+    let paths = paths.unwrap_or_else(|| Paths::resolve(&app, &env));
+    let policy = policy::load(&paths.policy_file);
+    let config = config::load(paths.config_file.as_deref());
+    let (consent, mut warnings) = consent::resolve(&consent::Inputs {
+        app: &app,
+        env: &env,
+        no_telemetry_flag: flags.no_telemetry,
+        policy: &policy,
+        policy_path: &paths.policy_file,
+        config: &config,
+        config_path: paths.config_file.as_deref(),
+    });
+
+    let endpoint_var = app.var("TELEMETRY_ENDPOINT");
+    let endpoint = match &policy {
+        PolicyState::Loaded {
+            endpoint: Some(e), ..
+        } => Some(Sourced {
+            value: e.clone(),
+            origin: Origin::Policy(paths.policy_file.clone()),
+        }),
+        _ => None,
+    }
+    .or_else(|| {
+        env.non_empty(&endpoint_var).map(|e| Sourced {
+            value: e.to_owned(),
+            origin: Origin::Env(endpoint_var.clone()),
+        })
+    })
+    .or_else(|| {
+        let e = config.user()?.endpoint.clone()?;
+        Some(Sourced {
+            value: e,
+            origin: Origin::Config(paths.config_file.clone()?),
+        })
+    })
+    .or_else(|| {
+        app.endpoint.clone().map(|e| Sourced {
+            value: e,
+            origin: Origin::Builder,
+        })
+    })
+    .filter(|e| !e.value.trim().is_empty());
+    if let Some(e) = &endpoint
+        && !(e.value.starts_with("http://") || e.value.starts_with("https://"))
+    {
+        warnings.push(format!(
+            "endpoint {:?} (from {}) is not an http:// or https:// URL; nothing will be sent",
+            e.value, e.origin
+        ));
+    }
+
+    let debug_var = app.var("TELEMETRY_DEBUG");
+    let debug = env.get(&debug_var).and_then(parse_switch).unwrap_or(false);
+    let clock = Clock::from_override(env.get(&app.var("TELEMETRY_NOW")));
+    let ci = consent::detect_ci(&env);
+
+    let id_var = app.var("TELEMETRY_INSTANCE_ID");
+    let instance_id = env
+        .non_empty(&id_var)
+        .and_then(|v| match uuid::Uuid::parse_str(v) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                warnings.push(format!("{id_var} is not a UUID and is ignored"));
+                None
+            }
+        });
+
+    let interval_var = app.var("TELEMETRY_FLUSH_INTERVAL");
+    let flush_interval = match env.non_empty(&interval_var).map(str::parse::<u64>) {
+        Some(Ok(s)) if s > 0 => Sourced {
+            value: Duration::from_secs(s),
+            origin: Origin::Env(interval_var),
+        },
+        Some(_) => {
+            warnings.push(format!(
+                "{interval_var} must be a positive number of seconds; ignored"
+            ));
+            default_interval(&config, &paths)
+        }
+        None => default_interval(&config, &paths),
+    };
+
+    Settings {
+        app,
+        env,
+        paths,
+        policy,
+        config,
+        consent,
+        warnings,
+        endpoint,
+        debug,
+        clock,
+        ci,
+        instance_id,
+        flush_interval,
+        flags,
+    }
+}
+
+fn default_interval(config: &ConfigState, paths: &Paths) -> Sourced<Duration> {
+    match (
+        config.user().and_then(|c| c.flush_interval_secs),
+        &paths.config_file,
+    ) {
+        (Some(s), Some(p)) if s > 0 => Sourced {
+            value: Duration::from_secs(s),
+            origin: Origin::Config(p.clone()),
+        },
+        _ => Sourced {
+            value: DEFAULT_FLUSH_INTERVAL,
+            origin: Origin::Default,
+        },
+    }
+}
+
+impl Settings {
+    /// Whether an endpoint is configured that a batch could be posted to.
+    pub fn can_send(&self) -> bool {
+        self.endpoint
+            .as_ref()
+            .is_some_and(|e| e.value.starts_with("http://") || e.value.starts_with("https://"))
+    }
+
+    /// Resolves again from the same environment, flags and locations (after
+    /// the config file changed).
+    pub fn reresolve(&self) -> Settings {
+        resolve(
+            self.app.clone(),
+            self.env.clone(),
+            self.flags,
+            Some(self.paths.clone()),
+        )
+    }
+
+    /// Whether the choice is still the application's default (so the
+    /// notice applies).
+    pub fn undecided(&self) -> bool {
+        self.consent.decided_by == consent::Source::Default
+    }
+}

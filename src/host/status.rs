@@ -1,0 +1,143 @@
+//! `telemetry status`: everything that decides whether telemetry is on and
+//! where its data lives, each value with its source, plus the problems a
+//! host never sees (a broken config, an unusable state directory, the last
+//! failed write or send), as text for people or JSON for scripts.
+
+use std::io::Write;
+
+use owo_colors::OwoColorize;
+use serde_json::json;
+
+use crate::consent::config::ConfigState;
+use crate::consent::settings::Settings;
+use crate::host::output::{CommandError, path_text, print_json, use_color};
+use crate::os::files;
+use crate::record::state;
+
+/// Prints the status of `s` to `out`.
+pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let state = s.paths.state();
+    let machine_id = match (s.instance_id, &state) {
+        (Some(id), _) => Some(id.hyphenated().to_string()),
+        (None, Some(st)) => state::read_machine_id(st),
+        _ => None,
+    };
+    let pending = state.as_ref().map_or(0, |st| files::size_of(&st.spool()));
+    let backoff = state
+        .as_ref()
+        .and_then(state::read_backoff)
+        .filter(|b| b.until > s.clock.unix());
+    let last_error = state.as_ref().and_then(state::last_error);
+    let state_problem = s.paths.state_dir.as_deref().and_then(state::probe_dir);
+    let (config_state, config_error) = match &s.config {
+        ConfigState::NoLocation => ("unknown", None),
+        ConfigState::Absent => ("absent", None),
+        ConfigState::Loaded(_) => ("loaded", None),
+        ConfigState::Broken(why) => ("broken", Some(why.clone())),
+    };
+    let app = &s.app.name;
+    let consent_var = s.app.consent_var();
+    let endpoint_var = s.app.var("TELEMETRY_ENDPOINT");
+    if json {
+        let v = json!({
+            "app": app,
+            "enabled": s.consent.enabled,
+            "decided_by": s.consent.decided_by.as_str(),
+            "reason": s.consent.reason,
+            "machine_id": machine_id,
+            "config_path": s.paths.config_file,
+            "config_state": config_state,
+            "config_error": config_error,
+            "state_dir": s.paths.state_dir,
+            "state_dir_source": s.paths.state_dir_origin.to_string(),
+            "policy_file": s.paths.policy_file,
+            "pending_bytes": pending,
+            "endpoint": s.endpoint.as_ref().map(|e| &e.value),
+            "endpoint_source": s.endpoint.as_ref().map(|e| e.origin.to_string()),
+            "debug": s.debug,
+            "ci": s.ci,
+            "notice_shown": crate::consent::notice::already_shown(s),
+            "backoff_until": backoff.map(|b| b.until),
+            "last_error": last_error,
+            "state_dir_problem": state_problem,
+            "warnings": s.warnings,
+        });
+        print_json(out, &v)?;
+        return Ok(());
+    }
+    let color = use_color(s);
+    let head = if s.consent.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    let head = match (color, s.consent.enabled) {
+        (false, _) => head.to_string(),
+        (true, true) => head.green().bold().to_string(),
+        (true, false) => head.yellow().bold().to_string(),
+    };
+    writeln!(out, "Telemetry for {app}: {head}")?;
+    writeln!(
+        out,
+        "  why:        {} [{}]",
+        s.consent.reason, s.consent.decided_by
+    )?;
+    writeln!(
+        out,
+        "  machine id: {}",
+        machine_id.as_deref().unwrap_or("none")
+    )?;
+    let cfg = path_text(s.paths.config_file.as_deref());
+    writeln!(out, "  config:     {cfg} ({config_state})")?;
+    writeln!(
+        out,
+        "  state dir:  {} ({})",
+        path_text(s.paths.state_dir.as_deref()),
+        s.paths.state_dir_origin
+    )?;
+    writeln!(out, "  pending:    {pending} bytes")?;
+    match &s.endpoint {
+        Some(e) => writeln!(out, "  endpoint:   {} ({})", e.value, e.origin)?,
+        None => writeln!(
+            out,
+            "  endpoint:   none, so nothing is sent (set {endpoint_var} or `endpoint` in [telemetry] of the config)"
+        )?,
+    }
+    if s.debug {
+        writeln!(
+            out,
+            "  debug:      on: payloads are printed to stderr, never sent"
+        )?;
+    }
+    if let Some(b) = backoff {
+        writeln!(
+            out,
+            "  backoff:    after a failed send, the next background send waits until unix time {}",
+            b.until
+        )?;
+    }
+    if let Some(e) = &last_error {
+        writeln!(out, "  last error: {e}")?;
+    }
+    if let Some(p) = &state_problem {
+        writeln!(
+            out,
+            "  problem:    {p}; nothing can be recorded until that is fixed"
+        )?;
+    }
+    if let Some(why) = config_error {
+        writeln!(out, "  problem:    the config file {cfg} {why}")?;
+        writeln!(
+            out,
+            "              Until it is fixed telemetry stays off. Fix it, or delete it and run `{app} telemetry on` or `{app} telemetry off`."
+        )?;
+    }
+    for w in &s.warnings {
+        writeln!(out, "  warning:    {w}")?;
+    }
+    writeln!(
+        out,
+        "To change: `{app} telemetry on|off`, or {consent_var}=0|1 for one run; DO_NOT_TRACK=1 turns off every tool that honours it."
+    )?;
+    Ok(())
+}

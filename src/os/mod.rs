@@ -1,0 +1,9 @@
+//! What tally takes from the operating system, each behind one small
+//! interface: the environment (a snapshot tests can replace), the clock
+//! (which tests can pin), and careful file access (regular files only,
+//! private modes, bounded reads). Everything above this folder reaches the
+//! OS through here.
+
+pub mod clock;
+pub mod env;
+pub mod files;

@@ -1,0 +1,547 @@
+//! The spool: `spool.jsonl` in the state directory, one JSON line per
+//! (day, kind, name, outcome, client) with its counts.
+//!
+//! Every change happens under an exclusive `flock` on `spool.lock` (a
+//! separate file, so replacing the spool by rename never strands a waiter on
+//! a dead inode). Recorders append with one `O_APPEND` write; compaction
+//! merges equal keys across processes, turns corrupt lines into a `dropped`
+//! count, and drops the oldest days while the file would exceed 256 KB.
+//!
+//! A sender *claims* lines by tagging them with a batch id (`"b"`) in one
+//! atomic rewrite. Tagged lines are frozen: they are resent under the same
+//! batch id until the receiver acknowledges them, so a sender killed between
+//! send and acknowledgement never causes a double count at a receiver that
+//! deduplicates by batch id, and never loses anything either.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::consent::paths::StateFiles;
+use crate::os::files::{self, FileError};
+use crate::schema::{ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome, SCHEMA_VERSION};
+
+/// The spool never grows beyond this many bytes.
+pub const CAP_BYTES: u64 = 256 * 1024;
+
+/// Appends that would take the spool past this size compact it first.
+pub const COMPACT_AT: u64 = CAP_BYTES * 3 / 4;
+
+/// What a spool line counts.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Row {
+    /// A command path.
+    Command {
+        /// The path.
+        name: String,
+    },
+    /// MCP tool calls with one outcome.
+    Tool {
+        /// The tool name, when recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The outcome.
+        outcome: Outcome,
+        /// The protocol error class.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<ErrorClass>,
+    },
+    /// Sessions from an MCP client.
+    Client {
+        /// The allowlisted client name.
+        name: String,
+        /// Its major version.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        major: Option<u64>,
+    },
+    /// A lifecycle event.
+    Lifecycle {
+        /// Which.
+        kind: LifecycleKind,
+    },
+    /// A deployment fact (its value is in `val`).
+    Fact {
+        /// The fact's field name.
+        name: String,
+    },
+    /// Rows lost locally.
+    Dropped,
+}
+
+/// One spool line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// Schema version that wrote it.
+    pub v: u32,
+    /// UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// What it counts.
+    #[serde(flatten)]
+    pub row: Row,
+    /// The count.
+    pub n: u64,
+    /// Latency histogram, for tool rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<[u64; LATENCY_BUCKETS]>,
+    /// The value, for fact rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val: Option<String>,
+    /// The batch id this line is claimed by, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<String>,
+}
+
+impl Line {
+    /// A new, unclaimed line.
+    pub fn new(day: &str, row: Row, n: u64) -> Self {
+        Line {
+            v: SCHEMA_VERSION,
+            day: day.to_owned(),
+            row,
+            n,
+            lat: None,
+            val: None,
+            b: None,
+        }
+    }
+
+    fn key(&self) -> (String, Row, Option<String>) {
+        (self.day.clone(), self.row.clone(), self.b.clone())
+    }
+
+    fn absorb(&mut self, other: Line) {
+        if let Row::Fact { .. } = self.row {
+            // Facts are state, not counts: the later line wins.
+            self.val = other.val;
+            return;
+        }
+        self.n = self.n.saturating_add(other.n);
+        if let (Some(a), Some(b)) = (self.lat.as_mut(), other.lat) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = x.saturating_add(y);
+            }
+        } else if self.lat.is_none() {
+            self.lat = other.lat;
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        // Serialising these plain structs cannot fail.
+        let _ = serde_json::to_writer(&mut *out, self);
+        out.push(b'\n');
+    }
+}
+
+/// Serialises lines, one per row.
+pub fn encode(lines: &[Line]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lines.len() * 80);
+    for l in lines {
+        l.encode(&mut out);
+    }
+    out
+}
+
+/// The spool's lines, and how many could not be used.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Usable lines.
+    pub lines: Vec<Line>,
+    /// Corrupt, partial, or from another schema version.
+    pub bad: u64,
+}
+
+/// Parses spool bytes; a bad line is counted, never fatal.
+pub fn parse(bytes: &[u8]) -> Parsed {
+    let mut out = Parsed::default();
+    for raw in bytes.split(|&b| b == b'\n') {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Line>(raw) {
+            Ok(l) if l.v == SCHEMA_VERSION && crate::os::clock::parse_day(&l.day).is_some() => {
+                out.lines.push(l)
+            }
+            _ => out.bad += 1,
+        }
+    }
+    out
+}
+
+/// Merges lines with equal keys (day, row, claim), keeping first-seen order.
+pub fn merge(lines: Vec<Line>) -> Vec<Line> {
+    let mut index: BTreeMap<(String, Row, Option<String>), usize> = BTreeMap::new();
+    let mut out: Vec<Line> = Vec::with_capacity(lines.len());
+    for l in lines {
+        match index.get(&l.key()) {
+            Some(&i) => out[i].absorb(l),
+            None => {
+                index.insert(l.key(), out.len());
+                out.push(l);
+            }
+        }
+    }
+    out
+}
+
+/// A failure of a spool operation.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The lock could not be taken in time.
+    #[error("timed out waiting for the spool lock {0}")]
+    LockTimeout(String),
+}
+
+/// An exclusive hold on the spool, released on drop (and by the kernel if
+/// the process dies).
+pub struct SpoolLock {
+    file: File,
+}
+
+impl Drop for SpoolLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// How long a writer waits for the spool lock before giving up. Holders
+/// only do local file work, so this bounds the wait behind a stopped
+/// (SIGSTOP) process rather than a normal one.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Takes the spool lock, creating the state directory if needed.
+pub fn lock(state: &StateFiles) -> Result<SpoolLock, SpoolError> {
+    files::ensure_private_dir(state.dir())?;
+    let path = state.spool_lock();
+    let file = files::open_lock_file(&path)?;
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(SpoolLock { file }),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            Err(_) => return Err(SpoolError::LockTimeout(path.display().to_string())),
+        }
+    }
+}
+
+/// Reads and parses the spool (caller holds the lock).
+pub fn read(state: &StateFiles) -> Result<Parsed, SpoolError> {
+    Ok(files::read_optional(&state.spool())?
+        .map(|b| parse(&b))
+        .unwrap_or_default())
+}
+
+/// Replaces the spool with `lines` (caller holds the lock); removes it when
+/// empty.
+pub fn rewrite(state: &StateFiles, lines: &[Line]) -> Result<(), SpoolError> {
+    if lines.is_empty() {
+        files::remove_if_exists(&state.spool())?;
+    } else {
+        files::write_atomic(&state.spool(), &encode(lines), false)?;
+    }
+    Ok(())
+}
+
+/// Merges the spool, turns bad lines into a `dropped` count for `today`,
+/// and drops the oldest days until it fits in `budget` bytes (caller holds
+/// the lock). Returns the lines written.
+pub fn compact(state: &StateFiles, today: &str, budget: u64) -> Result<Vec<Line>, SpoolError> {
+    let parsed = read(state)?;
+    let mut lines = parsed.lines;
+    if parsed.bad > 0 {
+        lines.push(Line::new(today, Row::Dropped, parsed.bad));
+    }
+    let lines = fit(merge(lines), today, budget);
+    rewrite(state, &lines)?;
+    Ok(lines)
+}
+
+/// Drops the oldest days' lines until the encoding fits `budget`, recording
+/// how many rows went in a `dropped` line for `today`.
+fn fit(mut lines: Vec<Line>, today: &str, budget: u64) -> Vec<Line> {
+    let size = |ls: &[Line]| encode(ls).len() as u64;
+    if size(&lines) <= budget {
+        return lines;
+    }
+    lines.sort_by(|a, b| a.day.cmp(&b.day));
+    let mut dropped = 0u64;
+    // Reserve room for the dropped line itself.
+    let budget = budget.saturating_sub(96);
+    while !lines.is_empty() && size(&lines) > budget {
+        let oldest = lines[0].day.clone();
+        let before = lines.len();
+        lines.retain(|l| l.day != oldest || matches!(l.row, Row::Dropped));
+        dropped += (before - lines.len()) as u64;
+        if before == lines.len() {
+            lines.remove(0);
+            dropped += 1;
+        }
+    }
+    if dropped > 0 {
+        lines.push(Line::new(today, Row::Dropped, dropped));
+        lines = merge(lines);
+    }
+    lines
+}
+
+/// Appends `lines` with one locked `O_APPEND` write, compacting first when
+/// the spool would pass [`COMPACT_AT`]. Never lets the file exceed
+/// [`CAP_BYTES`].
+pub fn append(state: &StateFiles, lines: &[Line], today: &str) -> Result<(), SpoolError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let _lock = lock(state)?;
+    let mut bytes = encode(lines);
+    let current = files::size_of(&state.spool());
+    if current + bytes.len() as u64 > COMPACT_AT {
+        let room = CAP_BYTES.saturating_sub(bytes.len() as u64);
+        let kept = compact(state, today, room.min(COMPACT_AT / 2))?;
+        if encode(&kept).len() + bytes.len() > CAP_BYTES as usize {
+            // Even an empty spool could not hold this write: keep what fits.
+            let merged = fit(merge(lines.to_vec()), today, CAP_BYTES / 2);
+            bytes = encode(&merged);
+        }
+    }
+    let mut file = files::open_append(&state.spool())?;
+    file.write_all(&bytes).map_err(|e| {
+        SpoolError::File(FileError::Io {
+            op: "appending to",
+            path: state.spool(),
+            source: e,
+        })
+    })?;
+    Ok(())
+}
+
+/// Lines the next send would take: already-claimed lines first (a resend
+/// under the same batch id), otherwise the unclaimed lines of completed days
+/// plus lifecycle lines. Read-only; used by `telemetry show` and debug mode.
+pub fn peek_outgoing(lines: &[Line], today: &str) -> (Option<String>, Vec<Line>) {
+    if let Some(id) = lines.iter().find_map(|l| l.b.clone()) {
+        let claimed = lines
+            .iter()
+            .filter(|l| l.b.as_deref() == Some(&id))
+            .cloned()
+            .collect();
+        return (Some(id), claimed);
+    }
+    let out = lines
+        .iter()
+        .filter(|l| l.b.is_none() && outgoing(l, today))
+        .cloned()
+        .collect();
+    (None, merge(out))
+}
+
+/// Whether an unclaimed line is ready to leave: a completed day, or a
+/// lifecycle event (those ride along with the next send).
+pub fn outgoing(l: &Line, today: &str) -> bool {
+    l.day.as_str() < today || matches!(l.row, Row::Lifecycle { .. })
+}
+
+/// Whether any unclaimed line belongs to a completed day, or any line is
+/// claimed (an unfinished send).
+pub fn send_due(lines: &[Line], today: &str) -> bool {
+    lines
+        .iter()
+        .any(|l| l.b.is_some() || l.day.as_str() < today)
+}
+
+/// Claims the outgoing lines for a batch (caller holds the lock): if lines
+/// are already claimed, returns those; otherwise tags up to `max_lines`
+/// outgoing lines with a new batch id in one atomic rewrite.
+pub fn claim(
+    state: &StateFiles,
+    today: &str,
+    max_lines: usize,
+) -> Result<Option<(String, Vec<Line>)>, SpoolError> {
+    let parsed = read(state)?;
+    let mut lines = parsed.lines;
+    if parsed.bad > 0 {
+        lines.push(Line::new(today, Row::Dropped, parsed.bad));
+    }
+    if let Some(id) = lines.iter().find_map(|l| l.b.clone()) {
+        let claimed = lines
+            .iter()
+            .filter(|l| l.b.as_deref() == Some(&id))
+            .cloned()
+            .collect();
+        if parsed.bad > 0 {
+            rewrite(state, &merge(lines))?;
+        }
+        return Ok(Some((id, claimed)));
+    }
+    if !send_due(&lines, today) {
+        return Ok(None);
+    }
+    let mut lines = merge(lines);
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut taken = Vec::new();
+    for l in lines.iter_mut() {
+        if taken.len() < max_lines && outgoing(l, today) {
+            l.b = Some(id.clone());
+            taken.push(l.clone());
+        }
+    }
+    if taken.is_empty() {
+        return Ok(None);
+    }
+    rewrite(state, &lines)?;
+    Ok(Some((id, taken)))
+}
+
+/// Removes the lines claimed by `batch_id` (after the receiver acknowledged
+/// them, or rejected them for good). Caller holds the lock.
+pub fn release(state: &StateFiles, batch_id: &str) -> Result<(), SpoolError> {
+    let parsed = read(state)?;
+    let mut lines: Vec<Line> = parsed
+        .lines
+        .into_iter()
+        .filter(|l| l.b.as_deref() != Some(batch_id))
+        .collect();
+    if parsed.bad > 0 {
+        // Nothing to attribute a day to here; the next compaction counts
+        // them again if they are still there, so keep the file as merged.
+        lines = merge(lines);
+    }
+    rewrite(state, &lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (tempfile::TempDir, StateFiles) {
+        let t = tempfile::tempdir().unwrap();
+        let s = StateFiles(t.path().join("state"));
+        (t, s)
+    }
+
+    fn cmd(day: &str, name: &str, n: u64) -> Line {
+        Line::new(day, Row::Command { name: name.into() }, n)
+    }
+
+    #[test]
+    fn lines_round_trip_and_merge() {
+        let mut tool = Line::new(
+            "2026-11-20",
+            Row::Tool {
+                name: None,
+                outcome: Outcome::Ok,
+                class: None,
+            },
+            2,
+        );
+        tool.lat = Some([2, 0, 0, 0, 0, 0, 0]);
+        let lines = vec![
+            cmd("2026-11-20", "a", 1),
+            tool.clone(),
+            cmd("2026-11-20", "a", 2),
+            tool,
+        ];
+        let parsed = parse(&encode(&lines));
+        assert_eq!(parsed.bad, 0);
+        let merged = merge(parsed.lines);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].n, 3);
+        assert_eq!(merged[1].lat.unwrap()[0], 4);
+    }
+
+    #[test]
+    fn corrupt_lines_become_a_dropped_count() {
+        let (_t, s) = state();
+        append(&s, &[cmd("2026-11-20", "a", 1)], "2026-11-21").unwrap();
+        let mut f = files::open_append(&s.spool()).unwrap();
+        f.write_all(b"{\"v\":1,\"day\":\"2026-11-20\",\"k\":\"comm\n{not json}\n{\"v\":99,\"day\":\"2026-11-20\",\"k\":\"dropped\",\"n\":1}\n").unwrap();
+        append(&s, &[cmd("2026-11-20", "a", 1)], "2026-11-21").unwrap();
+        let _l = lock(&s).unwrap();
+        let lines = compact(&s, "2026-11-21", CAP_BYTES).unwrap();
+        assert_eq!(
+            lines
+                .iter()
+                .find(|l| l.row == Row::Command { name: "a".into() })
+                .unwrap()
+                .n,
+            2
+        );
+        assert_eq!(lines.iter().find(|l| l.row == Row::Dropped).unwrap().n, 3);
+    }
+
+    #[test]
+    fn never_exceeds_the_cap() {
+        let (_t, s) = state();
+        for day in 1..=28 {
+            let d = format!("2026-10-{day:02}");
+            for i in 0..400 {
+                append(
+                    &s,
+                    &[cmd(&d, &format!("command-number-{i}"), 1)],
+                    "2026-11-21",
+                )
+                .unwrap();
+                assert!(files::size_of(&s.spool()) <= CAP_BYTES);
+            }
+        }
+        let _l = lock(&s).unwrap();
+        let lines = read(&s).unwrap().lines;
+        assert!(
+            lines.iter().any(|l| l.row == Row::Dropped && l.n > 0),
+            "drops are counted"
+        );
+        assert!(
+            lines.iter().any(|l| l.day == "2026-10-28"),
+            "newest day kept"
+        );
+        assert!(
+            !lines.iter().any(|l| l.day == "2026-10-01"),
+            "oldest day dropped"
+        );
+    }
+
+    #[test]
+    fn claims_are_stable_until_released() {
+        let (_t, s) = state();
+        append(
+            &s,
+            &[cmd("2026-11-19", "a", 1), cmd("2026-11-21", "today", 1)],
+            "2026-11-21",
+        )
+        .unwrap();
+        let _l = lock(&s).unwrap();
+        let (id, lines) = claim(&s, "2026-11-21", 100).unwrap().unwrap();
+        assert_eq!(lines.len(), 1);
+        let (again, _) = claim(&s, "2026-11-21", 100).unwrap().unwrap();
+        assert_eq!(
+            id, again,
+            "an unacknowledged claim is resent under the same id"
+        );
+        release(&s, &id).unwrap();
+        assert!(
+            claim(&s, "2026-11-21", 100).unwrap().is_none(),
+            "today stays local"
+        );
+        assert_eq!(read(&s).unwrap().lines.len(), 1);
+    }
+
+    #[test]
+    fn symlinked_spool_is_refused() {
+        let (t, s) = state();
+        files::ensure_private_dir(s.dir()).unwrap();
+        let target = t.path().join("elsewhere");
+        std::fs::write(&target, b"").unwrap();
+        std::os::unix::fs::symlink(&target, s.spool()).unwrap();
+        assert!(append(&s, &[cmd("2026-11-20", "a", 1)], "2026-11-21").is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"");
+    }
+}

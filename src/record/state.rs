@@ -1,0 +1,300 @@
+//! The small records kept in the state directory besides the spool: the
+//! machine id, the backoff after a failed send, the bounded ledger of what
+//! was sent, and the last local failure (shown by `telemetry status`, since
+//! failures are never shown to the host).
+
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::consent::paths::StateFiles;
+use crate::os::files::{self, FileError};
+
+/// Reads the stored machine id, if there is a valid one.
+pub fn read_machine_id(state: &StateFiles) -> Option<String> {
+    let bytes = files::read_optional(&state.machine_id()).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
+    let id = uuid::Uuid::parse_str(text.trim()).ok()?;
+    Some(id.hyphenated().to_string())
+}
+
+/// Returns the machine id, minting a random one (UUID v4) if none is stored.
+pub fn ensure_machine_id(state: &StateFiles) -> Result<String, FileError> {
+    if let Some(id) = read_machine_id(state) {
+        return Ok(id);
+    }
+    files::ensure_private_dir(state.dir())?;
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    files::write_atomic(&state.machine_id(), format!("{id}\n").as_bytes(), true)?;
+    Ok(id)
+}
+
+/// Deletes every file tally keeps in the state directory (and the directory
+/// itself when it is left empty). Returns the files removed.
+pub fn delete_all(state: &StateFiles) -> Result<Vec<std::path::PathBuf>, FileError> {
+    let mut removed = Vec::new();
+    for f in state.all() {
+        if files::remove_if_exists(&f)? {
+            removed.push(f);
+        }
+    }
+    // Leftover temporary files from an interrupted atomic write.
+    if let Ok(entries) = std::fs::read_dir(state.dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = files::remove_if_exists(&e.path());
+            }
+        }
+    }
+    // The emptied directories of names reported under (`tally run --app`).
+    for app in state.app_dirs() {
+        let _ = std::fs::remove_dir(app.dir());
+    }
+    let _ = std::fs::remove_dir(state.dir().join(crate::consent::paths::APPS_DIR));
+    let _ = std::fs::remove_dir(state.dir());
+    Ok(removed)
+}
+
+/// After a failed send: no background send before `until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backoff {
+    /// Unix time before which background sends are skipped.
+    pub until: i64,
+    /// The delay that produced `until`, in seconds (doubles per failure).
+    pub delay: u64,
+}
+
+/// First backoff after a failure.
+pub const BACKOFF_MIN: u64 = 3600;
+/// Longest backoff.
+pub const BACKOFF_MAX: u64 = 24 * 3600;
+
+/// The stored backoff, if any.
+pub fn read_backoff(state: &StateFiles) -> Option<Backoff> {
+    serde_json::from_slice(&files::read_optional(&state.backoff()).ok()??).ok()
+}
+
+/// Records a failed send at `now`: 1 h, doubling per failure up to 24 h, or
+/// the server's `Retry-After` when that is longer.
+pub fn record_failure(
+    state: &StateFiles,
+    now: i64,
+    retry_after: Option<u64>,
+) -> Result<Backoff, FileError> {
+    let delay = read_backoff(state).map_or(BACKOFF_MIN, |b| {
+        (b.delay * 2).clamp(BACKOFF_MIN, BACKOFF_MAX)
+    });
+    let delay = delay.max(retry_after.unwrap_or(0).min(BACKOFF_MAX));
+    let b = Backoff {
+        until: now + delay as i64,
+        delay,
+    };
+    files::ensure_private_dir(state.dir())?;
+    files::write_atomic(
+        &state.backoff(),
+        &serde_json::to_vec(&b).unwrap_or_default(),
+        false,
+    )?;
+    Ok(b)
+}
+
+/// Clears the backoff after a successful send.
+pub fn clear_backoff(state: &StateFiles) {
+    let _ = files::remove_if_exists(&state.backoff());
+}
+
+/// One ledger entry: a send attempt that reached the receiver, or a batch
+/// printed in debug mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The batch id.
+    pub batch_id: String,
+    /// `sent`, `rejected` (a 4xx: dropped for good) or `duplicate`.
+    pub result: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Body size in bytes.
+    pub bytes: usize,
+    /// Number of events.
+    pub events: usize,
+    /// The endpoint.
+    pub endpoint: String,
+}
+
+/// The ledger keeps at most this many entries.
+pub const LEDGER_MAX: usize = 100;
+
+/// Appends to the ledger, trimming it to the newest [`LEDGER_MAX`] entries.
+pub fn ledger_append(state: &StateFiles, entry: &LedgerEntry) -> Result<(), FileError> {
+    let path = state.ledger();
+    let mut line = serde_json::to_vec(entry).unwrap_or_default();
+    line.push(b'\n');
+    let mut f = files::open_append(&path)?;
+    f.write_all(&line).map_err(|e| FileError::Io {
+        op: "appending to",
+        path: path.clone(),
+        source: e,
+    })?;
+    let entries = ledger_read(state);
+    if entries.len() > 2 * LEDGER_MAX {
+        let keep = &entries[entries.len() - LEDGER_MAX..];
+        let mut out = Vec::new();
+        for e in keep {
+            out.extend(serde_json::to_vec(e).unwrap_or_default());
+            out.push(b'\n');
+        }
+        files::write_atomic(&path, &out, false)?;
+    }
+    Ok(())
+}
+
+/// The ledger's entries, oldest first.
+pub fn ledger_read(state: &StateFiles) -> Vec<LedgerEntry> {
+    let Ok(Some(bytes)) = files::read_optional(&state.ledger()) else {
+        return Vec::new();
+    };
+    bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect()
+}
+
+/// Remembers the latest local failure for `telemetry status`. Best effort:
+/// if even this cannot be written, the failure stays invisible here but is
+/// still reported by status' own checks of the directory.
+pub fn note_error(state: &StateFiles, at: &str, message: &str) {
+    if files::ensure_private_dir(state.dir()).is_ok() {
+        let _ = files::write_atomic(
+            &state.last_error(),
+            format!("{at} {message}\n").as_bytes(),
+            false,
+        );
+    }
+}
+
+/// The latest local failure, if one was recorded.
+pub fn last_error(state: &StateFiles) -> Option<String> {
+    let bytes = files::read_optional(&state.last_error()).ok()??;
+    Some(String::from_utf8_lossy(&bytes).trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Checks the state directory without changing anything: a path that is
+/// not a private directory of ours, a read-only file system, or a full one.
+/// `None` when it looks usable (or does not exist yet and need not).
+pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Not created yet: it will be, if its nearest existing ancestor
+            // lets us.
+            let ancestor = dir.ancestors().skip(1).find(|a| a.exists())?;
+            let c = std::ffi::CString::new(ancestor.as_os_str().as_bytes()).ok()?;
+            // SAFETY: `c` is a valid NUL-terminated path.
+            if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+                let e = std::io::Error::last_os_error();
+                return Some(format!(
+                    "{} cannot be created: {} is not writable ({e})",
+                    dir.display(),
+                    ancestor.display()
+                ));
+            }
+            return None;
+        }
+        Err(e) => return Some(format!("{} cannot be inspected: {e}", dir.display())),
+    };
+    if meta.file_type().is_symlink() {
+        return Some(format!(
+            "{} is a symbolic link; tally refuses to follow it",
+            dir.display()
+        ));
+    }
+    if !meta.is_dir() {
+        return Some(format!(
+            "{} is not a directory; remove it or set another state dir",
+            dir.display()
+        ));
+    }
+    // SAFETY: geteuid cannot fail.
+    if meta.uid() != unsafe { libc::geteuid() } {
+        return Some(format!(
+            "{} is owned by another user; tally refuses to use it",
+            dir.display()
+        ));
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path; `vfs` is plain old data
+    // that statvfs fills in.
+    unsafe {
+        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
+            let e = std::io::Error::last_os_error();
+            return Some(format!("{} is not writable: {e}", dir.display()));
+        }
+        let mut vfs: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_bavail == 0 {
+            return Some(format!("the file system holding {} is full", dir.display()));
+        }
+    }
+    None
+}
+
+/// Clears the recorded failure (after a success).
+pub fn clear_error(state: &StateFiles) {
+    let _ = files::remove_if_exists(&state.last_error());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_day() {
+        let t = tempfile::tempdir().unwrap();
+        let s = StateFiles(t.path().to_path_buf());
+        let delays: Vec<u64> = (0..7)
+            .map(|_| record_failure(&s, 0, None).unwrap().delay)
+            .collect();
+        assert_eq!(delays, [3600, 7200, 14400, 28800, 57600, 86400, 86400]);
+        clear_backoff(&s);
+        assert_eq!(
+            record_failure(&s, 10, Some(7200)).unwrap(),
+            Backoff {
+                until: 7210,
+                delay: 7200
+            }
+        );
+    }
+
+    #[test]
+    fn machine_ids_persist_and_ledger_is_bounded() {
+        let t = tempfile::tempdir().unwrap();
+        let s = StateFiles(t.path().join("st"));
+        let a = ensure_machine_id(&s).unwrap();
+        assert_eq!(ensure_machine_id(&s).unwrap(), a);
+        for i in 0..(2 * LEDGER_MAX + 5) {
+            ledger_append(
+                &s,
+                &LedgerEntry {
+                    at: "t".into(),
+                    batch_id: i.to_string(),
+                    result: "sent".into(),
+                    status: 204,
+                    bytes: 1,
+                    events: 1,
+                    endpoint: "e".into(),
+                },
+            )
+            .unwrap();
+        }
+        let l = ledger_read(&s);
+        assert!(l.len() <= 2 * LEDGER_MAX && l.len() >= LEDGER_MAX);
+        assert_eq!(l.last().unwrap().batch_id, (2 * LEDGER_MAX + 4).to_string());
+        delete_all(&s).unwrap();
+        assert!(!s.dir().exists());
+    }
+}

@@ -1,0 +1,9 @@
+//! `tally report`: what the store says, for a window of days and optionally
+//! one application, with k-anonymity applied before anything is shown, as
+//! text for people or JSON for scripts.
+
+pub mod build;
+pub mod kanon;
+pub mod text;
+
+pub use build::*;

@@ -1,0 +1,361 @@
+//! The schema: the one definition of everything tally can send.
+//!
+//! It exists in two forms, and a test (`validate::tests::every_typed_field_is_in_the_table`)
+//! keeps them in step: the typed Rust structs here, which the client builds
+//! batches from (so it *cannot* build a field that is not defined), and the
+//! declarative table in [`crate::schema::fields`], with every field's type, limits and
+//! documentation. The server validates incoming JSON against the table, and
+//! `TELEMETRY.md`'s field reference is generated from it.
+
+pub mod docs;
+pub mod fields;
+pub mod normalize;
+pub mod validate;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the wire format. Bumped on any change to the field table.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Version of what users were told is collected. Bumping it shows the
+/// one-time notice again.
+pub const CONSENT_VERSION: u32 = 1;
+
+/// The HTTP path batches are posted to, on client and server alike.
+pub const BATCH_PATH: &str = "/v1/batch";
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Upper bounds of the latency buckets in milliseconds; the last bucket is
+/// everything slower.
+pub const LATENCY_BOUNDS_MS: [u64; 6] = [10, 50, 100, 500, 1000, 5000];
+
+/// Number of latency buckets.
+pub const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
+
+/// Labels of the latency buckets, for reports and docs.
+pub const LATENCY_LABELS: [&str; LATENCY_BUCKETS] = [
+    "<10ms",
+    "10-50ms",
+    "50-100ms",
+    "100-500ms",
+    "0.5-1s",
+    "1-5s",
+    ">=5s",
+];
+
+/// Largest count a single row may carry.
+pub const MAX_COUNT: u64 = 1_000_000_000;
+
+/// A batch: one envelope and its events.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Batch {
+    /// Who sent it.
+    pub envelope: Envelope,
+    /// What it reports.
+    pub events: Vec<Event>,
+}
+
+/// The envelope every batch carries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    /// Application name.
+    pub app: String,
+    /// Application version.
+    pub app_version: String,
+    /// Operating system family.
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// Whether a CI environment was detected.
+    pub ci: bool,
+    /// Schema version.
+    pub schema: u32,
+    /// Random per-installation id.
+    pub machine_id: String,
+    /// Random per-batch id (idempotency key).
+    pub batch_id: String,
+}
+
+/// One event.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// One UTC day's aggregated usage.
+    UsageRollup(UsageRollup),
+    /// Install, uninstall or upgrade.
+    Lifecycle(Lifecycle),
+    /// Deployment facts for one day.
+    Facts(Facts),
+}
+
+/// A day's usage.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct UsageRollup {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Commands run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandCount>,
+    /// MCP tool calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallCount>,
+    /// MCP clients that connected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientCount>,
+    /// Rows lost locally (corrupt, over the size cap, or an unknown schema).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How often a command ran.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CommandCount {
+    /// The subcommand path, e.g. `config otel get`.
+    pub command: String,
+    /// How many times.
+    pub count: u64,
+}
+
+/// Tool calls with one outcome.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ToolCallCount {
+    /// The tool's name, only when the operator opted into names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The JSON-RPC error class, for protocol errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<ErrorClass>,
+    /// How many calls.
+    pub count: u64,
+    /// Calls per latency bucket (see [`LATENCY_LABELS`]).
+    pub latency: [u64; LATENCY_BUCKETS],
+}
+
+/// How a tool call ended.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A result without `isError`.
+    Ok,
+    /// A result with `isError: true`.
+    ToolError,
+    /// A JSON-RPC error response.
+    ProtocolError,
+    /// Cancelled by the client.
+    Cancelled,
+    /// No response before the session ended.
+    Unanswered,
+}
+
+/// The class of a JSON-RPC error code.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// -32700.
+    Parse,
+    /// -32600.
+    InvalidRequest,
+    /// -32601.
+    MethodNotFound,
+    /// -32602.
+    InvalidParams,
+    /// -32603.
+    Internal,
+    /// -32000 to -32099.
+    ServerDefined,
+    /// Any other code.
+    Other,
+}
+
+impl ErrorClass {
+    /// Classifies a JSON-RPC error code.
+    pub fn from_code(code: i64) -> Self {
+        match code {
+            -32700 => ErrorClass::Parse,
+            -32600 => ErrorClass::InvalidRequest,
+            -32601 => ErrorClass::MethodNotFound,
+            -32602 => ErrorClass::InvalidParams,
+            -32603 => ErrorClass::Internal,
+            -32099..=-32000 => ErrorClass::ServerDefined,
+            _ => ErrorClass::Other,
+        }
+    }
+}
+
+impl Outcome {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        OUTCOMES[self as usize]
+    }
+}
+
+impl ErrorClass {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        ERROR_CLASSES[self as usize]
+    }
+}
+
+/// The outcomes, in declaration order.
+pub const OUTCOMES: &[&str] = &[
+    "ok",
+    "tool_error",
+    "protocol_error",
+    "cancelled",
+    "unanswered",
+];
+/// The error classes, in declaration order.
+pub const ERROR_CLASSES: &[&str] = &[
+    "parse",
+    "invalid_request",
+    "method_not_found",
+    "invalid_params",
+    "internal",
+    "server_defined",
+    "other",
+];
+
+/// Connections from one MCP client.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClientCount {
+    /// The client, from [`CLIENTS`], or `other`.
+    pub client: String,
+    /// Its major version, when it parses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub major: Option<u64>,
+    /// How many sessions.
+    pub count: u64,
+}
+
+/// MCP clients recognised by name; any other is reported as `other`.
+pub const CLIENTS: &[&str] = &[
+    "claude-code",
+    "claude-desktop",
+    "claude-ai",
+    "cursor",
+    "vscode",
+    "windsurf",
+    "zed",
+    "codex",
+    "gemini-cli",
+    "goose",
+    "continue",
+    "cline",
+    "roo-code",
+    "jetbrains",
+    "copilot",
+    "opencode",
+    "amp",
+    "mcp-inspector",
+    "python-sdk",
+    "typescript-sdk",
+    "other",
+];
+
+/// A lifecycle event.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Lifecycle {
+    /// Which one.
+    pub kind: LifecycleKind,
+    /// The UTC day it happened.
+    pub day: String,
+    /// How many times that day.
+    pub count: u64,
+}
+
+/// Lifecycle kinds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleKind {
+    /// First installation.
+    Install,
+    /// Removal.
+    Uninstall,
+    /// A new version replaced an old one.
+    Upgrade,
+}
+
+impl LifecycleKind {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        LIFECYCLE_KINDS[self as usize]
+    }
+}
+
+/// The lifecycle kinds, in declaration order.
+pub const LIFECYCLE_KINDS: &[&str] = &["install", "uninstall", "upgrade"];
+
+/// Facts a deployment reports about itself for one day; each is an
+/// allowlisted value, never free text.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Facts {
+    /// The UTC day.
+    pub day: String,
+    /// Number of backends, bucketed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_count: Option<String>,
+    /// Authentication type configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<String>,
+    /// Tool-name conflict resolution strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_strategy: Option<String>,
+    /// Process uptime, bucketed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<String>,
+    /// MCP sessions served that day, bucketed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<String>,
+    /// Negotiated MCP protocol version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    /// The MCP server declared the tools capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declares_tools: Option<bool>,
+    /// The MCP server declared the resources capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declares_resources: Option<bool>,
+    /// The MCP server declared the prompts capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declares_prompts: Option<bool>,
+}
+
+/// Count buckets shared by several facts.
+pub const COUNT_BUCKETS: &[&str] = &["0", "1", "2-5", "6-10", "11-50", "51+"];
+/// Uptime buckets.
+pub const UPTIME_BUCKETS: &[&str] = &["<1h", "1-24h", "1-7d", "7d+"];
+/// Authentication types.
+pub const AUTH_TYPES: &[&str] = &["anonymous", "oidc", "token_exchange", "api_key", "other"];
+/// Conflict strategies.
+pub const CONFLICT_STRATEGIES: &[&str] = &["prefix", "priority", "manual"];
+/// Operating systems.
+pub const OSES: &[&str] = &[
+    "linux", "macos", "windows", "freebsd", "openbsd", "netbsd", "android", "ios", "other",
+];
+/// Architectures.
+pub const ARCHES: &[&str] = &[
+    "x86_64",
+    "aarch64",
+    "x86",
+    "arm",
+    "riscv64",
+    "powerpc64",
+    "s390x",
+    "loongarch64",
+    "other",
+];
+
+pub use crate::schema::normalize::{
+    client_name, count_bucket, current_arch, current_os, latency_bucket, major_version,
+    uptime_bucket,
+};
+
+pub use crate::schema::fields::{ENVELOPE, EVENTS, EventDef, Field, Kind, Pattern, event_def};

@@ -1,0 +1,376 @@
+//! Validation of an incoming batch against the schema table: the server's
+//! allowlist. Malformed structure or wrong JSON types reject the batch with a
+//! one-line reason; unknown events and fields, and values outside their
+//! pattern, list or range, are dropped and counted; what is left is exactly
+//! something the typed [`Batch`] can hold.
+
+use serde_json::{Map, Value};
+use time::Date;
+
+use crate::os::clock::parse_day;
+use crate::schema::{self, Batch, Field, Kind};
+
+/// What validation removed from a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// Events whose `type` is not in the schema.
+    pub unknown_events: u64,
+    /// Keys not in the schema.
+    pub unknown_fields: u64,
+    /// Values outside their pattern, allowlist or range (and objects that
+    /// lost a required field that way).
+    pub invalid_values: u64,
+    /// Events for a day more than 30 days old or in the future.
+    pub out_of_window: u64,
+}
+
+impl Drops {
+    /// Total of everything dropped.
+    pub fn total(&self) -> u64 {
+        self.unknown_events + self.unknown_fields + self.invalid_values + self.out_of_window
+    }
+}
+
+/// A batch that passed validation, and what was removed from it.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    /// The cleaned batch.
+    pub batch: Batch,
+    /// What was dropped.
+    pub drops: Drops,
+}
+
+/// Why a batch was rejected outright (HTTP 400).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Reject(pub String);
+
+/// How many days back an event's day may be.
+pub const MAX_AGE_DAYS: i64 = 30;
+
+/// Validates a request body. `today` is the receiver's UTC date.
+pub fn validate(body: &[u8], today: Date) -> Result<Validated, Reject> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| Reject(format!("body is not JSON: {e}")))?;
+    validate_value(value, today)
+}
+
+/// Validates an already-parsed body.
+pub fn validate_value(value: Value, today: Date) -> Result<Validated, Reject> {
+    let Value::Object(mut top) = value else {
+        return Err(Reject("body must be a JSON object".into()));
+    };
+    let mut drops = Drops::default();
+    let envelope = top
+        .remove("envelope")
+        .ok_or_else(|| Reject("missing `envelope`".into()))?;
+    let events = top
+        .remove("events")
+        .ok_or_else(|| Reject("missing `events`".into()))?;
+    drops.unknown_fields += top.len() as u64;
+
+    let Value::Object(envelope) = envelope else {
+        return Err(Reject("`envelope` must be an object".into()));
+    };
+    let mut env_drops = Drops::default();
+    let envelope = check_object("envelope", envelope, schema::ENVELOPE, &mut env_drops)?
+        .ok_or_else(|| Reject(first_envelope_problem(&env_drops)))?;
+    if env_drops.invalid_values > 0 {
+        return Err(Reject("`envelope` has a value outside the schema".into()));
+    }
+    drops.unknown_fields += env_drops.unknown_fields;
+
+    let Value::Array(events) = events else {
+        return Err(Reject("`events` must be an array".into()));
+    };
+    if events.len() > 64 {
+        return Err(Reject("more than 64 events in one batch".into()));
+    }
+    let oldest = today - time::Duration::days(MAX_AGE_DAYS);
+    let newest = today + time::Duration::days(1);
+    let mut kept = Vec::with_capacity(events.len());
+    for (n, event) in events.into_iter().enumerate() {
+        let Value::Object(mut event) = event else {
+            return Err(Reject(format!("events[{n}] must be an object")));
+        };
+        let ty = match event.remove("type") {
+            Some(Value::String(t)) => t,
+            Some(_) => return Err(Reject(format!("events[{n}].type must be a string"))),
+            None => return Err(Reject(format!("events[{n}] has no `type`"))),
+        };
+        let Some(def) = schema::event_def(&ty) else {
+            drops.unknown_events += 1;
+            continue;
+        };
+        let Some(mut fields) =
+            check_object(&format!("events[{n}]"), event, def.fields, &mut drops)?
+        else {
+            continue;
+        };
+        let day = fields
+            .get("day")
+            .and_then(Value::as_str)
+            .and_then(parse_day);
+        if day.is_none_or(|d| d < oldest || d > newest) {
+            drops.out_of_window += 1;
+            continue;
+        }
+        fields.insert("type".into(), Value::String(ty));
+        kept.push(Value::Object(fields));
+    }
+    let mut clean = Map::new();
+    clean.insert("envelope".into(), Value::Object(envelope));
+    clean.insert("events".into(), Value::Array(kept));
+    let batch: Batch = serde_json::from_value(Value::Object(clean))
+        .map_err(|e| Reject(format!("batch does not fit the schema: {e}")))?;
+    Ok(Validated { batch, drops })
+}
+
+fn first_envelope_problem(d: &Drops) -> String {
+    if d.invalid_values > 0 {
+        "`envelope` has a value outside the schema".into()
+    } else {
+        "`envelope` is missing a required field".into()
+    }
+}
+
+/// Checks an object's fields. `Ok(None)` means the object is dropped (a
+/// required field was missing or invalid); `Err` means a wrong JSON type.
+fn check_object(
+    at: &str,
+    obj: Map<String, Value>,
+    fields: &'static [Field],
+    drops: &mut Drops,
+) -> Result<Option<Map<String, Value>>, Reject> {
+    let mut out = Map::new();
+    for (key, value) in obj {
+        let Some(field) = fields.iter().find(|f| f.name == key) else {
+            drops.unknown_fields += 1;
+            continue;
+        };
+        if value.is_null() {
+            continue;
+        }
+        match check_value(&format!("{at}.{key}"), &field.kind, value, drops)? {
+            Some(v) => {
+                out.insert(key, v);
+            }
+            None => drops.invalid_values += 1,
+        }
+    }
+    if fields
+        .iter()
+        .any(|f| f.required && !out.contains_key(f.name))
+    {
+        drops.invalid_values += 1;
+        return Ok(None);
+    }
+    Ok(Some(out))
+}
+
+fn check_value(
+    at: &str,
+    kind: &Kind,
+    value: Value,
+    drops: &mut Drops,
+) -> Result<Option<Value>, Reject> {
+    let wrong = |what: &str| Reject(format!("{at} must be {what}"));
+    match kind {
+        Kind::Str(p) => {
+            let Value::String(s) = &value else {
+                return Err(wrong("a string"));
+            };
+            Ok(p.matches(s).then_some(value))
+        }
+        Kind::Enum(allowed) => {
+            let Value::String(s) = &value else {
+                return Err(wrong("a string"));
+            };
+            Ok(allowed.contains(&s.as_str()).then_some(value))
+        }
+        Kind::Bool => match value {
+            Value::Bool(_) => Ok(Some(value)),
+            _ => Err(wrong("true or false")),
+        },
+        Kind::Int { min, max } => {
+            let n = int_of(&value).ok_or_else(|| wrong("an integer"))?;
+            Ok((n >= *min as i128 && n <= *max as i128).then_some(value))
+        }
+        Kind::IntArray { len, max } => {
+            let Value::Array(items) = &value else {
+                return Err(wrong("an array of integers"));
+            };
+            let mut ok = items.len() == *len;
+            for item in items {
+                let n = int_of(item).ok_or_else(|| wrong("an array of integers"))?;
+                ok &= n >= 0 && n <= *max as i128;
+            }
+            Ok(ok.then_some(value))
+        }
+        Kind::List { max, fields } => {
+            let Value::Array(items) = value else {
+                return Err(wrong("an array of objects"));
+            };
+            let mut out = Vec::new();
+            for (n, item) in items.into_iter().enumerate() {
+                let Value::Object(obj) = item else {
+                    return Err(Reject(format!("{at}[{n}] must be an object")));
+                };
+                if out.len() == *max {
+                    drops.invalid_values += 1;
+                    continue;
+                }
+                if let Some(o) = check_object(&format!("{at}[{n}]"), obj, fields, drops)? {
+                    out.push(Value::Object(o));
+                }
+            }
+            Ok(Some(Value::Array(out)))
+        }
+    }
+}
+
+fn int_of(v: &Value) -> Option<i128> {
+    let Value::Number(n) = v else { return None };
+    n.as_u64()
+        .map(i128::from)
+        .or_else(|| n.as_i64().map(i128::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::*;
+    use serde_json::json;
+
+    fn today() -> Date {
+        crate::os::clock::parse_day("2026-11-21").unwrap()
+    }
+
+    fn full_batch() -> Batch {
+        Batch {
+            envelope: Envelope {
+                app: "demo".into(),
+                app_version: "1.2.3".into(),
+                os: "linux".into(),
+                arch: "x86_64".into(),
+                ci: false,
+                schema: SCHEMA_VERSION,
+                machine_id: uuid::Uuid::new_v4().to_string(),
+                batch_id: uuid::Uuid::new_v4().to_string(),
+            },
+            events: vec![
+                Event::UsageRollup(UsageRollup {
+                    day: "2026-11-20".into(),
+                    commands: vec![CommandCount {
+                        command: "config otel get".into(),
+                        count: 3,
+                    }],
+                    tool_calls: vec![ToolCallCount {
+                        tool: Some("search".into()),
+                        outcome: Outcome::ProtocolError,
+                        error_class: Some(ErrorClass::InvalidParams),
+                        count: 2,
+                        latency: [1, 1, 0, 0, 0, 0, 0],
+                    }],
+                    clients: vec![ClientCount {
+                        client: "cursor".into(),
+                        major: Some(1),
+                        count: 1,
+                    }],
+                    dropped: 4,
+                }),
+                Event::Lifecycle(Lifecycle {
+                    kind: LifecycleKind::Upgrade,
+                    day: "2026-11-20".into(),
+                    count: 1,
+                }),
+                Event::Facts(Facts {
+                    day: "2026-11-20".into(),
+                    backend_count: Some("2-5".into()),
+                    auth_type: Some("oidc".into()),
+                    conflict_strategy: Some("prefix".into()),
+                    uptime: Some("1-24h".into()),
+                    sessions: Some("1".into()),
+                    protocol_version: Some("2025-06-18".into()),
+                    declares_tools: Some(true),
+                    declares_resources: Some(false),
+                    declares_prompts: Some(false),
+                }),
+            ],
+        }
+    }
+
+    /// The typed structs and the table must describe the same thing: a batch
+    /// using every field passes unchanged.
+    #[test]
+    fn every_typed_field_is_in_the_table() {
+        let batch = full_batch();
+        let body = serde_json::to_vec(&batch).unwrap();
+        let v = validate(&body, today()).unwrap();
+        assert_eq!(v.drops, Drops::default());
+        assert_eq!(v.batch, batch);
+    }
+
+    #[test]
+    fn unknown_things_are_stripped_and_counted() {
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        v["hostname"] = json!("secret-host");
+        v["envelope"]["user"] = json!("alice");
+        v["events"][0]["commands"][0]["args"] = json!("--password hunter2");
+        v["events"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "keystrokes", "day": "2026-11-20"}));
+        v["events"][0]["commands"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"command": "/home/alice", "count": 1}));
+        let out = validate_value(v, today()).unwrap();
+        assert_eq!(out.drops.unknown_fields, 3);
+        assert_eq!(out.drops.unknown_events, 1);
+        assert_eq!(
+            out.drops.invalid_values, 2,
+            "the bad command value and its row"
+        );
+        let text = serde_json::to_string(&out.batch).unwrap();
+        for secret in ["secret-host", "alice", "hunter2", "keystrokes"] {
+            assert!(!text.contains(secret), "{secret} survived: {text}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_reject() {
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        v["events"][0]["commands"][0]["count"] = json!("3");
+        let e = validate_value(v, today()).unwrap_err();
+        assert!(e.0.contains("count"), "{e}");
+        assert!(validate(b"[]", today()).is_err());
+        assert!(validate(b"{", today()).is_err());
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        v["envelope"]["machine_id"] = json!("not-a-uuid");
+        assert!(validate_value(v, today()).is_err());
+    }
+
+    #[test]
+    fn days_outside_the_window_are_dropped() {
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        v["events"][0]["day"] = json!("2026-10-01");
+        v["events"][1]["day"] = json!("2026-11-25");
+        let out = validate_value(v, today()).unwrap();
+        assert_eq!(out.drops.out_of_window, 2);
+        assert_eq!(out.batch.events.len(), 1);
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(Pattern::CommandPath.matches("config otel get"));
+        assert!(!Pattern::CommandPath.matches("config  otel"));
+        assert!(!Pattern::CommandPath.matches("a b c d e"));
+        assert!(!Pattern::CommandPath.matches("/etc/passwd"));
+        assert!(Pattern::ToolName.matches("get_weather.v2"));
+        assert!(!Pattern::ToolName.matches("has space"));
+        assert!(Pattern::AppName.matches("my-tool"));
+        assert!(!Pattern::AppName.matches("My Tool"));
+        assert!(Pattern::Version.matches("1.2.3-rc.1+abc"));
+    }
+}

@@ -1,0 +1,473 @@
+//! `tally serve`: the ingest endpoint. HTTP/1.1 on hyper and tokio, routed
+//! with axum, in front of the group-commit [`writer`](crate::server::writer) and the
+//! SQLite [`store`](crate::server::store).
+//!
+//! `POST /v1/batch` validates the body with the same
+//! [`validate`] the schema tests use: wrong
+//! structure or JSON types are a 400 with a one-line reason; unknown events,
+//! fields and out-of-allowlist values are dropped and counted, and the rest
+//! is stored; the answer is 204 only after the transaction holding the
+//! batch committed. A resent `batch_id` is a 204 without a second copy.
+//!
+//! Limits, because the endpoint faces the internet: bodies over
+//! [`MAX_BODY_BYTES`] (413), anything but `application/json` (415), a token
+//! bucket per `machine_id` (429 with `Retry-After`), a header-read timeout
+//! and a body timeout against clients that trickle bytes, and a cap on
+//! concurrent connections (further ones wait in the kernel's backlog).
+//!
+//! Privacy: the peer address is dropped at `accept` and never looked at,
+//! stored or logged; log lines carry counts, never payloads.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::schema::validate::validate;
+use crate::schema::{BATCH_PATH, MAX_BODY_BYTES, SCHEMA_VERSION};
+pub use crate::server::metrics::Metrics;
+use crate::server::ratelimit::RateLimiter;
+use crate::server::store::{Durability, Ingested, Store, StoreError};
+use crate::server::writer::{WriteError, Writer, WriterHandle};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// Default requests per machine per minute.
+pub const DEFAULT_RATE_LIMIT: u32 = 6;
+/// Default retention in days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 730;
+/// Default cap on concurrent connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default time a client has to send its request headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a client has to send its request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the writer before answering 503.
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `Retry-After` when the store is unavailable.
+const RETRY_UNAVAILABLE_SECS: u64 = 60;
+/// How often retention runs after the pass at start.
+const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// Everything `tally serve` can be told.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The SQLite store.
+    pub db: PathBuf,
+    /// Requests per machine per minute (0: unlimited).
+    pub rate_limit: u32,
+    /// Days of data kept.
+    pub retention_days: u32,
+    /// Concurrent connections at most.
+    pub max_connections: usize,
+    /// Time allowed for a request's headers (also the idle keep-alive time).
+    pub header_timeout: Duration,
+    /// Time allowed for a request's body.
+    pub body_timeout: Duration,
+    /// How hard commits push to disk.
+    pub durability: Durability,
+}
+
+impl Config {
+    /// The defaults, storing in `db`.
+    pub fn new(db: PathBuf) -> Config {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            db,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            durability: Durability::default(),
+        }
+    }
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store failed to open, migrate, prune or close.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error(
+        "cannot listen on {addr}: {source}; pick another --listen address or stop what uses it"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Threads or the async runtime could not be started.
+    #[error("cannot start the server's runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The writer stopped while the server was starting.
+    #[error(transparent)]
+    Writer(#[from] WriteError),
+}
+
+/// What request handlers share.
+#[derive(Clone)]
+struct AppState {
+    writer: WriterHandle,
+    limiter: Arc<RateLimiter>,
+    metrics: Arc<Metrics>,
+    body_timeout: Duration,
+}
+
+/// The routes, without the connection handling around them.
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route(BATCH_PATH, post(batch))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let mut body = body.into();
+    body.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// A response after which the connection is closed (its request body was
+/// not read to the end, so the stream is not at a request boundary).
+fn closing(status: StatusCode, body: &str) -> Response {
+    let mut r = text(status, body);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+async fn index() -> Response {
+    text(
+        StatusCode::OK,
+        format!(
+            "tally ingest endpoint.\n\nApplications that use tally post anonymous, aggregated usage batches (JSON, schema version {SCHEMA_VERSION}) to POST {BATCH_PATH}.\nEvery event and field that may be sent is documented in TELEMETRY.md; anything else is dropped on arrival.\nNo addresses are stored or logged."
+        ),
+    )
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    if st.writer.alive() {
+        text(StatusCode::OK, "ok")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "store writer stopped")
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.prometheus(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        format!("not found; batches go to POST {BATCH_PATH}"),
+    )
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+async fn batch(State(st): State<AppState>, req: Request) -> Response {
+    let m = &st.metrics;
+    if !is_json(req.headers()) {
+        m.wrong_type.fetch_add(1, Ordering::Relaxed);
+        return closing(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the batch with Content-Type: application/json",
+        );
+    }
+    let too_large = format!("the body is larger than {MAX_BODY_BYTES} bytes");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        m.too_large.fetch_add(1, Ordering::Relaxed);
+        return closing(StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+    }
+    let body =
+        match tokio::time::timeout(st.body_timeout, read_body(req.into_body(), MAX_BODY_BYTES))
+            .await
+        {
+            Err(_) => {
+                m.timeouts.fetch_add(1, Ordering::Relaxed);
+                return closing(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the body did not arrive in time",
+                );
+            }
+            Ok(Err(BodyError::TooLarge)) => {
+                m.too_large.fetch_add(1, Ordering::Relaxed);
+                return closing(StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+            }
+            Ok(Err(BodyError::Broken)) => {
+                m.bad_request.fetch_add(1, Ordering::Relaxed);
+                return closing(StatusCode::BAD_REQUEST, "the body could not be read");
+            }
+            Ok(Ok(b)) => b,
+        };
+    let today = OffsetDateTime::now_utc().date();
+    let validated = match validate(&body, today) {
+        Ok(v) => v,
+        Err(reject) => {
+            m.bad_request.fetch_add(1, Ordering::Relaxed);
+            let reason = reject.0.replace(['\n', '\r'], " ");
+            return text(StatusCode::BAD_REQUEST, format!("rejected: {reason}"));
+        }
+    };
+    // The validator accepted only a hyphenated UUID here.
+    let machine = uuid::Uuid::try_parse(&validated.batch.envelope.machine_id)
+        .map(|u| u.as_u128())
+        .unwrap_or_default();
+    if let Err(wait) = st.limiter.check(machine, Instant::now()) {
+        m.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let mut r = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many batches from this machine; retry later",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+        return r;
+    }
+    let drops = validated.drops;
+    match tokio::time::timeout(STORE_TIMEOUT, st.writer.ingest(validated, today)).await {
+        Ok(Ok(outcome)) => {
+            match outcome {
+                Ingested::Stored => {
+                    m.stored.fetch_add(1, Ordering::Relaxed);
+                    m.add_drops(&drops);
+                }
+                Ingested::Duplicate => {
+                    m.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Err(_)) | Err(_) => {
+            m.unavailable.fetch_add(1, Ordering::Relaxed);
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store is unavailable; retry later",
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_UNAVAILABLE_SECS),
+            );
+            r
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT, then stops accepting, lets
+/// in-flight requests finish, commits what was acknowledged and closes the
+/// store. `on_ready` gets the bound address once the socket listens.
+pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics>, ServerError> {
+    let mut store = Store::open(&cfg.db, cfg.durability)?;
+    let today = OffsetDateTime::now_utc().date();
+    let pruned = store.prune(today, cfg.retention_days)?;
+    if pruned.usage + pruned.machine_days + pruned.batches > 0 {
+        eprintln!(
+            "tally serve: retention: removed {} usage rows, {} machine-days, {} batches older than {} days",
+            pruned.usage, pruned.machine_days, pruned.batches, cfg.retention_days
+        );
+    }
+    let writer = Writer::spawn(store).map_err(ServerError::Runtime)?;
+    let metrics = Arc::new(Metrics::default());
+    // The writer is a dedicated, busy thread: leave it a core's share
+    // rather than start one request worker per core and make them all
+    // fight over the CPU (which shows up directly as tail latency).
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .thread_name("tally-serve")
+        .build()
+        .map_err(ServerError::Runtime)?;
+    let state = AppState {
+        writer: writer.handle(),
+        limiter: Arc::new(RateLimiter::new(cfg.rate_limit)),
+        metrics: Arc::clone(&metrics),
+        body_timeout: cfg.body_timeout,
+    };
+    let served = rt.block_on(async {
+        let stop = shutdown_signal().map_err(ServerError::Runtime)?;
+        serve(&cfg, state, on_ready, stop).await
+    });
+    // Dropping the runtime drops every task and with them the last handles
+    // to the writer, which then commits what it holds and closes the store.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let closed = writer.finish();
+    eprintln!("tally serve: stopped; {}", metrics.summary());
+    served?;
+    closed?;
+    Ok(metrics)
+}
+
+/// A future that completes on SIGTERM or SIGINT (Ctrl-C).
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
+    }
+}
+
+async fn serve(
+    cfg: &Config,
+    state: AppState,
+    on_ready: impl FnOnce(SocketAddr),
+    stop: impl Future<Output = &'static str>,
+) -> Result<(), ServerError> {
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServerError::Runtime)?;
+    let writer = state.writer.clone();
+    let metrics = Arc::clone(&state.metrics);
+    let app = router(state);
+    let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_timeout)
+        .max_headers(64)
+        .max_buf_size(MAX_BODY_BYTES / 2);
+
+    let retention = cfg.retention_days;
+    let housekeeping = tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
+        loop {
+            tick.tick().await;
+            let _ = writer
+                .prune(OffsetDateTime::now_utc().date(), retention)
+                .await;
+            eprintln!("tally serve: last 24 hours: {}", metrics.summary());
+        }
+    });
+
+    on_ready(addr);
+    tokio::pin!(stop);
+    let why = loop {
+        let permit = tokio::select! {
+            biased;
+            why = &mut stop => break why,
+            p = Arc::clone(&slots).acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            biased;
+            why = &mut stop => break why,
+            r = listener.accept() => match r {
+                // The peer address is dropped here, unread.
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("tally serve: accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let conn =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    };
+    drop(listener);
+    housekeeping.abort();
+    eprintln!("tally serve: {why} received; finishing requests in flight");
+    let grace = cfg.header_timeout + cfg.body_timeout + STORE_TIMEOUT;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "tally serve: connections still open after {}s; closing them",
+            grace.as_secs()
+        );
+    }
+    Ok(())
+}

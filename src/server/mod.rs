@@ -1,0 +1,14 @@
+//! The receiving end: `tally serve`'s HTTP endpoint, the admission limits
+//! in front of it, the ingest that turns a validated batch into rows, the
+//! group-commit writer and the SQLite store those rows land in.
+
+pub mod checkpoint;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod ratelimit;
+pub mod rows;
+pub mod store;
+pub mod writer;
+
+pub use http::*;

@@ -1,0 +1,206 @@
+//! The store's single writer: one thread owns the SQLite connection and
+//! commits batches in groups. Request handlers hand it a validated batch and
+//! wait for their own acknowledgement, which comes only after the
+//! transaction holding that batch committed, so a 204 always means "on
+//! disk". While one transaction commits, the next requests queue up and go
+//! into the following one: under load a single commit covers hundreds of
+//! batches, which is what lets SQLite take tens of thousands per second.
+
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+
+use time::Date;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::schema::validate::Validated;
+use crate::server::store::{Ingested, Pruned, Store, StoreError};
+
+/// Batches committed in one transaction at most.
+pub const MAX_GROUP: usize = 256;
+
+/// Requests waiting for the writer at most; senders wait beyond that.
+pub const QUEUE: usize = 8192;
+
+/// Why a batch was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The transaction failed; nothing of it was stored.
+    #[error("storing the batch failed: {0}")]
+    Failed(String),
+    /// A retention pass failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writer has stopped (shutting down, or it failed).
+    #[error("the store writer has stopped")]
+    Stopped,
+}
+
+enum Job {
+    Ingest {
+        batch: Box<Validated>,
+        received: Date,
+        ack: oneshot::Sender<Result<Ingested, WriteError>>,
+    },
+    Prune {
+        today: Date,
+        retention_days: u32,
+        ack: std_mpsc::Sender<Result<Pruned, StoreError>>,
+    },
+}
+
+/// A handle request handlers use to submit batches.
+#[derive(Clone, Debug)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The writer thread; [`Writer::finish`] closes the store.
+#[derive(Debug)]
+pub struct Writer {
+    handle: Option<WriterHandle>,
+    thread: JoinHandle<Result<(), StoreError>>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which owns `store` from now on.
+    pub fn spawn(store: Store) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("tally-store-writer".into())
+            .spawn(move || run(store, rx))?;
+        Ok(Writer {
+            handle: Some(WriterHandle { tx }),
+            thread,
+        })
+    }
+
+    /// A handle to submit batches with.
+    pub fn handle(&self) -> WriterHandle {
+        self.handle.clone().expect("handle taken only by finish")
+    }
+
+    /// Drops this owner's handle and waits until every other handle is gone
+    /// and everything submitted is committed; then closes the store.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        self.handle = None;
+        self.thread.join().unwrap_or(Ok(()))
+    }
+}
+
+impl WriterHandle {
+    /// Submits a batch and waits until it is committed (or failed).
+    pub async fn ingest(&self, batch: Validated, received: Date) -> Result<Ingested, WriteError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Job::Ingest {
+                batch: Box::new(batch),
+                received,
+                ack,
+            })
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        done.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Runs a retention pass on the writer thread and waits for it.
+    pub fn prune_blocking(&self, today: Date, retention_days: u32) -> Result<Pruned, WriteError> {
+        let (ack, done) = std_mpsc::channel();
+        self.tx
+            .blocking_send(Job::Prune {
+                today,
+                retention_days,
+                ack,
+            })
+            .map_err(|_| WriteError::Stopped)?;
+        Ok(done.recv().map_err(|_| WriteError::Stopped)??)
+    }
+
+    /// Requests a retention pass without waiting (from async code).
+    pub async fn prune(&self, today: Date, retention_days: u32) -> Result<(), WriteError> {
+        let (ack, _done) = std_mpsc::channel();
+        self.tx
+            .send(Job::Prune {
+                today,
+                retention_days,
+                ack,
+            })
+            .await
+            .map_err(|_| WriteError::Stopped)
+    }
+
+    /// Whether the writer thread is still running.
+    pub fn alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+}
+
+/// A batch waiting for the next commit, and where its answer goes.
+type Pending = (
+    Box<Validated>,
+    Date,
+    oneshot::Sender<Result<Ingested, WriteError>>,
+);
+
+fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+    let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Ingest {
+                    batch,
+                    received,
+                    ack,
+                } => group.push((batch, received, ack)),
+                Job::Prune {
+                    today,
+                    retention_days,
+                    ack,
+                } => {
+                    // Keep order: commit what came before the prune first.
+                    commit(&mut store, &mut group);
+                    let result = store.prune(today, retention_days);
+                    match &result {
+                        Ok(p) => eprintln!(
+                            "tally serve: retention: removed {} usage rows, {} machine-days, {} batches older than {retention_days} days",
+                            p.usage, p.machine_days, p.batches
+                        ),
+                        Err(e) => eprintln!("tally serve: retention pass failed: {e}"),
+                    }
+                    let _ = ack.send(result);
+                }
+            }
+            if group.len() < MAX_GROUP {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit(&mut store, &mut group);
+    }
+    store.close()
+}
+
+fn commit(store: &mut Store, group: &mut Vec<Pending>) {
+    if group.is_empty() {
+        return;
+    }
+    let items: Vec<(&Validated, Date)> = group.iter().map(|(b, d, _)| (&**b, *d)).collect();
+    let result = store.ingest_group(&items);
+    drop(items);
+    match result {
+        Ok(outcomes) => {
+            for ((_, _, ack), outcome) in group.drain(..).zip(outcomes) {
+                let _ = ack.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "tally serve: storing {} batch(es) failed, answering 503: {e}",
+                group.len()
+            );
+            let msg = e.to_string();
+            for (_, _, ack) in group.drain(..) {
+                let _ = ack.send(Err(WriteError::Failed(msg.clone())));
+            }
+        }
+    }
+}
