@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tally::consent::paths::Paths;
+use tally::__private::consent::paths::Paths;
 use tally::{CallOutcome, DefaultPolicy, Env, Telemetry};
 
 fn record(c: &mut Criterion) {
@@ -43,7 +43,7 @@ fn record(c: &mut Criterion) {
             tally::persist();
         })
     });
-    tally::record::recorder::set_enabled(false);
+    tally::__private::record::recorder::set_enabled(false);
     g.bench_function("record_command_disabled", |b| {
         b.iter(|| tally::record_command(std::hint::black_box("build")))
     });

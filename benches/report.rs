@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use rusqlite::params;
-use tally::report::{Query, build};
-use tally::server::store::{Durability, RowKind, Store, day_number};
+use tally::__private::report::{Query, build};
+use tally::__private::server::store::{Durability, RowKind, Store, day_number};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -63,12 +63,18 @@ fn fill(path: &std::path::Path, rows: u64) {
         .map(|i| dim(&format!("cmd{i} sub{}", i % 7)))
         .collect();
     let tools: Vec<i64> = (0..80).map(|i| dim(&format!("tool_{i}"))).collect();
-    let outcomes: Vec<i64> = tally::schema::OUTCOMES.iter().map(|o| dim(o)).collect();
-    let classes: Vec<i64> = tally::schema::ERROR_CLASSES
+    let outcomes: Vec<i64> = tally::__private::schema::OUTCOMES
+        .iter()
+        .map(|o| dim(o))
+        .collect();
+    let classes: Vec<i64> = tally::__private::schema::ERROR_CLASSES
         .iter()
         .map(|c| dim(c))
         .collect();
-    let clients: Vec<i64> = tally::schema::CLIENTS.iter().map(|c| dim(c)).collect();
+    let clients: Vec<i64> = tally::__private::schema::CLIENTS
+        .iter()
+        .map(|c| dim(c))
+        .collect();
     let majors: Vec<i64> = (0..4).map(|m| dim(&m.to_string())).collect();
     let versions: Vec<i64> = (0..12).map(|v| dim(&format!("1.{v}.0"))).collect();
     let apps = [dim("benchtool"), dim("otherapp")];

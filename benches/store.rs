@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use tally::schema::validate::{Validated, validate};
-use tally::server::store::{Durability, Store};
+use tally::__private::schema::validate::{Validated, validate};
+use tally::__private::server::store::{Durability, Store};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -66,7 +66,7 @@ fn main() {
         _ => Durability::Full,
     };
     let today = time::OffsetDateTime::now_utc().date();
-    let day = tally::os::clock::format_day(today - time::Duration::days(1));
+    let day = tally::__private::os::clock::format_day(today - time::Duration::days(1));
     let batches: Vec<Validated> = (0..n)
         .map(|i| validate(&body(&day, i), today).expect("valid"))
         .collect();

@@ -6,7 +6,7 @@
 //! functions), and flattens [`TelemetryCommand`] into its CLI so users get
 //! `telemetry status|on|off`. Counts stay in memory until the process exits,
 //! are appended to a local spool, and leave the machine only as daily
-//! aggregates of what [`schema`] allows, sent from a later process.
+//! aggregates of what the schema (TELEMETRY.md) allows, sent from a later process.
 //!
 //! ```no_run
 //! let t = tally::Telemetry::builder("mytool")
@@ -51,28 +51,32 @@
 //! ```
 //!
 //! `examples/mcp_server.rs` is a complete one. A server in any language can
-//! instead run behind `tally run -- <server>` ([`mcp::proxy`]), which counts the
+//! instead run behind `tally run -- <server>` (see the README), which counts the
 //! same things from the outside.
 
-pub mod cli;
-pub mod consent;
-pub mod deliver;
-pub mod host;
-pub mod mcp;
-pub mod os;
-pub mod record;
+#![deny(missing_docs)]
+
+// Everything below is crate-private: a host sees only the re-exports at the
+// end of this file. The `tally` binary, the benchmarks and the integration
+// tests reach the internals through `__private`, which is no API; inside
+// the crate the `use` lines below keep the short `crate::consent::…` paths.
+use __private::{consent, deliver, host, mcp, os, record, schema};
 #[cfg(feature = "server")]
-pub mod report;
-pub mod schema;
-#[cfg(feature = "server")]
-pub mod server;
+use __private::{report, server};
 
 pub use consent::app::DefaultPolicy;
 pub use consent::precedence::Source;
 pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
+pub use host::output::CommandError;
 pub use host::telemetry::{Builder, Telemetry, command_path, persist};
 pub use os::env::Env;
 pub use record::recorder::{
     CallOutcome, record_client, record_command, record_lifecycle, record_tool_call, set_fact,
 };
 pub use schema::{ErrorClass, LifecycleKind};
+
+/// The internals, for the `tally` binary, its benchmarks and tests only.
+/// Not an API: anything here may change in any release.
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;

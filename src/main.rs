@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match tally::cli::run() {
+    match tally::__private::cli::run() {
         Ok(code) => code,
         Err(e) => {
             if let Some(clap_err) = e.downcast_ref::<clap::Error>() {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tally::schema::validate::validate;
+use tally::__private::schema::validate::validate;
 
 fuzz_target!(|data: &[u8]| {
     // A fixed "today" keeps runs reproducible.

@@ -3,6 +3,9 @@
 //! configured), counts the command through the library like any host, and
 //! dispatches.
 
+// Doc comments here are clap's help text, written for a terminal.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod generate;
 #[cfg(feature = "server")]
 mod report;

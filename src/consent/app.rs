@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 /// What happens before the user has made a choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DefaultPolicy {
     /// On unless refused: a one-time notice, and the first send only in a
     /// later process.

@@ -12,6 +12,7 @@ use crate::os::env::{Env, parse_switch};
 
 /// What decided consent, in precedence order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Source {
     /// The system policy file.
     Policy,

@@ -29,6 +29,7 @@ pub struct TelemetryArgs {
 
 /// `telemetry …`: see and change what this tool collects.
 #[derive(Subcommand, Clone, Debug)]
+#[non_exhaustive]
 pub enum TelemetryCommand {
     /// Show whether telemetry is on, what decided it, and where its data lives
     Status {
@@ -79,6 +80,7 @@ pub enum TelemetryCommand {
 
 /// `config …`: the stored choice under the key names ToolHive users know.
 #[derive(Subcommand, Clone, Debug)]
+#[non_exhaustive]
 pub enum ConfigCommand {
     /// Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`
     Otel {

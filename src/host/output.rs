@@ -9,24 +9,41 @@ use crate::consent::settings::Settings;
 use crate::os::files;
 use crate::record::spool;
 
-/// A failure of a telemetry command.
+/// A failure of a telemetry command. The message says what happened, to
+/// which file, and what to do.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CommandError {
     /// The arguments are wrong (exit code 2).
     #[error("{0}")]
     Usage(String),
-    /// The config file could not be changed.
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    /// A state file could not be changed.
-    #[error(transparent)]
-    File(#[from] files::FileError),
-    /// The spool could not be read.
-    #[error(transparent)]
-    Spool(#[from] spool::SpoolError),
+    /// A file tally keeps (the consent file, a state file, the spool) could
+    /// not be read or changed (exit code 1).
+    #[error("{0}")]
+    File(String),
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
+}
+
+// The internal error types stay internal: a command error carries their
+// message, which already names the path and the fix.
+impl From<config::ConfigError> for CommandError {
+    fn from(e: config::ConfigError) -> Self {
+        CommandError::File(e.to_string())
+    }
+}
+
+impl From<files::FileError> for CommandError {
+    fn from(e: files::FileError) -> Self {
+        CommandError::File(e.to_string())
+    }
+}
+
+impl From<spool::SpoolError> for CommandError {
+    fn from(e: spool::SpoolError) -> Self {
+        CommandError::File(e.to_string())
+    }
 }
 
 /// Whether to colour output written to `out`: only when stdout is a

@@ -107,7 +107,8 @@ impl Builder {
         self
     }
 
-    /// Uses these locations instead of the platform's (tests).
+    /// Uses these locations instead of the platform's (benchmarks, tests).
+    #[doc(hidden)]
     pub fn paths(mut self, paths: Paths) -> Self {
         self.paths = Some(paths);
         self
@@ -140,7 +141,7 @@ impl Builder {
 
     /// Resolves settings without side effects: no prompt, no hook, no
     /// thread, no file created. Used by `telemetry status`.
-    pub fn resolve(&self) -> Settings {
+    pub(crate) fn resolve(&self) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         let Some(name) = &self.report_as else {
             return settings::resolve(self.app.clone(), env, self.flags, self.paths.clone());
@@ -221,7 +222,7 @@ impl Telemetry {
     }
 
     /// The resolved settings (consent and what decided it, paths, endpoint).
-    pub fn settings(&self) -> &Settings {
+    pub(crate) fn settings(&self) -> &Settings {
         &self.settings
     }
 

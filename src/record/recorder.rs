@@ -20,6 +20,7 @@ type HashMap<K, V> = StdMap<K, V, foldhash::fast::RandomState>;
 
 /// How one MCP tool call ended, as the recorder takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CallOutcome {
     /// A result without `isError`.
     Ok,
@@ -68,7 +69,7 @@ impl CallOutcome {
     }
 
     /// The schema's outcome and error class.
-    pub fn parts(self) -> (Outcome, Option<ErrorClass>) {
+    pub(crate) fn parts(self) -> (Outcome, Option<ErrorClass>) {
         match self {
             CallOutcome::Ok => (Outcome::Ok, None),
             CallOutcome::ToolError => (Outcome::ToolError, None),

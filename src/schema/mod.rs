@@ -158,6 +158,7 @@ pub enum Outcome {
 /// The class of a JSON-RPC error code.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// -32700.
     Parse,
@@ -274,6 +275,7 @@ pub struct Lifecycle {
 /// Lifecycle kinds.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LifecycleKind {
     /// First installation.
     Install,

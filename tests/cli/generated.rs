@@ -2,7 +2,7 @@
 //! generates today: shell completions and man pages (regenerated here with
 //! the built binary's hidden `generate` command into a temporary directory
 //! and compared file by file, so a missing, extra or stale file fails), and
-//! the field reference in TELEMETRY.md (compared with `tally::schema::docs::splice`).
+//! the field reference in TELEMETRY.md (compared with `tally::__private::schema::docs::splice`).
 //! Each failure names the command that fixes it.
 
 use std::collections::BTreeMap;
@@ -109,7 +109,7 @@ fn telemetry_md_field_reference_matches_the_schema() {
     let path = repo().join("TELEMETRY.md");
     let committed =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}; {FIX}", path.display()));
-    let spliced = tally::schema::docs::splice(&committed)
+    let spliced = tally::__private::schema::docs::splice(&committed)
         .unwrap_or_else(|e| panic!("TELEMETRY.md: {e}; restore the markers, then {FIX}"));
     if spliced != committed {
         let first = committed
@@ -141,8 +141,8 @@ fn telemetry_md_keeps_its_hand_written_contract() {
         "telemetry log",
         "### Off is off",
         "## Files on disk",
-        tally::schema::docs::BEGIN,
-        tally::schema::docs::END,
+        tally::__private::schema::docs::BEGIN,
+        tally::__private::schema::docs::END,
     ] {
         assert!(
             t.contains(needle),

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tally::schema::{Batch, Event};
+use tally::__private::schema::{Batch, Event};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
@@ -58,7 +58,11 @@ impl Receiver {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.addr, tally::schema::BATCH_PATH)
+        format!(
+            "http://{}{}",
+            self.addr,
+            tally::__private::schema::BATCH_PATH
+        )
     }
 
     pub fn set_mode(&self, mode: Mode) {

@@ -266,7 +266,7 @@ pub fn post(addr: SocketAddr, body: &[u8]) -> Response {
 /// The UTC day `offset` days from the real today, `YYYY-MM-DD`.
 pub fn day(offset: i64) -> String {
     let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(offset);
-    tally::os::clock::format_day(d)
+    tally::__private::os::clock::format_day(d)
 }
 
 pub fn uuid() -> String {

@@ -9,9 +9,9 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tally::schema::validate::validate;
-use tally::schema::{self, Kind, Pattern};
-use tally::server::store::{Durability, Store};
+use tally::__private::schema::validate::validate;
+use tally::__private::schema::{self, Kind, Pattern};
+use tally::__private::server::store::{Durability, Store};
 
 use crate::serve_support::*;
 use crate::support::Sandbox;
@@ -200,7 +200,7 @@ fn allowed(s: &str) -> bool {
         ]
         .contains(&s)
         || s.parse::<u16>().is_ok_and(|n| n <= 9999)
-        || tally::server::store::DROP_REASONS.contains(&s)
+        || tally::__private::server::store::DROP_REASONS.contains(&s)
 }
 
 fn check_store(db: &std::path::Path) {
