@@ -32,6 +32,8 @@ enum Cmd {
         target: Option<String>,
         path: Option<String>,
     },
+    /// Fail with exit code 1
+    Fail,
     /// Exit through std::process::exit from deep inside the program
     ExitDeep {
         #[arg(default_value_t = 3)]
@@ -70,12 +72,16 @@ fn main() -> ExitCode {
     // 3. Count the command: its subcommand path only, never arguments.
     telemetry.record_matches(&matches);
 
-    match cli.command {
+    let code: u8 = match cli.command {
         Cmd::Build { .. } => {
             println!("built");
-            ExitCode::SUCCESS
+            0
         }
-        Cmd::ExitDeep { code } => deep(code),
+        Cmd::Fail => {
+            eprintln!("host: failed on purpose");
+            1
+        }
+        Cmd::ExitDeep { code } => deep(&telemetry, code),
         Cmd::Panic => panic!("host panicked on purpose"),
         Cmd::WaitMs { ms } => {
             // A long-running command persists (and sends) on an interval, and
@@ -91,7 +97,7 @@ fn main() -> ExitCode {
                 );
             }
             println!("waited");
-            ExitCode::SUCCESS
+            0
         }
         Cmd::Serve => {
             tally::record_client("claude-code", "1.2.0");
@@ -102,7 +108,7 @@ fn main() -> ExitCode {
             );
             tally::set_fact("auth_type", "oidc");
             println!("served");
-            ExitCode::SUCCESS
+            0
         }
         // 4. The shared telemetry commands.
         Cmd::Telemetry { command } => {
@@ -110,20 +116,21 @@ fn main() -> ExitCode {
             let result = command.run(&telemetry, &mut out);
             let _ = out.flush();
             match result {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => 0,
                 Err(e) => {
                     eprintln!("host: {e}");
-                    ExitCode::FAILURE
+                    1
                 }
             }
         }
-    }
+    };
+    // 5. Say how the command ended (0 success, 2 usage error, other
+    //    failure): counted with its duration.
+    ExitCode::from(telemetry.finish(code.into()) as u8)
 }
 
-fn deep(code: i32) -> ExitCode {
-    fn inner(code: i32) -> ! {
-        println!("exiting with {code}");
-        std::process::exit(code)
-    }
-    inner(code)
+fn deep(telemetry: &tally::Telemetry, code: i32) -> ! {
+    println!("exiting with {code}");
+    // Before std::process::exit: say how it ended; the exit hook persists.
+    std::process::exit(telemetry.finish(code))
 }

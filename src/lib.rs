@@ -71,9 +71,10 @@ pub use host::output::CommandError;
 pub use host::telemetry::{Builder, Telemetry, command_path, persist};
 pub use os::env::Env;
 pub use record::recorder::{
-    CallOutcome, record_client, record_command, record_lifecycle, record_tool_call, set_fact,
+    CallOutcome, finish_command, record_client, record_command, record_lifecycle, record_tool_call,
+    set_fact,
 };
-pub use schema::{ErrorClass, LifecycleKind};
+pub use schema::{CommandOutcome, ErrorClass, LifecycleKind};
 
 /// The internals, for the `tally` binary, its benchmarks and tests only.
 /// Not an API: anything here may change in any release.

@@ -141,27 +141,40 @@ pub fn run() -> anyhow::Result<ExitCode> {
     if let Command::Run(args) = &cli.command {
         run::run(args, &telemetry);
     }
+    let code = dispatch(&cli, &telemetry);
+    // How the command ended counts with it (0 success, 2 usage error, …);
+    // an error that reaches main is a failure.
+    let exit = match &code {
+        Ok(c) => i32::from(*c),
+        Err(_) => 1,
+    };
+    telemetry.finish(exit);
+    code.map(ExitCode::from)
+}
+
+/// Runs the parsed command; the exit code it asks for.
+fn dispatch(cli: &Cli, telemetry: &Telemetry) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     let result = match &cli.command {
-        Command::Telemetry { command } => command.run(&telemetry, &mut out),
-        Command::Config { command } => command.run(&telemetry, &mut out),
-        Command::Generate { what } => return generate::run(what).map(|()| ExitCode::SUCCESS),
+        Command::Telemetry { command } => command.run(telemetry, &mut out),
+        Command::Config { command } => command.run(telemetry, &mut out),
+        Command::Generate { what } => return generate::run(what).map(|()| 0),
         Command::Run(_) => unreachable!("handled above"),
         #[cfg(feature = "server")]
-        Command::Serve(args) => return serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => return serve::run(args).map(|()| 0),
         #[cfg(feature = "server")]
         Command::Report(args) => {
             let r = report::run(args, cli.app.clone(), telemetry.settings(), &mut out);
             out.flush().ok();
-            return r.map(|()| ExitCode::SUCCESS);
+            return r.map(|()| 0);
         }
     };
     out.flush().ok();
     match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+        Ok(()) => Ok(0),
         Err(CommandError::Usage(msg)) => {
             eprintln!("tally: {msg}");
-            Ok(ExitCode::from(2))
+            Ok(2)
         }
         Err(e) => Err(e.into()),
     }

@@ -65,5 +65,5 @@ pub fn run(args: &RunArgs, telemetry: &Telemetry) -> ! {
             e.exit_code()
         }
     };
-    std::process::exit(code)
+    std::process::exit(telemetry.finish(code))
 }

@@ -22,6 +22,7 @@ use crate::record::recorder;
 use crate::record::rollup;
 use crate::record::spool;
 use crate::record::state;
+use crate::schema::CommandOutcome;
 
 /// Configures telemetry for an application; finish with [`Builder::init`].
 #[derive(Clone, Debug)]
@@ -239,6 +240,18 @@ impl Telemetry {
         }
     }
 
+    /// Says how the command that [`Telemetry::record_matches`] counted
+    /// ended, from the exit code the host is about to return, and gives the
+    /// code back, so `main` can end with
+    /// `ExitCode::from(t.finish(code) as u8)` or `process::exit(t.finish(code))`.
+    /// 0 is a success, 2 a usage error, 129/130/143 an interruption,
+    /// anything else a failure; see [`finish_command`](crate::finish_command)
+    /// to say it directly. The run's duration is counted in coarse buckets.
+    pub fn finish(&self, exit_code: i32) -> i32 {
+        recorder::finish_command(CommandOutcome::from_exit_code(exit_code));
+        exit_code
+    }
+
     /// Persists what was recorded so far and sends what is due, in the
     /// foreground, within the sender's timeouts. For shutdown of long-running
     /// commands.
@@ -318,7 +331,12 @@ fn activate(s: &Arc<Settings>) {
 
 extern "C" fn at_exit() {
     // A panic must not unwind into libc; whatever fails here is dropped.
-    let _ = std::panic::catch_unwind(persist);
+    let _ = std::panic::catch_unwind(|| {
+        // Nothing will finish a command still running now: count it as
+        // ended in an unknown way rather than lose it.
+        recorder::close_running();
+        persist();
+    });
 }
 
 /// Appends everything recorded so far to the spool. Called at exit and by

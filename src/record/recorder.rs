@@ -9,9 +9,11 @@
 use std::collections::HashMap as StdMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::schema::{self, ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome};
+use crate::schema::{
+    self, COMMAND_OUTCOMES, CommandOutcome, ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome,
+};
 
 /// Maps keyed by short strings on the hot path: foldhash instead of SipHash,
 /// since the keys are the host's own command names (no untrusted input to
@@ -89,11 +91,34 @@ pub struct CallStats {
     pub latency: [u64; LATENCY_BUCKETS],
 }
 
+/// Slots per command: one per [`CommandOutcome`].
+pub const COMMAND_SLOTS: usize = COMMAND_OUTCOMES.len();
+
+/// The command outcomes in slot order.
+pub const COMMAND_OUTCOME_SLOTS: [CommandOutcome; COMMAND_SLOTS] = [
+    CommandOutcome::Success,
+    CommandOutcome::Failure,
+    CommandOutcome::UsageError,
+    CommandOutcome::Interrupted,
+    CommandOutcome::Unknown,
+];
+
+/// The command that started last and has not said how it ended.
+#[derive(Debug)]
+pub struct Running {
+    path: Box<str>,
+    started: Instant,
+}
+
 /// Everything recorded since the last drain.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Command path → count.
-    pub commands: HashMap<Box<str>, u64>,
+    /// Command path → per-outcome count and duration histogram (in
+    /// [`CallStats::latency`]).
+    pub commands: HashMap<Box<str>, [CallStats; COMMAND_SLOTS]>,
+    /// The command run in progress; not drained until it finishes (or the
+    /// process exits, see [`close_running`]).
+    pub running: Option<Running>,
     /// Tool name (empty when names are not recorded) → per-outcome stats.
     pub tools: HashMap<Box<str>, [CallStats; SLOTS]>,
     /// (client, major version) → sessions.
@@ -107,11 +132,48 @@ pub struct Counters {
 impl Counters {
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
+        self.running.is_none()
+            && self.commands.is_empty()
             && self.tools.is_empty()
             && self.clients.is_empty()
             && self.lifecycle.is_empty()
             && self.facts.is_empty()
+    }
+
+    /// Command statistics as (path, outcome, stats) triples, skipping
+    /// empty slots.
+    pub fn command_rows(&self) -> impl Iterator<Item = (&str, CommandOutcome, &CallStats)> {
+        self.commands.iter().flat_map(|(path, slots)| {
+            slots
+                .iter()
+                .zip(COMMAND_OUTCOME_SLOTS)
+                .filter(|(s, _)| s.count > 0)
+                .map(move |(s, o)| (&**path, o, s))
+        })
+    }
+
+    /// Counts the running command as ended with `outcome` at `now`.
+    fn finish_running(&mut self, outcome: CommandOutcome, now: Instant) {
+        if let Some(run) = self.running.take() {
+            self.count_run(
+                &run.path,
+                outcome,
+                now.saturating_duration_since(run.started),
+            );
+        }
+    }
+
+    /// Counts one run of `path`; allocates only the first time a path is
+    /// seen.
+    fn count_run(&mut self, path: &str, outcome: CommandOutcome, took: Duration) {
+        let bucket = schema::duration_bucket(took);
+        let slots = match self.commands.get_mut(path) {
+            Some(s) => s,
+            None => self.commands.entry(path.into()).or_default(),
+        };
+        let s = &mut slots[outcome as usize];
+        s.count += 1;
+        s.latency[bucket] += 1;
     }
 
     /// Tool statistics as (name, outcome, stats) triples, skipping empty slots.
@@ -146,18 +208,52 @@ pub fn is_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Counts one run of a command, by its subcommand path (`config otel get`).
+/// Starts counting one run of a command, by its subcommand path
+/// (`config otel get`). The run is counted when [`finish_command`] says how
+/// it ended; a run still open when the next one starts, or when the process
+/// exits, is counted as [`CommandOutcome::Unknown`].
 #[inline]
 pub fn record_command(path: &str) {
     if !is_enabled() {
         return;
     }
+    let now = Instant::now();
     let mut c = counters();
-    if let Some(n) = c.commands.get_mut(path) {
-        *n += 1;
-    } else {
-        c.commands.insert(path.into(), 1);
+    match c.running.take() {
+        // The same command again (a REPL, a benchmark): keep the path's
+        // allocation.
+        Some(mut run) if *run.path == *path => {
+            c.count_run(path, CommandOutcome::Unknown, now - run.started);
+            run.started = now;
+            c.running = Some(run);
+        }
+        previous => {
+            if let Some(run) = previous {
+                c.count_run(&run.path, CommandOutcome::Unknown, now - run.started);
+            }
+            c.running = Some(Running {
+                path: path.into(),
+                started: now,
+            });
+        }
     }
+}
+
+/// Counts the command run that [`record_command`] started as ended with
+/// `outcome`, with its duration. Does nothing when no run is open.
+pub fn finish_command(outcome: CommandOutcome) {
+    if !is_enabled() {
+        return;
+    }
+    let now = Instant::now();
+    counters().finish_running(outcome, now);
+}
+
+/// Counts a run still open as [`CommandOutcome::Unknown`]: at exit, where
+/// nothing will finish it.
+pub fn close_running() {
+    let now = Instant::now();
+    counters().finish_running(CommandOutcome::Unknown, now);
 }
 
 /// Counts one MCP tool call. Pass `""` as the name to count the outcome only.
@@ -230,26 +326,25 @@ pub fn fact_value_ok(kind: &schema::Kind, value: &str) -> bool {
     }
 }
 
-/// Takes everything recorded so far, leaving the counters empty.
+/// Takes everything recorded so far, leaving the counters empty but for a
+/// command run still in progress, which stays to be finished.
 pub fn drain() -> Counters {
-    std::mem::take(&mut *counters())
+    let mut c = counters();
+    let running = c.running.take();
+    let out = std::mem::take(&mut *c);
+    c.running = running;
+    out
 }
 
 /// Puts drained counts back (after a failed write, so a later flush can
 /// try again).
 pub fn restore(old: Counters) {
     let mut c = counters();
-    for (k, v) in old.commands {
-        *c.commands.entry(k).or_default() += v;
+    for (k, slots) in old.commands {
+        add_stats(c.commands.entry(k).or_default(), &slots);
     }
     for (k, slots) in old.tools {
-        let mine = c.tools.entry(k).or_default();
-        for (m, o) in mine.iter_mut().zip(slots) {
-            m.count += o.count;
-            for (a, b) in m.latency.iter_mut().zip(o.latency) {
-                *a += b;
-            }
-        }
+        add_stats(c.tools.entry(k).or_default(), &slots);
     }
     for (k, v) in old.clients {
         *c.clients.entry(k).or_default() += v;
@@ -259,6 +354,15 @@ pub fn restore(old: Counters) {
     }
     for (k, v) in old.facts {
         c.facts.entry(k).or_insert(v);
+    }
+}
+
+fn add_stats(mine: &mut [CallStats], other: &[CallStats]) {
+    for (m, o) in mine.iter_mut().zip(other) {
+        m.count += o.count;
+        for (a, b) in m.latency.iter_mut().zip(o.latency) {
+            *a += b;
+        }
     }
 }
 
@@ -276,6 +380,8 @@ mod tests {
         set_enabled(true);
         record_command("a b");
         record_command("a b");
+        finish_command(CommandOutcome::Failure);
+        record_command("still running");
         record_tool_call("", CallOutcome::Ok, Duration::from_millis(3));
         record_tool_call(
             "",
@@ -289,7 +395,11 @@ mod tests {
         assert!(!set_fact("hostname", "x"));
         record_lifecycle(LifecycleKind::Install);
         let c = drain();
-        assert_eq!(c.commands.get("a b"), Some(&2));
+        let ab = c.commands.get("a b").unwrap();
+        assert_eq!(ab[CommandOutcome::Unknown as usize].count, 1);
+        assert_eq!(ab[CommandOutcome::Failure as usize].count, 1);
+        assert_eq!(ab[CommandOutcome::Failure as usize].latency[0], 1);
+        assert!(!c.commands.contains_key("still running"));
         let rows: Vec<_> = c.tool_rows().collect();
         assert_eq!(rows.len(), 2);
         let err = rows.iter().find(|r| r.1 != CallOutcome::Ok).unwrap();
@@ -300,9 +410,18 @@ mod tests {
             c.facts.get("backend_count").map(String::as_str),
             Some("2-5")
         );
-        assert!(drain().is_empty());
         restore(c);
-        assert_eq!(drain().commands.get("a b"), Some(&2));
+        let again = drain();
+        assert_eq!(again.command_rows().map(|r| r.2.count).sum::<u64>(), 2);
+        close_running();
+        let closed = drain();
+        let rows: Vec<_> = closed.command_rows().collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].0, rows[0].1),
+            ("still running", CommandOutcome::Unknown)
+        );
+        assert!(drain().is_empty());
         set_enabled(false);
     }
 

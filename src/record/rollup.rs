@@ -15,14 +15,17 @@ use crate::schema::{
 /// Spool lines for everything in `counters`, attributed to `day`.
 pub fn lines_from(counters: &Counters, day: &str) -> Vec<Line> {
     let mut out = Vec::new();
-    for (name, n) in &counters.commands {
-        out.push(Line::new(
+    for (name, outcome, stats) in counters.command_rows() {
+        let mut l = Line::new(
             day,
             Row::Command {
-                name: name.to_string(),
+                name: name.to_owned(),
+                outcome: Some(outcome),
             },
-            *n,
-        ));
+            stats.count,
+        );
+        l.lat = Some(stats.latency);
+        out.push(l);
     }
     for (name, outcome, stats) in counters.tool_rows() {
         let (outcome, class) = outcome.parts();
@@ -88,10 +91,12 @@ pub fn events_from(lines: &[Line]) -> Vec<Event> {
         let (rollup, facts, has_facts) = entry;
         let n = l.n.min(schema::MAX_COUNT);
         match &l.row {
-            Row::Command { name } if Pattern::CommandPath.matches(name) && n > 0 => {
+            Row::Command { name, outcome } if Pattern::CommandPath.matches(name) && n > 0 => {
                 rollup.commands.push(CommandCount {
                     command: name.clone(),
+                    outcome: Some(outcome.unwrap_or(schema::CommandOutcome::Unknown)),
                     count: n,
+                    duration: l.lat.map(|d| d.map(|x| x.min(schema::MAX_COUNT))),
                 })
             }
             Row::Tool {
@@ -200,8 +205,16 @@ mod tests {
     #[test]
     fn counters_become_valid_events() {
         let mut c = Counters::default();
-        c.commands.insert("telemetry status".into(), 2);
-        c.commands.insert("/home/CANARY".into(), 1);
+        let runs = |n| {
+            let mut slots = [CallStats::default(); crate::record::recorder::COMMAND_SLOTS];
+            slots[0] = CallStats {
+                count: n,
+                latency: [n, 0, 0, 0, 0, 0, 0],
+            };
+            slots
+        };
+        c.commands.insert("telemetry status".into(), runs(2));
+        c.commands.insert("/home/CANARY".into(), runs(1));
         let mut slots = [CallStats::default(); 11];
         slots[0] = CallStats {
             count: 3,

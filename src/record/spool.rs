@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::consent::paths::StateFiles;
 use crate::os::files::{self, FileError};
-use crate::schema::{ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome, SCHEMA_VERSION};
+use crate::schema::{
+    CommandOutcome, ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome, SCHEMA_VERSION,
+};
 
 /// The spool never grows beyond this many bytes.
 pub const CAP_BYTES: u64 = 256 * 1024;
@@ -34,10 +36,14 @@ pub const COMPACT_AT: u64 = CAP_BYTES * 3 / 4;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Row {
-    /// A command path.
+    /// Runs of a command path with one outcome (its duration histogram is
+    /// in `lat`).
     Command {
         /// The path.
         name: String,
+        /// How the runs ended; absent in lines of schema version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<CommandOutcome>,
     },
     /// MCP tool calls with one outcome.
     Tool {
@@ -84,7 +90,7 @@ pub struct Line {
     pub row: Row,
     /// The count.
     pub n: u64,
-    /// Latency histogram, for tool rows.
+    /// Latency histogram, for tool rows; duration histogram, for commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lat: Option<[u64; LATENCY_BUCKETS]>,
     /// The value, for fact rows.
@@ -162,7 +168,10 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             continue;
         }
         match serde_json::from_slice::<Line>(raw) {
-            Ok(l) if l.v == SCHEMA_VERSION && crate::os::clock::parse_day(&l.day).is_some() => {
+            Ok(l)
+                if (1..=SCHEMA_VERSION).contains(&l.v)
+                    && crate::os::clock::parse_day(&l.day).is_some() =>
+            {
                 out.lines.push(l)
             }
             _ => out.bad += 1,
@@ -429,7 +438,14 @@ mod tests {
     }
 
     fn cmd(day: &str, name: &str, n: u64) -> Line {
-        Line::new(day, Row::Command { name: name.into() }, n)
+        Line::new(
+            day,
+            Row::Command {
+                name: name.into(),
+                outcome: None,
+            },
+            n,
+        )
     }
 
     #[test]
@@ -470,7 +486,13 @@ mod tests {
         assert_eq!(
             lines
                 .iter()
-                .find(|l| l.row == Row::Command { name: "a".into() })
+                .find(|l| {
+                    l.row
+                        == Row::Command {
+                            name: "a".into(),
+                            outcome: None,
+                        }
+                })
                 .unwrap()
                 .n,
             2

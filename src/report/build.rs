@@ -22,7 +22,9 @@ use time::Date;
 use crate::os::clock::{format_day, parse_day};
 use crate::report::kanon::{Agg, fold, fold_agg};
 pub use crate::report::text::render;
-use crate::schema::{ERROR_CLASSES, LATENCY_BUCKETS, LATENCY_LABELS, OUTCOMES};
+use crate::schema::{
+    COMMAND_OUTCOMES, DURATION_LABELS, ERROR_CLASSES, LATENCY_BUCKETS, LATENCY_LABELS, OUTCOMES,
+};
 use crate::server::store::{RowKind, Store, day_from_number, day_number};
 
 /// Default k for k-anonymity.
@@ -86,6 +88,16 @@ pub struct CommandRow {
     pub command: String,
     /// Times run.
     pub count: u64,
+    /// Runs per outcome (`success`, `failure`, `usage_error`,
+    /// `interrupted`, `unknown`).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Share of runs that failed (`failure`).
+    pub failure_rate: f64,
+    /// Share of runs that ended in a usage error.
+    pub usage_error_rate: f64,
+    /// Runs per duration bucket, in the order of `duration_buckets`
+    /// (runs from clients that reported no duration are not in it).
+    pub duration: [u64; LATENCY_BUCKETS],
     /// Distinct machines that ran it.
     pub machines: usize,
 }
@@ -204,6 +216,8 @@ pub struct Report {
     pub days: Vec<DayRow>,
     /// Commands, most used first.
     pub commands: Vec<CommandRow>,
+    /// Labels of the command duration buckets.
+    pub duration_buckets: Vec<String>,
     /// MCP tool calls, most called first.
     pub tools: Vec<ToolRow>,
     /// Labels of the latency buckets.
@@ -223,6 +237,25 @@ pub struct Report {
     /// Rows not shown because even folded into `other` they were backed
     /// by fewer than `min_machines` machines.
     pub withheld_rows: usize,
+}
+
+#[derive(Default)]
+struct CommandAgg {
+    outcomes: [u64; COMMAND_OUTCOMES.len()],
+    duration: [u64; LATENCY_BUCKETS],
+    machines: HashSet<i64>,
+}
+
+impl CommandAgg {
+    fn merge(&mut self, o: CommandAgg) {
+        for (a, b) in self.outcomes.iter_mut().zip(o.outcomes) {
+            *a = a.saturating_add(b);
+        }
+        for (a, b) in self.duration.iter_mut().zip(o.duration) {
+            *a = a.saturating_add(b);
+        }
+        self.machines.extend(o.machines);
+    }
 }
 
 #[derive(Default)]
@@ -332,11 +365,20 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
         .iter()
         .filter_map(|(id, t)| OUTCOMES.iter().position(|o| o == t).map(|i| (*id, i)))
         .collect();
+    let command_outcome_of: HashMap<i64, usize> = dims
+        .iter()
+        .filter_map(|(id, t)| {
+            COMMAND_OUTCOMES
+                .iter()
+                .position(|o| o == t)
+                .map(|i| (*id, i))
+        })
+        .collect();
     let class_of: HashMap<i64, usize> = dims
         .iter()
         .filter_map(|(id, t)| ERROR_CLASSES.iter().position(|o| o == t).map(|i| (*id, i)))
         .collect();
-    let mut commands: HashMap<i64, Agg> = HashMap::new();
+    let mut commands: HashMap<i64, CommandAgg> = HashMap::new();
     let mut tools: HashMap<i64, ToolAgg> = HashMap::new();
     let mut clients: HashMap<(i64, i64), Agg> = HashMap::new();
     let mut lifecycle: HashMap<i64, Agg> = HashMap::new();
@@ -361,7 +403,20 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
                 agg.machines.insert(machine);
             };
             match RowKind::from_code(kind) {
-                Some(RowKind::Command) => entry(commands.entry(name).or_default()),
+                Some(RowKind::Command) => {
+                    let c = commands.entry(name).or_default();
+                    // Rows stored before outcomes existed have no variant:
+                    // their runs ended in a way nobody reported.
+                    let o = command_outcome_of
+                        .get(&variant)
+                        .copied()
+                        .unwrap_or(COMMAND_OUTCOMES.len() - 1);
+                    c.outcomes[o] = c.outcomes[o].saturating_add(count);
+                    for (i, d) in c.duration.iter_mut().enumerate() {
+                        *d = d.saturating_add(v(6 + i)?.max(0) as u64);
+                    }
+                    c.machines.insert(machine);
+                }
                 Some(RowKind::Tool) => {
                     let t = tools.entry(name).or_default();
                     if let Some(o) = outcome_of.get(&variant) {
@@ -425,18 +480,36 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
         })
         .collect();
 
-    let rows = grouped(commands)
+    let rows: Vec<(String, CommandAgg)> = commands
         .into_iter()
         .map(|(id, a)| (dim(id).to_owned(), a))
         .collect();
-    let (rows, w) = fold_agg(rows, k, other());
+    let (rows, w) = fold(
+        rows,
+        k,
+        other(),
+        |a| a.machines.len(),
+        CommandAgg::merge,
+        CommandAgg::default,
+    );
     withheld += w;
     let mut commands_out: Vec<CommandRow> = rows
         .into_iter()
-        .map(|(command, a)| CommandRow {
-            command,
-            count: a.count,
-            machines: a.machines.len(),
+        .map(|(command, a)| {
+            let count = a.outcomes.iter().fold(0u64, |s, n| s.saturating_add(*n));
+            CommandRow {
+                command,
+                count,
+                outcomes: COMMAND_OUTCOMES
+                    .iter()
+                    .zip(a.outcomes)
+                    .map(|(o, n)| ((*o).to_owned(), n))
+                    .collect(),
+                failure_rate: rate(a.outcomes[1], count),
+                usage_error_rate: rate(a.outcomes[2], count),
+                duration: a.duration,
+                machines: a.machines.len(),
+            }
         })
         .collect();
     commands_out.sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
@@ -591,6 +664,7 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
         ci_machines: ci.len(),
         days: days_out,
         commands: commands_out,
+        duration_buckets: DURATION_LABELS.iter().map(|l| (*l).to_owned()).collect(),
         tools: tools_out,
         latency_buckets: LATENCY_LABELS.iter().map(|l| (*l).to_owned()).collect(),
         clients: clients_out,
@@ -629,6 +703,8 @@ mod tests {
                     .iter()
                     .map(|(c, n)| CommandCount {
                         command: (*c).into(),
+                        outcome: None,
+                        duration: None,
                         count: *n,
                     })
                     .collect(),

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 
 use crate::report::Report;
-use crate::schema::LATENCY_LABELS;
+use crate::schema::{DURATION_LABELS, LATENCY_LABELS};
 
 /// Column alignment.
 #[derive(Clone, Copy)]
@@ -118,22 +118,63 @@ pub fn render(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
         &rows,
     )?;
 
+    let outcome = |c: &crate::report::CommandRow, o: &str| c.outcomes.get(o).copied().unwrap_or(0);
     let rows: Vec<Vec<String>> = r
         .commands
         .iter()
         .map(|c| {
-            vec![
+            let mut row = vec![
                 c.command.clone(),
                 c.count.to_string(),
-                c.machines.to_string(),
+                pct(c.failure_rate),
+                outcome(c, "usage_error").to_string(),
+                outcome(c, "interrupted").to_string(),
+            ];
+            row.extend(c.duration.iter().map(u64::to_string));
+            row.push(c.machines.to_string());
+            row
+        })
+        .collect();
+    let mut cols = vec![
+        ("command", L),
+        ("runs", R),
+        ("failed", R),
+        ("usage err", R),
+        ("interrupted", R),
+    ];
+    cols.extend(DURATION_LABELS.iter().map(|l| (*l, R)));
+    cols.push(("machines", R));
+    table(out, color, "Commands", &cols, &rows)?;
+
+    // Which commands fail: the question tool authors ask most, so its own
+    // ranking, failure rate first, runs to break ties.
+    let mut failing: Vec<&crate::report::CommandRow> = r
+        .commands
+        .iter()
+        .filter(|c| outcome(c, "failure") > 0)
+        .collect();
+    failing.sort_by(|a, b| {
+        b.failure_rate
+            .total_cmp(&a.failure_rate)
+            .then(b.count.cmp(&a.count))
+            .then(a.command.cmp(&b.command))
+    });
+    let rows: Vec<Vec<String>> = failing
+        .iter()
+        .map(|c| {
+            vec![
+                c.command.clone(),
+                pct(c.failure_rate),
+                outcome(c, "failure").to_string(),
+                c.count.to_string(),
             ]
         })
         .collect();
     table(
         out,
         color,
-        "Commands",
-        &[("command", L), ("runs", R), ("machines", R)],
+        "Commands by failure rate",
+        &[("command", L), ("failed", R), ("failures", R), ("runs", R)],
         &rows,
     )?;
 

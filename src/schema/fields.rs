@@ -4,8 +4,9 @@
 //! [`crate::schema`] must describe exactly the same fields (a test checks).
 
 use crate::schema::{
-    ARCHES, AUTH_TYPES, CLIENTS, CONFLICT_STRATEGIES, COUNT_BUCKETS, ERROR_CLASSES,
-    LATENCY_BUCKETS, LIFECYCLE_KINDS, MAX_COUNT, OSES, OUTCOMES, SCHEMA_VERSION, UPTIME_BUCKETS,
+    ARCHES, AUTH_TYPES, CLIENTS, COMMAND_OUTCOMES, CONFLICT_STRATEGIES, COUNT_BUCKETS,
+    ERROR_CLASSES, LATENCY_BUCKETS, LIFECYCLE_KINDS, MAX_COUNT, OSES, OUTCOMES, SCHEMA_VERSION,
+    UPTIME_BUCKETS,
 };
 
 /// A string shape, checked without regular expressions.
@@ -198,7 +199,20 @@ static COMMAND_FIELDS: &[Field] = &[
         Kind::Str(Pattern::CommandPath),
         "The subcommand path as the application defines it (`config otel get`); never argument values.",
     ),
-    req("count", COUNT, "Times it ran that day."),
+    opt(
+        "outcome",
+        Kind::Enum(COMMAND_OUTCOMES),
+        "How the runs ended: `success` (exit code 0), `failure` (another code), `usage_error` (exit code 2), `interrupted` (Ctrl-C or a termination signal), `unknown` (the process ended before the application said). Absent in schema version 1.",
+    ),
+    req("count", COUNT, "Runs with this outcome that day."),
+    opt(
+        "duration",
+        Kind::IntArray {
+            len: LATENCY_BUCKETS,
+            max: MAX_COUNT,
+        },
+        "Runs per duration bucket: <0.1s, 0.1-0.5s, 0.5-1s, 1-5s, 5-30s, 30s-5min, >=5min. Absent in schema version 1.",
+    ),
 ];
 
 static TOOL_FIELDS: &[Field] = &[

@@ -15,11 +15,13 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format. Bumped on any change to the field table.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2 added each command's outcome and duration buckets; batches of
+/// version 1 (without them) are still accepted.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Version of what users were told is collected. Bumping it shows the
-/// one-time notice again.
-pub const CONSENT_VERSION: u32 = 1;
+/// one-time notice again. 2: command outcomes and durations.
+pub const CONSENT_VERSION: u32 = 2;
 
 /// The HTTP path batches are posted to, on client and server alike.
 pub const BATCH_PATH: &str = "/v1/batch";
@@ -43,6 +45,17 @@ pub const LATENCY_LABELS: [&str; LATENCY_BUCKETS] = [
     "0.5-1s",
     "1-5s",
     ">=5s",
+];
+
+/// Upper bounds of the command duration buckets in milliseconds; the last
+/// bucket is everything slower. Coarser than tool latency: commands run
+/// for seconds or minutes, and the coarser the buckets, the less a
+/// duration says about the input a command was given.
+pub const DURATION_BOUNDS_MS: [u64; 6] = [100, 500, 1_000, 5_000, 30_000, 300_000];
+
+/// Labels of the command duration buckets, for reports and docs.
+pub const DURATION_LABELS: [&str; LATENCY_BUCKETS] = [
+    "<0.1s", "0.1-0.5s", "0.5-1s", "1-5s", "5-30s", "30s-5min", ">=5min",
 ];
 
 /// Largest count a single row may carry.
@@ -118,9 +131,62 @@ fn is_zero(n: &u64) -> bool {
 pub struct CommandCount {
     /// The subcommand path, e.g. `config otel get`.
     pub command: String,
+    /// How the runs ended; absent in batches of schema version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<CommandOutcome>,
     /// How many times.
     pub count: u64,
+    /// Runs per duration bucket (see [`DURATION_LABELS`]); absent in
+    /// batches of schema version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<[u64; LATENCY_BUCKETS]>,
 }
+
+/// How a command run ended, as the host reports it (usually from its exit
+/// code, see [`CommandOutcome::from_exit_code`]).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CommandOutcome {
+    /// It did what was asked (exit code 0).
+    Success,
+    /// It failed (any other exit code).
+    Failure,
+    /// The command line was wrong (exit code 2, clap's convention).
+    UsageError,
+    /// Ctrl-C or a termination signal (exit codes 129, 130, 143).
+    Interrupted,
+    /// The process ended without the host saying how the command ended.
+    Unknown,
+}
+
+impl CommandOutcome {
+    /// The outcome an exit code means by convention: 0 success, 2 a usage
+    /// error, 128 + SIGHUP/SIGINT/SIGTERM interrupted, anything else a
+    /// failure.
+    pub fn from_exit_code(code: i32) -> Self {
+        match code {
+            0 => CommandOutcome::Success,
+            2 => CommandOutcome::UsageError,
+            129 | 130 | 143 => CommandOutcome::Interrupted,
+            _ => CommandOutcome::Failure,
+        }
+    }
+
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        COMMAND_OUTCOMES[self as usize]
+    }
+}
+
+/// The command outcomes, in declaration order.
+pub const COMMAND_OUTCOMES: &[&str] = &[
+    "success",
+    "failure",
+    "usage_error",
+    "interrupted",
+    "unknown",
+];
 
 /// Tool calls with one outcome.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -356,8 +422,8 @@ pub const ARCHES: &[&str] = &[
 ];
 
 pub use crate::schema::normalize::{
-    client_name, count_bucket, current_arch, current_os, latency_bucket, major_version,
-    uptime_bucket,
+    client_name, count_bucket, current_arch, current_os, duration_bucket, latency_bucket,
+    major_version, uptime_bucket,
 };
 
 pub use crate::schema::fields::{ENVELOPE, EVENTS, EventDef, Field, Kind, Pattern, event_def};

@@ -4,7 +4,9 @@
 //! version into an allowlisted client and a major number. Everything a
 //! client reports passes through one of these before it is recorded.
 
-use crate::schema::{ARCHES, CLIENTS, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, OSES};
+use crate::schema::{
+    ARCHES, CLIENTS, DURATION_BOUNDS_MS, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, OSES,
+};
 
 /// Buckets a count into [`COUNT_BUCKETS`](crate::schema::COUNT_BUCKETS).
 pub fn count_bucket(n: u64) -> &'static str {
@@ -32,6 +34,15 @@ pub fn uptime_bucket(secs: u64) -> &'static str {
 pub fn latency_bucket(d: std::time::Duration) -> usize {
     let ms = d.as_millis();
     LATENCY_BOUNDS_MS
+        .iter()
+        .position(|&b| ms < u128::from(b))
+        .unwrap_or(LATENCY_BUCKETS - 1)
+}
+
+/// The duration bucket a command's run time falls in.
+pub fn duration_bucket(d: std::time::Duration) -> usize {
+    let ms = d.as_millis();
+    DURATION_BOUNDS_MS
         .iter()
         .position(|&b| ms < u128::from(b))
         .unwrap_or(LATENCY_BUCKETS - 1)

@@ -263,6 +263,8 @@ mod tests {
                     day: "2026-11-20".into(),
                     commands: vec![CommandCount {
                         command: "config otel get".into(),
+                        outcome: None,
+                        duration: None,
                         count: 3,
                     }],
                     tool_calls: vec![ToolCallCount {

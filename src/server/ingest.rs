@@ -11,7 +11,7 @@ use rusqlite::{CachedStatement, Transaction, params};
 use time::Date;
 
 use crate::schema::validate::{Drops, Validated};
-use crate::schema::{Event, LATENCY_BUCKETS};
+use crate::schema::{CommandOutcome, Event, LATENCY_BUCKETS};
 use crate::server::rows::{DROP_REASONS, Ingested, MACHINE_CACHE_MAX, RowKind, day_number};
 
 /// The 16 bytes of a hyphenated UUID (the validator let only those through).
@@ -145,7 +145,18 @@ impl<'a> Writer<'a> {
                 Event::UsageRollup(r) => {
                     for c in &r.commands {
                         let name = self.dim(&c.command)?;
-                        self.row(key, RowKind::Command, name, 0, 0, c.count, None)?;
+                        // Schema-1 clients sent no outcome: counted as unknown.
+                        let outcome = c.outcome.unwrap_or(CommandOutcome::Unknown);
+                        let outcome = self.dim(outcome.as_str())?;
+                        self.row(
+                            key,
+                            RowKind::Command,
+                            name,
+                            outcome,
+                            0,
+                            c.count,
+                            c.duration.as_ref(),
+                        )?;
                     }
                     for t in &r.tool_calls {
                         let name = self.dim(t.tool.as_deref().unwrap_or(""))?;

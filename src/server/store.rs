@@ -422,6 +422,8 @@ mod tests {
                 day: day.into(),
                 commands: vec![CommandCount {
                     command: "build".into(),
+                    outcome: None,
+                    duration: None,
                     count: 2,
                 }],
                 ..Default::default()

@@ -346,7 +346,9 @@ fn long_running_commands_persist_on_the_flush_interval() {
         .unwrap();
     let mut seen = false;
     for _ in 0..60 {
-        if std::fs::read_to_string(&spool).is_ok_and(|s| s.contains("wait-ms")) {
+        // The tool calls it records reach the spool while it runs; the
+        // command's own run counts when it ends, with its outcome.
+        if std::fs::read_to_string(&spool).is_ok_and(|s| s.contains("\"k\":\"tool\"")) {
             seen = true;
             break;
         }

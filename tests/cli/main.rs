@@ -10,6 +10,8 @@ mod hostile;
 mod mcp_everything;
 mod mcp_library;
 mod off;
+#[cfg(feature = "server")]
+mod outcomes;
 mod peer;
 mod privacy;
 mod prompt;

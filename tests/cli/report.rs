@@ -44,10 +44,22 @@ fn commands_counted_on_two_days_arrive_in_the_report_exactly() {
     assert!(status.success(), "{log}");
     let r = report(&server_sb, &server_sb.root().join("server.sqlite3"), 1, &[]);
     assert_eq!(
-        r["commands"],
+        command_counts(&r),
         json!([{"command": "config otel get", "count": 3, "machines": 1}]),
         "{r:#}"
     );
+    // Each run said how it ended (tally's own commands finish with their
+    // exit code) and how long it took.
+    let c = &r["commands"][0];
+    assert_eq!(c["outcomes"]["success"], 3, "{r:#}");
+    assert_eq!(c["failure_rate"], 0.0);
+    let timed: u64 = c["duration"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(timed, 3, "every run in a duration bucket: {r:#}");
     assert_eq!(
         r["days"],
         json!([{"day": day1, "machines": 1}, {"day": day2, "machines": 1}])
@@ -176,7 +188,7 @@ fn rows_from_fewer_than_k_machines_are_folded_into_other_in_json_and_tables() {
 
     let r = report(&sb, &db, 2, &[]);
     assert_eq!(
-        r["commands"],
+        command_counts(&r),
         json!([
             {"command": "common", "count": 6, "machines": 3},
             {"command": "other", "count": 4, "machines": 2}
@@ -184,7 +196,7 @@ fn rows_from_fewer_than_k_machines_are_folded_into_other_in_json_and_tables() {
     );
     let r = report(&sb, &db, 3, &[]);
     assert_eq!(
-        r["commands"],
+        command_counts(&r),
         json!([{"command": "common", "count": 6, "machines": 3}])
     );
     assert!(r["withheld_rows"].as_u64().unwrap() >= 2);

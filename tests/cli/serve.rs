@@ -157,7 +157,7 @@ fn unknown_and_out_of_schema_data_is_dropped_counted_and_still_204() {
     assert_eq!(r["dropped"]["invalid_values"], 2);
     assert_eq!(r["dropped"]["out_of_window"], 1);
     assert_eq!(
-        r["commands"],
+        command_counts(&r),
         json!([{"command": "build", "count": 2, "machines": 1}])
     );
 }
@@ -217,7 +217,7 @@ fn days_past_retention_are_pruned_when_the_server_starts() {
     assert!(log.contains("retention: removed 1 usage rows"), "{log}");
     let r = report(&sb, &sb.root().join("server.sqlite3"), 1, &[]);
     assert_eq!(
-        r["commands"],
+        command_counts(&r),
         json!([{"command": "new-command", "count": 1, "machines": 1}])
     );
 }

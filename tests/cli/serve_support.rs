@@ -341,6 +341,25 @@ pub fn count(db: &Path, sql: &str) -> i64 {
 }
 
 /// `tally report --json` over `db` with k = `k`, parsed.
+/// The report's command rows as (command, count, machines) only, for
+/// tests that are about counting rather than outcomes.
+pub fn command_counts(r: &Value) -> Value {
+    Value::Array(
+        r["commands"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                serde_json::json!({
+                    "command": c["command"],
+                    "count": c["count"],
+                    "machines": c["machines"],
+                })
+            })
+            .collect(),
+    )
+}
+
 pub fn report(sb: &Sandbox, db: &Path, k: usize, extra: &[&str]) -> Value {
     let db = db.display().to_string();
     let k = k.to_string();
