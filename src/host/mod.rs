@@ -3,6 +3,9 @@
 //! flattens into its own CLI.
 
 pub mod command;
+pub(crate) mod identity;
 pub(crate) mod output;
 pub(crate) mod status;
 pub mod telemetry;
+#[cfg(feature = "clap")]
+pub mod tree;
