@@ -69,6 +69,8 @@ use __private::{report, server};
 pub use consent::app::DefaultPolicy;
 pub use consent::precedence::Source;
 pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
+#[cfg(feature = "clap")]
+pub use host::contract::{ContractError, check_contract, contract, write_contract};
 pub use host::output::CommandError;
 #[cfg(feature = "clap")]
 pub use host::telemetry::command_path;

@@ -3,6 +3,8 @@
 //! flattens into its own CLI.
 
 pub mod command;
+#[cfg(feature = "clap")]
+pub mod contract;
 pub(crate) mod identity;
 pub(crate) mod output;
 pub(crate) mod status;

@@ -155,6 +155,18 @@ mod tests {
     }
 
     #[test]
+    fn the_notice_and_status_name_the_hosts_subcommand() {
+        let b = crate::Telemetry::builder("mytool").cli::<Cli>();
+        let s = b.resolve();
+        assert_eq!(s.app.manage(), "mytool privacy");
+        assert!(crate::consent::notice::text(&s).contains("`mytool privacy off`"));
+        let s = crate::Telemetry::builder("mytool")
+            .command_name("tele")
+            .resolve();
+        assert!(crate::consent::notice::text(&s).contains("`mytool tele off`"));
+    }
+
+    #[test]
     fn recordable_paths_are_the_hosts_tree_without_telemetry() {
         use clap::CommandFactory;
         let cmd = Cli::command();

@@ -5,6 +5,7 @@ mod support;
 
 mod consent;
 mod delivery;
+mod embedding;
 mod generated;
 mod hostile;
 mod mcp_everything;
