@@ -246,6 +246,12 @@ impl Builder {
     }
 }
 
+/// What [`Builder::init`] resolves, without its side effects; for the
+/// tests (through `__private`), which check every batch it can build.
+pub fn resolved(b: &Builder) -> Settings {
+    b.resolve()
+}
+
 /// Stores an explicit choice for the application in `s` (the prompt, `on`,
 /// `off`, `config otel set`), stamped with when it was made.
 pub fn store_choice(

@@ -3,6 +3,8 @@
 
 mod support;
 
+#[cfg(feature = "server")]
+mod builder_property;
 mod consent;
 mod delivery;
 mod embedding;
