@@ -72,6 +72,8 @@ pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
 #[cfg(feature = "clap")]
 pub use host::contract::{ContractError, check_contract, contract, write_contract};
 pub use host::output::CommandError;
+#[cfg(feature = "rmcp")]
+pub use host::rmcp::RmcpCounter;
 #[cfg(feature = "clap")]
 pub use host::telemetry::command_path;
 pub use host::telemetry::{Builder, Telemetry, persist};

@@ -7,6 +7,8 @@ pub mod command;
 pub mod contract;
 pub(crate) mod identity;
 pub(crate) mod output;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 pub(crate) mod status;
 pub mod telemetry;
 #[cfg(feature = "clap")]

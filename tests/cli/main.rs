@@ -20,6 +20,7 @@ mod proxy;
 mod receiver;
 #[cfg(feature = "server")]
 mod report;
+mod rmcp;
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
