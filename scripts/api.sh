@@ -8,7 +8,7 @@
 # toolchain produce it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-features="clap,prompt,rustls"
+features="clap,prompt,rustls,rmcp"
 target=${CARGO_TARGET_DIR:-target}/api
 RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet --lib --locked --no-default-features \
     --features "$features" --target-dir "$target" \
