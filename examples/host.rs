@@ -4,18 +4,22 @@
 //! to exercise the opt-out flow (notice, then the first send from a later
 //! run), exits through `std::process::exit` and panics.
 //!
+//! Its own contract, `examples/host-TELEMETRY.md`, is generated from its
+//! clap tree; the test at the end fails when it drifts (rewrite it with
+//! `TALLY_WRITE_CONTRACT=1 cargo test --example host`).
+//!
 //! Run it: `cargo run --example host -- build --target anything`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "host",
     version,
-    about = "An example host CLI with tally telemetry"
+    about = "An example host CLI with tally telemetry",
+    allow_external_subcommands = true
 )]
 struct Cli {
     #[command(flatten)]
@@ -50,27 +54,29 @@ enum Cmd {
         #[command(subcommand)]
         command: tally::TelemetryCommand,
     },
+    /// Any other word runs a plugin, as `git foo` runs `git-foo` (recorded
+    /// as `external`, never as typed)
+    #[command(external_subcommand)]
+    Plugin(Vec<String>),
 }
 
 fn main() -> ExitCode {
-    // 1. Parse, keeping the matches for the command hook.
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // 1. Parse.
+    let cli = Cli::parse();
 
-    // 2. Resolve consent once (this may ask the first-run question on a
-    //    terminal) and start recording if telemetry is on.
+    // 2. Resolve consent once and start recording if telemetry is on. With
+    //    the clap tree, `telemetry …` runs neither ask nor send.
     let telemetry = tally::Telemetry::builder("host")
         .version(env!("CARGO_PKG_VERSION"))
         .env_prefix("HOST")
         .default_policy(tally::DefaultPolicy::OptOut)
         .docs_url("https://example.invalid/host/TELEMETRY.md")
         .no_telemetry(cli.telemetry.no_telemetry)
-        .prompt(!matches!(cli.command, Cmd::Telemetry { .. }))
-        .background_send(!matches!(cli.command, Cmd::Telemetry { .. }))
+        .cli::<Cli>()
         .init();
 
     // 3. Count the command: its subcommand path only, never arguments.
-    telemetry.record_matches(&matches);
+    telemetry.record();
 
     let code: u8 = match cli.command {
         Cmd::Build { .. } => {
@@ -110,27 +116,39 @@ fn main() -> ExitCode {
             println!("served");
             0
         }
-        // 4. The shared telemetry commands.
-        Cmd::Telemetry { command } => {
-            let mut out = std::io::stdout().lock();
-            let result = command.run(&telemetry, &mut out);
-            let _ = out.flush();
-            match result {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("host: {e}");
-                    1
-                }
-            }
+        Cmd::Plugin(args) => {
+            println!("no plugin {:?}", args.first());
+            1
         }
+        // 4. The shared telemetry commands.
+        Cmd::Telemetry { command } => telemetry.run_command(&command),
     };
     // 5. Say how the command ended (0 success, 2 usage error, other
     //    failure): counted with its duration.
-    ExitCode::from(telemetry.finish(code.into()) as u8)
+    ExitCode::from(telemetry.finish(code))
 }
 
 fn deep(telemetry: &tally::Telemetry, code: i32) -> ! {
     println!("exiting with {code}");
     // Before std::process::exit: say how it ended; the exit hook persists.
     std::process::exit(telemetry.finish(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The host's own test: its TELEMETRY.md section must match what its
+    /// CLI can record, so a new subcommand cannot ship undocumented.
+    #[test]
+    fn host_telemetry_md_lists_what_the_cli_can_record() {
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/host-TELEMETRY.md");
+        if std::env::var_os("TALLY_WRITE_CONTRACT").is_some() {
+            tally::write_contract(&super::Cli::command(), &file).unwrap();
+        }
+        if let Err(e) = tally::check_contract(&super::Cli::command(), &file) {
+            panic!("{e}");
+        }
+    }
 }

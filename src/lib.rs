@@ -60,15 +60,23 @@
 // end of this file. The `tally` binary, the benchmarks and the integration
 // tests reach the internals through `__private`, which is no API; inside
 // the crate the `use` lines below keep the short `crate::consent::…` paths.
-use __private::{consent, deliver, host, mcp, os, record, schema};
+#[cfg(feature = "cli")]
+use __private::mcp;
+use __private::{consent, deliver, host, os, record, schema};
 #[cfg(feature = "server")]
 use __private::{report, server};
 
 pub use consent::app::DefaultPolicy;
 pub use consent::precedence::Source;
 pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
+#[cfg(feature = "clap")]
+pub use host::contract::{ContractError, check_contract, contract, write_contract};
 pub use host::output::CommandError;
-pub use host::telemetry::{Builder, Telemetry, command_path, persist};
+#[cfg(feature = "rmcp")]
+pub use host::rmcp::RmcpCounter;
+#[cfg(feature = "clap")]
+pub use host::telemetry::command_path;
+pub use host::telemetry::{Builder, Telemetry, persist};
 pub use os::env::Env;
 pub use record::recorder::{
     CallOutcome, finish_command, record_client, record_command, record_lifecycle, record_tool_call,

@@ -23,6 +23,8 @@ pub mod schema;
 #[path = "host/mod.rs"]
 pub mod host;
 
+// The stdio proxy behind `tally run`: the binary's only.
+#[cfg(feature = "cli")]
 #[path = "mcp/mod.rs"]
 pub mod mcp;
 
@@ -34,5 +36,6 @@ pub mod server;
 #[path = "report/mod.rs"]
 pub mod report;
 
+#[cfg(feature = "cli")]
 #[path = "cli/mod.rs"]
 pub mod cli;

@@ -1,6 +1,7 @@
 //! `tally generate completions|man|telemetry-md`: writes the files packagers
 //! and the repository carry, from the same clap definition and schema the
-//! binary uses, so they cannot drift (tests compare them).
+//! binary uses, so they cannot drift (tests compare them). TELEMETRY.md's
+//! section is tally's own contract, made by the generator hosts use.
 
 use std::path::{Path, PathBuf};
 
@@ -21,9 +22,9 @@ pub enum Generate {
         /// Directory to write into (created if missing)
         dir: PathBuf,
     },
-    /// TELEMETRY.md's generated field reference, spliced into the file
+    /// TELEMETRY.md's generated section: the command paths tally records and the field reference
     TelemetryMd {
-        /// The Markdown file to update in place; it must hold the BEGIN and END marker comments
+        /// The Markdown file to update in place (between its marker comments, or appended)
         file: PathBuf,
     },
 }
@@ -33,13 +34,8 @@ pub fn run(what: &Generate) -> anyhow::Result<()> {
     match what {
         Generate::Completions { dir } => completions(dir),
         Generate::Man { dir } => man(dir),
-        Generate::TelemetryMd { file } => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let new = crate::schema::docs::splice(&text)
-                .map_err(|e| anyhow::anyhow!("updating {}: {e}", file.display()))?;
-            std::fs::write(file, new).with_context(|| format!("writing {}", file.display()))
-        }
+        // tally's own contract, through the generator every host uses.
+        Generate::TelemetryMd { file } => Ok(crate::write_contract(&super::command(), file)?),
     }
 }
 

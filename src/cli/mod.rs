@@ -67,7 +67,7 @@ pub enum Command {
     /// Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions
     #[cfg(feature = "server")]
     Report(report::ReportArgs),
-    /// Write shell completions, man pages or TELEMETRY.md's field reference (for packagers)
+    /// Write shell completions, man pages or TELEMETRY.md's command paths and field reference (for packagers)
     #[command(hide = true)]
     Generate {
         #[command(subcommand)]

@@ -40,9 +40,18 @@ pub struct AppInfo {
     pub endpoint: Option<String>,
     /// The system policy file; `/etc/tally/<name>.toml` unless set.
     pub policy_file: Option<PathBuf>,
+    /// The name of the host's subcommand that holds `status|on|off|…`
+    /// (`telemetry` unless the host chose another), for the texts that
+    /// tell users what to run.
+    pub command: String,
 }
 
 impl AppInfo {
+    /// What users type to manage telemetry: `mytool telemetry`.
+    pub fn manage(&self) -> String {
+        format!("{} {}", self.name, self.command)
+    }
+
     /// The name of one of this application's environment variables, e.g.
     /// `var("TELEMETRY_DIR")` → `MYTOOL_TELEMETRY_DIR`.
     pub fn var(&self, suffix: &str) -> String {

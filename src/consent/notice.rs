@@ -32,6 +32,7 @@ pub fn due(settings: &Settings) -> bool {
 /// The notice's text.
 pub fn text(settings: &Settings) -> String {
     let app = &settings.app.name;
+    let manage = settings.app.manage();
     let details = settings
         .app
         .docs_url
@@ -39,7 +40,7 @@ pub fn text(settings: &Settings) -> String {
         .map(|u| format!(" Details: {u}"))
         .unwrap_or_default();
     format!(
-        "{app} collects anonymous usage counts (commands and outcomes; never arguments, paths or names) and sends daily totals from a later run. Turn off: `{app} telemetry off` or DO_NOT_TRACK=1.{details}"
+        "{app} collects anonymous usage counts (commands and outcomes; never arguments, paths or names) and sends daily totals from a later run. Turn off: `{manage} off` or DO_NOT_TRACK=1.{details}"
     )
 }
 

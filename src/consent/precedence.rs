@@ -221,6 +221,7 @@ mod tests {
 
     fn app(policy: DefaultPolicy) -> AppInfo {
         AppInfo {
+            command: "telemetry".into(),
             name: "demo".into(),
             version: "1.0.0".into(),
             env_prefix: "DEMO".into(),

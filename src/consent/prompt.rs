@@ -12,15 +12,24 @@
 //! question appears, and the mode is restored on every way out.
 
 use std::io::IsTerminal;
+#[cfg(feature = "prompt")]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
+#[cfg(feature = "prompt")]
 use dialoguer::console::{Key, Term};
+#[cfg(feature = "prompt")]
 use dialoguer::theme::{SimpleTheme, Theme};
 
 use crate::consent::settings::Settings;
 
 /// Why the prompt is not shown, or `None` when it may be.
 pub fn blocked(settings: &Settings) -> Option<String> {
+    if !cfg!(feature = "prompt") {
+        return Some(format!(
+            "{} was built without tally's `prompt` feature, so it cannot ask",
+            settings.app.name
+        ));
+    }
     if !settings.can_send() {
         return Some(format!(
             "no telemetry endpoint is configured for {}, so nothing could be sent; there is nothing to decide",
@@ -46,8 +55,18 @@ pub fn due(settings: &Settings) -> bool {
 /// Asks the question. `Some(answer)` when the user answered (Enter takes the
 /// application's default), `None` on Ctrl-C, Ctrl-D, Esc, end of input or a
 /// terminal error.
+#[cfg(not(feature = "prompt"))]
+pub fn ask(_settings: &Settings) -> Option<bool> {
+    None
+}
+
+/// Asks the question. `Some(answer)` when the user answered (Enter takes the
+/// application's default), `None` on Ctrl-C, Ctrl-D, Esc, end of input or a
+/// terminal error.
+#[cfg(feature = "prompt")]
 pub fn ask(settings: &Settings) -> Option<bool> {
     let app = &settings.app.name;
+    let manage = settings.app.manage();
     let default = settings.app.default_policy.enabled();
     let docs = settings
         .app
@@ -62,7 +81,7 @@ pub fn ask(settings: &Settings) -> Option<bool> {
     let _raw = RawMode::enter(stdin.as_fd())?;
     let term = Term::stderr();
     term.write_line(&format!(
-        "{app} can send anonymous usage counts (which commands run and how they end; never arguments, paths or names) to help its authors.{docs}\n  You can change this at any time with `{app} telemetry on|off`."
+        "{app} can send anonymous usage counts (which commands run and how they end; never arguments, paths or names) to help its authors.{docs}\n  You can change this at any time with `{manage} on|off`."
     ))
     .ok()?;
     let answer = confirm(&term, QUESTION, default);
@@ -77,10 +96,12 @@ pub fn ask(settings: &Settings) -> Option<bool> {
     answer
 }
 
+#[cfg(feature = "prompt")]
 const QUESTION: &str = "Share anonymous usage statistics?";
 
 /// dialoguer's confirm loop with `wait_for_newline`: y or n change the
 /// pending answer, Enter takes it; Ctrl-C, Ctrl-D and Esc give up.
+#[cfg(feature = "prompt")]
 fn confirm(term: &Term, prompt: &str, default: bool) -> Option<bool> {
     let mut value = default;
     loop {
@@ -103,11 +124,13 @@ fn confirm(term: &Term, prompt: &str, default: bool) -> Option<bool> {
 /// The terminal in raw mode (no echo, no line editing, no signals from
 /// keys), with output processing kept so `\n` still starts a new line; the
 /// previous mode comes back on drop.
+#[cfg(feature = "prompt")]
 struct RawMode {
     fd: i32,
     saved: libc::termios,
 }
 
+#[cfg(feature = "prompt")]
 impl RawMode {
     fn enter(fd: BorrowedFd<'_>) -> Option<RawMode> {
         let fd = fd.as_raw_fd();
@@ -131,6 +154,7 @@ impl RawMode {
     }
 }
 
+#[cfg(feature = "prompt")]
 impl Drop for RawMode {
     fn drop(&mut self) {
         // SAFETY: `fd` is stdin, still open; `saved` came from tcgetattr.

@@ -282,15 +282,16 @@ fn print_debug(settings: &Settings, state: &StateFiles) -> Outcome {
 
 /// Posts `body`; returns the HTTP status and any `Retry-After` seconds.
 fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<(u16, Option<u64>), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(REQUEST_TIMEOUT))
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
-        .proxy(proxy_for(settings, endpoint))
-        .build()
-        .into();
+        .proxy(proxy_for(settings, endpoint));
+    #[cfg(any(feature = "rustls", feature = "native-tls"))]
+    let config = config.tls_config(tls_config());
+    let agent: ureq::Agent = config.build().into();
     let resp = agent
         .post(endpoint)
         .header("content-type", "application/json")
@@ -302,6 +303,17 @@ fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<(u16, Option
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
     Ok((resp.status().as_u16(), retry_after))
+}
+
+/// The TLS stack chosen by the features: rustls when it is on, else the
+/// platform's through native-tls. With neither, an `https://` endpoint fails
+/// with ureq's error, which `telemetry status` shows as the last error.
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+fn tls_config() -> ureq::tls::TlsConfig {
+    let b = ureq::tls::TlsConfig::builder();
+    #[cfg(all(feature = "native-tls", not(feature = "rustls")))]
+    let b = b.provider(ureq::tls::TlsProvider::NativeTls);
+    b.build()
 }
 
 /// The proxy for `endpoint` from the environment snapshot: `HTTPS_PROXY` or

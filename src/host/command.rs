@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+#[cfg(feature = "clap")]
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -20,21 +21,23 @@ use crate::record::spool;
 use crate::record::state;
 
 /// The global flag a host flattens into its top-level arguments.
-#[derive(Args, Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
+#[cfg_attr(feature = "clap", derive(Args))]
 pub struct TelemetryArgs {
     /// Disable telemetry for this run (nothing is recorded or sent)
-    #[arg(long, global = true)]
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
     pub no_telemetry: bool,
 }
 
 /// `telemetry …`: see and change what this tool collects.
-#[derive(Subcommand, Clone, Debug)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "clap", derive(Subcommand))]
 #[non_exhaustive]
 pub enum TelemetryCommand {
     /// Show whether telemetry is on, what decided it, and where its data lives
     Status {
         /// Print machine-readable JSON
-        #[arg(long)]
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// Turn telemetry on (stores your choice in the config file)
@@ -49,7 +52,7 @@ pub enum TelemetryCommand {
     /// the default; Ctrl-C, Ctrl-D or Esc decide nothing.
     Prompt {
         /// Ask even if a choice was already made (the new answer replaces it)
-        #[arg(long)]
+        #[cfg_attr(feature = "clap", arg(long))]
         force: bool,
     },
     /// Drop buffered data and replace the machine id with a new random one
@@ -61,36 +64,38 @@ pub enum TelemetryCommand {
     /// Today's counts stay on this machine until the UTC day is over.
     Flush {
         /// Print machine-readable JSON
-        #[arg(long)]
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// Print exactly what the next send would post, and today's local counts
     Show {
         /// Print machine-readable JSON
-        #[arg(long)]
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// List the batches sent from this machine, oldest first (at least the newest 100 are kept)
     Log {
         /// Print machine-readable JSON
-        #[arg(long)]
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
 }
 
 /// `config …`: the stored choice under the key names ToolHive users know.
-#[derive(Subcommand, Clone, Debug)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "clap", derive(Subcommand))]
 #[non_exhaustive]
 pub enum ConfigCommand {
     /// Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`
     Otel {
-        #[command(subcommand)]
+        #[cfg_attr(feature = "clap", command(subcommand))]
         action: OtelAction,
     },
 }
 
 /// `config otel get|set|unset KEY`.
-#[derive(Subcommand, Clone, Debug)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "clap", derive(Subcommand))]
 pub enum OtelAction {
     /// Print a key's stored value, or `unset` and what decides instead
     Get {
@@ -203,7 +208,7 @@ fn switch(
     via: ChoiceVia,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
-    let app = &s.app.name;
+    let manage = s.app.manage();
     store_choice(s, enabled, via)?;
     let fresh = s.reresolve();
     if !enabled {
@@ -239,7 +244,7 @@ fn switch(
             let id = sender::machine_id(&fresh, &st)?;
             writeln!(
                 out,
-                "Machine id: {id} (random; `{app} telemetry reset` replaces it)."
+                "Machine id: {id} (random; `{manage} reset` replaces it)."
             )?;
             if !fresh.can_send() {
                 writeln!(
@@ -263,6 +268,7 @@ fn switch(
 
 fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
     let app = &s.app.name;
+    let manage = s.app.manage();
     if !force && !s.undecided() {
         eprintln!(
             "{app}: nothing to ask: telemetry is {} ({}). Use --force to ask anyway.",
@@ -280,7 +286,7 @@ fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
         return Ok(());
     }
     if let Some(why) = crate::consent::prompt::blocked(s) {
-        eprintln!("{app}: not asking: {why}. Nothing was decided; use `{app} telemetry on|off`.");
+        eprintln!("{app}: not asking: {why}. Nothing was decided; use `{manage} on|off`.");
         return Ok(());
     }
     match crate::consent::prompt::ask(s) {

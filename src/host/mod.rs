@@ -3,6 +3,13 @@
 //! flattens into its own CLI.
 
 pub mod command;
+#[cfg(feature = "clap")]
+pub mod contract;
+pub(crate) mod identity;
 pub(crate) mod output;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 pub(crate) mod status;
 pub mod telemetry;
+#[cfg(feature = "clap")]
+pub mod tree;

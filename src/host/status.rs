@@ -36,6 +36,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         ConfigState::Broken(why) => ("broken", Some(why.clone())),
     };
     let app = &s.app.name;
+    let manage = s.app.manage();
     let consent_var = s.app.consent_var();
     let endpoint_var = s.app.var("TELEMETRY_ENDPOINT");
     if json {
@@ -129,7 +130,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         writeln!(out, "  problem:    the config file {cfg} {why}")?;
         writeln!(
             out,
-            "              Until it is fixed telemetry stays off. Fix it, or delete it and run `{app} telemetry on` or `{app} telemetry off`."
+            "              Until it is fixed telemetry stays off. Fix it, or delete it and run `{manage} on` or `{manage} off`."
         )?;
     }
     for w in &s.warnings {
@@ -137,7 +138,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
     }
     writeln!(
         out,
-        "To change: `{app} telemetry on|off`, or {consent_var}=0|1 for one run; DO_NOT_TRACK=1 turns off every tool that honours it."
+        "To change: `{manage} on|off`, or {consent_var}=0|1 for one run; DO_NOT_TRACK=1 turns off every tool that honours it."
     )?;
     Ok(())
 }

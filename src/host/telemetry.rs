@@ -34,6 +34,11 @@ pub struct Builder {
     prompt: bool,
     background_send: bool,
     report_as: Option<String>,
+    /// The host's clap tree, from [`Builder::cli`].
+    #[cfg(feature = "clap")]
+    tree: Option<clap::Command>,
+    /// The subcommand name set with [`Builder::command_name`].
+    command: Option<String>,
 }
 
 impl Builder {
@@ -49,6 +54,7 @@ impl Builder {
                 docs_url: None,
                 endpoint: None,
                 policy_file: None,
+                command: "telemetry".into(),
             },
             env: None,
             flags: Flags::default(),
@@ -56,7 +62,33 @@ impl Builder {
             prompt: true,
             background_send: true,
             report_as: None,
+            #[cfg(feature = "clap")]
+            tree: None,
+            command: None,
         }
+    }
+
+    /// The name of the subcommand under which the host placed
+    /// [`TelemetryCommand`](crate::TelemetryCommand) (`telemetry` unless
+    /// set here or found by [`cli`](Self::cli)). The notice, the prompt
+    /// and `status` tell users to run `<name> <this> off`.
+    pub fn command_name(mut self, name: &str) -> Self {
+        self.command = Some(name.to_owned());
+        self
+    }
+
+    /// The host's clap CLI, for hosts that parse with `Cli::parse()`.
+    /// [`init`](Self::init) then re-derives this run's subcommand path from
+    /// the process arguments through `C::command()` (only paths of this tree
+    /// are recorded, an external subcommand as `external`), finds the
+    /// subcommand that holds [`TelemetryCommand`](crate::TelemetryCommand)
+    /// under whatever name the host gave it, and when this run is one of
+    /// those commands, neither asks the first-run question nor starts a
+    /// background send. Count the run with [`Telemetry::record`].
+    #[cfg(feature = "clap")]
+    pub fn cli<C: clap::CommandFactory>(mut self) -> Self {
+        self.tree = Some(C::command());
+        self
     }
 
     /// The application's version (usually `env!("CARGO_PKG_VERSION")`).
@@ -144,8 +176,23 @@ impl Builder {
     /// thread, no file created. Used by `telemetry status`.
     pub(crate) fn resolve(&self) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
+        let mut app = self.app.clone();
+        if let Some(c) = &self.command {
+            app.command = c.clone();
+        }
+        #[cfg(feature = "clap")]
+        if self.command.is_none()
+            && let Some(name) = self.tree.as_ref().and_then(crate::host::tree::manage_name)
+        {
+            app.command = name;
+        }
+        let warnings = crate::host::identity::normalize(&mut app);
+        let with_warnings = |mut s: Settings| {
+            s.warnings.splice(0..0, warnings.iter().cloned());
+            s
+        };
         let Some(name) = &self.report_as else {
-            return settings::resolve(self.app.clone(), env, self.flags, self.paths.clone());
+            return with_warnings(settings::resolve(app, env, self.flags, self.paths.clone()));
         };
         // Locations are resolved under the owner's name first, so its config
         // and policy file apply; only the state directory and the name in
@@ -153,11 +200,10 @@ impl Builder {
         let paths = self
             .paths
             .clone()
-            .unwrap_or_else(|| Paths::resolve(&self.app, &env))
+            .unwrap_or_else(|| Paths::resolve(&app, &env))
             .for_app(name);
-        let mut app = self.app.clone();
         app.name = name.clone();
-        settings::resolve(app, env, self.flags, Some(paths))
+        with_warnings(settings::resolve(app, env, self.flags, Some(paths)))
     }
 
     /// Resolves consent, asks the first-run question if it is due, and when
@@ -165,8 +211,19 @@ impl Builder {
     /// starts a background send if a completed day is waiting. Never fails
     /// and never writes to stdout.
     pub fn init(self) -> Telemetry {
+        #[cfg(feature = "clap")]
+        let path = self
+            .tree
+            .as_ref()
+            .and_then(|t| crate::host::tree::path_of(t, std::env::args_os()));
+        #[cfg(not(feature = "clap"))]
+        let path: Option<String> = None;
         let mut s = self.resolve();
+        let managing = path
+            .as_deref()
+            .is_some_and(|p| is_manage(&s.app.command, p));
         if self.prompt
+            && !managing
             && crate::consent::prompt::due(&s)
             && let Some(answer) = crate::consent::prompt::ask(&s)
         {
@@ -175,10 +232,11 @@ impl Builder {
         }
         let t = Telemetry {
             settings: Arc::new(s),
+            path: path.filter(|_| !managing),
         };
         if t.enabled() {
             activate(&t.settings);
-            if self.background_send && sender::worth_trying(&t.settings) {
+            if self.background_send && !managing && sender::worth_trying(&t.settings) {
                 let s = Arc::clone(&t.settings);
                 let _ = std::thread::Builder::new()
                     .name("tally-send".into())
@@ -187,6 +245,12 @@ impl Builder {
         }
         t
     }
+}
+
+/// What [`Builder::init`] resolves, without its side effects; for the
+/// tests (through `__private`), which check every batch it can build.
+pub fn resolved(b: &Builder) -> Settings {
+    b.resolve()
 }
 
 /// Stores an explicit choice for the application in `s` (the prompt, `on`,
@@ -209,6 +273,8 @@ pub fn store_choice(
 #[derive(Clone, Debug)]
 pub struct Telemetry {
     settings: Arc<Settings>,
+    /// This run's command path, from the tree given to [`Builder::cli`].
+    path: Option<String>,
 }
 
 impl Telemetry {
@@ -228,28 +294,65 @@ impl Telemetry {
     }
 
     /// Counts a command from clap's matches: the subcommand path only,
-    /// never an argument value.
-    /// `telemetry …` itself is never counted: managing consent is not usage,
-    /// and `telemetry status` must not create files while undecided.
+    /// never an argument value; an external subcommand counts as
+    /// `external`. `telemetry …` itself is never counted: managing consent
+    /// is not usage, and `telemetry status` must not create files while
+    /// undecided.
+    #[cfg(feature = "clap")]
     pub fn record_matches(&self, matches: &clap::ArgMatches) {
         if recorder::is_enabled() {
             let path = command_path(matches);
-            if path != "telemetry" && !path.starts_with("telemetry ") {
+            if !is_manage(&self.settings.app.command, &path) {
                 recorder::record_command(&path);
             }
         }
     }
 
-    /// Says how the command that [`Telemetry::record_matches`] counted
-    /// ended, from the exit code the host is about to return, and gives the
-    /// code back, so `main` can end with
-    /// `ExitCode::from(t.finish(code) as u8)` or `process::exit(t.finish(code))`.
-    /// 0 is a success, 2 a usage error, 129/130/143 an interruption,
-    /// anything else a failure; see [`finish_command`](crate::finish_command)
-    /// to say it directly. The run's duration is counted in coarse buckets.
-    pub fn finish(&self, exit_code: i32) -> i32 {
-        recorder::finish_command(CommandOutcome::from_exit_code(exit_code));
+    /// Says how the command this run counted ([`Telemetry::record`] or
+    /// [`Telemetry::record_matches`]) ended, from the exit code the host is
+    /// about to return, and gives the code back unchanged, so `main` can end
+    /// with `ExitCode::from(t.finish(code))` (a `u8`) or
+    /// `std::process::exit(t.finish(code))` (an `i32`). 0 is a success, 2 a
+    /// usage error, 129/130/143 an interruption, anything else a failure;
+    /// [`finish_command`](crate::finish_command) says it directly. The run's
+    /// duration is counted in coarse buckets.
+    pub fn finish<C: Copy + Into<i32>>(&self, exit_code: C) -> C {
+        recorder::finish_command(CommandOutcome::from_exit_code(exit_code.into()));
         exit_code
+    }
+
+    /// Counts this run's subcommand path, as derived from the tree given to
+    /// [`Builder::cli`]: only paths of the host's CLI, never an argument
+    /// value, never the host's `telemetry …` commands. Does nothing without
+    /// [`Builder::cli`], or when telemetry is off.
+    pub fn record(&self) {
+        if let Some(p) = &self.path
+            && recorder::is_enabled()
+        {
+            recorder::record_command(p);
+        }
+    }
+
+    /// Runs one of the host's `telemetry …` commands: results on stdout,
+    /// errors on stderr as `<name>: <what happened>`. Returns the exit code,
+    /// 0 on success, 1 when a file could not be changed or written, 2 for a
+    /// usage error; `ExitCode::from(code)` or `i32::from(code)` in the host.
+    pub fn run_command(&self, command: &crate::TelemetryCommand) -> u8 {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let result = command.run(self, &mut out);
+        let flushed = out.flush();
+        drop(out);
+        let code = match (&result, flushed) {
+            (Ok(()), Ok(())) => return 0,
+            (Err(crate::CommandError::Usage(_)), _) => 2,
+            _ => 1,
+        };
+        match result {
+            Err(e) => eprintln!("{}: {e}", self.settings.app.name),
+            Ok(()) => eprintln!("{}: writing output failed", self.settings.app.name),
+        }
+        code
     }
 
     /// Persists what was recorded so far and sends what is due, in the
@@ -288,20 +391,15 @@ impl Telemetry {
     }
 }
 
-/// The subcommand path of parsed arguments: `tally config otel get` gives
-/// `config otel get`. Only subcommand names, which the host defines, are
-/// used; argument values never are.
-pub fn command_path(matches: &clap::ArgMatches) -> String {
-    let mut path = String::new();
-    let mut m = matches;
-    while let Some((name, sub)) = m.subcommand() {
-        if !path.is_empty() {
-            path.push(' ');
-        }
-        path.push_str(name);
-        m = sub;
-    }
-    path
+#[cfg(feature = "clap")]
+pub use crate::host::tree::command_path;
+
+/// Whether `path` is the host's `telemetry …` subcommand (named `manage`).
+fn is_manage(manage: &str, path: &str) -> bool {
+    path == manage
+        || path
+            .strip_prefix(manage)
+            .is_some_and(|r| r.starts_with(' '))
 }
 
 /// The process-wide state the exit hook needs.

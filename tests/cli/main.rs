@@ -3,8 +3,11 @@
 
 mod support;
 
+#[cfg(feature = "server")]
+mod builder_property;
 mod consent;
 mod delivery;
+mod embedding;
 mod generated;
 mod hostile;
 mod mcp_everything;
@@ -19,6 +22,7 @@ mod proxy;
 mod receiver;
 #[cfg(feature = "server")]
 mod report;
+mod rmcp;
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
