@@ -3,6 +3,8 @@
 
 mod support;
 
+#[cfg(feature = "server")]
+mod attack;
 mod consent;
 mod delivery;
 mod generated;
