@@ -197,8 +197,10 @@ fn closing(status: StatusCode, body: &str) -> Response {
 /// read).
 fn refuse(status: StatusCode, body: &str, wait: Duration) -> Response {
     let mut r = closing(status, body);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
     r
 }
 

@@ -3,6 +3,7 @@
 //! group-commit writer and the SQLite store those rows land in.
 
 pub mod admission;
+pub(crate) mod cache;
 pub mod checkpoint;
 pub mod conn;
 pub mod http;

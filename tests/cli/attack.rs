@@ -217,7 +217,10 @@ fn attack(modes: &[Mode], label: &str, extra: &[&str]) {
         .and_then(|v| v.parse().ok())
         .expect("the shed counter");
     if !extra.is_empty() {
-        assert!(shed > 0, "more hostile connections than slots: some were shed");
+        assert!(
+            shed > 0,
+            "more hostile connections than slots: some were shed"
+        );
     }
 }
 
@@ -312,7 +315,10 @@ fn an_idle_connection_gives_way_before_one_receiving_a_body() {
     newest.send(&body[..10]);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(legit().status, 204);
-    assert!(older.closed_by_server(), "the oldest receiving one gave way");
+    assert!(
+        older.closed_by_server(),
+        "the oldest receiving one gave way"
+    );
     newer.send(&body[10..]);
     assert_eq!(newer.read_response().unwrap().status, 204);
     drop(newest);
@@ -347,7 +353,9 @@ fn a_half_closed_client_gets_its_answer() {
     req.extend_from_slice(&body);
     c.send(&req);
     c.stream.shutdown(Shutdown::Write).unwrap();
-    let r = c.read_response().expect("an answer after shutdown(SHUT_WR)");
+    let r = c
+        .read_response()
+        .expect("an answer after shutdown(SHUT_WR)");
     assert_eq!(r.status, 204);
     assert_eq!(
         count(&srv.db, "SELECT COALESCE(SUM(count), 0) FROM usage"),
@@ -372,7 +380,10 @@ fn rotating_the_machine_id_meets_the_per_source_and_global_limits() {
             204 => ok += 1,
             429 => {
                 limited += 1;
-                assert!(r.header("retry-after").is_some_and(|v| v.parse::<u64>().unwrap() >= 1));
+                assert!(
+                    r.header("retry-after")
+                        .is_some_and(|v| v.parse::<u64>().unwrap() >= 1)
+                );
             }
             s => panic!("unexpected {s}"),
         }
