@@ -273,7 +273,7 @@ fn sigterm_with_requests_in_flight_loses_nothing_acknowledged() {
     use std::sync::{Arc, Mutex};
 
     let sb = Sandbox::new();
-    let srv = Server::start(&sb, &["--rate-limit", "0"]);
+    let srv = Server::start(&sb, &["--rate-limit", "0", "--source-rate", "0"]);
     let addr = srv.addr;
 
     // One request is provably in flight: its headers and half its body are
