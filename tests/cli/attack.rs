@@ -426,3 +426,56 @@ fn rotating_the_machine_id_meets_the_per_source_and_global_limits() {
         "{m}"
     );
 }
+
+/// Connects to `addr` from `local` (another loopback address).
+fn connect_from(local: &str, addr: SocketAddr) -> Conn {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(format!("{local}:0").parse().unwrap()).unwrap();
+        s.connect(addr).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    Conn::from_stream(stream)
+}
+
+#[test]
+fn the_peer_address_used_for_limits_is_never_stored_or_logged() {
+    let sb = Sandbox::new();
+    let srv = Server::start(&sb, &["--source-rate", "2"]);
+    let canary = "127.0.0.77";
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let body = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 1)]));
+        let mut c = connect_from(canary, srv.addr);
+        statuses.push(c.post(&body).expect("an answer").status);
+    }
+    assert_eq!(statuses, [204, 204, 429, 429], "the source limit applied");
+    let metrics = simple(srv.addr, "GET", "/metrics").body;
+    let db = srv.db.clone();
+    let (status, log) = srv.stop();
+    assert!(status.success());
+    assert!(!log.contains(canary), "{log}");
+    assert!(!metrics.contains(canary));
+    for entry in std::fs::read_dir(db.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let content = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&content);
+            assert!(
+                !text.contains(canary),
+                "{} holds the address",
+                path.display()
+            );
+            assert!(
+                !content.windows(4).any(|w| w == [127, 0, 0, 77]),
+                "{} holds the address's bytes",
+                path.display()
+            );
+        }
+    }
+}
