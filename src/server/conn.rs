@@ -266,6 +266,8 @@ pub(crate) const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRe
 /// Raises the soft limit on open files towards `wanted` (as far as the hard
 /// limit allows) and returns the limit now in force, or `None` if it could
 /// not be read. Every connection is a file descriptor.
+// rlim_t is u64 here but not on every platform.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn raise_fd_limit(wanted: u64) -> Option<u64> {
     #[cfg(unix)]
     {
