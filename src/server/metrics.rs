@@ -178,7 +178,7 @@ impl Metrics {
         let parts: Vec<String> = self
             .rows()
             .iter()
-            .filter(|(_, _, v)| *v > 0)
+            .filter(|(name, _, v)| *v > 0 && name.ends_with("_total"))
             .map(|(name, labels, v)| {
                 let label = labels.split('"').nth(1).unwrap_or(labels);
                 let what = name.trim_start_matches("tally_").trim_end_matches("_total");
