@@ -130,17 +130,23 @@ def main():
         print(f"after {a.crafted} crafted batches (~{a.crafted * 400} distinct names) {st}: "
               f"RSS {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f}), +{(rss - base) / 1024:.1f} MiB")
 
-        def forged():
-            for i in range(a.forged):
+        def forged(n):
+            for i in range(n):
                 yield json.dumps({"envelope": envelope(), "events": [
                     {"type": "usage_rollup", "day": day,
                      "commands": [{"command": "build", "count": 1}]}]})
 
+        # In rounds, to show where memory levels off.
         t = time.time()
-        st = post_all(host, port, forged())
-        rss, hwm = rss_kib(p.pid)
-        print(f"after {a.forged} batches with forged machine ids {st} in {time.time() - t:.0f} s: "
-              f"RSS {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f}), +{(rss - base) / 1024:.1f} MiB")
+        done = 0
+        step = max(a.forged // 3, 1)
+        while done < a.forged:
+            n = min(step, a.forged - done)
+            st = post_all(host, port, forged(n))
+            done += n
+            rss, hwm = rss_kib(p.pid)
+            print(f"after {done} batches with forged machine ids {st} ({time.time() - t:.0f} s): "
+                  f"RSS {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f}), +{(rss - base) / 1024:.1f} MiB")
         p.terminate()
         p.wait()
 
