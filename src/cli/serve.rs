@@ -102,11 +102,20 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             Sync::Full => Durability::Full,
         },
     };
-    let rate = if cfg.rate_limit == 0 {
-        "no rate limit".to_owned()
-    } else {
-        format!("{} batches/min per machine", cfg.rate_limit)
+    let limit = |n: u32, unit: &str, none: &str| {
+        if n == 0 {
+            none.to_owned()
+        } else {
+            format!("{n} batches/{unit}")
+        }
     };
+    let rate = format!(
+        "{}, {}, {}, up to {} connections",
+        limit(cfg.rate_limit, "min per machine", "no per-machine limit"),
+        limit(cfg.source_rate, "s per address", "no per-address limit"),
+        limit(cfg.global_rate, "s overall", "no global limit"),
+        cfg.max_connections
+    );
     server::run(cfg.clone(), |addr| {
         eprintln!(
             "tally serve: listening on http://{addr}{} (store {}, {rate}, retention {} days)",

@@ -264,11 +264,11 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Tra
 pub(crate) const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 44\r\n\r\nevery connection slot is busy; retry later\r\n";
 
 /// Raises the soft limit on open files towards `wanted` (as far as the hard
-/// limit allows) and returns the limit now in force, or `None` if it could
-/// not be read. Every connection is a file descriptor.
+/// limit allows) and returns the limit before and the limit now in force,
+/// or `None` if it could not be read. Every connection is a file descriptor.
 // rlim_t is u64 here but not on every platform.
 #[allow(clippy::unnecessary_cast)]
-pub(crate) fn raise_fd_limit(wanted: u64) -> Option<u64> {
+pub(crate) fn raise_fd_limit(wanted: u64) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {
         let mut lim = libc::rlimit {
@@ -282,7 +282,7 @@ pub(crate) fn raise_fd_limit(wanted: u64) -> Option<u64> {
             }
             let cur = lim.rlim_cur as u64;
             if cur >= wanted {
-                return Some(cur);
+                return Some((cur, cur));
             }
             let target = wanted.min(lim.rlim_max as u64);
             let new = libc::rlimit {
@@ -290,9 +290,9 @@ pub(crate) fn raise_fd_limit(wanted: u64) -> Option<u64> {
                 rlim_max: lim.rlim_max,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
-                Some(target)
+                Some((cur, target))
             } else {
-                Some(cur)
+                Some((cur, cur))
             }
         }
     }

@@ -443,16 +443,22 @@ const SPARE_FDS: u64 = 64;
 /// server out of descriptors cannot even accept to shed).
 fn fit_fd_limit(max_connections: usize) -> usize {
     let wanted = max_connections as u64 + SPARE_FDS;
-    match crate::server::conn::raise_fd_limit(wanted) {
-        Some(limit) if limit < wanted => {
-            let fit = limit.saturating_sub(SPARE_FDS).max(1) as usize;
-            eprintln!(
-                "tally serve: the open-file limit is {limit} (hard limit), too low for {max_connections} connections; serving at most {fit}"
-            );
-            fit
-        }
-        _ => max_connections,
+    let Some((before, limit)) = crate::server::conn::raise_fd_limit(wanted) else {
+        return max_connections;
+    };
+    if limit > before {
+        eprintln!(
+            "tally serve: raised the open-file limit from {before} to {limit} for {max_connections} connections"
+        );
     }
+    if limit < wanted {
+        let fit = limit.saturating_sub(SPARE_FDS).max(1) as usize;
+        eprintln!(
+            "tally serve: the open-file limit is {limit} (the hard limit), too low for {max_connections} connections; serving at most {fit}"
+        );
+        return fit;
+    }
+    max_connections
 }
 
 /// A future that completes on SIGTERM or SIGINT (Ctrl-C).
