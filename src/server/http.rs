@@ -560,6 +560,11 @@ async fn serve(
                 _ = held.killed() => {}
             }
         });
+        // Let the new connection read what it was sent before the next
+        // accept: in a storm of reconnects, a burst of accepts could
+        // otherwise cycle the whole table before a newcomer's request was
+        // even parsed, and shed it as idle.
+        tokio::task::yield_now().await;
     };
     drop(listener);
     housekeeping.abort();
