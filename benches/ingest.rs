@@ -76,7 +76,18 @@ impl Drop for ServerProc {
 
 fn start_server(dir: &std::path::Path, sync: &str) -> (ServerProc, SocketAddr) {
     let child = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--sync", sync, "--db"])
+        // Every connection comes from loopback, one source: the per-source
+        // limit would refuse the load; the global limit stays at its default.
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--source-rate",
+            "0",
+            "--sync",
+            sync,
+            "--db",
+        ])
         .arg(dir.join("bench.sqlite3"))
         .env("TALLY_TELEMETRY", "0")
         .stdin(Stdio::null())

@@ -770,7 +770,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__serve)
-            opts="-h -V --listen --db --rate-limit --retention-days --max-connections --header-timeout --body-timeout --sync --no-telemetry --app --help --version"
+            opts="-h -V --listen --db --rate-limit --retention-days --max-connections --max-connections-per-source --max-requests-per-connection --global-rate --source-rate --header-timeout --body-timeout --sync --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -793,6 +793,22 @@ _tally() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-requests-per-connection)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --global-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

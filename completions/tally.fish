@@ -118,7 +118,11 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -l listen -d 'Address
 complete -c tally -n "__fish_tally_using_subcommand serve" -l db -d 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]' -r -F
 complete -c tally -n "__fish_tally_using_subcommand serve" -l rate-limit -d 'Batches accepted per machine per minute (0: no limit)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l retention-days -d 'Days of data kept; older days are pruned at start and daily' -r
-complete -c tally -n "__fish_tally_using_subcommand serve" -l max-connections -d 'Concurrent connections at most; further ones wait' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l max-connections -d 'Concurrent connections at most (the open-file limit is raised to fit); when all are taken, the connection idle the longest is closed to make room' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l max-connections-per-source -d 'Connections from one address at most; over that, its own oldest idle one makes room [default: half of --max-connections]' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l max-requests-per-connection -d 'Requests served on one keep-alive connection before it is closed' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l global-rate -d 'Batches per second accepted from everyone together; over it: 503 with Retry-After (0: no limit)' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l source-rate -d 'Batches per second accepted from one address, which is kept in memory only as a keyed hash; over it: 429 with Retry-After (0: no limit)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l header-timeout -d 'Seconds a client has to send its request headers (and an idle connection is kept)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l body-timeout -d 'Seconds a client has to send its request body' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l sync -d 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss' -r -f -a "normal\t'WAL, synchronous=NORMAL'

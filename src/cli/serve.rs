@@ -26,9 +26,25 @@ pub struct ServeArgs {
     /// Days of data kept; older days are pruned at start and daily
     #[arg(long, value_name = "DAYS", default_value_t = server::DEFAULT_RETENTION_DAYS)]
     pub retention_days: u32,
-    /// Concurrent connections at most; further ones wait
+    /// Concurrent connections at most (the open-file limit is raised to fit); when all are
+    /// taken, the connection idle the longest is closed to make room
     #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Connections from one address at most; over that, its own oldest idle one makes room
+    /// [default: half of --max-connections]
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_source: Option<usize>,
+    /// Requests served on one keep-alive connection before it is closed
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_REQUESTS_PER_CONNECTION)]
+    pub max_requests_per_connection: u32,
+    /// Batches per second accepted from everyone together; over it: 503 with Retry-After
+    /// (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_GLOBAL_RATE)]
+    pub global_rate: u32,
+    /// Batches per second accepted from one address, which is kept in memory only as a keyed
+    /// hash; over it: 429 with Retry-After (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_SOURCE_RATE)]
+    pub source_rate: u32,
     /// Seconds a client has to send its request headers (and an idle connection is kept)
     #[arg(long, value_name = "SECS", default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_secs())]
     pub header_timeout: u64,
@@ -72,6 +88,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         rate_limit: args.rate_limit,
         retention_days: args.retention_days,
         max_connections: args.max_connections.max(1),
+        max_connections_per_source: args
+            .max_connections_per_source
+            .unwrap_or(args.max_connections / 2)
+            .max(1),
+        max_requests_per_connection: args.max_requests_per_connection.max(1),
+        global_rate: args.global_rate,
+        source_rate: args.source_rate,
         header_timeout: Duration::from_secs(args.header_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
         durability: match args.sync {
@@ -79,11 +102,20 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             Sync::Full => Durability::Full,
         },
     };
-    let rate = if cfg.rate_limit == 0 {
-        "no rate limit".to_owned()
-    } else {
-        format!("{} batches/min per machine", cfg.rate_limit)
+    let limit = |n: u32, unit: &str, none: &str| {
+        if n == 0 {
+            none.to_owned()
+        } else {
+            format!("{n} batches/{unit}")
+        }
     };
+    let rate = format!(
+        "{}, {}, {}, up to {} connections",
+        limit(cfg.rate_limit, "min per machine", "no per-machine limit"),
+        limit(cfg.source_rate, "s per address", "no per-address limit"),
+        limit(cfg.global_rate, "s overall", "no global limit"),
+        cfg.max_connections
+    );
     server::run(cfg.clone(), |addr| {
         eprintln!(
             "tally serve: listening on http://{addr}{} (store {}, {rate}, retention {} days)",

@@ -269,13 +269,13 @@ struct ToolAgg {
 impl ToolAgg {
     fn merge(&mut self, o: ToolAgg) {
         for (a, b) in self.outcomes.iter_mut().zip(o.outcomes) {
-            *a += b;
+            *a = a.saturating_add(b);
         }
         for (a, b) in self.classes.iter_mut().zip(o.classes) {
-            *a += b;
+            *a = a.saturating_add(b);
         }
         for (a, b) in self.latency.iter_mut().zip(o.latency) {
-            *a += b;
+            *a = a.saturating_add(b);
         }
         self.machines.extend(o.machines);
     }
@@ -294,6 +294,35 @@ fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// A stored integer, whatever the file holds: the store writes only
+/// integers, but a damaged or hand-edited file may hold a float (from an
+/// overflow in an older version), text, a blob or NULL, and the report must
+/// still come out. Floats saturate, anything else that is not a number is 0.
+fn stored_int(r: &rusqlite::Row<'_>, i: usize) -> i64 {
+    use rusqlite::types::ValueRef;
+    match r.get_ref(i) {
+        Ok(ValueRef::Integer(n)) => n,
+        // `as` saturates, and maps NaN to 0.
+        Ok(ValueRef::Real(f)) => f as i64,
+        Ok(ValueRef::Text(t)) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A stored text, whatever the file holds (invalid UTF-8 is replaced).
+fn stored_text(r: &rusqlite::Row<'_>, i: usize) -> String {
+    use rusqlite::types::ValueRef;
+    match r.get_ref(i) {
+        Ok(ValueRef::Text(t) | ValueRef::Blob(t)) => String::from_utf8_lossy(t).into_owned(),
+        Ok(ValueRef::Integer(n)) => n.to_string(),
+        Ok(ValueRef::Real(f)) => f.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Builds the report for `q` from `store`.
 pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
     let path = store.path().to_path_buf();
@@ -307,7 +336,7 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
         let mut stmt = conn.prepare("SELECT id, text FROM dims").map_err(sqlerr)?;
         let mut rows = stmt.query([]).map_err(sqlerr)?;
         while let Some(r) = rows.next().map_err(sqlerr)? {
-            dims.insert(r.get(0).map_err(sqlerr)?, r.get(1).map_err(sqlerr)?);
+            dims.insert(stored_int(r, 0), stored_text(r, 1));
         }
     }
     let dim = |id: i64| dims.get(&id).map_or("", String::as_str);
@@ -339,7 +368,7 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
             .query(rusqlite::params![since, until, app_id])
             .map_err(sqlerr)?;
         while let Some(r) = rows.next().map_err(sqlerr)? {
-            let v = |i| r.get::<_, i64>(i).map_err(sqlerr);
+            let v = |i| Ok::<_, ReportError>(stored_int(r, i));
             let (day, app, machine, version, os, arch, is_ci) =
                 (v(0)?, v(1)?, v(2)?, v(3)?, v(4)?, v(5)?, v(6)?);
             all.insert(machine);
@@ -395,11 +424,11 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
             .query(rusqlite::params![since, until, app_id])
             .map_err(sqlerr)?;
         while let Some(r) = rows.next().map_err(sqlerr)? {
-            let v = |i| r.get::<_, i64>(i).map_err(sqlerr);
+            let v = |i| Ok::<_, ReportError>(stored_int(r, i));
             let (kind, name, variant, class, machine) = (v(0)?, v(1)?, v(2)?, v(3)?, v(4)?);
             let count = v(5)?.max(0) as u64;
             let entry = |agg: &mut Agg| {
-                agg.count += count;
+                agg.count = agg.count.saturating_add(count);
                 agg.machines.insert(machine);
             };
             match RowKind::from_code(kind) {
@@ -420,20 +449,22 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
                 Some(RowKind::Tool) => {
                     let t = tools.entry(name).or_default();
                     if let Some(o) = outcome_of.get(&variant) {
-                        t.outcomes[*o] += count;
+                        t.outcomes[*o] = t.outcomes[*o].saturating_add(count);
                     }
                     if let Some(c) = class_of.get(&class) {
-                        t.classes[*c] += count;
+                        t.classes[*c] = t.classes[*c].saturating_add(count);
                     }
                     for (i, l) in t.latency.iter_mut().enumerate() {
-                        *l += v(6 + i)?.max(0) as u64;
+                        *l = l.saturating_add(v(6 + i)?.max(0) as u64);
                     }
                     t.machines.insert(machine);
                 }
                 Some(RowKind::Client) => entry(clients.entry((name, variant)).or_default()),
                 Some(RowKind::Lifecycle) => entry(lifecycle.entry(name).or_default()),
                 Some(RowKind::Fact) => entry(facts.entry((name, variant)).or_default()),
-                Some(RowKind::ClientDropped) => dropped.client_reported += count,
+                Some(RowKind::ClientDropped) => {
+                    dropped.client_reported = dropped.client_reported.saturating_add(count)
+                }
                 None => {}
             }
         }
@@ -441,23 +472,25 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
     {
         let mut stmt = conn
             .prepare(
-                "SELECT reason, SUM(count) FROM drops
-                 WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR app = ?3) GROUP BY reason",
+                // Summed here, saturating: SQLite's SUM fails on overflow.
+                "SELECT reason, count FROM drops
+                 WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR app = ?3)",
             )
             .map_err(sqlerr)?;
         let mut rows = stmt
             .query(rusqlite::params![since, until, app_id])
             .map_err(sqlerr)?;
         while let Some(r) = rows.next().map_err(sqlerr)? {
-            let reason: String = r.get(0).map_err(sqlerr)?;
-            let n = r.get::<_, i64>(1).map_err(sqlerr)?.max(0) as u64;
-            match reason.as_str() {
-                "unknown_events" => dropped.unknown_events += n,
-                "unknown_fields" => dropped.unknown_fields += n,
-                "invalid_values" => dropped.invalid_values += n,
-                "out_of_window" => dropped.out_of_window += n,
-                _ => {}
-            }
+            let reason = stored_text(r, 0);
+            let n = stored_int(r, 1).max(0) as u64;
+            let total = match reason.as_str() {
+                "unknown_events" => &mut dropped.unknown_events,
+                "unknown_fields" => &mut dropped.unknown_fields,
+                "invalid_values" => &mut dropped.invalid_values,
+                "out_of_window" => &mut dropped.out_of_window,
+                _ => continue,
+            };
+            *total = total.saturating_add(n);
         }
     }
 
@@ -536,7 +569,7 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
     let mut tools_out: Vec<ToolRow> = rows
         .into_iter()
         .map(|(tool, a)| {
-            let calls: u64 = a.outcomes.iter().sum();
+            let calls = a.outcomes.iter().fold(0u64, |s, n| s.saturating_add(*n));
             ToolRow {
                 tool,
                 calls,
@@ -813,6 +846,69 @@ mod tests {
         assert_eq!(build(&s, &q).unwrap().commands.len(), 1);
         q.since = today();
         assert_eq!(build(&s, &q).unwrap().commands, vec![]);
+    }
+
+    /// Regression: a count pushed past i64::MAX was stored as a float and
+    /// the report then failed. Whatever a damaged file holds, it comes out.
+    #[test]
+    fn hostile_values_in_the_file_do_not_stop_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
+        for _ in 0..3 {
+            let m = uuid::Uuid::new_v4().to_string();
+            post(&mut s, &m, &[("build", 1), ("test", 1)], Some("search"));
+        }
+        let c = s.connection();
+        c.execute_batch(
+            "UPDATE usage SET count = 9223372036854775807 WHERE kind = 0;
+             UPDATE usage SET l0 = 1.0e30, l1 = 'lots', l2 = x'00ff' WHERE kind = 1;
+             INSERT INTO drops (day, app, reason, count) VALUES
+               (20777, 1, 'unknown_fields', 9223372036854775807),
+               (20776, 1, 'unknown_fields', 9223372036854775807),
+               (20775, 1, 'invalid_values', -5),
+               (20775, 1, 'nonsense', 'x');
+             INSERT INTO dims (id, text) VALUES (424242, x'ff00fe');",
+        )
+        .unwrap();
+        // One command's count a float past i64::MAX, one text, the tool's
+        // name a blob of invalid UTF-8.
+        c.execute(
+            "UPDATE usage SET count = 1.5e300 WHERE kind = 0 AND name =
+               (SELECT id FROM dims WHERE text = 'test') AND machine =
+               (SELECT MIN(machine) FROM usage)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE usage SET count = 'NaN' WHERE kind = 0 AND name =
+               (SELECT id FROM dims WHERE text = 'test') AND machine =
+               (SELECT MAX(machine) FROM usage)",
+            [],
+        )
+        .unwrap();
+        c.execute("UPDATE usage SET name = 424242 WHERE kind = 1", [])
+            .unwrap();
+        let mut q = query(1);
+        q.since = parse_day("2026-01-01").unwrap();
+        q.until = parse_day("2027-01-01").unwrap();
+        let r = build(&s, &q).unwrap();
+        let build_row = r.commands.iter().find(|c| c.command == "build").unwrap();
+        assert_eq!(build_row.count, u64::MAX, "summed, saturating");
+        let test_row = r.commands.iter().find(|c| c.command == "test").unwrap();
+        assert_eq!(
+            test_row.count,
+            2 * i64::MAX as u64,
+            "a float saturated, text counted as 0"
+        );
+        assert_eq!(r.dropped.unknown_fields, 2 * i64::MAX as u64);
+        assert_eq!(r.dropped.invalid_values, 0);
+        assert_eq!(r.tools.len(), 1);
+        assert_eq!(r.tools[0].tool, "\u{fffd}\u{0}\u{fffd}");
+        assert_eq!(r.tools[0].latency[0], u64::MAX);
+        assert_eq!(r.tools[0].latency[1], 0, "text and blobs count as 0");
+        let mut out = Vec::new();
+        render(&r, false, &mut out).unwrap();
+        serde_json::to_string(&r).unwrap();
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub(crate) struct Agg {
 impl Agg {
     /// Adds `o` into this.
     pub(crate) fn merge(&mut self, o: Agg) {
-        self.count += o.count;
+        self.count = self.count.saturating_add(o.count);
         self.machines.extend(o.machines);
     }
 }

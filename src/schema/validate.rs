@@ -3,12 +3,24 @@
 //! one-line reason; unknown events and fields, and values outside their
 //! pattern, list or range, are dropped and counted; what is left is exactly
 //! something the typed [`Batch`] can hold.
+//!
+//! Against amplification inside one batch: items of a list that differ only
+//! in their counts are merged into one (counts summed, saturating at the
+//! field's limit), and a batch whose counts add up to more than
+//! [`MAX_BATCH_COUNT`] is rejected. Both rules are generic: a count is any
+//! integer field or bucket array whose limit is [`MAX_COUNT`], so every item
+//! kind the table defines gets them.
 
 use serde_json::{Map, Value};
 use time::Date;
 
 use crate::os::clock::parse_day;
-use crate::schema::{self, Batch, Field, Kind};
+use crate::schema::{self, Batch, Field, Kind, MAX_COUNT};
+
+/// The most all counts in one batch may add up to. One machine's day of a
+/// busy CLI or MCP server is thousands; this is a billion, and without it a
+/// batch could carry its per-item limit hundreds of times over.
+pub const MAX_BATCH_COUNT: u64 = MAX_COUNT;
 
 /// What validation removed from a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,6 +101,7 @@ pub fn validate_value(value: Value, today: Date) -> Result<Validated, Reject> {
     let oldest = today - time::Duration::days(MAX_AGE_DAYS);
     let newest = today + time::Duration::days(1);
     let mut kept = Vec::with_capacity(events.len());
+    let mut total = 0u64;
     for (n, event) in events.into_iter().enumerate() {
         let Value::Object(mut event) = event else {
             return Err(Reject(format!("events[{n}] must be an object")));
@@ -114,6 +127,12 @@ pub fn validate_value(value: Value, today: Date) -> Result<Validated, Reject> {
         if day.is_none_or(|d| d < oldest || d > newest) {
             drops.out_of_window += 1;
             continue;
+        }
+        total = total.saturating_add(counted(def.fields, &fields));
+        if total > MAX_BATCH_COUNT {
+            return Err(Reject(format!(
+                "the counts in this batch add up to more than {MAX_BATCH_COUNT}"
+            )));
         }
         fields.insert("type".into(), Value::String(ty));
         kept.push(Value::Object(fields));
@@ -224,9 +243,90 @@ fn check_value(
                     out.push(Value::Object(o));
                 }
             }
-            Ok(Some(Value::Array(out)))
+            Ok(Some(Value::Array(merge_duplicates(fields, out))))
         }
     }
+}
+
+/// Whether a field counts something (and so adds up when items merge).
+fn is_count(kind: &Kind) -> bool {
+    matches!(kind, Kind::Int { max, .. } | Kind::IntArray { max, .. } if *max == MAX_COUNT)
+}
+
+/// Merges the items of a list that are equal in every field but their
+/// counts: one item per identity, counts summed up to the field's limit.
+fn merge_duplicates(fields: &[Field], items: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(items.len());
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for item in items {
+        let Value::Object(obj) = &item else {
+            out.push(item);
+            continue;
+        };
+        let mut identity = String::new();
+        for f in fields.iter().filter(|f| !is_count(&f.kind)) {
+            identity.push_str(f.name);
+            identity.push('=');
+            identity.push_str(&obj.get(f.name).map_or_else(String::new, Value::to_string));
+            identity.push('\u{0}');
+        }
+        match index.get(&identity) {
+            None => {
+                index.insert(identity, out.len());
+                out.push(item);
+            }
+            Some(&at) => {
+                let Value::Object(into) = &mut out[at] else {
+                    continue;
+                };
+                for f in fields.iter().filter(|f| is_count(&f.kind)) {
+                    let add = obj.get(f.name);
+                    let cur = into.get_mut(f.name);
+                    match (cur, add) {
+                        (Some(Value::Array(a)), Some(Value::Array(b))) => {
+                            for (x, y) in a.iter_mut().zip(b) {
+                                *x = Value::from(sum(x, y));
+                            }
+                        }
+                        (Some(x), Some(y)) => *x = Value::from(sum(x, y)),
+                        (None, Some(y)) => {
+                            into.insert(f.name.to_owned(), y.clone());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Two validated counts added, at most [`MAX_COUNT`].
+fn sum(a: &Value, b: &Value) -> u64 {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    n(a).saturating_add(n(b)).min(MAX_COUNT)
+}
+
+/// What an object's counts add up to, lists included (bucket arrays break
+/// a count down, so they are not added again).
+fn counted(fields: &[Field], obj: &Map<String, Value>) -> u64 {
+    let mut total = 0u64;
+    for f in fields {
+        match (&f.kind, obj.get(f.name)) {
+            (Kind::Int { max, .. }, Some(v)) if *max == MAX_COUNT => {
+                total = total.saturating_add(v.as_u64().unwrap_or(0));
+            }
+            (Kind::List { fields, .. }, Some(Value::Array(items))) => {
+                for item in items {
+                    if let Value::Object(o) = item {
+                        total = total.saturating_add(counted(fields, o));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    total
 }
 
 fn int_of(v: &Value) -> Option<i128> {
@@ -361,6 +461,51 @@ mod tests {
         let out = validate_value(v, today()).unwrap();
         assert_eq!(out.drops.out_of_window, 2);
         assert_eq!(out.batch.events.len(), 1);
+    }
+
+    /// Regression: one command repeated 1,536 times at the 1e9 item limit
+    /// stored 1.536e12 from a single batch.
+    #[test]
+    fn duplicate_items_merge_and_a_batch_cannot_exceed_its_total() {
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        let twice = json!([
+            {"command": "build", "count": 2},
+            {"command": "build", "count": 3},
+            {"command": "test", "count": 1}
+        ]);
+        v["events"][0]["commands"] = twice;
+        v["events"][0]["tool_calls"] = json!([
+            {"tool": "search", "outcome": "ok", "count": 2, "latency": [2, 0, 0, 0, 0, 0, 0]},
+            {"tool": "search", "outcome": "ok", "count": 1, "latency": [0, 1, 0, 0, 0, 0, 0]},
+            {"tool": "search", "outcome": "tool_error", "count": 1, "latency": [1, 0, 0, 0, 0, 0, 0]}
+        ]);
+        let out = validate_value(v, today()).unwrap();
+        let Event::UsageRollup(r) = &out.batch.events[0] else {
+            panic!()
+        };
+        let cmds: Vec<(&str, u64)> = r
+            .commands
+            .iter()
+            .map(|c| (c.command.as_str(), c.count))
+            .collect();
+        assert_eq!(cmds, [("build", 5), ("test", 1)]);
+        assert_eq!(r.tool_calls.len(), 2);
+        assert_eq!(r.tool_calls[0].count, 3);
+        assert_eq!(r.tool_calls[0].latency, [2, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(out.drops, Drops::default(), "merging is not dropping");
+
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        let flood: Vec<_> = (0..1536)
+            .map(|_| json!({"command": "build", "count": MAX_COUNT}))
+            .collect();
+        v["events"][0]["commands"] = json!(flood);
+        let e = validate_value(v, today()).unwrap_err();
+        assert!(e.0.contains("add up to more than"), "{e}");
+
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        v["events"][0]["commands"] = json!([{"command": "build", "count": MAX_COUNT}]);
+        let e = validate_value(v, today()).unwrap_err();
+        assert!(e.0.contains("add up"), "the other counts push it over: {e}");
     }
 
     #[test]

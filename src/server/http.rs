@@ -10,13 +10,19 @@
 //! batch committed. A resent `batch_id` is a 204 without a second copy.
 //!
 //! Limits, because the endpoint faces the internet: bodies over
-//! [`MAX_BODY_BYTES`] (413), anything but `application/json` (415), a token
-//! bucket per `machine_id` (429 with `Retry-After`), a header-read timeout
-//! and a body timeout against clients that trickle bytes, and a cap on
-//! concurrent connections (further ones wait in the kernel's backlog).
+//! [`MAX_BODY_BYTES`] (413), anything but `application/json` (415), a
+//! global and a per-source admission limit ([`crate::server::admission`]:
+//! 503 or 429 with `Retry-After`), a token bucket per `machine_id` (429), a
+//! header-read timeout (also the keep-alive idle time) and a body timeout
+//! against clients that trickle bytes, a cap on requests per keep-alive
+//! connection, and a table of connection slots that never makes a new
+//! connection wait: when it is full the oldest idle connection gives way
+//! ([`crate::server::conn`]). Half-closed clients (write side shut after the
+//! body) still get their answer.
 //!
-//! Privacy: the peer address is dropped at `accept` and never looked at,
-//! stored or logged; log lines carry counts, never payloads.
+//! Privacy: the peer address is reduced at `accept` to a keyed in-memory
+//! hash for the per-source limits and never stored or logged; log lines
+//! carry counts, never payloads.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,13 +40,13 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::schema::validate::validate;
 use crate::schema::{BATCH_PATH, MAX_BODY_BYTES, SCHEMA_VERSION};
+use crate::server::admission::{Admission, Refusal};
+use crate::server::conn::{BUSY_RESPONSE, ConnTag, Phase, Slots, Tracked};
 pub use crate::server::metrics::Metrics;
 use crate::server::ratelimit::RateLimiter;
 use crate::server::store::{Durability, Ingested, Store, StoreError};
@@ -53,7 +59,15 @@ pub const DEFAULT_RATE_LIMIT: u32 = 6;
 /// Default retention in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 730;
 /// Default cap on concurrent connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default requests served on one keep-alive connection before it is closed.
+pub const DEFAULT_MAX_REQUESTS_PER_CONNECTION: u32 = 1000;
+/// Default batches per second accepted from everyone together: below what
+/// the SQLite store commits on two cores (about 20,000), so a flood is
+/// refused rather than slowing every client down.
+pub const DEFAULT_GLOBAL_RATE: u32 = 15_000;
+/// Default batches per second accepted from one source address.
+pub const DEFAULT_SOURCE_RATE: u32 = 200;
 /// Default time a client has to send its request headers.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a client has to send its request body.
@@ -78,6 +92,14 @@ pub struct Config {
     pub retention_days: u32,
     /// Concurrent connections at most.
     pub max_connections: usize,
+    /// Of those, from one source address at most.
+    pub max_connections_per_source: usize,
+    /// Requests served on one keep-alive connection.
+    pub max_requests_per_connection: u32,
+    /// Batches per second from everyone together (0: unlimited).
+    pub global_rate: u32,
+    /// Batches per second from one source address (0: unlimited).
+    pub source_rate: u32,
     /// Time allowed for a request's headers (also the idle keep-alive time).
     pub header_timeout: Duration,
     /// Time allowed for a request's body.
@@ -95,6 +117,10 @@ impl Config {
             rate_limit: DEFAULT_RATE_LIMIT,
             retention_days: DEFAULT_RETENTION_DAYS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_source: DEFAULT_MAX_CONNECTIONS / 2,
+            max_requests_per_connection: DEFAULT_MAX_REQUESTS_PER_CONNECTION,
+            global_rate: DEFAULT_GLOBAL_RATE,
+            source_rate: DEFAULT_SOURCE_RATE,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             durability: Durability::default(),
@@ -131,6 +157,7 @@ pub enum ServerError {
 struct AppState {
     writer: WriterHandle,
     limiter: Arc<RateLimiter>,
+    admission: Arc<Admission>,
     metrics: Arc<Metrics>,
     body_timeout: Duration,
 }
@@ -163,6 +190,17 @@ fn closing(status: StatusCode, body: &str) -> Response {
     let mut r = text(status, body);
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// A refusal with a `Retry-After`, closing the connection (the body was not
+/// read).
+fn refuse(status: StatusCode, body: &str, wait: Duration) -> Response {
+    let mut r = closing(status, body);
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
     r
 }
 
@@ -228,6 +266,29 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
 
 async fn batch(State(st): State<AppState>, req: Request) -> Response {
     let m = &st.metrics;
+    let tag = req.extensions().get::<ConnTag>().cloned();
+    // Admission comes before anything is read or parsed, so a refused
+    // flood costs only this check.
+    let source = tag.as_ref().map_or(0, |t| t.0.source());
+    match st.admission.check(source, Instant::now()) {
+        Ok(()) => {}
+        Err(Refusal::Busy(wait)) => {
+            m.over_global.fetch_add(1, Ordering::Relaxed);
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is at its batch limit; retry later",
+                wait,
+            );
+        }
+        Err(Refusal::Source(wait)) => {
+            m.over_source.fetch_add(1, Ordering::Relaxed);
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many batches from this address; retry later",
+                wait,
+            );
+        }
+    }
     if !is_json(req.headers()) {
         m.wrong_type.fetch_add(1, Ordering::Relaxed);
         return closing(
@@ -266,6 +327,11 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
             }
             Ok(Ok(b)) => b,
         };
+    if let Some(t) = &tag {
+        // The body is in: from here on this connection is never cut off to
+        // make room.
+        t.0.set(Phase::Working);
+    }
     let today = OffsetDateTime::now_utc().date();
     let validated = match validate(&body, today) {
         Ok(v) => v,
@@ -331,6 +397,8 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
             pruned.usage, pruned.machine_days, pruned.batches, cfg.retention_days
         );
     }
+    let mut cfg = cfg;
+    cfg.max_connections = fit_fd_limit(cfg.max_connections);
     let writer = Writer::spawn(store).map_err(ServerError::Runtime)?;
     let metrics = Arc::new(Metrics::default());
     // The writer is a dedicated, busy thread: leave it a core's share
@@ -349,6 +417,7 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
     let state = AppState {
         writer: writer.handle(),
         limiter: Arc::new(RateLimiter::new(cfg.rate_limit)),
+        admission: Arc::new(Admission::new(cfg.global_rate, cfg.source_rate)),
         metrics: Arc::clone(&metrics),
         body_timeout: cfg.body_timeout,
     };
@@ -364,6 +433,32 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
     served?;
     closed?;
     Ok(metrics)
+}
+
+/// Descriptors kept free for the store, its WAL, the listener and the log.
+const SPARE_FDS: u64 = 64;
+
+/// Raises the open-file limit to what `max_connections` needs and, if the
+/// hard limit does not allow that, lowers the connection cap to fit (a
+/// server out of descriptors cannot even accept to shed).
+fn fit_fd_limit(max_connections: usize) -> usize {
+    let wanted = max_connections as u64 + SPARE_FDS;
+    let Some((before, limit)) = crate::server::conn::raise_fd_limit(wanted) else {
+        return max_connections;
+    };
+    if limit > before {
+        eprintln!(
+            "tally serve: raised the open-file limit from {before} to {limit} for {max_connections} connections"
+        );
+    }
+    if limit < wanted {
+        let fit = limit.saturating_sub(SPARE_FDS).max(1) as usize;
+        eprintln!(
+            "tally serve: the open-file limit is {limit} (the hard limit), too low for {max_connections} connections; serving at most {fit}"
+        );
+        return fit;
+    }
+    max_connections
 }
 
 /// A future that completes on SIGTERM or SIGINT (Ctrl-C).
@@ -405,13 +500,18 @@ async fn serve(
     let writer = state.writer.clone();
     let metrics = Arc::clone(&state.metrics);
     let app = router(state);
-    let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let slots = Slots::new(cfg.max_connections, cfg.max_connections_per_source);
+    metrics.attach_slots(Arc::clone(&slots));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(cfg.header_timeout)
+        // A client that shuts its write side after the body still waits
+        // for the answer; without this hyper would drop the connection.
+        .half_close(true)
         .max_headers(64)
         .max_buf_size(MAX_BODY_BYTES / 2);
+    let max_requests = cfg.max_requests_per_connection;
 
     let retention = cfg.retention_days;
     let housekeeping = tokio::spawn(async move {
@@ -429,17 +529,11 @@ async fn serve(
     on_ready(addr);
     tokio::pin!(stop);
     let why = loop {
-        let permit = tokio::select! {
-            biased;
-            why = &mut stop => break why,
-            p = Arc::clone(&slots).acquire_owned() => p.expect("the semaphore is never closed"),
-        };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             why = &mut stop => break why,
             r = listener.accept() => match r {
-                // The peer address is dropped here, unread.
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     eprintln!("tally serve: accepting a connection failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -447,14 +541,30 @@ async fn serve(
                 }
             },
         };
+        // The address becomes a keyed hash here and is dropped.
+        let source = slots.source_key(peer.ip());
+        let Some(held) = slots.admit(source, Instant::now()) else {
+            // Every slot is mid-request: say so at once rather than keep
+            // the client waiting. The answer fits the socket's send buffer.
+            let _ = stream.try_write(BUSY_RESPONSE);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let conn =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let conn = graceful.watch(conn);
+        let held = Arc::new(held);
+        let svc = Tracked::new(app.clone(), Arc::clone(&held), max_requests);
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
         tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
+            tokio::select! {
+                _ = conn => {}
+                // Chosen to make room: dropping the connection closes it.
+                _ = held.killed() => {}
+            }
         });
+        // Let the new connection read what it was sent before the next
+        // accept: in a storm of reconnects, a burst of accepts could
+        // otherwise cycle the whole table before a newcomer's request was
+        // even parsed, and shed it as idle.
+        tokio::task::yield_now().await;
     };
     drop(listener);
     housekeeping.abort();

@@ -4,8 +4,10 @@
 //! shutdown and daily. Counts only: no addresses, ids or payloads.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::schema::validate::Drops;
+use crate::server::conn::Slots;
 
 /// Counters of what the server did, for `/metrics` and the log.
 #[derive(Debug, Default)]
@@ -24,8 +26,12 @@ pub struct Metrics {
     pub wrong_type: AtomicU64,
     /// 429 answers.
     pub rate_limited: AtomicU64,
-    /// 503 answers.
+    /// 503 answers because the store was unavailable.
     pub unavailable: AtomicU64,
+    /// 503 answers because everyone together was over the global limit.
+    pub over_global: AtomicU64,
+    /// 429 answers because one source address was over its limit.
+    pub over_source: AtomicU64,
     /// Events dropped for an unknown type.
     pub unknown_events: AtomicU64,
     /// Fields dropped as unknown.
@@ -34,6 +40,8 @@ pub struct Metrics {
     pub invalid_values: AtomicU64,
     /// Events dropped for a day outside the window.
     pub out_of_window: AtomicU64,
+    /// The connection table, for its counters.
+    slots: OnceLock<Arc<Slots>>,
 }
 
 impl Metrics {
@@ -49,8 +57,14 @@ impl Metrics {
             .fetch_add(d.out_of_window, Ordering::Relaxed);
     }
 
-    fn rows(&self) -> [(&'static str, &'static str, u64); 12] {
+    /// Lets the counters include the connection table's.
+    pub(crate) fn attach_slots(&self, slots: Arc<Slots>) {
+        let _ = self.slots.set(slots);
+    }
+
+    fn rows(&self) -> [(&'static str, &'static str, u64); 17] {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let slot = |f: fn(&Slots) -> u64| self.slots.get().map_or(0, |s| f(s));
         [
             ("tally_batches_total", "result=\"stored\"", g(&self.stored)),
             (
@@ -79,6 +93,31 @@ impl Metrics {
                 "tally_rejected_total",
                 "status=\"503\"",
                 g(&self.unavailable),
+            ),
+            (
+                "tally_admission_refused_total",
+                "limit=\"global\"",
+                g(&self.over_global),
+            ),
+            (
+                "tally_admission_refused_total",
+                "limit=\"source\"",
+                g(&self.over_source),
+            ),
+            (
+                "tally_connections_total",
+                "result=\"shed\"",
+                slot(|s| s.shed.load(Ordering::Relaxed)),
+            ),
+            (
+                "tally_connections_total",
+                "result=\"refused\"",
+                slot(|s| s.refused.load(Ordering::Relaxed)),
+            ),
+            (
+                "tally_connections_open",
+                "state=\"open\"",
+                slot(|s| s.open() as u64),
             ),
             (
                 "tally_dropped_total",
@@ -112,9 +151,21 @@ impl Metrics {
                 let help = match name {
                     "tally_batches_total" => "Batches acknowledged with 204.",
                     "tally_rejected_total" => "Requests to /v1/batch answered with an error.",
+                    "tally_admission_refused_total" => {
+                        "Batches refused by the global (503) or per-source (429) admission limit."
+                    }
+                    "tally_connections_total" => {
+                        "Connections cut off to make room (shed) or answered 503 at once (refused)."
+                    }
+                    "tally_connections_open" => "Connections open now.",
                     _ => "Events, fields and values the validator removed from accepted batches.",
                 };
-                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+                let kind = if name.ends_with("_total") {
+                    "counter"
+                } else {
+                    "gauge"
+                };
+                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
                 last = name;
             }
             out.push_str(&format!("{name}{{{labels}}} {value}\n"));
@@ -127,7 +178,7 @@ impl Metrics {
         let parts: Vec<String> = self
             .rows()
             .iter()
-            .filter(|(_, _, v)| *v > 0)
+            .filter(|(name, _, v)| *v > 0 && name.ends_with("_total"))
             .map(|(name, labels, v)| {
                 let label = labels.split('"').nth(1).unwrap_or(labels);
                 let what = name.trim_start_matches("tally_").trim_end_matches("_total");

@@ -2,7 +2,10 @@
 //! in front of it, the ingest that turns a validated batch into rows, the
 //! group-commit writer and the SQLite store those rows land in.
 
+pub mod admission;
+pub(crate) mod cache;
 pub mod checkpoint;
+pub mod conn;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

@@ -3,7 +3,14 @@
 //! well-behaved client sends a few batches a day, so the limit only bites a
 //! broken or hostile one, and only that one: other machines have their own
 //! buckets. Keyed by the random machine id from the (validated) envelope,
-//! never by the peer address, which the server does not look at.
+//! never by the peer address (that is [`crate::server::admission`]'s job).
+//!
+//! Bounded: forged ids each get a bucket, so a shard that reaches
+//! [`MAX_PER_SHARD`] first sweeps out buckets that have refilled (they say
+//! nothing a fresh one would not) and, if that leaves it more than half
+//! full, starts over. At worst that forgives the machines in that shard;
+//! the admission limits still hold. 16 shards × 4,096 buckets × ~48 bytes
+//! is about 3 MB, however many ids are forged.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,15 +19,12 @@ use std::time::{Duration, Instant};
 /// Independent locks, so concurrent requests rarely wait on each other.
 const SHARDS: usize = 16;
 
-/// Buckets kept per shard before full ones are first swept out.
-const SWEEP_AT: usize = 8192;
+/// Buckets kept per shard at most.
+pub(crate) const MAX_PER_SHARD: usize = 4096;
 
 #[derive(Debug)]
 struct Shard {
     buckets: HashMap<u128, Bucket>,
-    /// The size that triggers the next sweep: doubles with what a sweep
-    /// could not remove, so a flood of new machines costs amortised O(1).
-    sweep_at: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +50,6 @@ impl RateLimiter {
                 .map(|_| {
                     Mutex::new(Shard {
                         buckets: HashMap::new(),
-                        sweep_at: SWEEP_AT,
                     })
                 })
                 .collect(),
@@ -63,13 +66,18 @@ impl RateLimiter {
         let per_sec = cap / 60.0;
         let shard = &self.shards[(machine as usize) % SHARDS];
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-        if shard.buckets.len() >= shard.sweep_at {
+        if shard.buckets.len() >= MAX_PER_SHARD {
             // A bucket that has refilled completely says nothing a fresh one
             // would not; dropping those bounds memory.
             shard.buckets.retain(|_, b| {
                 b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec < cap
             });
-            shard.sweep_at = (shard.buckets.len() * 2).max(SWEEP_AT);
+            // Still more than half full: a flood of fresh ids. Starting
+            // over keeps the next sweep MAX_PER_SHARD / 2 inserts away, so
+            // the cost stays amortised O(1).
+            if shard.buckets.len() > MAX_PER_SHARD / 2 {
+                shard.buckets.clear();
+            }
         }
         let b = shard.buckets.entry(machine).or_insert(Bucket {
             tokens: cap,
@@ -109,29 +117,35 @@ mod tests {
         assert!(rl.check(1, t0 + Duration::from_secs(10)).is_err());
     }
 
+    fn held(rl: &RateLimiter) -> usize {
+        rl.shards
+            .iter()
+            .map(|s| s.lock().unwrap().buckets.len())
+            .sum()
+    }
+
     #[test]
-    fn zero_means_unlimited_and_full_buckets_are_swept() {
+    fn zero_means_unlimited_and_forged_ids_cannot_grow_the_map() {
         let rl = RateLimiter::new(0);
         let t0 = Instant::now();
         for _ in 0..100 {
             assert!(rl.check(7, t0).is_ok());
         }
         let rl = RateLimiter::new(6);
-        for m in 0..(SHARDS * SWEEP_AT * 2) as u128 {
-            rl.check(m, t0).unwrap();
+        // 1.5 million forged ids within one second.
+        for m in 0..1_500_000u128 {
+            rl.check(m.wrapping_mul(0x9E37_79B9_7F4A_7C15), t0).unwrap();
         }
+        assert!(held(&rl) <= SHARDS * MAX_PER_SHARD, "{}", held(&rl));
+        // Buckets that have refilled are swept out when a shard fills.
+        let rl = RateLimiter::new(6);
+        for m in 0..MAX_PER_SHARD as u128 {
+            rl.check(m * SHARDS as u128, t0).unwrap();
+        }
+        assert_eq!(held(&rl), MAX_PER_SHARD);
         let later = t0 + Duration::from_secs(120);
-        // Fill every shard past its threshold again, a minute later: the
-        // sweep finds the first wave refilled and drops it.
-        for m in 0..(SHARDS * SWEEP_AT * 2) as u128 {
-            rl.check(m + (1 << 64), later).unwrap();
-        }
-        let total: usize = rl
-            .shards
-            .iter()
-            .map(|s| s.lock().unwrap().buckets.len())
-            .sum();
-        assert!(total <= SHARDS * SWEEP_AT * 3, "{total}");
-        assert!(total >= SHARDS * SWEEP_AT * 2, "the second wave is kept");
+        rl.check(MAX_PER_SHARD as u128 * SHARDS as u128, later)
+            .unwrap();
+        assert_eq!(held(&rl), 1, "refilled buckets were swept");
     }
 }

@@ -54,10 +54,6 @@ pub enum Ingested {
     Duplicate,
 }
 
-/// Machine ids cached in memory at most; past that the cache starts over
-/// (a miss costs one indexed lookup).
-pub(crate) const MACHINE_CACHE_MAX: usize = 1_000_000;
-
 /// Days since 1970-01-01, the form days are stored in.
 pub fn day_number(d: Date) -> i64 {
     i64::from(d.to_julian_day()) - 2_440_588

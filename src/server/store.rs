@@ -20,7 +20,6 @@
 //! is in `ingest.rs`; WAL checkpoints run on their own thread
 //! (`checkpoint.rs`), never in the writer.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -162,8 +161,8 @@ pub enum Durability {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    dims: HashMap<String, i64>,
-    machines: HashMap<u128, i64>,
+    dims: crate::server::ingest::DimCache,
+    machines: crate::server::ingest::MachineCache,
     checkpointer: Option<crate::server::checkpoint::Checkpointer>,
 }
 
@@ -195,7 +194,8 @@ impl Store {
         .map_err(sql(path))?;
         let mut store = Store::wrap(conn, path);
         store.migrate()?;
-        store.load_dims()?;
+        // The interning caches start empty and fill with what is used: dims
+        // are never loaded wholesale (crafted names would all come back).
         // Checkpoints move to their own thread; if it cannot start, SQLite's
         // automatic checkpoints (in the writer) stay on.
         if let Ok(c) = crate::server::checkpoint::Checkpointer::spawn(path, sync) {
@@ -238,8 +238,8 @@ impl Store {
         Store {
             conn,
             path: path.to_path_buf(),
-            dims: HashMap::new(),
-            machines: HashMap::new(),
+            dims: crate::server::cache::Bounded::new(crate::server::ingest::DIM_CACHE),
+            machines: crate::server::cache::Bounded::new(crate::server::ingest::MACHINE_CACHE),
             checkpointer: None,
         }
     }
@@ -280,25 +280,6 @@ impl Store {
         Ok(())
     }
 
-    fn load_dims(&mut self) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, text FROM dims")
-            .map_err(sql(&path))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(sql(&path))?;
-        let mut dims = HashMap::new();
-        for row in rows {
-            let (id, text) = row.map_err(sql(&path))?;
-            dims.insert(text, id);
-        }
-        drop(stmt);
-        self.dims = dims;
-        Ok(())
-    }
-
     /// Stores one batch in its own transaction.
     pub fn ingest(&mut self, v: &Validated, received: Date) -> Result<Ingested, StoreError> {
         let mut out = self.ingest_group(&[(v, received)])?;
@@ -334,9 +315,7 @@ impl Store {
 
     fn forget_cached(&mut self) {
         self.machines.clear();
-        if self.load_dims().is_err() {
-            self.dims.clear();
-        }
+        self.dims.clear();
     }
 
     /// Deletes everything about days before `today - retention_days`, and
@@ -348,11 +327,25 @@ impl Store {
             let tx = self.conn.transaction()?;
             let usage = tx.execute("DELETE FROM usage WHERE day < ?1", [cutoff])?;
             let machine_days = tx.execute("DELETE FROM machine_days WHERE day < ?1", [cutoff])?;
-            let batches = tx.execute("DELETE FROM batches WHERE received_day < ?1", [cutoff])?;
+            // Batch ids only need to outlive the resend window.
+            let id_cutoff = cutoff.max(day_number(today) - crate::server::ingest::BATCH_ID_DAYS);
+            let batches = tx.execute("DELETE FROM batches WHERE received_day < ?1", [id_cutoff])?;
             tx.execute("DELETE FROM drops WHERE day < ?1", [cutoff])?;
             tx.execute(
                 "DELETE FROM machines WHERE id NOT IN
                    (SELECT machine FROM machine_days UNION SELECT machine FROM batches)",
+                [],
+            )?;
+            // Names nothing refers to any more (crafted ones, mostly).
+            tx.execute(
+                "DELETE FROM dims WHERE id <> 0 AND id NOT IN (
+                   SELECT name FROM usage UNION SELECT variant FROM usage
+                   UNION SELECT class FROM usage UNION SELECT app FROM usage
+                   UNION SELECT version FROM machine_days UNION SELECT os FROM machine_days
+                   UNION SELECT arch FROM machine_days UNION SELECT app FROM machine_days
+                   UNION SELECT app FROM batches
+                   UNION SELECT app_version FROM batches UNION SELECT os FROM batches
+                   UNION SELECT arch FROM batches UNION SELECT app FROM drops)",
                 [],
             )?;
             tx.commit()?;
@@ -362,7 +355,7 @@ impl Store {
                 batches,
             })
         })();
-        self.machines.clear();
+        self.forget_cached();
         result.map_err(|source| StoreError::Sqlite { path, source })
     }
 

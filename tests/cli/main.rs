@@ -4,6 +4,8 @@
 mod support;
 
 #[cfg(feature = "server")]
+mod attack;
+#[cfg(feature = "server")]
 mod builder_property;
 mod consent;
 mod delivery;

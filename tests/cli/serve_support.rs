@@ -155,6 +155,18 @@ impl Conn {
         Conn::try_open(addr).expect("connect")
     }
 
+    /// Wraps a connected stream.
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+            head_only: false,
+        }
+    }
+
     /// Connects, or `None` if nothing listens any more.
     pub fn try_open(addr: SocketAddr) -> Option<Conn> {
         let stream = TcpStream::connect(addr).ok()?;

@@ -257,7 +257,7 @@ proptest! {
 #[test]
 fn generated_bodies_through_the_server_never_get_a_5xx() {
     let sb = Sandbox::new();
-    let srv = Server::start(&sb, &["--rate-limit", "0"]);
+    let srv = Server::start(&sb, &["--rate-limit", "0", "--source-rate", "0"]);
     let mut c = Conn::open(srv.addr);
     let mut seen = std::collections::BTreeMap::new();
     for seed in 0..2_000u64 {
