@@ -51,9 +51,12 @@ fn sandbox() -> Sandbox {
     sb
 }
 
+/// Names with their counts.
+type Counts = Vec<(String, u64)>;
+
 /// (outcome, count) and (client, count) of today's rollup, via the
 /// example's own `telemetry show --json`.
-fn today(sb: &Sandbox) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+fn today(sb: &Sandbox) -> (Counts, Counts) {
     let out = sb
         .command(&rmcp_server(), &["telemetry", "show", "--json"])
         .output()
