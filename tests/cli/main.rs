@@ -3,6 +3,8 @@
 
 mod support;
 
+#[cfg(feature = "server")]
+mod browser;
 mod consent;
 mod delivery;
 mod generated;
@@ -19,6 +21,8 @@ mod proxy;
 mod receiver;
 #[cfg(feature = "server")]
 mod report;
+#[cfg(feature = "server")]
+mod report_html;
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
