@@ -12,7 +12,9 @@
 //! where, and what was lost on the way. An empty section says so.
 
 mod chart;
+mod fleet;
 mod fmt;
+mod usage;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -21,9 +23,9 @@ use std::io::{self, Write};
 use time::Date;
 
 use crate::os::clock::parse_day;
-use crate::report::{CommandRow, Report, ToolRow};
-use chart::{BLUE, COMMAND_FILLS, Fill, SKY, TOOL_FILLS};
-use fmt::{Better, change_count, change_rate, count, esc, pct, quantile_label, share};
+use crate::report::{CommandRow, Report};
+use chart::{BLUE, SKY};
+use fmt::{Better, change_count, change_rate, count, esc, pct, share};
 
 const STYLE: &str = include_str!("html/style.css");
 
@@ -100,14 +102,21 @@ fn page(r: &Report, prev: Option<&Report>) -> String {
         k = r.min_machines
     );
     headline(&mut s, r, prev, period_days);
+    if r.withheld_rows > 0 {
+        let _ = write!(
+            s,
+            r#"<p class="note">The totals add up the rows shown: {} row(s) backed by fewer than {} machines are withheld and not counted.</p>"#,
+            r.withheld_rows, r.min_machines
+        );
+    }
     daily(&mut s, r, prev);
-    commands(&mut s, r, prev);
-    tools(&mut s, r, prev);
+    usage::commands(&mut s, r, prev);
+    usage::tools(&mut s, r, prev);
     distributions(&mut s, r);
-    clients(&mut s, r);
-    versions_and_platforms(&mut s, r);
-    lifecycle_and_facts(&mut s, r);
-    dropped(&mut s, r);
+    fleet::clients(&mut s, r);
+    fleet::versions_and_platforms(&mut s, r);
+    fleet::lifecycle_and_facts(&mut s, r);
+    fleet::dropped(&mut s, r);
     let _ = writeln!(
         s,
         r#"</main><footer>Made by <code>tally report --html</code> {} from the store <code>tally serve</code> writes. Counts come from clients that said yes to telemetry; nothing here identifies a machine.</footer></body></html>"#,
@@ -313,197 +322,6 @@ fn table_open(s: &mut String, heads: &[(&str, bool)]) {
     s.push_str("</tr></thead><tbody>");
 }
 
-fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
-    section_open(
-        s,
-        "commands",
-        "Commands",
-        "Most run first. The bar shows how runs ended; changes are against the previous period.",
-    );
-    if r.commands.is_empty() {
-        empty(s, "No commands were run in this period.");
-        s.push_str("</section>");
-        return;
-    }
-    s.push_str(&chart::legend(&COMMAND_FILLS));
-    let before: HashMap<&str, &CommandRow> = prev
-        .map(|p| p.commands.iter().map(|c| (c.command.as_str(), c)).collect())
-        .unwrap_or_default();
-    let has_prev = prev.is_some();
-    table_open(
-        s,
-        &[
-            ("command", false),
-            ("runs", true),
-            ("change", true),
-            ("outcomes", false),
-            ("failed", true),
-            ("change", true),
-            ("usage errors", true),
-            ("median / p90 time", true),
-            ("machines", true),
-        ],
-    );
-    for c in &r.commands {
-        let parts: Vec<(u64, Fill)> = COMMAND_FILLS
-            .iter()
-            .map(|(o, f)| (c.outcomes.get(*o).copied().unwrap_or(0), *f))
-            .collect();
-        let b = before.get(c.command.as_str());
-        let runs_delta =
-            has_prev.then(|| change_count(c.count, b.map_or(0, |b| b.count), Better::Neither));
-        let fail_delta = b.map(|b| change_rate(c.failure_rate, b.failure_rate, Better::Down));
-        s.push_str("<tr>");
-        s.push_str(&name_cell(&c.command));
-        s.push_str(&num_cell(&count(c.count)));
-        s.push_str(&delta_cell(runs_delta));
-        let _ = write!(s, r#"<td class="bar">{}</td>"#, chart::stacked(&parts));
-        s.push_str(&num_cell(&pct(c.failure_rate)));
-        s.push_str(&delta_cell(fail_delta));
-        s.push_str(&num_cell(&pct(c.usage_error_rate)));
-        s.push_str(&num_cell(&quantiles(&c.duration, &r.duration_buckets)));
-        s.push_str(&num_cell(&count(c.machines as u64)));
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table>");
-
-    // The question tool authors ask most: which commands fail.
-    let mut failing: Vec<&CommandRow> = r
-        .commands
-        .iter()
-        .filter(|c| c.outcomes.get("failure").copied().unwrap_or(0) > 0)
-        .collect();
-    failing.sort_by(|a, b| {
-        b.failure_rate
-            .total_cmp(&a.failure_rate)
-            .then(b.count.cmp(&a.count))
-            .then(a.command.cmp(&b.command))
-    });
-    s.push_str("<h3>Failing most often</h3>");
-    if failing.is_empty() {
-        empty(s, "No command failed in this period.");
-    } else {
-        let worst = failing.first().map_or(0.0, |c| c.failure_rate);
-        table_open(
-            s,
-            &[
-                ("command", false),
-                ("failed", true),
-                ("", false),
-                ("failures", true),
-                ("runs", true),
-            ],
-        );
-        for c in failing.iter().take(10) {
-            let failures = c.outcomes.get("failure").copied().unwrap_or(0);
-            s.push_str("<tr>");
-            s.push_str(&name_cell(&c.command));
-            s.push_str(&num_cell(&pct(c.failure_rate)));
-            let _ = write!(
-                s,
-                r#"<td class="bar">{}</td>"#,
-                chart::hbar(
-                    (c.failure_rate * 10_000.0) as u64,
-                    (worst * 10_000.0) as u64,
-                    "url(#p-fail)"
-                )
-            );
-            s.push_str(&num_cell(&count(failures)));
-            s.push_str(&num_cell(&count(c.count)));
-            s.push_str("</tr>");
-        }
-        s.push_str("</tbody></table>");
-    }
-    s.push_str("</section>");
-}
-
-fn quantiles(counts: &[u64], labels: &[String]) -> String {
-    match (
-        quantile_label(counts, labels, 0.5),
-        quantile_label(counts, labels, 0.9),
-    ) {
-        (Some(m), Some(p)) => format!("{m} / {p}"),
-        _ => "–".to_owned(),
-    }
-}
-
-fn tools(s: &mut String, r: &Report, prev: Option<&Report>) {
-    section_open(
-        s,
-        "tools",
-        "MCP tools",
-        "Most called first. The bar shows how calls ended; changes are against the previous period.",
-    );
-    if r.tools.is_empty() {
-        empty(s, "No MCP tool calls in this period.");
-        s.push_str("</section>");
-        return;
-    }
-    s.push_str(&chart::legend(&TOOL_FILLS));
-    let before: HashMap<&str, &ToolRow> = prev
-        .map(|p| p.tools.iter().map(|t| (t.tool.as_str(), t)).collect())
-        .unwrap_or_default();
-    let has_prev = prev.is_some();
-    table_open(
-        s,
-        &[
-            ("tool", false),
-            ("calls", true),
-            ("change", true),
-            ("outcomes", false),
-            ("errors", true),
-            ("change", true),
-            ("median / p90 latency", true),
-            ("machines", true),
-        ],
-    );
-    for t in &r.tools {
-        let parts: Vec<(u64, Fill)> = TOOL_FILLS
-            .iter()
-            .map(|(o, f)| (t.outcomes.get(*o).copied().unwrap_or(0), *f))
-            .collect();
-        let err = 1.0 - t.success_rate;
-        let b = before.get(t.tool.as_str());
-        s.push_str("<tr>");
-        s.push_str(&name_cell(&t.tool));
-        s.push_str(&num_cell(&count(t.calls)));
-        s.push_str(&delta_cell(has_prev.then(|| {
-            change_count(t.calls, b.map_or(0, |b| b.calls), Better::Neither)
-        })));
-        let _ = write!(s, r#"<td class="bar">{}</td>"#, chart::stacked(&parts));
-        s.push_str(&num_cell(&pct(if t.calls == 0 { 0.0 } else { err })));
-        s.push_str(&delta_cell(
-            b.map(|b| change_rate(err, 1.0 - b.success_rate, Better::Down)),
-        ));
-        s.push_str(&num_cell(&quantiles(&t.latency, &r.latency_buckets)));
-        s.push_str(&num_cell(&count(t.machines as u64)));
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table>");
-    let mut classes: Vec<(&str, u64)> = Vec::new();
-    for t in &r.tools {
-        for (c, n) in &t.error_classes {
-            match classes.iter_mut().find(|(k, _)| k == c) {
-                Some((_, m)) => *m += n,
-                None => classes.push((c, *n)),
-            }
-        }
-    }
-    if !classes.is_empty() {
-        classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let list: Vec<String> = classes
-            .iter()
-            .map(|(c, n)| format!("{} {}", esc(c), count(*n)))
-            .collect();
-        let _ = write!(
-            s,
-            r#"<p class="note">Protocol errors by kind: {}.</p>"#,
-            list.join(", ")
-        );
-    }
-    s.push_str("</section>");
-}
-
 fn distributions(s: &mut String, r: &Report) {
     section_open(
         s,
@@ -553,268 +371,4 @@ fn distributions(s: &mut String, r: &Report) {
         s.push_str("</div>");
     }
     s.push_str("</div></section>");
-}
-
-/// A table of `(cells, machines-or-count for the bar)` rows, with a bar
-/// column scaled to the largest.
-fn bar_table(s: &mut String, heads: &[(&str, bool)], rows: Vec<(Vec<String>, u64)>) {
-    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    table_open(s, heads);
-    for (cells, n) in rows {
-        s.push_str("<tr>");
-        for c in cells {
-            s.push_str(&c);
-        }
-        let _ = write!(s, r#"<td class="bar">{}</td>"#, chart::hbar(n, max, BLUE));
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table>");
-}
-
-fn clients(s: &mut String, r: &Report) {
-    section_open(
-        s,
-        "clients",
-        "MCP clients",
-        "Sessions per client and major version.",
-    );
-    if r.clients.is_empty() {
-        empty(s, "No MCP sessions in this period.");
-    } else {
-        let rows = r
-            .clients
-            .iter()
-            .map(|c| {
-                let major = c.major.map_or_else(|| "–".to_owned(), |m| m.to_string());
-                (
-                    vec![
-                        name_cell(&c.client),
-                        num_cell(&major),
-                        num_cell(&count(c.sessions)),
-                        num_cell(&count(c.machines as u64)),
-                    ],
-                    c.sessions,
-                )
-            })
-            .collect();
-        bar_table(
-            s,
-            &[
-                ("client", false),
-                ("major", true),
-                ("sessions", true),
-                ("machines", true),
-                ("", false),
-            ],
-            rows,
-        );
-    }
-    s.push_str("</section>");
-}
-
-fn versions_and_platforms(s: &mut String, r: &Report) {
-    s.push_str(r#"<div class="pair">"#);
-    section_open(s, "versions", "App versions", "Machines per version.");
-    if r.versions.is_empty() {
-        empty(s, "No machines reported in this period.");
-    } else {
-        let rows = r
-            .versions
-            .iter()
-            .map(|v| {
-                (
-                    vec![
-                        name_cell(&v.app),
-                        name_cell(&v.version),
-                        num_cell(&count(v.machines as u64)),
-                    ],
-                    v.machines as u64,
-                )
-            })
-            .collect();
-        bar_table(
-            s,
-            &[
-                ("app", false),
-                ("version", false),
-                ("machines", true),
-                ("", false),
-            ],
-            rows,
-        );
-    }
-    s.push_str("</section>");
-    section_open(
-        s,
-        "platforms",
-        "OS and architecture",
-        "Machines per platform.",
-    );
-    if r.platforms.is_empty() {
-        empty(s, "No machines reported in this period.");
-    } else {
-        let rows = r
-            .platforms
-            .iter()
-            .map(|p| {
-                (
-                    vec![
-                        name_cell(&p.os),
-                        name_cell(&p.arch),
-                        num_cell(&count(p.machines as u64)),
-                    ],
-                    p.machines as u64,
-                )
-            })
-            .collect();
-        bar_table(
-            s,
-            &[
-                ("os", false),
-                ("arch", false),
-                ("machines", true),
-                ("", false),
-            ],
-            rows,
-        );
-    }
-    s.push_str("</section></div>");
-}
-
-fn lifecycle_and_facts(s: &mut String, r: &Report) {
-    s.push_str(r#"<div class="pair">"#);
-    section_open(
-        s,
-        "lifecycle",
-        "Lifecycle events",
-        "Installs, upgrades and uninstalls.",
-    );
-    if r.lifecycle.is_empty() {
-        empty(s, "No installs, upgrades or uninstalls in this period.");
-    } else {
-        let rows = r
-            .lifecycle
-            .iter()
-            .map(|l| {
-                (
-                    vec![
-                        name_cell(&l.kind),
-                        num_cell(&count(l.count)),
-                        num_cell(&count(l.machines as u64)),
-                    ],
-                    l.count,
-                )
-            })
-            .collect();
-        bar_table(
-            s,
-            &[
-                ("event", false),
-                ("count", true),
-                ("machines", true),
-                ("", false),
-            ],
-            rows,
-        );
-    }
-    s.push_str("</section>");
-    section_open(
-        s,
-        "facts",
-        "Deployment facts",
-        "What deployments reported about themselves.",
-    );
-    if r.facts.is_empty() {
-        empty(s, "No deployment facts in this period.");
-    } else {
-        let rows = r
-            .facts
-            .iter()
-            .map(|f| {
-                (
-                    vec![
-                        name_cell(&f.fact),
-                        name_cell(&f.value),
-                        num_cell(&count(f.machines as u64)),
-                    ],
-                    f.machines as u64,
-                )
-            })
-            .collect();
-        bar_table(
-            s,
-            &[
-                ("fact", false),
-                ("value", false),
-                ("machines", true),
-                ("", false),
-            ],
-            rows,
-        );
-    }
-    s.push_str("</section></div>");
-}
-
-fn dropped(s: &mut String, r: &Report) {
-    section_open(
-        s,
-        "dropped",
-        "What was dropped, and why",
-        "Data that never reached the tables above: lost on the way, refused by the schema, or held back for privacy.",
-    );
-    let d = &r.dropped;
-    let rows = [
-        (
-            d.client_reported,
-            "rows lost on clients",
-            "spool full or unreadable; clients report how many",
-        ),
-        (
-            d.unknown_events,
-            "unknown events",
-            "event types the schema does not define, removed by the server",
-        ),
-        (
-            d.unknown_fields,
-            "unknown fields",
-            "fields the schema does not define, removed by the server",
-        ),
-        (
-            d.invalid_values,
-            "values outside the schema",
-            "names or values of the wrong shape, removed by the server",
-        ),
-        (
-            d.out_of_window,
-            "days outside the window",
-            "events for days too old or in the future",
-        ),
-    ];
-    if rows.iter().all(|(n, _, _)| *n == 0) {
-        empty(s, "Nothing was dropped in this period.");
-    } else {
-        table_open(s, &[("what", false), ("count", true), ("why", false)]);
-        for (n, what, why) in rows.iter().filter(|(n, _, _)| *n > 0) {
-            let _ = write!(
-                s,
-                r#"<tr><td class="name">{what}</td>{}<td class="why">{why}</td></tr>"#,
-                num_cell(&count(*n))
-            );
-        }
-        s.push_str("</tbody></table>");
-    }
-    if r.withheld_rows > 0 {
-        let _ = write!(
-            s,
-            r#"<p class="note">Withheld for privacy: {} row(s) backed by fewer than {} machines even when folded into <i>other</i>.</p>"#,
-            r.withheld_rows, r.min_machines
-        );
-    } else {
-        let _ = write!(
-            s,
-            r#"<p class="note">No row was withheld for privacy (k = {}).</p>"#,
-            r.min_machines
-        );
-    }
-    s.push_str("</section>");
 }
