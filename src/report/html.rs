@@ -93,9 +93,23 @@ fn page(r: &Report, prev: Option<&Report>) -> String {
         until = esc(&r.until),
         defs = chart::DEFS,
     );
-    if let Some(p) = prev {
-        let _ = write!(s, ", compared with {} to {}", esc(&p.since), esc(&p.until));
+    match prev {
+        Some(p) if p.machines > 0 => {
+            let _ = write!(s, ", compared with {} to {}", esc(&p.since), esc(&p.until));
+        }
+        Some(p) => {
+            let _ = write!(
+                s,
+                "; no data from {} to {} to compare with",
+                esc(&p.since),
+                esc(&p.until)
+            );
+        }
+        None => {}
     }
+    // A previous period without any machine compares with nothing: every
+    // change would read "new".
+    let prev = prev.filter(|p| p.machines > 0);
     let _ = write!(
         s,
         r#"</p><p class="kanon">Every row rests on at least <b>{k}</b> distinct machines; rarer rows are folded into <i>other</i>.</p></header><main>"#,
@@ -159,7 +173,7 @@ fn headline(s: &mut String, r: &Report, prev: Option<&Report>, days: usize) {
                     r#"<p class="delta {class}">{text} <span>vs previous {days} days ({was})</span></p>"#
                 );
             }
-            None => s.push_str(r#"<p class="delta flat">no earlier period</p>"#),
+            None => s.push_str(r#"<p class="delta flat">no earlier data to compare with</p>"#),
         }
         s.push_str("</div>");
     };
@@ -371,4 +385,102 @@ fn distributions(s: &mut String, r: &Report) {
         s.push_str("</div>");
     }
     s.push_str("</div></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{
+        ClientRow, Dropped, FactRow, LifecycleRow, PlatformRow, ToolRow, VersionRow,
+    };
+
+    fn report(name: &str, commands: usize, machines: usize) -> Report {
+        let labels = || (0..7).map(|i| format!("b{i}")).collect::<Vec<_>>();
+        Report {
+            since: "2026-11-01".into(),
+            until: "2026-11-30".into(),
+            app: Some(name.into()),
+            min_machines: 5,
+            machines,
+            ci_machines: 0,
+            days: vec![],
+            commands: (0..commands)
+                .map(|i| CommandRow {
+                    command: format!("{name}{i}"),
+                    count: 10,
+                    outcomes: [("success".to_owned(), 10)].into(),
+                    failure_rate: 0.0,
+                    usage_error_rate: 0.0,
+                    duration: [10, 0, 0, 0, 0, 0, 0],
+                    machines,
+                })
+                .collect(),
+            duration_buckets: labels(),
+            tools: vec![ToolRow {
+                tool: name.into(),
+                calls: 1,
+                outcomes: [("ok".to_owned(), 1)].into(),
+                success_rate: 1.0,
+                tool_error_rate: 0.0,
+                protocol_error_rate: 0.0,
+                error_classes: [(name.to_owned(), 1)].into(),
+                latency: [1, 0, 0, 0, 0, 0, 0],
+                machines,
+            }],
+            latency_buckets: labels(),
+            clients: vec![ClientRow {
+                client: name.into(),
+                major: None,
+                sessions: 1,
+                machines,
+            }],
+            versions: vec![VersionRow {
+                app: name.into(),
+                version: name.into(),
+                machines,
+            }],
+            platforms: vec![PlatformRow {
+                os: name.into(),
+                arch: name.into(),
+                machines,
+            }],
+            lifecycle: vec![LifecycleRow {
+                kind: name.into(),
+                count: 1,
+                machines,
+            }],
+            facts: vec![FactRow {
+                fact: name.into(),
+                value: name.into(),
+                machines,
+            }],
+            dropped: Dropped::default(),
+            withheld_rows: 0,
+        }
+    }
+
+    #[test]
+    fn every_string_field_of_the_report_is_escaped() {
+        let evil = r#"<b id="x">'&"#;
+        let mut r = report(evil, 1, 5);
+        r.since = evil.into();
+        r.until = evil.into();
+        r.duration_buckets = vec![evil.into(); 7];
+        r.latency_buckets = vec![evil.into(); 7];
+        let page = page(&r, Some(&r.clone()));
+        assert!(!page.contains("<b id"), "raw markup in the page");
+        // Every field carries it, so it shows up escaped many times.
+        assert!(page.matches("&lt;b id=&quot;x&quot;&gt;&#39;&amp;").count() > 10);
+    }
+
+    #[test]
+    fn an_empty_previous_period_compares_with_nothing_and_long_tables_are_cut() {
+        let r = report("cmd", 60, 7);
+        let page = page(&r, Some(&report("x", 0, 0)));
+        assert!(page.contains("no data from 2026-11-01 to 2026-11-30 to compare with"));
+        assert!(page.contains("no earlier data to compare with"));
+        assert!(!page.contains(">new<"), "no row is new against no data");
+        assert!(page.contains("10 less used rows not shown (100 runs)"));
+        assert!(page.contains(">cmd49<") && !page.contains(">cmd50<"));
+    }
 }

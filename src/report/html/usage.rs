@@ -10,6 +10,20 @@ use super::fmt::{Better, change_count, change_rate, count, esc, pct, quantile_la
 use super::{delta_cell, empty, name_cell, num_cell, section_open, table_open};
 use crate::report::{CommandRow, Report, ToolRow};
 
+/// Rows shown per table: a page to read, not a dump (the JSON has all).
+const MAX_ROWS: usize = 50;
+
+/// Says how many rows past [`MAX_ROWS`] were left out and what they add up to.
+fn more_rows(s: &mut String, left: usize, total: u64, unit: &str) {
+    if left > 0 {
+        let _ = write!(
+            s,
+            r#"<p class="note">{left} less used rows not shown ({} {unit}); <code>tally report --json</code> lists them all.</p>"#,
+            count(total)
+        );
+    }
+}
+
 pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
     section_open(
         s,
@@ -41,7 +55,7 @@ pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
             ("machines", true),
         ],
     );
-    for c in &r.commands {
+    for c in r.commands.iter().take(MAX_ROWS) {
         let parts: Vec<(u64, Fill)> = COMMAND_FILLS
             .iter()
             .map(|(o, f)| (c.outcomes.get(*o).copied().unwrap_or(0), *f))
@@ -63,6 +77,12 @@ pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
+    more_rows(
+        s,
+        r.commands.len().saturating_sub(MAX_ROWS),
+        r.commands.iter().skip(MAX_ROWS).map(|c| c.count).sum(),
+        "runs",
+    );
 
     // The question tool authors ask most: which commands fail.
     let mut failing: Vec<&CommandRow> = r
@@ -154,7 +174,7 @@ pub(super) fn tools(s: &mut String, r: &Report, prev: Option<&Report>) {
             ("machines", true),
         ],
     );
-    for t in &r.tools {
+    for t in r.tools.iter().take(MAX_ROWS) {
         let parts: Vec<(u64, Fill)> = TOOL_FILLS
             .iter()
             .map(|(o, f)| (t.outcomes.get(*o).copied().unwrap_or(0), *f))
@@ -177,6 +197,12 @@ pub(super) fn tools(s: &mut String, r: &Report, prev: Option<&Report>) {
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
+    more_rows(
+        s,
+        r.tools.len().saturating_sub(MAX_ROWS),
+        r.tools.iter().skip(MAX_ROWS).map(|t| t.calls).sum(),
+        "calls",
+    );
     let mut classes: Vec<(&str, u64)> = Vec::new();
     for t in &r.tools {
         for (c, n) in &t.error_classes {
