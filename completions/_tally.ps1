@@ -297,6 +297,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: <data dir>/tally/store.sqlite3]')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)')
             [CompletionResult]::new('--min-machines', '--min-machines', [CompletionResultType]::ParameterName, 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)')
+            [CompletionResult]::new('--html', '--html', [CompletionResultType]::ParameterName, 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`')
             [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')

@@ -722,7 +722,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__report)
-            opts="-h -V --db --since --min-machines --json --no-telemetry --app --help --version"
+            opts="-h -V --db --since --min-machines --json --html --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,6 +737,10 @@ _tally() {
                     return 0
                     ;;
                 --min-machines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --html)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

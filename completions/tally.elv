@@ -256,6 +256,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --db 'The SQLite store [default: <data dir>/tally/store.sqlite3]'
             cand --since 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)'
             cand --min-machines 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)'
+            cand --html 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`'
             cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'

@@ -134,6 +134,7 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -s V -l version -d 'P
 complete -c tally -n "__fish_tally_using_subcommand report" -l db -d 'The SQLite store [default: <data dir>/tally/store.sqlite3]' -r -F
 complete -c tally -n "__fish_tally_using_subcommand report" -l since -d 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l min-machines -d 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)' -r
+complete -c tally -n "__fish_tally_using_subcommand report" -l html -d 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`' -r -F
 complete -c tally -n "__fish_tally_using_subcommand report" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand report" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'

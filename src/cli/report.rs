@@ -1,5 +1,6 @@
 //! `tally report`: reads the store `tally serve` writes and prints tables
-//! (or JSON with `--json`) to stdout.
+//! (or JSON with `--json`) to stdout, or writes one self-contained HTML page
+//! with `--html FILE`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,6 +27,10 @@ pub struct ReportArgs {
     /// Print machine-readable JSON
     #[arg(long)]
     pub json: bool,
+    /// Write one self-contained HTML page (charts, changes against the previous period of
+    /// the same length) to FILE, or to stdout with `-`
+    #[arg(long, value_name = "FILE", conflicts_with = "json")]
+    pub html: Option<PathBuf>,
 }
 
 /// Builds and prints the report; `app` (the global `--app NAME`) limits it
@@ -50,7 +55,22 @@ pub fn run(
         min_machines: args.min_machines.max(1),
     };
     let r = report::build(&store, &q)?;
-    if args.json {
+    if let Some(path) = &args.html {
+        // The same query over the window just before, for the changes.
+        let prev = report::build(&store, &q.previous())?;
+        let mut page = Vec::new();
+        report::html::render(&r, Some(&prev), &mut page).context("rendering the HTML report")?;
+        if path.as_os_str() == "-" {
+            out.write_all(&page).context("writing the report")?;
+        } else {
+            std::fs::write(path, &page).with_context(|| {
+                format!(
+                    "writing the HTML report to {}: check that its directory exists and is writable",
+                    path.display()
+                )
+            })?;
+        }
+    } else if args.json {
         let text = serde_json::to_string_pretty(&r).context("encoding the report")?;
         writeln!(out, "{text}").context("writing the report")?;
     } else {

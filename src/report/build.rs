@@ -43,6 +43,21 @@ pub struct Query {
     pub min_machines: usize,
 }
 
+impl Query {
+    /// The window of the same length that ends the day before this one
+    /// starts, with the same app and k: what "against the previous period"
+    /// compares with.
+    pub fn previous(&self) -> Query {
+        let until = self.since - time::Duration::days(1);
+        Query {
+            since: until - (self.until - self.since),
+            until,
+            app: self.app.clone(),
+            min_machines: self.min_machines,
+        }
+    }
+}
+
 /// A report failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -909,6 +924,15 @@ mod tests {
         let mut out = Vec::new();
         render(&r, false, &mut out).unwrap();
         serde_json::to_string(&r).unwrap();
+    }
+
+    #[test]
+    fn the_previous_period_has_the_same_length_and_ends_the_day_before() {
+        let q = query(5);
+        let p = q.previous();
+        assert_eq!(p.until, q.since - time::Duration::days(1));
+        assert_eq!(p.until - p.since, q.until - q.since);
+        assert_eq!((p.app, p.min_machines), (q.app, q.min_machines));
     }
 
     #[test]

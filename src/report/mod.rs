@@ -3,6 +3,7 @@
 //! text for people or JSON for scripts.
 
 pub mod build;
+pub mod html;
 pub mod kanon;
 pub mod text;
 

@@ -6,6 +6,8 @@ mod support;
 #[cfg(feature = "server")]
 mod attack;
 #[cfg(feature = "server")]
+mod browser;
+#[cfg(feature = "server")]
 mod builder_property;
 mod consent;
 mod delivery;
@@ -24,6 +26,8 @@ mod proxy;
 mod receiver;
 #[cfg(feature = "server")]
 mod report;
+#[cfg(feature = "server")]
+mod report_html;
 mod rmcp;
 #[cfg(feature = "server")]
 mod serve;

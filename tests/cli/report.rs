@@ -155,6 +155,15 @@ fn a_canary_planted_in_args_cwd_env_paths_and_unknown_fields_is_never_stored() {
     );
     assert!(dump.contains("build"), "the posted batch arrived");
     assert!(!dump.to_lowercase().contains(&canary), "{dump}");
+    // Nor in any form of the report, the HTML page included.
+    let db_text = db.display().to_string();
+    for form in [&["--json"][..], &[], &["--html", "-"]] {
+        let mut args = vec!["report", "--db", &db_text, "--min-machines", "1"];
+        args.extend_from_slice(form);
+        let out = server_sb.ok(&args);
+        assert!(out.contains("config otel get"), "{form:?}: {out}");
+        assert!(!out.to_lowercase().contains(&canary), "{form:?}: {out}");
+    }
     // And not in the raw bytes either (free pages, WAL, anything).
     for entry in std::fs::read_dir(server_sb.root()).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
