@@ -63,6 +63,11 @@ fn main() -> ExitCode {
         .default_policy(tally::DefaultPolicy::OptOut)
         .docs_url("https://example.invalid/host/TELEMETRY.md")
         .no_telemetry(cli.telemetry.no_telemetry)
+        // An opt-out host shows a one-line notice and never stops an
+        // ordinary command at a question; installers run `host telemetry
+        // prompt`. (The tests also drive the first-run question, which a
+        // host asks only by choice: this example's own switch for that.)
+        .first_run_prompt(std::env::var_os("HOST_EXAMPLE_FIRST_RUN_PROMPT").is_some())
         .prompt(!matches!(cli.command, Cmd::Telemetry { .. }))
         .background_send(!matches!(cli.command, Cmd::Telemetry { .. }))
         .init();
@@ -112,8 +117,10 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("host: {e}");
-                    ExitCode::FAILURE
+                    if !e.is_silent() {
+                        eprintln!("host: {e}");
+                    }
+                    ExitCode::from(e.exit_code())
                 }
             }
         }

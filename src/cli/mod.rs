@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::host::command::{CommandError, ConfigCommand, TelemetryArgs, TelemetryCommand};
+use crate::host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
 use crate::{DefaultPolicy, Telemetry};
 
 /// The environment prefix of the tally binary's own settings.
@@ -153,16 +153,28 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Report(args) => {
             let r = report::run(args, cli.app.clone(), telemetry.settings(), &mut out);
             out.flush().ok();
-            return r.map(|()| ExitCode::SUCCESS);
+            // `report | head`: the reader went away, which is not a failure.
+            return match r {
+                Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+                r => r.map(|()| ExitCode::SUCCESS),
+            };
         }
     };
     out.flush().ok();
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(CommandError::Usage(msg)) => {
-            eprintln!("tally: {msg}");
-            Ok(ExitCode::from(2))
+        Err(e) => {
+            if !e.is_silent() {
+                eprintln!("tally: {e}");
+            }
+            Ok(ExitCode::from(e.exit_code()))
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -40,6 +40,8 @@ pub struct AppInfo {
     pub endpoint: Option<String>,
     /// The system policy file; `/etc/tally/<name>.toml` unless set.
     pub policy_file: Option<PathBuf>,
+    /// How often the machine id is replaced, as the application chose.
+    pub rotation: Option<crate::consent::rotation::Rotation>,
 }
 
 impl AppInfo {

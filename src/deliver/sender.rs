@@ -82,7 +82,7 @@ pub fn gate(settings: &Settings) -> Option<Outcome> {
     if settings.paths.state_dir.is_none() {
         return Some(Outcome::NoStateDir);
     }
-    if settings.undecided() && !crate::consent::notice::already_shown(settings) {
+    if crate::consent::notice::blocks_sending(settings) {
         return Some(Outcome::NoticePending);
     }
     None

@@ -325,8 +325,8 @@ pub fn append(state: &StateFiles, lines: &[Line], today: &str) -> Result<(), Spo
 }
 
 /// Lines the next send would take: already-claimed lines first (a resend
-/// under the same batch id), otherwise the unclaimed lines of completed days
-/// plus lifecycle lines. Read-only; used by `telemetry show` and debug mode.
+/// under the same batch id), otherwise the unclaimed lines of completed
+/// days. Read-only; used by `telemetry show` and debug mode.
 pub fn peek_outgoing(lines: &[Line], today: &str) -> (Option<String>, Vec<Line>) {
     if let Some(id) = lines.iter().find_map(|l| l.b.clone()) {
         let claimed = lines
@@ -344,10 +344,11 @@ pub fn peek_outgoing(lines: &[Line], today: &str) -> (Option<String>, Vec<Line>)
     (None, merge(out))
 }
 
-/// Whether an unclaimed line is ready to leave: a completed day, or a
-/// lifecycle event (those ride along with the next send).
+/// Whether an unclaimed line is ready to leave: its day is over. Lifecycle
+/// events too: sending one the day it happens would tell the time of an
+/// install or upgrade more precisely than any count.
 pub fn outgoing(l: &Line, today: &str) -> bool {
-    l.day.as_str() < today || matches!(l.row, Row::Lifecycle { .. })
+    l.day.as_str() < today
 }
 
 /// Whether any unclaimed line belongs to a completed day, or any line is
