@@ -329,16 +329,34 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
         _ => Vec::new(),
     };
     let (claimed, outgoing) = spool::peek_outgoing(&lines, &today);
+    // Before a machine id exists (or a batch is claimed) the batch shows
+    // that one will be minted, never a made-up all-zero id that looks real.
     let machine = match (s.instance_id, s.paths.state()) {
-        (Some(id), _) => id.hyphenated().to_string(),
-        (None, Some(st)) => {
-            state::read_machine_id(&st).unwrap_or_else(|| uuid::Uuid::nil().to_string())
-        }
-        _ => uuid::Uuid::nil().to_string(),
+        (Some(id), _) => Some(id.hyphenated().to_string()),
+        (None, Some(st)) => state::read_machine_id(&st),
+        _ => None,
     };
+    let nil = uuid::Uuid::nil().to_string();
     let next = (!outgoing.is_empty()).then(|| {
-        let id = claimed.unwrap_or_else(|| uuid::Uuid::nil().to_string());
-        sender::build(s, &machine, &id, &outgoing)
+        let batch_id = claimed.clone().unwrap_or_else(|| nil.clone());
+        sender::build(s, machine.as_deref().unwrap_or(&nil), &batch_id, &outgoing)
+    });
+    // The exact bytes, with the ids that do not exist yet said in words.
+    let shown = next.as_ref().map(|b| {
+        let mut text = String::from_utf8_lossy(&sender::encode(b)).into_owned();
+        if machine.is_none() {
+            text = text.replace(
+                &format!("\"machine_id\":\"{nil}\""),
+                "\"machine_id\":\"(none yet: a random id is minted at the first send)\"",
+            );
+        }
+        if claimed.is_none() {
+            text = text.replace(
+                &format!("\"batch_id\":\"{nil}\""),
+                "\"batch_id\":\"(minted when the batch is claimed)\"",
+            );
+        }
+        text
     });
     let today_lines: Vec<_> = lines
         .into_iter()
@@ -348,13 +366,13 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
     if json {
         let v = json!({
             "endpoint": s.endpoint.as_ref().map(|e| &e.value),
-            "next_batch": next,
+            "next_batch": shown.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
             "today": today_events,
         });
         print_json(out, &v)?;
         return Ok(());
     }
-    match &next {
+    match &shown {
         Some(b) => {
             writeln!(
                 out,
@@ -363,7 +381,7 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
                     .as_ref()
                     .map_or("(no endpoint)", |e| e.value.as_str())
             )?;
-            out.write_all(&sender::encode(b))?;
+            out.write_all(b.as_bytes())?;
             writeln!(out)?;
         }
         None => writeln!(out, "Nothing is waiting to be sent.")?,

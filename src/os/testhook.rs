@@ -15,3 +15,21 @@ pub fn var<'a>(env: &'a Env, name: &str) -> Option<&'a str> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `<APP>_TELEMETRY_NOW` changed the clock in release builds of every
+    /// host. (`cargo test --release` runs the release half.)
+    #[test]
+    fn test_hooks_are_honoured_in_debug_builds_only() {
+        let env = Env::from_pairs([("X_TELEMETRY_NOW", "2026-01-01")]);
+        let got = var(&env, "X_TELEMETRY_NOW");
+        if cfg!(debug_assertions) {
+            assert_eq!(got, Some("2026-01-01"));
+        } else {
+            assert_eq!(got, None);
+        }
+    }
+}

@@ -4,6 +4,7 @@
 mod support;
 
 mod consent;
+mod consent_holes;
 mod delivery;
 mod generated;
 mod hostile;
