@@ -5,6 +5,13 @@
 //! off, and an uncontended mutex plus one hash-map update when it is on.
 //! Counts are attributed to a UTC day when they are persisted (at exit, or
 //! on the long-running flush, which also wakes at midnight).
+//!
+//! Distinct names are capped per map ([`MAX_NAMES`]) between drains, so at
+//! most a day's worth: a client calling thousands of made-up tool names
+//! cannot grow memory or the spool. A call to a new name past the cap is
+//! counted in `overflow`, persisted as `dropped`. The check is one length
+//! comparison on the path that would allocate anyway; the common path (a
+//! name already seen) is unchanged.
 
 use std::collections::HashMap as StdMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,7 +109,14 @@ pub struct Counters {
     pub lifecycle: HashMap<LifecycleKind, u64>,
     /// Facts (field name → value), the latest value wins.
     pub facts: HashMap<&'static str, String>,
+    /// Records of new command or tool names past [`MAX_NAMES`], folded into
+    /// one count that is sent as `dropped`.
+    pub overflow: u64,
 }
+
+/// Most distinct command paths, and most distinct tool names, kept between
+/// two drains (a drain happens at least daily).
+pub const MAX_NAMES: usize = 256;
 
 impl Counters {
     /// Whether nothing was recorded.
@@ -112,6 +126,7 @@ impl Counters {
             && self.clients.is_empty()
             && self.lifecycle.is_empty()
             && self.facts.is_empty()
+            && self.overflow == 0
     }
 
     /// Tool statistics as (name, outcome, stats) triples, skipping empty slots.
@@ -155,8 +170,10 @@ pub fn record_command(path: &str) {
     let mut c = counters();
     if let Some(n) = c.commands.get_mut(path) {
         *n += 1;
-    } else {
+    } else if c.commands.len() < MAX_NAMES {
         c.commands.insert(path.into(), 1);
+    } else {
+        c.overflow += 1;
     }
 }
 
@@ -168,9 +185,14 @@ pub fn record_tool_call(name: &str, outcome: CallOutcome, duration: Duration) {
     }
     let bucket = schema::latency_bucket(duration);
     let mut c = counters();
+    let room = c.tools.len() < MAX_NAMES;
     let slots = match c.tools.get_mut(name) {
         Some(s) => s,
-        None => c.tools.entry(name.into()).or_default(),
+        None if room => c.tools.entry(name.into()).or_default(),
+        None => {
+            c.overflow += 1;
+            return;
+        }
     };
     let s = &mut slots[outcome.slot()];
     s.count += 1;
@@ -260,6 +282,7 @@ pub fn restore(old: Counters) {
     for (k, v) in old.facts {
         c.facts.entry(k).or_insert(v);
     }
+    c.overflow += old.overflow;
 }
 
 #[cfg(test)]
@@ -304,6 +327,26 @@ mod tests {
         restore(c);
         assert_eq!(drain().commands.get("a b"), Some(&2));
         set_enabled(false);
+        distinct_names_are_capped_and_the_rest_counted_as_overflow();
+    }
+
+    /// 50,000 distinct tool names once took 74 MB and flooded the spool.
+    /// (Called from the one test that owns the global counters.)
+    fn distinct_names_are_capped_and_the_rest_counted_as_overflow() {
+        let _ = drain();
+        set_enabled(true);
+        for i in 0..(MAX_NAMES + 100) {
+            record_tool_call(&format!("t{i}"), CallOutcome::Ok, Duration::ZERO);
+            record_command(&format!("c{i}"));
+        }
+        // A name seen before the cap still counts as itself.
+        record_tool_call("t0", CallOutcome::Ok, Duration::ZERO);
+        let c = drain();
+        set_enabled(false);
+        assert_eq!(c.tools.len(), MAX_NAMES);
+        assert_eq!(c.commands.len(), MAX_NAMES);
+        assert_eq!(c.overflow, 200);
+        assert_eq!(c.tools["t0"][0].count, 2);
     }
 
     #[test]
