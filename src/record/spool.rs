@@ -298,7 +298,10 @@ fn fit(lines: Vec<Line>, today: &str, soft: u64, hard: u64) -> Vec<Line> {
     // the next appends have room again.
     let target = if total > hard { soft } else { total };
     while total > target {
-        let Some(oldest) = done.iter().find(|l| !matches!(l.row, Row::Dropped)).map(|l| l.day.clone())
+        let Some(oldest) = done
+            .iter()
+            .find(|l| !matches!(l.row, Row::Dropped))
+            .map(|l| l.day.clone())
         else {
             break;
         };

@@ -117,3 +117,39 @@ fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
         );
     }
 }
+
+/// `--tool-names` recorded whatever the client called: a call to a canary
+/// tool the server never declared was stored and sent.
+#[test]
+fn a_canary_tool_name_the_server_never_listed_never_reaches_the_spool_or_the_wire() {
+    use crate::peer::{Peer, call, counting_sandbox};
+    let canary = format!("CANARY_{}", uuid::Uuid::new_v4().simple());
+    let rx = Receiver::start(Mode::Accept);
+    let mut sb = counting_sandbox();
+    sb.set("TALLY_TELEMETRY_ENDPOINT", rx.url());
+    sb.set("TALLY_TELEMETRY_NOW", D1);
+    let mut p = Peer::proxied_edge(&sb, &["--tool-names"]);
+    p.send(r#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#);
+    p.recv();
+    p.send(&call(1, &canary, serde_json::json!({})));
+    p.recv();
+    p.send(&call(2, "ok", serde_json::json!({})));
+    p.recv();
+    let (st, _) = p.finish();
+    assert!(st.success());
+    let spool = std::fs::read_to_string(sb.state_dir().join("spool.jsonl")).unwrap();
+    assert!(
+        spool.contains("\"ok\"") && spool.contains("_unlisted"),
+        "{spool}"
+    );
+    assert!(
+        !spool.contains(&canary),
+        "the spool holds the canary: {spool}"
+    );
+    sb.set("TALLY_TELEMETRY_NOW", D2);
+    let flush = sb.ok(&["telemetry", "flush"]);
+    assert!(flush.starts_with("sent"), "{flush}");
+    for b in rx.raw_bodies() {
+        assert!(!text(&b).contains(&canary), "the wire carried the canary");
+    }
+}
