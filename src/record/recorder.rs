@@ -185,18 +185,21 @@ pub fn record_tool_call(name: &str, outcome: CallOutcome, duration: Duration) {
     }
     let bucket = schema::latency_bucket(duration);
     let mut c = counters();
-    let room = c.tools.len() < MAX_NAMES;
-    let slots = match c.tools.get_mut(name) {
-        Some(s) => s,
-        None if room => c.tools.entry(name.into()).or_default(),
-        None => {
-            c.overflow += 1;
-            return;
-        }
-    };
-    let s = &mut slots[outcome.slot()];
-    s.count += 1;
-    s.latency[bucket] += 1;
+    let slot = outcome.slot();
+    if let Some(slots) = c.tools.get_mut(name) {
+        slots[slot].count += 1;
+        slots[slot].latency[bucket] += 1;
+        return;
+    }
+    // A new name: the only path that allocates, and the only one that
+    // checks the cap.
+    if c.tools.len() >= MAX_NAMES {
+        c.overflow += 1;
+        return;
+    }
+    let slots = c.tools.entry(name.into()).or_default();
+    slots[slot].count += 1;
+    slots[slot].latency[bucket] += 1;
 }
 
 /// Counts one MCP session from a client, given `initialize`'s
