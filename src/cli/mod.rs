@@ -7,6 +7,7 @@
 #![allow(rustdoc::invalid_html_tags)]
 
 mod generate;
+mod help;
 #[cfg(feature = "server")]
 mod report;
 mod run;
@@ -87,12 +88,12 @@ fn is_report(command: &Command) -> bool {
 
 /// The clap command, for completions and man pages.
 pub fn command() -> clap::Command {
-    Cli::command()
+    Cli::command().after_long_help(help::text())
 }
 
 /// Parses the process arguments, runs the command, returns the exit code.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     let managing = matches!(
         cli.command,
