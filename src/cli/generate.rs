@@ -122,10 +122,9 @@ fn page(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
     let mut lines: Vec<&str> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for l in text.lines() {
-        if l.starts_with(".ie \\n(.g .ds Aq") || l.starts_with(".el .ds Aq") {
-            if !seen.insert(l) {
-                continue;
-            }
+        let preamble = l.starts_with(".ie \\n(.g .ds Aq") || l.starts_with(".el .ds Aq");
+        if preamble && !seen.insert(l) {
+            continue;
         }
         lines.push(l);
     }

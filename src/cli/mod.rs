@@ -173,6 +173,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
+#[cfg(feature = "server")]
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()

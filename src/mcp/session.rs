@@ -150,10 +150,10 @@ impl<S: Sink> McpSession<S> {
                 );
                 self.initializing.push(id.clone());
             }
-            (Some("tools/list"), Some(id)) if self.tool_names => {
-                if self.listing.len() < MAX_LISTING {
-                    self.listing.push(id.clone());
-                }
+            (Some("tools/list"), Some(id))
+                if self.tool_names && self.listing.len() < MAX_LISTING =>
+            {
+                self.listing.push(id.clone());
             }
             (Some("notifications/cancelled"), None) => {
                 if let Some(call) = m.request_id.as_ref().and_then(|r| self.calls.remove(r)) {

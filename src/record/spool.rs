@@ -286,7 +286,7 @@ fn fit(lines: Vec<Line>, today: &str, soft: u64, hard: u64) -> Vec<Line> {
         .partition(|l| l.day.as_str() < today || matches!(l.row, Row::Dropped) || l.b.is_some());
     let mut dropped = 0u64;
     // Today's rows: the smallest counts go first.
-    fresh.sort_by(|a, b| b.n.cmp(&a.n));
+    fresh.sort_by_key(|l| std::cmp::Reverse(l.n));
     while total > soft {
         let Some(l) = fresh.pop() else { break };
         total -= line_size(&l);
