@@ -119,3 +119,58 @@ pub fn show(settings: &Settings) -> bool {
     )
     .is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::app::{AppInfo, DefaultPolicy};
+    use crate::consent::paths::Paths;
+    use crate::consent::settings::{Flags, resolve};
+    use crate::os::env::Env;
+
+    fn settings(dir: &std::path::Path, consent: &str) -> Settings {
+        let file = dir.join("telemetry.toml");
+        std::fs::write(&file, consent).unwrap();
+        let app = AppInfo {
+            name: "demo".into(),
+            version: "1.0.0".into(),
+            env_prefix: "DEMO".into(),
+            default_policy: DefaultPolicy::OptOut,
+            docs_url: None,
+            endpoint: Some("http://127.0.0.1:9/v1/batch".into()),
+            policy_file: None,
+            rotation: None,
+        };
+        let paths = Paths::explicit(file, dir.join("state"), dir.join("policy.toml"));
+        resolve(app, Env::default(), Flags::default(), Some(paths))
+    }
+
+    /// A rise of the consent version stopped at the notice: someone who had
+    /// said yes explicitly was never told that a new kind of data came.
+    #[test]
+    fn an_explicit_yes_under_an_older_consent_version_is_told_before_anything_is_sent() {
+        let t = tempfile::tempdir().unwrap();
+        let old = CONSENT_VERSION - 1;
+        let s = settings(
+            t.path(),
+            &format!("enabled = true\nconsent_version = {old}\n"),
+        );
+        assert!(s.consent.enabled);
+        assert!(stale_yes(&s) && due(&s) && blocks_sending(&s));
+        assert!(text(&s).starts_with("What tally collects changed"));
+        // Once told, sending may go on.
+        let s = settings(
+            t.path(),
+            &format!(
+                "enabled = true\nconsent_version = {old}\nnotice_version = {CONSENT_VERSION}\n"
+            ),
+        );
+        assert!(!due(&s) && !blocks_sending(&s));
+        // A yes under the current version needs no notice.
+        let s = settings(
+            t.path(),
+            &format!("enabled = true\nconsent_version = {CONSENT_VERSION}\n"),
+        );
+        assert!(!due(&s) && !blocks_sending(&s));
+    }
+}

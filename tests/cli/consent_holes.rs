@@ -322,3 +322,23 @@ fn show_into_a_closed_pipe_is_not_an_error() {
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
 }
+
+/// Nothing called `record_lifecycle`, and uninstallers had no command to
+/// call: `telemetry uninstall` records the uninstall, sends what is left
+/// (today included, as no later run will) and deletes local data.
+#[test]
+fn uninstall_sends_what_is_left_with_the_uninstall_and_deletes_local_data() {
+    let rx = Receiver::start(Mode::Accept);
+    let sb = host_sandbox(&rx.url());
+    crate::delivery::host_on(&sb, D1, &["build"]);
+    let out = crate::delivery::host_on(&sb, D1, &["telemetry", "uninstall"]);
+    let said = text(&out.stdout);
+    assert!(said.contains("Sent the last counts"), "{said}");
+    let batches = rx.unique_batches();
+    let body = serde_json::to_string(&batches).unwrap();
+    assert!(
+        body.contains("uninstall") && body.contains("build"),
+        "{body}"
+    );
+    assert!(!sb.root().join("state/host").exists(), "{:?}", sb.created());
+}
