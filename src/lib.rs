@@ -66,6 +66,7 @@ use __private::{report, server};
 
 pub use consent::app::DefaultPolicy;
 pub use consent::precedence::Source;
+pub use consent::rotation::Rotation;
 pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
 pub use host::output::CommandError;
 pub use host::telemetry::{Builder, Telemetry, command_path, persist};

@@ -250,3 +250,42 @@ impl Settings {
         self.consent.decided_by == consent::Source::Default
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::app::DefaultPolicy;
+
+    fn with(app_rotation: Option<Rotation>, policy: &str) -> Sourced<Rotation> {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("policy.toml"), policy).unwrap();
+        let app = AppInfo {
+            name: "demo".into(),
+            version: "1".into(),
+            env_prefix: "DEMO".into(),
+            default_policy: DefaultPolicy::OptIn,
+            docs_url: None,
+            endpoint: None,
+            policy_file: None,
+            rotation: app_rotation,
+        };
+        let paths = Paths::explicit(
+            t.path().join("telemetry.toml"),
+            t.path().join("state"),
+            t.path().join("policy.toml"),
+        );
+        resolve(app, Env::default(), Flags::default(), Some(paths)).rotation
+    }
+
+    #[test]
+    fn the_shorter_of_the_apps_and_the_admins_rotation_applies() {
+        let monthly = "rotate_machine_id = \"monthly\"\n";
+        let r = with(Some(Rotation::Yearly), monthly);
+        assert_eq!(r.value, Rotation::Monthly);
+        assert!(matches!(r.origin, Origin::Policy(_)));
+        let r = with(Some(Rotation::Daily), monthly);
+        assert_eq!((r.value, r.origin), (Rotation::Daily, Origin::Builder));
+        let r = with(None, "");
+        assert_eq!((r.value, r.origin), (Rotation::Never, Origin::Default));
+    }
+}

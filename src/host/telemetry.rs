@@ -140,7 +140,7 @@ impl Builder {
     /// (default: never). Machines stay countable within a period and cannot
     /// be linked across periods; an administrator's policy may choose a
     /// shorter period.
-    pub fn rotate_machine_id(mut self, period: crate::consent::rotation::Rotation) -> Self {
+    pub fn rotate_machine_id(mut self, period: crate::Rotation) -> Self {
         self.app.rotation = Some(period);
         self
     }
