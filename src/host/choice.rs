@@ -27,13 +27,18 @@ pub(crate) fn switch(
 ) -> Result<(), CommandError> {
     let app = &s.app.name;
     let mut removed = Vec::new();
+    let mut delete_error = None;
     if !enabled {
         // First what "off" is for: nothing recorded or kept, whatever
-        // happens to the consent file after.
+        // happens to the consent file after. A failure here still lets the
+        // choice be stored; it is reported after.
         recorder::set_enabled(false);
         recorder::drain();
         if let Some(st) = s.paths.state() {
-            removed = state::delete_all(&st)?;
+            match state::delete_all(&st) {
+                Ok(r) => removed = r,
+                Err(e) => delete_error = Some(e),
+            }
         }
     }
     let stored = store_choice(s, enabled, via).map_err(|e| {
@@ -94,6 +99,11 @@ pub(crate) fn switch(
             word(fresh.consent.enabled),
             fresh.consent.reason
         )?;
+    }
+    if let Some(e) = delete_error {
+        return Err(CommandError::File(format!(
+            "your choice is stored, but buffered data could not all be deleted: {e}"
+        )));
     }
     Ok(())
 }

@@ -164,7 +164,9 @@ impl Builder {
     }
 
     /// Resolves settings without side effects: no prompt, no hook, no
-    /// thread, no file created. Used by `telemetry status`.
+    /// thread, no file created (but for the one-time move of consent out of
+    /// the host's `config.toml`, see `consent::migrate`). Used by
+    /// `telemetry status`.
     pub(crate) fn resolve(&self) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         let Some(name) = &self.report_as else {
