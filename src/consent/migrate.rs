@@ -61,6 +61,11 @@ pub fn run(legacy: &Path, consent: &Path) -> Migration {
     let Ok(text) = String::from_utf8(bytes) else {
         return Migration::Nothing;
     };
+    // Most runs of an undecided user get here: a substring check spares
+    // them parsing the host's file.
+    if !text.contains("telemetry") {
+        return Migration::Nothing;
+    }
     // A host file that is not TOML is none of tally's business.
     let Ok(mut doc) = text.parse::<DocumentMut>() else {
         return Migration::Nothing;
