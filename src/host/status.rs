@@ -106,7 +106,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
     if s.rotation.value != crate::consent::rotation::Rotation::Never {
         writeln!(
             out,
-            "  id rotation: {} ({}): a new random machine id each period",
+            "  id rotates: {} ({}): a new random machine id each period",
             s.rotation.value.as_str(),
             s.rotation.origin
         )?;
