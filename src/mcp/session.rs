@@ -183,21 +183,34 @@ impl<S: Sink> McpSession<S> {
                 CallOutcome::Ok
             };
             self.finish(call, outcome, now);
-        } else if let Some(i) = self.listing.iter().position(|x| x == id) {
-            self.listing.swap_remove(i);
-            if m.has_result && !m.has_error {
-                for name in &m.listed_tools {
-                    if self.listed.len() < MAX_KNOWN && Pattern::ToolName.matches(name) {
-                        self.listed.insert(name.as_str().into());
-                    }
-                }
-            }
         } else if let Some(i) = self.initializing.iter().position(|x| x == id) {
             self.initializing.swap_remove(i);
             if m.has_result && !m.has_error {
                 self.protocol_version = m.protocol_version.clone();
                 self.capabilities = Some(m.capabilities);
                 self.protocol_facts();
+            }
+        }
+    }
+
+    /// A message from the server, seen *before* it is written to the
+    /// client: the names a `tools/list` result declares are learnt here, so
+    /// they are known before the client can call them (it cannot act on a
+    /// result it has not received).
+    pub fn before_server(&mut self, m: &Message, _now: Instant) {
+        if self.ended || !m.is_response() || self.listing.is_empty() {
+            return;
+        }
+        let Some(id) = &m.id else { return };
+        let Some(i) = self.listing.iter().position(|x| x == id) else {
+            return;
+        };
+        self.listing.swap_remove(i);
+        if m.has_result && !m.has_error {
+            for name in &m.listed_tools {
+                if self.listed.len() < MAX_KNOWN && Pattern::ToolName.matches(name) {
+                    self.listed.insert(name.as_str().into());
+                }
             }
         }
     }
@@ -292,6 +305,7 @@ mod tests {
         }
         fn server(&mut self, text: &str) -> &mut Self {
             for m in msgs(text) {
+                self.s.before_server(&m, self.now);
                 self.s.from_server(&m, self.now);
             }
             self
@@ -398,6 +412,22 @@ mod tests {
                 (UNLISTED, CallOutcome::Ok)
             ]
         );
+    }
+
+    /// The proxy handed a tools/list result to the session only after
+    /// writing it, so a fast client's call to a listed tool could arrive
+    /// first and count as `_unlisted`.
+    #[test]
+    fn listed_names_are_known_before_the_client_can_call_them() {
+        let mut c = Convo::new(true);
+        c.client(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+        let list = msgs(r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}}"#);
+        c.s.before_server(&list[0], c.now);
+        // The client got the list and calls before the write is confirmed.
+        c.client(&call("2", "echo"));
+        c.s.from_server(&list[0], c.now);
+        c.server(r#"{"id":2,"result":{}}"#);
+        assert_eq!(c.calls(), vec![("echo", CallOutcome::Ok)]);
     }
 
     #[test]
