@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('on', 'on', [CompletionResultType]::ParameterValue, 'Turn telemetry on (stores your choice in the config file)')
             [CompletionResult]::new('off', 'off', [CompletionResultType]::ParameterValue, 'Turn telemetry off: stores your choice, deletes buffered data and the machine id')
             [CompletionResult]::new('prompt', 'prompt', [CompletionResultType]::ParameterValue, 'Ask whether to share usage statistics and store the answer (for installers)')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'For uninstallers: record the uninstall, send what is left (today included), delete local data')
             [CompletionResult]::new('reset', 'reset', [CompletionResultType]::ParameterValue, 'Drop buffered data and replace the machine id with a new random one')
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Send completed days now, in the foreground, and report what happened')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print exactly what the next send would post, and today''s local counts')
@@ -84,6 +85,16 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
         'tally;telemetry;prompt' {
             [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Ask even if a choice was already made (the new answer replaces it)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)')
+            [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tally;telemetry;uninstall' {
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -135,6 +146,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('on', 'on', [CompletionResultType]::ParameterValue, 'Turn telemetry on (stores your choice in the config file)')
             [CompletionResult]::new('off', 'off', [CompletionResultType]::ParameterValue, 'Turn telemetry off: stores your choice, deletes buffered data and the machine id')
             [CompletionResult]::new('prompt', 'prompt', [CompletionResultType]::ParameterValue, 'Ask whether to share usage statistics and store the answer (for installers)')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'For uninstallers: record the uninstall, send what is left (today included), delete local data')
             [CompletionResult]::new('reset', 'reset', [CompletionResultType]::ParameterValue, 'Drop buffered data and replace the machine id with a new random one')
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Send completed days now, in the foreground, and report what happened')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print exactly what the next send would post, and today''s local counts')
@@ -152,6 +164,9 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;help;prompt' {
+            break
+        }
+        'tally;telemetry;help;uninstall' {
             break
         }
         'tally;telemetry;help;reset' {
@@ -321,6 +336,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('on', 'on', [CompletionResultType]::ParameterValue, 'Turn telemetry on (stores your choice in the config file)')
             [CompletionResult]::new('off', 'off', [CompletionResultType]::ParameterValue, 'Turn telemetry off: stores your choice, deletes buffered data and the machine id')
             [CompletionResult]::new('prompt', 'prompt', [CompletionResultType]::ParameterValue, 'Ask whether to share usage statistics and store the answer (for installers)')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'For uninstallers: record the uninstall, send what is left (today included), delete local data')
             [CompletionResult]::new('reset', 'reset', [CompletionResultType]::ParameterValue, 'Drop buffered data and replace the machine id with a new random one')
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Send completed days now, in the foreground, and report what happened')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print exactly what the next send would post, and today''s local counts')
@@ -337,6 +353,9 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;help;telemetry;prompt' {
+            break
+        }
+        'tally;help;telemetry;uninstall' {
             break
         }
         'tally;help;telemetry;reset' {

@@ -133,6 +133,9 @@ _tally() {
             tally__subcmd__help__subcmd__telemetry,status)
                 cmd="tally__subcmd__help__subcmd__telemetry__subcmd__status"
                 ;;
+            tally__subcmd__help__subcmd__telemetry,uninstall)
+                cmd="tally__subcmd__help__subcmd__telemetry__subcmd__uninstall"
+                ;;
             tally__subcmd__telemetry,flush)
                 cmd="tally__subcmd__telemetry__subcmd__flush"
                 ;;
@@ -160,6 +163,9 @@ _tally() {
             tally__subcmd__telemetry,status)
                 cmd="tally__subcmd__telemetry__subcmd__status"
                 ;;
+            tally__subcmd__telemetry,uninstall)
+                cmd="tally__subcmd__telemetry__subcmd__uninstall"
+                ;;
             tally__subcmd__telemetry__subcmd__help,flush)
                 cmd="tally__subcmd__telemetry__subcmd__help__subcmd__flush"
                 ;;
@@ -186,6 +192,9 @@ _tally() {
                 ;;
             tally__subcmd__telemetry__subcmd__help,status)
                 cmd="tally__subcmd__telemetry__subcmd__help__subcmd__status"
+                ;;
+            tally__subcmd__telemetry__subcmd__help,uninstall)
+                cmd="tally__subcmd__telemetry__subcmd__help__subcmd__uninstall"
                 ;;
             *)
                 ;;
@@ -596,7 +605,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__help__subcmd__telemetry)
-            opts="status on off prompt reset flush show log"
+            opts="status on off prompt uninstall reset flush show log"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,6 +717,20 @@ _tally() {
             return 0
             ;;
         tally__subcmd__help__subcmd__telemetry__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tally__subcmd__help__subcmd__telemetry__subcmd__uninstall)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -840,7 +863,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry)
-            opts="-h -V --no-telemetry --app --help --version status on off prompt reset flush show log help"
+            opts="-h -V --no-telemetry --app --help --version status on off prompt uninstall reset flush show log help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,7 +899,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__help)
-            opts="status on off prompt reset flush show log help"
+            opts="status on off prompt uninstall reset flush show log help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1015,6 +1038,20 @@ _tally() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tally__subcmd__telemetry__subcmd__help__subcmd__uninstall)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tally__subcmd__telemetry__subcmd__log)
             opts="-h -V --json --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1070,7 +1107,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__prompt)
-            opts="-h -V --force --no-telemetry --app --help --version"
+            opts="-h -V --force --json --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1125,6 +1162,24 @@ _tally() {
             ;;
         tally__subcmd__telemetry__subcmd__status)
             opts="-h -V --json --no-telemetry --app --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tally__subcmd__telemetry__subcmd__uninstall)
+            opts="-h -V --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

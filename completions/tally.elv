@@ -42,6 +42,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand on 'Turn telemetry on (stores your choice in the config file)'
             cand off 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
             cand prompt 'Ask whether to share usage statistics and store the answer (for installers)'
+            cand uninstall 'For uninstallers: record the uninstall, send what is left (today included), delete local data'
             cand reset 'Drop buffered data and replace the machine id with a new random one'
             cand flush 'Send completed days now, in the foreground, and report what happened'
             cand show 'Print exactly what the next send would post, and today''s local counts'
@@ -76,6 +77,15 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;telemetry;prompt'= {
             cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --force 'Ask even if a choice was already made (the new answer replaces it)'
+            cand --json 'Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)'
+            cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tally;telemetry;uninstall'= {
+            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -122,6 +132,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand on 'Turn telemetry on (stores your choice in the config file)'
             cand off 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
             cand prompt 'Ask whether to share usage statistics and store the answer (for installers)'
+            cand uninstall 'For uninstallers: record the uninstall, send what is left (today included), delete local data'
             cand reset 'Drop buffered data and replace the machine id with a new random one'
             cand flush 'Send completed days now, in the foreground, and report what happened'
             cand show 'Print exactly what the next send would post, and today''s local counts'
@@ -135,6 +146,8 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;telemetry;help;off'= {
         }
         &'tally;telemetry;help;prompt'= {
+        }
+        &'tally;telemetry;help;uninstall'= {
         }
         &'tally;telemetry;help;reset'= {
         }
@@ -278,6 +291,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand on 'Turn telemetry on (stores your choice in the config file)'
             cand off 'Turn telemetry off: stores your choice, deletes buffered data and the machine id'
             cand prompt 'Ask whether to share usage statistics and store the answer (for installers)'
+            cand uninstall 'For uninstallers: record the uninstall, send what is left (today included), delete local data'
             cand reset 'Drop buffered data and replace the machine id with a new random one'
             cand flush 'Send completed days now, in the foreground, and report what happened'
             cand show 'Print exactly what the next send would post, and today''s local counts'
@@ -290,6 +304,8 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;help;telemetry;off'= {
         }
         &'tally;help;telemetry;prompt'= {
+        }
+        &'tally;help;telemetry;uninstall'= {
         }
         &'tally;help;telemetry;reset'= {
         }

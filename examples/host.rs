@@ -73,6 +73,11 @@ fn main() -> ExitCode {
         .docs_url("https://example.invalid/host/TELEMETRY.md")
         .no_telemetry(cli.telemetry.no_telemetry)
         .cli::<Cli>()
+        // An opt-out host shows a one-line notice and never stops an
+        // ordinary command at a question; installers run `host telemetry
+        // prompt`. (The tests also drive the first-run question, which a
+        // host asks only by choice: this example's own switch for that.)
+        .first_run_prompt(std::env::var_os("HOST_EXAMPLE_FIRST_RUN_PROMPT").is_some())
         .init();
 
     // 3. Count the command: its subcommand path only, never arguments.

@@ -68,6 +68,7 @@ use __private::{report, server};
 
 pub use consent::app::DefaultPolicy;
 pub use consent::precedence::Source;
+pub use consent::rotation::Rotation;
 pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
 #[cfg(feature = "clap")]
 pub use host::contract::{ContractError, check_contract, contract, write_contract};

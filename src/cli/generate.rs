@@ -78,10 +78,51 @@ fn visible_command() -> clap::Command {
     root
 }
 
-/// Writes one man page per command and subcommand into `dir`.
+/// Writes one man page per command and subcommand into `dir`, each with
+/// the ENVIRONMENT and FILES sections (clap_mangen's sections in its order,
+/// ours before VERSION).
 pub fn man(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cmd = super::command();
-    clap_mangen::generate_to(cmd, dir)
-        .with_context(|| format!("writing man pages to {}", dir.display()))
+    // The CLI without the Environment/Files text of `--help`: man pages get
+    // real sections for those.
+    let mut cmd = <super::Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    cmd.build();
+    page(&cmd, dir).with_context(|| format!("writing man pages to {}", dir.display()))
+}
+
+fn page(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        page(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut out)?;
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut out)?;
+    }
+    if cmd.get_after_help().is_some() || cmd.get_after_long_help().is_some() {
+        man.render_extra_section(&mut out)?;
+    }
+    out.extend_from_slice(super::help::roff().as_bytes());
+    if cmd.get_version().is_some() || cmd.get_long_version().is_some() {
+        man.render_version_section(&mut out)?;
+    }
+    // Each section rendered on its own repeats roff's preamble; keep one.
+    let text = String::from_utf8_lossy(&out);
+    let mut lines: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for l in text.lines() {
+        let preamble = l.starts_with(".ie \\n(.g .ds Aq") || l.starts_with(".el .ds Aq");
+        if preamble && !seen.insert(l) {
+            continue;
+        }
+        lines.push(l);
+    }
+    std::fs::write(dir.join(man.get_filename()), lines.join("\n") + "\n")
 }

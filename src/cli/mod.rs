@@ -7,6 +7,7 @@
 #![allow(rustdoc::invalid_html_tags)]
 
 mod generate;
+mod help;
 #[cfg(feature = "server")]
 mod report;
 mod run;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::host::command::{CommandError, ConfigCommand, TelemetryArgs, TelemetryCommand};
+use crate::host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
 use crate::{DefaultPolicy, Telemetry};
 
 /// The environment prefix of the tally binary's own settings.
@@ -87,12 +88,12 @@ fn is_report(command: &Command) -> bool {
 
 /// The clap command, for completions and man pages.
 pub fn command() -> clap::Command {
-    Cli::command()
+    Cli::command().after_long_help(help::text())
 }
 
 /// Parses the process arguments, runs the command, returns the exit code.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     let managing = matches!(
         cli.command,
@@ -166,16 +167,29 @@ fn dispatch(cli: &Cli, telemetry: &Telemetry) -> anyhow::Result<u8> {
         Command::Report(args) => {
             let r = report::run(args, cli.app.clone(), telemetry.settings(), &mut out);
             out.flush().ok();
-            return r.map(|()| 0);
+            // `report | head`: the reader went away, which is not a failure.
+            return match r {
+                Err(e) if is_broken_pipe(&e) => Ok(0),
+                r => r.map(|()| 0),
+            };
         }
     };
     out.flush().ok();
     match result {
         Ok(()) => Ok(0),
-        Err(CommandError::Usage(msg)) => {
-            eprintln!("tally: {msg}");
-            Ok(2)
+        Err(e) => {
+            if !e.is_silent() {
+                eprintln!("tally: {e}");
+            }
+            Ok(e.exit_code())
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+#[cfg(feature = "server")]
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -44,6 +44,8 @@ pub struct AppInfo {
     /// (`telemetry` unless the host chose another), for the texts that
     /// tell users what to run.
     pub command: String,
+    /// How often the machine id is replaced, as the application chose.
+    pub rotation: Option<crate::consent::rotation::Rotation>,
 }
 
 impl AppInfo {

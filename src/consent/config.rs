@@ -1,24 +1,37 @@
-//! The user's config file: the stored telemetry choice, when and how it was
-//! made, the consent version of the last notice shown, and optional
-//! endpoint/interval settings.
+//! tally's own consent file, `<config dir>/<app>/telemetry.toml`: the stored
+//! choice, when and how it was made, the consent version it was made under,
+//! the consent version of the last notice shown, and optional
+//! endpoint/interval settings. It is never the host's own config file, so a
+//! host that parses its config strictly, or rewrites it from a struct, can
+//! neither break on tally's keys nor drop the user's stored "off".
 //!
 //! Reading is strict (a file that does not parse means *no consent*, and
 //! `telemetry status` says why); writing edits the document in place with
-//! `toml_edit` so the user's comments and other keys survive, and replaces
-//! the file atomically, mode 0600.
+//! `toml_edit` so the user's comments survive, and replaces the file
+//! atomically, mode 0600. An explicit choice (`telemetry on|off`, the
+//! prompt) made while the file is broken keeps the broken file as a backup
+//! beside it and writes a fresh one, so `off` always works.
+//!
+//! Dotfile managers link the file (or its directory) into a repository: a
+//! link the user owns to a file the user owns is followed, and the file it
+//! points to is replaced, the link kept. Anything else is refused with the
+//! reason and the fix.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use toml_edit::{DocumentMut, Item, Table, value};
+use toml_edit::{DocumentMut, Table, value};
 
 use crate::os::files::{self, FileError};
+
+/// The consent file's name inside the application's config directory.
+pub const FILE_NAME: &str = "telemetry.toml";
 
 /// How a stored choice was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChoiceVia {
-    /// Answered at the first-run prompt.
+    /// Answered at the first-run prompt or `telemetry prompt`.
     Prompt,
     /// `telemetry on` / `telemetry off`.
     Command,
@@ -37,9 +50,9 @@ impl ChoiceVia {
     }
 }
 
-/// The `[telemetry]` table of the config file.
+/// The consent file's settings.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserConfig {
     /// The stored choice, if one was made.
     pub enabled: Option<bool>,
@@ -47,6 +60,10 @@ pub struct UserConfig {
     pub decided_at: Option<String>,
     /// How the choice was made (`prompt`, `command`, `otel-config`).
     pub decided_via: Option<String>,
+    /// The schema's consent version when the choice was made: a later,
+    /// higher version (a new kind of data) is told to, or asked again of,
+    /// whoever chose under the old one.
+    pub consent_version: Option<u32>,
     /// The consent version of the last notice shown.
     pub notice_version: Option<u32>,
     /// Where batches are posted, if the user set one.
@@ -55,13 +72,7 @@ pub struct UserConfig {
     pub flush_interval_secs: Option<u64>,
 }
 
-#[derive(Deserialize, Default)]
-struct RawFile {
-    #[serde(default)]
-    telemetry: UserConfig,
-}
-
-/// The config file as loaded.
+/// The consent file as loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigState {
     /// No config location could be determined (no home directory).
@@ -75,7 +86,7 @@ pub enum ConfigState {
 }
 
 impl ConfigState {
-    /// The parsed table, if the file was loaded.
+    /// The parsed settings, if the file was loaded.
     pub fn user(&self) -> Option<&UserConfig> {
         match self {
             ConfigState::Loaded(c) => Some(c),
@@ -84,7 +95,7 @@ impl ConfigState {
     }
 }
 
-/// A failure to change the config file.
+/// A failure to change the consent file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// No home or config directory is known, so the choice cannot be stored.
@@ -100,43 +111,180 @@ pub enum ConfigError {
         /// The parser's message.
         message: String,
     },
+    /// A symbolic link tally will not follow, with why and what to do.
+    #[error("{path} {why}; {fix}")]
+    Link {
+        /// The link.
+        path: PathBuf,
+        /// Why it is not followed.
+        why: String,
+        /// What the user can do.
+        fix: String,
+    },
     /// The file or its directory could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
 }
 
-/// Loads the config file at `path`.
+/// How many symbolic links in a row are followed before giving up.
+const MAX_LINKS: usize = 8;
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn link_error(path: &Path, why: String, fix: String) -> ConfigError {
+    ConfigError::Link {
+        path: path.to_owned(),
+        why,
+        fix,
+    }
+}
+
+/// The real file behind `path`: `path` itself when it is a plain file (or
+/// does not exist yet), else where the user's own symbolic links lead. The
+/// directory it is in is resolved too (a linked `~/.config/<app>`), and must
+/// belong to the user. A link owned by someone else, a chain of links that
+/// never ends, or a link into a directory that does not exist is refused
+/// with the reason and the fix.
+pub fn locate(path: &Path) -> Result<PathBuf, ConfigError> {
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        let meta = match std::fs::symlink_metadata(&current) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return real_dir_of(path, &current);
+            }
+            Err(e) => {
+                return Err(FileError::Io {
+                    op: "inspecting",
+                    path: current,
+                    source: e,
+                }
+                .into());
+            }
+        };
+        if !meta.file_type().is_symlink() {
+            return real_dir_of(path, &current);
+        }
+        if meta.uid() != euid() && meta.uid() != 0 {
+            return Err(link_error(
+                &current,
+                format!(
+                    "is a symbolic link owned by another user (uid {}), so tally does not follow it",
+                    meta.uid()
+                ),
+                "replace it with a file or a link of your own".into(),
+            ));
+        }
+        let target = std::fs::read_link(&current).map_err(|e| FileError::Io {
+            op: "reading link",
+            path: current.clone(),
+            source: e,
+        })?;
+        current = match current.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    Err(link_error(
+        path,
+        format!("leads through more than {MAX_LINKS} symbolic links"),
+        "point the link straight at the file".into(),
+    ))
+}
+
+/// `file` (reached from `asked` through links) with its directory resolved
+/// to a real one the user owns. A directory that does not exist yet is
+/// left as it is: it is created, private, when the file is written.
+fn real_dir_of(asked: &Path, file: &Path) -> Result<PathBuf, ConfigError> {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return Ok(file.to_owned());
+    };
+    let real = match std::fs::canonicalize(dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if file == asked {
+                return Ok(file.to_owned());
+            }
+            return Err(link_error(
+                asked,
+                format!(
+                    "is a symbolic link to {}, whose directory does not exist",
+                    file.display()
+                ),
+                format!(
+                    "create {} (your dotfiles checkout?) or remove the link",
+                    dir.display()
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(FileError::Io {
+                op: "resolving",
+                path: dir.to_owned(),
+                source: e,
+            }
+            .into());
+        }
+    };
+    let owner = std::fs::metadata(&real)
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    if owner != euid() {
+        return Err(link_error(
+            asked,
+            format!(
+                "is in {}, a directory owned by another user (uid {owner})",
+                real.display()
+            ),
+            "keep the file in a directory of your own".into(),
+        ));
+    }
+    Ok(real.join(name))
+}
+
+fn parse(text: &str) -> Result<UserConfig, String> {
+    toml::from_str::<UserConfig>(text).map_err(|e| e.message().trim_end().to_owned())
+}
+
+/// Loads the consent file at `path`.
 pub fn load(path: Option<&Path>) -> ConfigState {
     let Some(path) = path else {
         return ConfigState::NoLocation;
     };
-    let bytes = match files::read_optional(path) {
+    let real = match locate(path) {
+        Ok(r) => r,
+        Err(ConfigError::Link { why, fix, .. }) => {
+            return ConfigState::Broken(format!("{why}; {fix}"));
+        }
+        Err(e) => return ConfigState::Broken(format!("cannot be used: {e}")),
+    };
+    let bytes = match files::read_optional(&real) {
         Ok(None) => return ConfigState::Absent,
         Ok(Some(b)) => b,
         Err(e) => return ConfigState::Broken(format!("cannot be read: {e}")),
     };
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(_) => return ConfigState::Broken("is not valid UTF-8".into()),
+    let Ok(text) = String::from_utf8(bytes) else {
+        return ConfigState::Broken("is not valid UTF-8".into());
     };
-    match toml::from_str::<RawFile>(&text) {
-        Ok(raw) => ConfigState::Loaded(raw.telemetry),
-        Err(e) => ConfigState::Broken(format!(
-            "is not valid: {}",
-            e.message().trim_end_matches('\n')
-        )),
+    match parse(&text) {
+        Ok(c) => ConfigState::Loaded(c),
+        Err(e) => ConfigState::Broken(format!("is not valid: {e}")),
     }
 }
 
-/// A cheap fingerprint of the config file (device, inode, mtime, size) used
+/// A cheap fingerprint of the consent file (device, inode, mtime, size) used
 /// by long-running processes to notice a `telemetry off` made elsewhere
-/// without reading the file.
+/// without reading the file. Links are followed: the file behind them is
+/// what changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Generation(u64, u64, i64, i64, u64);
 
-/// The config file's generation, `None` when it does not exist.
+/// The consent file's generation, `None` when it does not exist.
 pub fn generation(path: &Path) -> Option<Generation> {
-    let m = std::fs::symlink_metadata(path).ok()?;
+    let m = std::fs::metadata(path).ok()?;
     Some(Generation(
         m.dev(),
         m.ino(),
@@ -146,66 +294,119 @@ pub fn generation(path: &Path) -> Option<Generation> {
     ))
 }
 
-const HEADER: &str = "# Telemetry settings, written by `telemetry on|off` and the first-run prompt.\n# See `telemetry status` for what decides whether telemetry is on.\n";
+const HEADER: &str = "# Telemetry consent, written by `telemetry on|off` and the prompt.\n# `telemetry status` shows what decides whether telemetry is on.\n";
 
-/// Edits the `[telemetry]` table of the config file in place, keeping every
-/// other key and comment, and writes it back atomically.
+/// What a write of the consent file did besides the change asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Where a broken file was moved before a fresh one was written.
+    pub backup: Option<PathBuf>,
+}
+
+/// Edits the consent file in place, keeping every comment, and writes it
+/// back atomically. With `repair`, a file that cannot be parsed is moved
+/// aside (`telemetry.toml.broken-<unix time>`) and a fresh one written;
+/// without, it is left alone and the error says how to fix it.
 pub fn edit(
     path: Option<&Path>,
     consent_var: &str,
+    repair: bool,
     f: impl FnOnce(&mut Table),
-) -> Result<(), ConfigError> {
+) -> Result<Written, ConfigError> {
     let path = path.ok_or_else(|| ConfigError::NoLocation(consent_var.to_owned()))?;
-    let existing = files::read_optional(path)?;
-    let mut doc = match existing {
-        None => HEADER.parse::<DocumentMut>().expect("header parses"),
-        Some(bytes) => String::from_utf8_lossy(&bytes)
-            .parse::<DocumentMut>()
-            .map_err(|e| ConfigError::Parse {
-                path: path.to_owned(),
-                message: e.message().trim_end().to_owned(),
-            })?,
+    let real = locate(path)?;
+    let mut written = Written::default();
+    let fresh = || HEADER.parse::<DocumentMut>().expect("header parses");
+    let existing = match files::read_optional(&real) {
+        Ok(b) => b,
+        Err(e @ FileError::WrongKind { .. }) if repair => {
+            written.backup = Some(back_up(&real).map_err(|_| e)?);
+            None
+        }
+        Err(e) => return Err(e.into()),
     };
-    let item = doc.entry("telemetry").or_insert(Item::Table(Table::new()));
-    let table = item.as_table_mut().ok_or_else(|| ConfigError::Parse {
-        path: path.to_owned(),
-        message: "`telemetry` is not a table".into(),
-    })?;
-    f(table);
-    if let Some(dir) = path.parent() {
+    let mut doc = match existing {
+        None => fresh(),
+        Some(bytes) => {
+            let parsed = String::from_utf8(bytes)
+                .map_err(|_| "it is not valid UTF-8".to_owned())
+                .and_then(|t| {
+                    parse(&t)?;
+                    t.parse::<DocumentMut>()
+                        .map_err(|e| e.message().trim_end().to_owned())
+                });
+            match parsed {
+                Ok(doc) => doc,
+                Err(_) if repair => {
+                    written.backup = Some(back_up(&real)?);
+                    fresh()
+                }
+                Err(message) => {
+                    return Err(ConfigError::Parse {
+                        path: path.to_owned(),
+                        message,
+                    });
+                }
+            }
+        }
+    };
+    f(doc.as_table_mut());
+    if let Some(dir) = real.parent() {
         files::ensure_private_dir(dir)?;
     }
-    files::write_atomic(path, doc.to_string().as_bytes(), true)?;
-    Ok(())
+    files::write_atomic(&real, doc.to_string().as_bytes(), true)?;
+    Ok(written)
 }
 
-/// Stores an explicit choice, with when and how it was made.
+/// Moves a broken consent file aside so a fresh one can be written.
+fn back_up(real: &Path) -> Result<PathBuf, FileError> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = real.as_os_str().to_owned();
+    name.push(format!(".broken-{secs}"));
+    let backup = PathBuf::from(name);
+    std::fs::rename(real, &backup).map_err(|e| FileError::Io {
+        op: "moving aside",
+        path: real.to_owned(),
+        source: e,
+    })?;
+    Ok(backup)
+}
+
+/// Stores an explicit choice, with when and how it was made and the
+/// consent version it was made under. A broken file is backed up and
+/// replaced: an explicit choice must always be storable.
 pub fn store_choice(
     path: Option<&Path>,
     consent_var: &str,
     enabled: bool,
     via: ChoiceVia,
     at: &str,
-) -> Result<(), ConfigError> {
-    edit(path, consent_var, |t| {
+    consent_version: u32,
+) -> Result<Written, ConfigError> {
+    edit(path, consent_var, true, |t| {
         t["enabled"] = value(enabled);
         t["decided_at"] = value(at);
         t["decided_via"] = value(via.as_str());
+        t["consent_version"] = value(i64::from(consent_version));
     })
 }
 
 /// Forgets the stored choice (back to the default policy).
 pub fn clear_choice(path: Option<&Path>, consent_var: &str) -> Result<(), ConfigError> {
     if let Some(p) = path
-        && files::read_optional(p)?.is_none()
+        && files::read_optional(&locate(p)?)?.is_none()
     {
         return Ok(());
     }
-    edit(path, consent_var, |t| {
+    edit(path, consent_var, false, |t| {
         t.remove("enabled");
         t.remove("decided_at");
         t.remove("decided_via");
-    })
+        t.remove("consent_version");
+    })?;
+    Ok(())
 }
 
 /// Records that the notice for `version` has been shown.
@@ -214,35 +415,59 @@ pub fn store_notice_version(
     consent_var: &str,
     version: u32,
 ) -> Result<(), ConfigError> {
-    edit(path, consent_var, |t| {
+    edit(path, consent_var, false, |t| {
         t["notice_version"] = value(i64::from(version));
-    })
+    })?;
+    Ok(())
+}
+
+/// Writes `values` as a fresh consent file (the migration from an older
+/// version's `[telemetry]` table), unless one exists already.
+pub fn write_migrated(path: &Path, values: Table) -> Result<(), ConfigError> {
+    let real = locate(path)?;
+    if files::read_optional(&real)?.is_some() {
+        return Ok(());
+    }
+    let mut doc = HEADER.parse::<DocumentMut>().expect("header parses");
+    for (k, v) in values.iter() {
+        doc.as_table_mut().insert(k, v.clone());
+    }
+    let text = doc.to_string();
+    parse(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    })?;
+    if let Some(dir) = real.parent() {
+        files::ensure_private_dir(dir)?;
+    }
+    files::write_atomic(&real, text.as_bytes(), true)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn edits_keep_comments_and_other_keys() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("config.toml");
-        std::fs::write(
-            &path,
-            "# mine\nother = 1\n\n[telemetry]\n# keep me\nenabled = true\n",
-        )
-        .unwrap();
+    fn store(path: &Path, enabled: bool) -> Result<Written, ConfigError> {
         store_choice(
-            Some(&path),
+            Some(path),
             "X_TELEMETRY",
-            false,
+            enabled,
             ChoiceVia::Command,
             "2026-01-01T00:00:00Z",
+            1,
         )
-        .unwrap();
+    }
+
+    #[test]
+    fn edits_keep_comments() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(FILE_NAME);
+        std::fs::write(&path, "# mine\n# keep me\nenabled = true\n").unwrap();
+        store(&path, false).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.contains("# mine") && text.contains("# keep me") && text.contains("other = 1"),
+            text.contains("# mine") && text.contains("# keep me"),
             "{text}"
         );
         let ConfigState::Loaded(c) = load(Some(&path)) else {
@@ -250,28 +475,83 @@ mod tests {
         };
         assert_eq!(c.enabled, Some(false));
         assert_eq!(c.decided_via.as_deref(), Some("command"));
+        assert_eq!(c.consent_version, Some(1));
     }
 
     #[test]
-    fn broken_files_are_reported_not_overwritten() {
+    fn broken_file_is_backed_up_by_an_explicit_choice_and_left_alone_otherwise() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("config.toml");
-        std::fs::write(&path, "[telemetry\nenabled = yes").unwrap();
+        let path = tmp.path().join(FILE_NAME);
+        std::fs::write(&path, "enabled = yes").unwrap();
         assert!(matches!(load(Some(&path)), ConfigState::Broken(_)));
-        let err =
-            store_choice(Some(&path), "X_TELEMETRY", true, ChoiceVia::Command, "t").unwrap_err();
+        let err = store_notice_version(Some(&path), "X_TELEMETRY", 1).unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }));
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "[telemetry\nenabled = yes"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "enabled = yes");
+        let w = store(&path, false).unwrap();
+        let backup = w.backup.expect("a backup");
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), "enabled = yes");
+        assert_eq!(load(Some(&path)).user().unwrap().enabled, Some(false));
     }
 
     #[test]
-    fn wrong_types_are_broken() {
+    fn wrong_types_and_an_old_style_table_are_broken() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("config.toml");
-        std::fs::write(&path, "[telemetry]\nenabled = \"sure\"\n").unwrap();
+        let path = tmp.path().join(FILE_NAME);
+        std::fs::write(&path, "enabled = \"sure\"\n").unwrap();
         assert!(matches!(load(Some(&path)), ConfigState::Broken(_)));
+        // Fail closed: a `[telemetry]` table pasted here must not be ignored.
+        std::fs::write(&path, "[telemetry]\nenabled = false\n").unwrap();
+        assert!(matches!(load(Some(&path)), ConfigState::Broken(_)));
+    }
+
+    #[test]
+    fn symlinked_consent_file_of_the_user_is_followed_and_kept_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dotfiles = tmp.path().join("dotfiles");
+        std::fs::create_dir(&dotfiles).unwrap();
+        let target = dotfiles.join("telemetry.toml");
+        std::fs::write(&target, "enabled = true\n").unwrap();
+        let dir = tmp.path().join("config");
+        std::fs::create_dir(&dir).unwrap();
+        let link = dir.join(FILE_NAME);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(load(Some(&link)).user().unwrap().enabled, Some(true));
+        store(&link, false).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            std::fs::read_to_string(&target)
+                .unwrap()
+                .contains("enabled = false")
+        );
+        // A dangling link into a directory that exists creates the file there.
+        std::fs::remove_file(&target).unwrap();
+        store(&link, true).unwrap();
+        assert!(target.exists());
+        // A link into a directory that does not exist says what to do.
+        let missing = tmp.path().join("nowhere/telemetry.toml");
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&missing, &link).unwrap();
+        let err = store(&link, true).unwrap_err().to_string();
+        assert!(
+            err.contains("does not exist") && err.contains("remove the link"),
+            "{err}"
+        );
+        assert!(matches!(load(Some(&link)), ConfigState::Broken(_)));
+    }
+
+    #[test]
+    fn link_loops_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let err = store(&a, true).unwrap_err().to_string();
+        assert!(err.contains("symbolic links"), "{err}");
     }
 }

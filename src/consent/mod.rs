@@ -6,10 +6,12 @@
 
 pub mod app;
 pub mod config;
+pub mod migrate;
 pub mod notice;
 pub mod origin;
 pub mod paths;
 pub mod policy;
 pub mod precedence;
 pub mod prompt;
+pub mod rotation;
 pub mod settings;

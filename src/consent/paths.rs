@@ -1,5 +1,8 @@
-//! Where tally keeps things: the user's config file, the private state
-//! directory and the names of the files in it, and the system policy file.
+//! Where tally keeps things: its own consent file (never the host's config
+//! file, which only the one-time migration reads), the private state
+//! directory and the names of the files in it, and the policy files: the
+//! system one, which always applies, and one the environment may name,
+//! which can only add restrictions.
 //!
 //! Locations follow the platform conventions through `directories` (XDG on
 //! Linux) and can be overridden by environment for containers, where there
@@ -14,16 +17,23 @@ use crate::os::env::Env;
 /// The resolved locations for one application.
 #[derive(Clone, Debug)]
 pub struct Paths {
-    /// `config.toml`, when a config directory could be determined.
+    /// tally's consent file, `<config dir>/<app>/telemetry.toml`, when a
+    /// config directory could be determined.
     pub config_file: Option<PathBuf>,
+    /// The host's own `config.toml` beside it, where earlier versions kept
+    /// a `[telemetry]` table; read only to migrate that table once.
+    pub legacy_config: Option<PathBuf>,
     /// The private state directory, when one could be determined.
     pub state_dir: Option<PathBuf>,
     /// Where the state directory location came from.
     pub state_dir_origin: Origin,
-    /// The system policy file (may not exist).
+    /// The system policy file (may not exist). It always applies.
     pub policy_file: PathBuf,
     /// Where the policy file location came from.
     pub policy_file_origin: Origin,
+    /// A further policy file named by `<PREFIX>_POLICY_FILE`: it may turn
+    /// telemetry off, never undo what the system file says.
+    pub extra_policy_file: Option<PathBuf>,
 }
 
 impl Paths {
@@ -31,7 +41,10 @@ impl Paths {
     /// environment snapshot (`<PREFIX>_TELEMETRY_DIR`, `<PREFIX>_POLICY_FILE`).
     pub fn resolve(app: &AppInfo, env: &Env) -> Self {
         let dirs = directories::ProjectDirs::from("", "", &app.name);
-        let config_file = dirs.as_ref().map(|d| d.config_dir().join("config.toml"));
+        let config_file = dirs
+            .as_ref()
+            .map(|d| d.config_dir().join(crate::consent::config::FILE_NAME));
+        let legacy_config = dirs.as_ref().map(|d| d.config_dir().join("config.toml"));
         let dir_var = app.var("TELEMETRY_DIR");
         let (state_dir, state_dir_origin) = match env.non_empty(&dir_var) {
             Some(v) => (Some(PathBuf::from(v)), Origin::Env(dir_var)),
@@ -44,17 +57,23 @@ impl Paths {
                 Origin::Default,
             ),
         };
-        let policy_var = app.var("POLICY_FILE");
-        let (policy_file, policy_file_origin) = match env.non_empty(&policy_var) {
-            Some(v) => (PathBuf::from(v), Origin::Env(policy_var)),
+        // The system file is where the application says; only a test build
+        // may move it (so tests never read this machine's /etc).
+        let test_var = app.var("TELEMETRY_TEST_SYSTEM_POLICY_FILE");
+        let (policy_file, policy_file_origin) = match crate::os::testhook::var(env, &test_var) {
+            Some(v) => (PathBuf::from(v), Origin::Env(test_var)),
+            None if app.policy_file.is_some() => (app.default_policy_file(), Origin::Builder),
             None => (app.default_policy_file(), Origin::Default),
         };
+        let extra_policy_file = env.non_empty(&app.var("POLICY_FILE")).map(PathBuf::from);
         Paths {
             config_file,
+            legacy_config,
             state_dir,
             state_dir_origin,
             policy_file,
             policy_file_origin,
+            extra_policy_file,
         }
     }
 
@@ -63,10 +82,12 @@ impl Paths {
     pub fn explicit(config_file: PathBuf, state_dir: PathBuf, policy_file: PathBuf) -> Self {
         Paths {
             config_file: Some(config_file),
+            legacy_config: None,
             state_dir: Some(state_dir),
             state_dir_origin: Origin::Builder,
             policy_file,
             policy_file_origin: Origin::Builder,
+            extra_policy_file: None,
         }
     }
 
@@ -102,6 +123,15 @@ impl StateFiles {
     pub fn machine_id(&self) -> PathBuf {
         self.0.join("machine_id")
     }
+    /// The period the machine id belongs to, when it rotates.
+    pub fn machine_id_period(&self) -> PathBuf {
+        self.0.join("machine_id_period")
+    }
+    /// The application version of the last run that recorded (upgrade
+    /// detection).
+    pub fn last_version(&self) -> PathBuf {
+        self.0.join("last_version")
+    }
     /// The append-only spool of per-day counts.
     pub fn spool(&self) -> PathBuf {
         self.0.join("spool.jsonl")
@@ -132,6 +162,8 @@ impl StateFiles {
     pub fn all(&self) -> Vec<PathBuf> {
         let mut files = vec![
             self.machine_id(),
+            self.machine_id_period(),
+            self.last_version(),
             self.spool(),
             self.spool_lock(),
             self.send_lock(),

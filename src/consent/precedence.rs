@@ -9,6 +9,7 @@ use crate::consent::app::{AppInfo, DefaultPolicy};
 use crate::consent::config::ConfigState;
 use crate::consent::policy::PolicyState;
 use crate::os::env::{Env, parse_switch};
+use crate::schema::CONSENT_VERSION;
 
 /// What decided consent, in precedence order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,14 +97,16 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
     };
     let policy_path = i.policy_path.display();
     let consent_var = i.app.consent_var();
-    let env_choice = i.env.get(&consent_var).and_then(|v| {
-        let parsed = parse_switch(v);
-        if parsed.is_none() && !v.trim().is_empty() {
+    // An unrecognised value is read as off: someone who set the variable at
+    // all meant something, and `disabled` must never keep an opt-out tool on.
+    let env_choice = i.env.non_empty(&consent_var).map(|v| match parse_switch(v) {
+        Some(p) => (p, v.to_owned(), ""),
+        None => {
             warnings.push(format!(
-                "{consent_var}={v:?} is not understood and is ignored; use 1/true/on/yes or 0/false/off/no"
+                "{consent_var}={v:?} is not understood, so telemetry is off; use 1/true/on/yes or 0/false/off/no"
             ));
+            (false, v.to_owned(), " (not understood, so off)")
         }
-        parsed.map(|p| (p, v.trim().to_owned()))
     });
     let config_path = i
         .config_path
@@ -128,12 +131,12 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
             .then(|| off(Source::Flag, "disabled by --no-telemetry on this run".into()))
     })
     .or_else(|| {
-        let (enabled, raw) = env_choice?;
+        let (enabled, raw, note) = env_choice?;
         let word = if enabled { "enabled" } else { "disabled" };
         Some(Consent {
             enabled,
             decided_by: Source::Env,
-            reason: format!("{word} by {consent_var}={raw}"),
+            reason: format!("{word} by {consent_var}={raw}{note}"),
         })
     })
     .or_else(|| match i.config {
@@ -143,6 +146,23 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
                 "disabled: the config file {config_path} {why}. Fix it, or delete it and choose again with `telemetry on` or `telemetry off`"
             ),
         )),
+        // A "yes" to an opt-in tool given before what is collected changed
+        // (a higher consent version) no longer counts: asked again first.
+        ConfigState::Loaded(c)
+            if i.app.default_policy == DefaultPolicy::OptIn
+                && c.enabled == Some(true)
+                && c.consent_version.unwrap_or(1) < CONSENT_VERSION =>
+        {
+            Some(off(
+                Source::Default,
+                format!(
+                    "disabled: you turned telemetry on under consent version {}, and what is collected changed since (version {CONSENT_VERSION}); run `{} prompt` or `{} on` to agree again",
+                    c.consent_version.unwrap_or(1),
+                    i.app.manage(),
+                    i.app.manage()
+                ),
+            ))
+        }
         ConfigState::Loaded(c) => c.enabled.map(|enabled| {
             let word = if enabled { "enabled" } else { "disabled" };
             let how = match (c.decided_via.as_deref(), c.decided_at.as_deref()) {
@@ -229,6 +249,7 @@ mod tests {
             docs_url: None,
             endpoint: None,
             policy_file: None,
+            rotation: None,
         }
     }
 
@@ -285,6 +306,7 @@ mod tests {
         let off_policy = PolicyState::Loaded {
             force_off: true,
             endpoint: None,
+            rotation: None,
         };
         let base = || Case {
             policy: PolicyState::Absent,
@@ -349,11 +371,23 @@ mod tests {
                 want: (true, Env),
                 ..base()
             },
-            // an unknown env value is ignored
+            // an unknown env value means off, even over a stored "on"
+            // (`HOST_TELEMETRY=disabled` once kept an opt-out host on)
             Case {
                 env: Some("maybe"),
-                config: stored(false),
-                want: (false, Config),
+                config: stored(true),
+                want: (false, Env),
+                ..base()
+            },
+            Case {
+                env: Some("disabled"),
+                want: (false, Env),
+                ..base()
+            },
+            // an empty one decides nothing
+            Case {
+                env: Some(""),
+                want: (true, Default),
                 ..base()
             },
             // rank 3: the flag beats env on
@@ -411,6 +445,7 @@ mod tests {
                 policy: PolicyState::Loaded {
                     force_off: false,
                     endpoint: Some("http://e".into()),
+                    rotation: None,
                 },
                 want: (true, Default),
                 ..base()
@@ -425,6 +460,37 @@ mod tests {
                 got.reason
             );
         }
+    }
+
+    /// A rise of the consent version stopped at the notice: an explicit
+    /// "yes" to an opt-in tool kept counting new kinds of data.
+    #[test]
+    fn an_opt_in_yes_under_an_older_consent_version_is_asked_again() {
+        let stale = ConfigState::Loaded(UserConfig {
+            enabled: Some(true),
+            consent_version: Some(CONSENT_VERSION - 1),
+            ..UserConfig::default()
+        });
+        let mut c = Case {
+            policy: PolicyState::Absent,
+            dnt: None,
+            flag: false,
+            env: None,
+            config: stale,
+            ci: false,
+            default: DefaultPolicy::OptIn,
+            want: (false, Source::Default),
+        };
+        let got = run(&c);
+        assert_eq!((got.enabled, got.decided_by), c.want, "{}", got.reason);
+        assert!(got.reason.contains("agree again"), "{}", got.reason);
+        // An opt-out tool keeps the yes (the notice tells what changed).
+        c.default = DefaultPolicy::OptOut;
+        assert_eq!(run(&c).decided_by, Source::Config);
+        // The current version's yes counts.
+        c.default = DefaultPolicy::OptIn;
+        c.config = stored(true);
+        assert!(run(&c).enabled);
     }
 
     #[test]

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use crate::consent::app::AppInfo;
 use crate::consent::config::{self, ConfigState};
+use crate::consent::migrate::{self, Migration};
 use crate::consent::paths::Paths;
 use crate::consent::policy::{self, PolicyState};
 use crate::consent::precedence::{self as consent, Consent};
+use crate::consent::rotation::Rotation;
 use crate::os::clock::Clock;
 use crate::os::env::{Env, parse_switch};
 
@@ -34,8 +36,11 @@ pub struct Settings {
     pub env: Env,
     /// File locations.
     pub paths: Paths,
-    /// The system policy file as loaded.
+    /// The policy in force: the system file, restricted further by an
+    /// environment-named one.
     pub policy: PolicyState,
+    /// The policy file that decided (for messages).
+    pub policy_path: std::path::PathBuf,
     /// The user's config file as loaded.
     pub config: ConfigState,
     /// Whether telemetry is on, and why.
@@ -57,23 +62,43 @@ pub struct Settings {
     pub flush_interval: Sourced<Duration>,
     /// The command-line flags this was resolved with.
     pub flags: Flags,
+    /// How often the machine id is replaced, and who chose.
+    pub rotation: Sourced<Rotation>,
 }
 
 /// Resolves the effective settings. `paths` overrides the platform
 /// locations (tests, unusual embedders).
 pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Settings {
     let paths = paths.unwrap_or_else(|| Paths::resolve(&app, &env));
-    let policy = policy::load(&paths.policy_file);
-    let config = config::load(paths.config_file.as_deref());
+    let extra = paths
+        .extra_policy_file
+        .as_deref()
+        .map(|p| (policy::load(p), p));
+    let (policy, policy_path) =
+        policy::combine(policy::load(&paths.policy_file), &paths.policy_file, extra);
+    let mut early_warnings = Vec::new();
+    let migrated = match (&paths.legacy_config, &paths.config_file) {
+        (Some(legacy), Some(consent)) => migrate::run(legacy, consent),
+        _ => Migration::Nothing,
+    };
+    let config = match migrated {
+        // The move failed: the old table's values still decide this run.
+        Migration::Failed(old, why) => {
+            early_warnings.push(why);
+            ConfigState::Loaded(old)
+        }
+        _ => config::load(paths.config_file.as_deref()),
+    };
     let (consent, mut warnings) = consent::resolve(&consent::Inputs {
         app: &app,
         env: &env,
         no_telemetry_flag: flags.no_telemetry,
         policy: &policy,
-        policy_path: &paths.policy_file,
+        policy_path: &policy_path,
         config: &config,
         config_path: paths.config_file.as_deref(),
     });
+    warnings.extend(early_warnings);
 
     let endpoint_var = app.var("TELEMETRY_ENDPOINT");
     let endpoint = match &policy {
@@ -116,7 +141,7 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
 
     let debug_var = app.var("TELEMETRY_DEBUG");
     let debug = env.get(&debug_var).and_then(parse_switch).unwrap_or(false);
-    let clock = Clock::from_override(env.get(&app.var("TELEMETRY_NOW")));
+    let clock = Clock::from_override(crate::os::testhook::var(&env, &app.var("TELEMETRY_NOW")));
     let ci = consent::detect_ci(&env);
 
     let id_var = app.var("TELEMETRY_INSTANCE_ID");
@@ -145,11 +170,32 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         None => default_interval(&config, &paths),
     };
 
+    let policy_rotation = match &policy {
+        PolicyState::Loaded { rotation, .. } => *rotation,
+        _ => None,
+    };
+    let rotation = match (app.rotation, policy_rotation) {
+        (a, Some(p)) if a.is_none_or(|a| p < a) => Sourced {
+            value: p,
+            origin: Origin::Policy(policy_path.clone()),
+        },
+        (Some(a), _) => Sourced {
+            value: a,
+            origin: Origin::Builder,
+        },
+        _ => Sourced {
+            value: Rotation::Never,
+            origin: Origin::Default,
+        },
+    };
+
     Settings {
         app,
         env,
         paths,
         policy,
+        policy_path,
+        rotation,
         config,
         consent,
         warnings,
@@ -202,5 +248,45 @@ impl Settings {
     /// notice applies).
     pub fn undecided(&self) -> bool {
         self.consent.decided_by == consent::Source::Default
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::app::DefaultPolicy;
+
+    fn with(app_rotation: Option<Rotation>, policy: &str) -> Sourced<Rotation> {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("policy.toml"), policy).unwrap();
+        let app = AppInfo {
+            name: "demo".into(),
+            version: "1".into(),
+            env_prefix: "DEMO".into(),
+            default_policy: DefaultPolicy::OptIn,
+            docs_url: None,
+            endpoint: None,
+            policy_file: None,
+            rotation: app_rotation,
+            command: "telemetry".into(),
+        };
+        let paths = Paths::explicit(
+            t.path().join("telemetry.toml"),
+            t.path().join("state"),
+            t.path().join("policy.toml"),
+        );
+        resolve(app, Env::default(), Flags::default(), Some(paths)).rotation
+    }
+
+    #[test]
+    fn the_shorter_of_the_apps_and_the_admins_rotation_applies() {
+        let monthly = "rotate_machine_id = \"monthly\"\n";
+        let r = with(Some(Rotation::Yearly), monthly);
+        assert_eq!(r.value, Rotation::Monthly);
+        assert!(matches!(r.origin, Origin::Policy(_)));
+        let r = with(Some(Rotation::Daily), monthly);
+        assert_eq!((r.value, r.origin), (Rotation::Daily, Origin::Builder));
+        let r = with(None, "");
+        assert_eq!((r.value, r.origin), (Rotation::Never, Origin::Default));
     }
 }

@@ -61,11 +61,16 @@ pub enum Outcome {
 }
 
 /// The machine id to send under: the deployment's injected instance id, or
-/// the stored random id.
+/// the stored random id (of the current period, when it rotates).
 pub fn machine_id(settings: &Settings, state: &StateFiles) -> Result<String, files::FileError> {
     match settings.instance_id {
         Some(id) => Ok(id.hyphenated().to_string()),
-        None => state::ensure_machine_id(state),
+        // Random, and replaced each period when a rotation is chosen.
+        None => crate::consent::rotation::current_id(
+            state,
+            settings.rotation.value,
+            settings.clock.today(),
+        ),
     }
 }
 
@@ -82,7 +87,7 @@ pub fn gate(settings: &Settings) -> Option<Outcome> {
     if settings.paths.state_dir.is_none() {
         return Some(Outcome::NoStateDir);
     }
-    if settings.undecided() && !crate::consent::notice::already_shown(settings) {
+    if crate::consent::notice::blocks_sending(settings) {
         return Some(Outcome::NoticePending);
     }
     None

@@ -12,9 +12,10 @@ use serde_json::json;
 use crate::consent::config::{self, ChoiceVia, ConfigState};
 use crate::consent::settings::Settings;
 use crate::deliver::sender::{self, Mode, Outcome};
+use crate::host::choice;
 pub use crate::host::output::CommandError;
 use crate::host::output::{path_text, print_json, word};
-use crate::host::telemetry::{Telemetry, store_choice};
+use crate::host::telemetry::Telemetry;
 use crate::os::clock::format_day;
 use crate::record::recorder;
 use crate::record::spool;
@@ -48,13 +49,26 @@ pub enum TelemetryCommand {
     ///
     /// Asks only when nothing has decided yet (or with --force), stdin and
     /// stderr are terminals, no CI is detected and an endpoint is configured;
-    /// otherwise says why on stderr, decides nothing and exits 0. Enter takes
-    /// the default; Ctrl-C, Ctrl-D or Esc decide nothing.
+    /// otherwise says why on stderr and decides nothing. Enter takes the
+    /// default; Ctrl-C, Ctrl-D or Esc decide nothing. A "yes" records an
+    /// install event; a "no" deletes everything recorded so far.
+    ///
+    /// Exit status: 0 when a choice is in force afterwards (answered now, or
+    /// decided before), 3 when no one could be asked, 4 when the question
+    /// went unanswered.
     Prompt {
         /// Ask even if a choice was already made (the new answer replaces it)
         #[cfg_attr(feature = "clap", arg(long))]
         force: bool,
+        /// Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)
+        #[arg(long)]
+        json: bool,
     },
+    /// For uninstallers: record the uninstall, send what is left (today included), delete local data
+    ///
+    /// The stored choice is kept, so a reinstall remembers it. Sends only
+    /// when telemetry is on; always exits 0.
+    Uninstall,
     /// Drop buffered data and replace the machine id with a new random one
     ///
     /// A new id is minted only while telemetry is on.
@@ -121,13 +135,22 @@ pub const OTEL_KEYS: &[&str] = &["usage-analytics-enabled"];
 
 impl TelemetryCommand {
     /// Runs the command for `t`'s application, writing results to `out`.
+    /// A reader that went away (`show | head`) is not a failure.
     pub fn run(&self, t: &Telemetry, out: &mut dyn Write) -> Result<(), CommandError> {
+        match self.dispatch(t, out) {
+            Err(CommandError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r,
+        }
+    }
+
+    fn dispatch(&self, t: &Telemetry, out: &mut dyn Write) -> Result<(), CommandError> {
         let s = t.settings();
         match self {
             TelemetryCommand::Status { json } => crate::host::status::status(s, *json, out),
-            TelemetryCommand::On => switch(s, true, ChoiceVia::Command, out),
-            TelemetryCommand::Off => switch(s, false, ChoiceVia::Command, out),
-            TelemetryCommand::Prompt { force } => prompt(s, *force),
+            TelemetryCommand::On => choice::switch(s, true, ChoiceVia::Command, out),
+            TelemetryCommand::Off => choice::switch(s, false, ChoiceVia::Command, out),
+            TelemetryCommand::Prompt { force, json } => choice::prompt(s, *force, *json, out),
+            TelemetryCommand::Uninstall => choice::uninstall(s, out),
             TelemetryCommand::Reset => reset(s, out),
             TelemetryCommand::Flush { json } => flush(s, *json, out),
             TelemetryCommand::Show { json } => show(s, *json, out),
@@ -184,7 +207,7 @@ impl ConfigCommand {
                         )));
                     }
                 };
-                switch(s, v, ChoiceVia::OtelConfig, out)
+                choice::switch(s, v, ChoiceVia::OtelConfig, out)
             }
             OtelAction::Unset { key } => {
                 check(key)?;
@@ -200,111 +223,6 @@ impl ConfigCommand {
             }
         }
     }
-}
-
-fn switch(
-    s: &Settings,
-    enabled: bool,
-    via: ChoiceVia,
-    out: &mut dyn Write,
-) -> Result<(), CommandError> {
-    let manage = s.app.manage();
-    store_choice(s, enabled, via)?;
-    let fresh = s.reresolve();
-    if !enabled {
-        recorder::set_enabled(false);
-        recorder::drain();
-        let mut removed = Vec::new();
-        if let Some(st) = s.paths.state() {
-            removed = state::delete_all(&st)?;
-        }
-        writeln!(
-            out,
-            "Telemetry off: your choice is stored in {}.",
-            path_text(s.paths.config_file.as_deref())
-        )?;
-        if removed.is_empty() {
-            writeln!(out, "Nothing was buffered on this machine.")?;
-        } else {
-            writeln!(
-                out,
-                "Deleted buffered data and the machine id ({} files).",
-                removed.len()
-            )?;
-        }
-    } else {
-        writeln!(
-            out,
-            "Telemetry on: your choice is stored in {}.",
-            path_text(s.paths.config_file.as_deref())
-        )?;
-        if fresh.consent.enabled
-            && let Some(st) = fresh.paths.state()
-        {
-            let id = sender::machine_id(&fresh, &st)?;
-            writeln!(
-                out,
-                "Machine id: {id} (random; `{manage} reset` replaces it)."
-            )?;
-            if !fresh.can_send() {
-                writeln!(
-                    out,
-                    "No endpoint is configured, so counts stay on this machine (set {}).",
-                    s.app.var("TELEMETRY_ENDPOINT")
-                )?;
-            }
-        }
-    }
-    if fresh.consent.enabled != enabled {
-        writeln!(
-            out,
-            "Note: the choice is stored, but telemetry is {} for now: {}.",
-            word(fresh.consent.enabled),
-            fresh.consent.reason
-        )?;
-    }
-    Ok(())
-}
-
-fn prompt(s: &Settings, force: bool) -> Result<(), CommandError> {
-    let app = &s.app.name;
-    let manage = s.app.manage();
-    if !force && !s.undecided() {
-        eprintln!(
-            "{app}: nothing to ask: telemetry is {} ({}). Use --force to ask anyway.",
-            word(s.consent.enabled),
-            s.consent.reason
-        );
-        return Ok(());
-    }
-    if s.consent.decided_by < crate::consent::precedence::Source::Config {
-        // An answer would be stored but not take effect; asking would mislead.
-        eprintln!(
-            "{app}: not asking: {}, which outranks any stored answer. Nothing was decided.",
-            s.consent.reason
-        );
-        return Ok(());
-    }
-    if let Some(why) = crate::consent::prompt::blocked(s) {
-        eprintln!("{app}: not asking: {why}. Nothing was decided; use `{manage} on|off`.");
-        return Ok(());
-    }
-    match crate::consent::prompt::ask(s) {
-        Some(answer) => {
-            store_choice(s, answer, ChoiceVia::Prompt)?;
-            let fresh = s.reresolve();
-            if !answer && let Some(st) = s.paths.state() {
-                state::delete_all(&st)?;
-            }
-            eprintln!(
-                "{app}: telemetry {}: {}",
-                word(fresh.consent.enabled),
-                fresh.consent.reason
-            );
-        }
-        None => eprintln!("{app}: no answer; nothing was decided."),
-    }
-    Ok(())
 }
 
 fn reset(s: &Settings, out: &mut dyn Write) -> Result<(), CommandError> {
@@ -335,7 +253,29 @@ fn reset(s: &Settings, out: &mut dyn Write) -> Result<(), CommandError> {
 fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
     crate::host::telemetry::persist();
     let outcome = sender::send_pending(s, Mode::Foreground);
-    let (word, detail, entries) = match &outcome {
+    let (word, detail, entries) = outcome_words(s, &outcome);
+    if json {
+        let v = json!({ "result": word, "detail": detail, "batches": entries });
+        print_json(out, &v)?;
+    } else {
+        writeln!(out, "{word}: {detail}")?;
+        for e in &entries {
+            writeln!(
+                out,
+                "  {} batch {} ({} events, {} bytes) -> HTTP {}",
+                e.result, e.batch_id, e.events, e.bytes, e.status
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A send's outcome as a stable word, a sentence, and the batches.
+pub(crate) fn outcome_words(
+    s: &Settings,
+    outcome: &Outcome,
+) -> (&'static str, String, Vec<state::LedgerEntry>) {
+    match outcome {
         Outcome::Disabled => ("disabled", s.consent.reason.clone(), vec![]),
         Outcome::NoEndpoint => (
             "no_endpoint",
@@ -354,7 +294,7 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
         ),
         Outcome::BackedOff(u) => (
             "backed_off",
-            format!("backing off until unix time {u}"),
+            format!("backing off until {}", crate::os::clock::format_unix(*u)),
             vec![],
         ),
         Outcome::Busy => (
@@ -381,21 +321,7 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
             e.clone(),
         ),
         Outcome::Failed(m, e) => ("failed", m.clone(), e.clone()),
-    };
-    if json {
-        let v = json!({ "result": word, "detail": detail, "batches": entries });
-        print_json(out, &v)?;
-    } else {
-        writeln!(out, "{word}: {detail}")?;
-        for e in &entries {
-            writeln!(
-                out,
-                "  {} batch {} ({} events, {} bytes) -> HTTP {}",
-                e.result, e.batch_id, e.events, e.bytes, e.status
-            )?;
-        }
     }
-    Ok(())
 }
 
 fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
@@ -408,16 +334,34 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
         _ => Vec::new(),
     };
     let (claimed, outgoing) = spool::peek_outgoing(&lines, &today);
+    // Before a machine id exists (or a batch is claimed) the batch shows
+    // that one will be minted, never a made-up all-zero id that looks real.
     let machine = match (s.instance_id, s.paths.state()) {
-        (Some(id), _) => id.hyphenated().to_string(),
-        (None, Some(st)) => {
-            state::read_machine_id(&st).unwrap_or_else(|| uuid::Uuid::nil().to_string())
-        }
-        _ => uuid::Uuid::nil().to_string(),
+        (Some(id), _) => Some(id.hyphenated().to_string()),
+        (None, Some(st)) => state::read_machine_id(&st),
+        _ => None,
     };
+    let nil = uuid::Uuid::nil().to_string();
     let next = (!outgoing.is_empty()).then(|| {
-        let id = claimed.unwrap_or_else(|| uuid::Uuid::nil().to_string());
-        sender::build(s, &machine, &id, &outgoing)
+        let batch_id = claimed.clone().unwrap_or_else(|| nil.clone());
+        sender::build(s, machine.as_deref().unwrap_or(&nil), &batch_id, &outgoing)
+    });
+    // The exact bytes, with the ids that do not exist yet said in words.
+    let shown = next.as_ref().map(|b| {
+        let mut text = String::from_utf8_lossy(&sender::encode(b)).into_owned();
+        if machine.is_none() {
+            text = text.replace(
+                &format!("\"machine_id\":\"{nil}\""),
+                "\"machine_id\":\"(none yet: a random id is minted at the first send)\"",
+            );
+        }
+        if claimed.is_none() {
+            text = text.replace(
+                &format!("\"batch_id\":\"{nil}\""),
+                "\"batch_id\":\"(minted when the batch is claimed)\"",
+            );
+        }
+        text
     });
     let today_lines: Vec<_> = lines
         .into_iter()
@@ -427,13 +371,13 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
     if json {
         let v = json!({
             "endpoint": s.endpoint.as_ref().map(|e| &e.value),
-            "next_batch": next,
+            "next_batch": shown.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
             "today": today_events,
         });
         print_json(out, &v)?;
         return Ok(());
     }
-    match &next {
+    match &shown {
         Some(b) => {
             writeln!(
                 out,
@@ -442,7 +386,7 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
                     .as_ref()
                     .map_or("(no endpoint)", |e| e.value.as_str())
             )?;
-            out.write_all(&sender::encode(b))?;
+            out.write_all(b.as_bytes())?;
             writeln!(out)?;
         }
         None => writeln!(out, "Nothing is waiting to be sent.")?,

@@ -229,6 +229,7 @@ mod tests {
             endpoint: Some("nope".into()),
             policy_file: None,
             command: "telemetry".into(),
+            rotation: None,
         };
         let w = normalize(&mut app);
         assert_eq!(w.len(), 4, "{w:?}");

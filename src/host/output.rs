@@ -24,6 +24,27 @@ pub enum CommandError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
+    /// `telemetry prompt` decided nothing; the code says why (3: no one
+    /// could be asked, 4: no answer). The reason was already printed.
+    #[error("nothing was decided")]
+    Undecided(u8),
+}
+
+impl CommandError {
+    /// The exit code a host should end with: 2 for wrong arguments, the
+    /// prompt's own codes, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::Usage(_) => 2,
+            CommandError::Undecided(code) => *code,
+            _ => 1,
+        }
+    }
+
+    /// Whether the message was already shown, so a host prints nothing more.
+    pub fn is_silent(&self) -> bool {
+        matches!(self, CommandError::Undecided(_))
+    }
 }
 
 // The internal error types stay internal: a command error carries their

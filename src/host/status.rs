@@ -52,6 +52,9 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "state_dir": s.paths.state_dir,
             "state_dir_source": s.paths.state_dir_origin.to_string(),
             "policy_file": s.paths.policy_file,
+            "policy_file_extra": s.paths.extra_policy_file,
+            "machine_id_rotation": s.rotation.value.as_str(),
+            "machine_id_rotation_source": s.rotation.origin.to_string(),
             "pending_bytes": pending,
             "endpoint": s.endpoint.as_ref().map(|e| &e.value),
             "endpoint_source": s.endpoint.as_ref().map(|e| e.origin.to_string()),
@@ -59,6 +62,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "ci": s.ci,
             "notice_shown": crate::consent::notice::already_shown(s),
             "backoff_until": backoff.map(|b| b.until),
+            "backoff_until_time": backoff.map(|b| crate::os::clock::format_unix(b.until)),
             "last_error": last_error,
             "state_dir_problem": state_problem,
             "warnings": s.warnings,
@@ -89,7 +93,25 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         machine_id.as_deref().unwrap_or("none")
     )?;
     let cfg = path_text(s.paths.config_file.as_deref());
-    writeln!(out, "  config:     {cfg} ({config_state})")?;
+    writeln!(out, "  consent:    {cfg} ({config_state})")?;
+    writeln!(
+        out,
+        "  policy:     {}{}",
+        s.paths.policy_file.display(),
+        s.paths
+            .extra_policy_file
+            .as_ref()
+            .map(|p| format!(", and {} (may only restrict)", p.display()))
+            .unwrap_or_default()
+    )?;
+    if s.rotation.value != crate::consent::rotation::Rotation::Never {
+        writeln!(
+            out,
+            "  id rotates: {} ({}): a new random machine id each period",
+            s.rotation.value.as_str(),
+            s.rotation.origin
+        )?;
+    }
     writeln!(
         out,
         "  state dir:  {} ({})",
@@ -101,7 +123,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         Some(e) => writeln!(out, "  endpoint:   {} ({})", e.value, e.origin)?,
         None => writeln!(
             out,
-            "  endpoint:   none, so nothing is sent (set {endpoint_var} or `endpoint` in [telemetry] of the config)"
+            "  endpoint:   none, so nothing is sent (set {endpoint_var} or `endpoint` in {cfg})"
         )?,
     }
     if s.debug {
@@ -113,8 +135,8 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
     if let Some(b) = backoff {
         writeln!(
             out,
-            "  backoff:    after a failed send, the next background send waits until unix time {}",
-            b.until
+            "  backoff:    after a failed send, the next background send waits until {}",
+            crate::os::clock::format_unix(b.until)
         )?;
     }
     if let Some(e) = &last_error {
@@ -127,7 +149,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         )?;
     }
     if let Some(why) = config_error {
-        writeln!(out, "  problem:    the config file {cfg} {why}")?;
+        writeln!(out, "  problem:    the consent file {cfg} {why}")?;
         writeln!(
             out,
             "              Until it is fixed telemetry stays off. Fix it, or delete it and run `{manage} on` or `{manage} off`."

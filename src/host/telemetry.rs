@@ -32,6 +32,7 @@ pub struct Builder {
     flags: Flags,
     paths: Option<Paths>,
     prompt: bool,
+    first_run_prompt: bool,
     background_send: bool,
     report_as: Option<String>,
     /// The host's clap tree, from [`Builder::cli`].
@@ -55,11 +56,13 @@ impl Builder {
                 endpoint: None,
                 policy_file: None,
                 command: "telemetry".into(),
+                rotation: None,
             },
             env: None,
             flags: Flags::default(),
             paths: None,
             prompt: true,
+            first_run_prompt: false,
             background_send: true,
             report_as: None,
             #[cfg(feature = "clap")]
@@ -147,10 +150,31 @@ impl Builder {
         self
     }
 
-    /// Whether [`init`](Self::init) may ask the first-run question (hosts
-    /// turn this off while running their `telemetry …` commands).
+    /// Whether [`init`](Self::init) may ask the first-run question in this
+    /// run, when [`first_run_prompt`](Self::first_run_prompt) asked for it
+    /// (hosts turn this off while running their `telemetry …` commands).
     pub fn prompt(mut self, allow: bool) -> Self {
         self.prompt = allow;
+        self
+    }
+
+    /// Asks the consent question in the first interactive run of an
+    /// ordinary command, instead of leaving it to `telemetry prompt` (the
+    /// installer's entry point). Off by default: an ordinary command never
+    /// blocks on a question, and an opt-out host shows its one-line notice
+    /// instead. Turn it on only for a tool whose commands are always run by
+    /// a person at a terminal.
+    pub fn first_run_prompt(mut self, ask: bool) -> Self {
+        self.first_run_prompt = ask;
+        self
+    }
+
+    /// Replaces the machine id with a fresh random one every `period`
+    /// (default: never). Machines stay countable within a period and cannot
+    /// be linked across periods; an administrator's policy may choose a
+    /// shorter period.
+    pub fn rotate_machine_id(mut self, period: crate::Rotation) -> Self {
+        self.app.rotation = Some(period);
         self
     }
 
@@ -173,7 +197,9 @@ impl Builder {
     }
 
     /// Resolves settings without side effects: no prompt, no hook, no
-    /// thread, no file created. Used by `telemetry status`.
+    /// thread, no file created (but for the one-time move of consent out of
+    /// the host's `config.toml`, see `consent::migrate`). Used by
+    /// `telemetry status`.
     pub(crate) fn resolve(&self) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         let mut app = self.app.clone();
@@ -224,10 +250,14 @@ impl Builder {
             .is_some_and(|p| is_manage(&s.app.command, p));
         if self.prompt
             && !managing
+            && self.first_run_prompt
             && crate::consent::prompt::due(&s)
             && let Some(answer) = crate::consent::prompt::ask(&s)
         {
             let _ = store_choice(&s, answer, ChoiceVia::Prompt);
+            if !answer {
+                forget_everything(&s);
+            }
             s = self.resolve();
         }
         let t = Telemetry {
@@ -254,19 +284,32 @@ pub fn resolved(b: &Builder) -> Settings {
 }
 
 /// Stores an explicit choice for the application in `s` (the prompt, `on`,
-/// `off`, `config otel set`), stamped with when it was made.
+/// `off`, `config otel set`), stamped with when it was made and the consent
+/// version it was made under.
 pub fn store_choice(
     s: &Settings,
     enabled: bool,
     via: ChoiceVia,
-) -> Result<(), config::ConfigError> {
+) -> Result<config::Written, config::ConfigError> {
     config::store_choice(
         s.paths.config_file.as_deref(),
         &s.app.consent_var(),
         enabled,
         via,
         &format_instant(s.clock.now()),
+        crate::schema::CONSENT_VERSION,
     )
+}
+
+/// After a "no": deletes everything recorded so far on this machine (the
+/// spool, claimed batches, the machine id), including what an earlier run
+/// kept while the question went unanswered.
+pub(crate) fn forget_everything(s: &Settings) {
+    recorder::set_enabled(false);
+    recorder::drain();
+    if let Some(st) = s.paths.state() {
+        let _ = state::delete_all(&st);
+    }
 }
 
 /// A host's handle on telemetry for this process.
@@ -360,8 +403,8 @@ impl Telemetry {
     /// commands.
     pub fn shutdown(&self) {
         persist();
-        if self.enabled() {
-            sender::send_pending(&self.settings, Mode::Background);
+        if let Some(fresh) = still_on(&self.settings) {
+            sender::send_pending(&fresh, Mode::Background);
         }
     }
 
@@ -385,7 +428,14 @@ impl Telemetry {
                     let wait = s.flush_interval.value.min(Duration::from_secs(to_midnight));
                     std::thread::sleep(wait);
                     persist();
-                    sender::send_pending(&s, Mode::Background);
+                    // A `telemetry off` since start ends this thread before
+                    // it creates a lock file or opens a socket.
+                    let Some(fresh) = still_on(&s) else {
+                        recorder::set_enabled(false);
+                        recorder::drain();
+                        return;
+                    };
+                    sender::send_pending(&fresh, Mode::Background);
                 }
             });
     }
@@ -454,7 +504,10 @@ pub fn persist() {
     }
     let Some(state) = s.paths.state() else { return };
     let today = format_day(s.clock.today());
-    let lines = rollup::lines_from(&counters, &today);
+    let mut lines = rollup::lines_from(&counters, &today);
+    if let Some(kind) = crate::record::lifecycle::note_version(&state, &s.app.version) {
+        lines.push(spool::Line::new(&today, spool::Row::Lifecycle { kind }, 1));
+    }
     match spool::append(&state, &lines, &today) {
         Ok(()) => {
             crate::consent::notice::show(s);
@@ -469,6 +522,17 @@ pub fn persist() {
             }
         }
     }
+}
+
+/// The settings resolved again from the files as they are now, when
+/// telemetry is still on; `None` when a `telemetry off` (or a new policy)
+/// made elsewhere turned it off since this process started.
+fn still_on(s: &Settings) -> Option<Settings> {
+    if !s.consent.enabled {
+        return None;
+    }
+    let fresh = s.reresolve();
+    fresh.consent.enabled.then_some(fresh)
 }
 
 fn still_enabled(rt: &Runtime) -> bool {

@@ -56,7 +56,13 @@ pub struct Message {
     pub client_name: Option<String>,
     /// `params.clientInfo.version`.
     pub client_version: Option<String>,
+    /// `result.tools[].name` (of a `tools/list` result): the names a server
+    /// declares, at most [`MAX_LISTED`] of them, each at most 64 bytes.
+    pub listed_tools: Vec<String>,
 }
+
+/// The most tool names kept from one `tools/list` result.
+pub const MAX_LISTED: usize = 1024;
 
 impl Message {
     /// A request: a method and an id.
@@ -103,6 +109,12 @@ pub(crate) enum Slot {
     ClientInfo,
     ClientName,
     ClientVersion,
+    /// `result.tools` (of `tools/list`).
+    ResultTools,
+    /// An element of `result.tools`.
+    ToolDef,
+    /// Its `name`.
+    ToolDefName,
 }
 
 impl Slot {
@@ -126,6 +138,8 @@ impl Slot {
             (Slot::Params, b"clientInfo") => Slot::ClientInfo,
             (Slot::ClientInfo, b"name") => Slot::ClientName,
             (Slot::ClientInfo, b"version") => Slot::ClientVersion,
+            (Slot::Result, b"tools") => Slot::ResultTools,
+            (Slot::ToolDef, b"name") => Slot::ToolDefName,
             _ => Slot::Other,
         }
     }
@@ -140,6 +154,7 @@ impl Slot {
                 | Slot::Params
                 | Slot::Capabilities
                 | Slot::ClientInfo
+                | Slot::ToolDef
         )
     }
 
@@ -147,7 +162,7 @@ impl Slot {
     pub(crate) fn string_cap(self) -> usize {
         match self {
             Slot::Method => 64,
-            Slot::ProtocolVersion | Slot::ClientVersion => 64,
+            Slot::ProtocolVersion | Slot::ClientVersion | Slot::ToolDefName => 64,
             Slot::Id | Slot::RequestId | Slot::Name | Slot::ClientName => 256,
             _ => 0,
         }

@@ -148,10 +148,11 @@ pub fn run(opts: &Options) -> Result<i32, ProxyError> {
         .map_err(setup("starting a thread"))?;
     let (done_tx, done_rx) = mpsc::channel();
     let s = session.clone();
+    let names = opts.tool_names;
     thread::Builder::new()
         .name("tally-s2c".into())
         .spawn(move || {
-            server_to_client(from_server, client_out, s);
+            server_to_client(from_server, client_out, s, names);
             let _ = done_tx.send(());
         })
         .map_err(setup("starting a thread"))?;
@@ -289,19 +290,33 @@ impl Tap {
         chunk: &[u8],
         each: fn(&mut McpSession<Recorder>, &Message, Instant),
     ) -> bool {
+        if !self.sniff(chunk) {
+            return false;
+        }
+        self.hand(each);
+        self.found.clear();
+        true
+    }
+
+    /// Sniffs a chunk, keeping what it completed; `false` as for `feed`.
+    fn sniff(&mut self, chunk: &[u8]) -> bool {
         if !recorder::is_enabled() {
             return false;
         }
         self.sniffer.feed(chunk, &mut self.found);
+        true
+    }
+
+    /// Hands the messages found so far to `each` under the lock.
+    fn hand(&mut self, each: fn(&mut McpSession<Recorder>, &Message, Instant)) {
         if self.found.is_empty() {
-            return true;
+            return;
         }
         let now = Instant::now();
         let mut s = lock(&self.session);
-        for m in self.found.drain(..) {
-            each(&mut s, &m, now);
+        for m in &self.found {
+            each(&mut s, m, now);
         }
-        true
     }
 }
 
@@ -331,12 +346,27 @@ fn client_to_server(mut from: File, to: Option<ChildStdin>, session: Option<Shar
     drop(to);
 }
 
-fn server_to_client(from: Option<ChildStdout>, mut to: File, session: Option<Shared>) {
+fn server_to_client(
+    from: Option<ChildStdout>,
+    mut to: File,
+    session: Option<Shared>,
+    tool_names: bool,
+) {
     let Some(mut from) = from else { return };
     let mut tap = Tap::new(session);
     let mut buf = vec![0u8; CHUNK];
     while let Some(n) = read_some(&mut from, &mut buf) {
         let chunk = &buf[..n];
+        // With tool names on, sniffed before the write: the names a
+        // tools/list result declares are learnt before the client can call
+        // them. Without, after: sniffing never delays the client.
+        if tool_names && let Some(t) = &mut tap {
+            if t.sniff(chunk) {
+                t.hand(McpSession::before_server);
+            } else {
+                tap = None;
+            }
+        }
         if to.write_all(chunk).is_err() {
             // The client is gone. Dropping the server's stdout on return
             // lets the server see that too (EPIPE), as it would without us.
@@ -344,10 +374,15 @@ fn server_to_client(from: Option<ChildStdout>, mut to: File, session: Option<Sha
         }
         // Written with write(2) on an unbuffered file: delivered to the
         // client's pipe, so the calls it answers may count now.
-        if let Some(t) = &mut tap
-            && !t.feed(chunk, McpSession::from_server)
+        if !tool_names
+            && let Some(t) = &mut tap
+            && !t.sniff(chunk)
         {
             tap = None;
+        }
+        if let Some(t) = &mut tap {
+            t.hand(McpSession::from_server);
+            t.found.clear();
         }
     }
 }

@@ -14,8 +14,14 @@
 //! `notifications/cancelled` from the client for a call in flight is
 //! `cancelled` (the server then owes no answer, and a late one is ignored);
 //! whatever is still in flight when the session ends is `unanswered`.
+//!
+//! Tool names (only with `--tool-names`): a call is counted under its name
+//! only when the server listed that name in a `tools/list` result of this
+//! session, so a client cannot make tally store whatever it calls (a
+//! secret pasted as a tool name, a made-up name per call). Any other call
+//! counts under the fixed word [`UNLISTED`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::mcp::jsonrpc::{Capabilities, Id, Message};
@@ -32,6 +38,14 @@ pub trait Sink {
     /// A session fact (a field of the schema's `facts` event).
     fn fact(&mut self, name: &str, value: &str);
 }
+
+/// The name a call is counted under when the server never listed its tool.
+pub const UNLISTED: &str = "_unlisted";
+
+/// The most tool names remembered as listed in one session.
+const MAX_KNOWN: usize = 4096;
+/// The most `tools/list` requests awaiting their result.
+const MAX_LISTING: usize = 64;
 
 /// The sink that records into tally's process-wide counters.
 #[derive(Clone, Copy, Debug, Default)]
@@ -65,6 +79,10 @@ pub struct McpSession<S: Sink = Recorder> {
     calls: HashMap<Id, InFlight>,
     /// Ids of `initialize` requests waiting for their result.
     initializing: Vec<Id>,
+    /// Ids of `tools/list` requests waiting for their result.
+    listing: Vec<Id>,
+    /// Tool names the server listed in this session.
+    listed: HashSet<Box<str>>,
     protocol_version: Option<String>,
     capabilities: Option<Capabilities>,
     ended: bool,
@@ -72,9 +90,9 @@ pub struct McpSession<S: Sink = Recorder> {
 
 impl<S: Sink> McpSession<S> {
     /// A session that started at `started`. With `tool_names`, calls are
-    /// counted under their tool's name when it matches the schema's
-    /// [`Pattern::ToolName`]; otherwise (and for a name that does not
-    /// match) only the outcome is counted.
+    /// counted under their tool's name when the server listed it in this
+    /// session and it matches the schema's [`Pattern::ToolName`], other
+    /// calls under [`UNLISTED`]; without, only the outcome is counted.
     pub fn new(sink: S, tool_names: bool, started: Instant) -> Self {
         McpSession {
             sink,
@@ -82,6 +100,8 @@ impl<S: Sink> McpSession<S> {
             started,
             calls: HashMap::new(),
             initializing: Vec::new(),
+            listing: Vec::new(),
+            listed: HashSet::new(),
             protocol_version: None,
             capabilities: None,
             ended: false,
@@ -107,11 +127,12 @@ impl<S: Sink> McpSession<S> {
         }
         match (m.method.as_deref(), &m.id) {
             (Some("tools/call"), Some(id)) => {
-                let name = m
-                    .name
-                    .as_deref()
-                    .filter(|n| self.tool_names && Pattern::ToolName.matches(n))
-                    .map(Box::from);
+                let name = self.tool_names.then(|| {
+                    m.name
+                        .as_deref()
+                        .filter(|n| self.listed.contains(*n))
+                        .map_or_else(|| Box::from(UNLISTED), Box::from)
+                });
                 let call = InFlight { name, since: now };
                 if let Some(old) = self.calls.insert(id.clone(), call) {
                     // The client reused an id still in flight: the server can
@@ -128,6 +149,11 @@ impl<S: Sink> McpSession<S> {
                     m.client_version.as_deref().unwrap_or(""),
                 );
                 self.initializing.push(id.clone());
+            }
+            (Some("tools/list"), Some(id))
+                if self.tool_names && self.listing.len() < MAX_LISTING =>
+            {
+                self.listing.push(id.clone());
             }
             (Some("notifications/cancelled"), None) => {
                 if let Some(call) = m.request_id.as_ref().and_then(|r| self.calls.remove(r)) {
@@ -163,6 +189,28 @@ impl<S: Sink> McpSession<S> {
                 self.protocol_version = m.protocol_version.clone();
                 self.capabilities = Some(m.capabilities);
                 self.protocol_facts();
+            }
+        }
+    }
+
+    /// A message from the server, seen *before* it is written to the
+    /// client: the names a `tools/list` result declares are learnt here, so
+    /// they are known before the client can call them (it cannot act on a
+    /// result it has not received).
+    pub fn before_server(&mut self, m: &Message, _now: Instant) {
+        if self.ended || !m.is_response() || self.listing.is_empty() {
+            return;
+        }
+        let Some(id) = &m.id else { return };
+        let Some(i) = self.listing.iter().position(|x| x == id) else {
+            return;
+        };
+        self.listing.swap_remove(i);
+        if m.has_result && !m.has_error {
+            for name in &m.listed_tools {
+                if self.listed.len() < MAX_KNOWN && Pattern::ToolName.matches(name) {
+                    self.listed.insert(name.as_str().into());
+                }
             }
         }
     }
@@ -257,6 +305,7 @@ mod tests {
         }
         fn server(&mut self, text: &str) -> &mut Self {
             for m in msgs(text) {
+                self.s.before_server(&m, self.now);
                 self.s.from_server(&m, self.now);
             }
             self
@@ -310,9 +359,13 @@ mod tests {
     }
 
     #[test]
-    fn names_only_when_asked_and_when_they_fit() {
+    fn names_only_when_asked_when_listed_and_when_they_fit() {
         let mut c = Convo::new(true);
         let long = "t".repeat(65);
+        c.client(r#"{"jsonrpc":"2.0","id":"l","method":"tools/list"}"#)
+            .server(&format!(
+                r#"{{"jsonrpc":"2.0","id":"l","result":{{"tools":[{{"name":"get-sum","inputSchema":{{"properties":{{"name":{{"type":"string"}}}}}}}},{{"name":"bad name"}},{{"name":"{long}"}}]}}}}"#
+            ));
         c.client(&format!(
             "[{},{},{}]",
             call("1", "get-sum"),
@@ -323,11 +376,58 @@ mod tests {
         assert_eq!(
             c.calls(),
             vec![
-                ("", CallOutcome::Ok),
-                ("", CallOutcome::Ok),
+                (UNLISTED, CallOutcome::Ok),
+                (UNLISTED, CallOutcome::Ok),
                 ("get-sum", CallOutcome::Ok)
             ]
         );
+        let mut c = Convo::new(false);
+        c.client(&call("1", "get-sum"))
+            .server(r#"{"id":1,"result":{}}"#);
+        assert_eq!(c.calls(), vec![("", CallOutcome::Ok)]);
+    }
+
+    /// `--tool-names` recorded whatever the client called: a call to
+    /// `CANARY_secret_toolname`, never declared by the server, was stored
+    /// and sent.
+    #[test]
+    fn a_tool_the_server_never_listed_is_counted_under_a_fixed_word() {
+        let mut c = Convo::new(true);
+        c.client(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .server(r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}}"#)
+            .client(&call("2", "CANARY_secret_toolname"))
+            .client(&call("3", "echo"))
+            .server(r#"{"id":2,"result":{}}"#)
+            .server(r#"{"id":3,"result":{}}"#);
+        // A name in a tools/call *request* or an unrelated result does not
+        // count as listed.
+        c.server(r#"{"jsonrpc":"2.0","id":9,"result":{"tools":[{"name":"sneaky"}]}}"#)
+            .client(&call("4", "sneaky"))
+            .server(r#"{"id":4,"result":{}}"#);
+        assert_eq!(
+            c.calls(),
+            vec![
+                (UNLISTED, CallOutcome::Ok),
+                ("echo", CallOutcome::Ok),
+                (UNLISTED, CallOutcome::Ok)
+            ]
+        );
+    }
+
+    /// The proxy handed a tools/list result to the session only after
+    /// writing it, so a fast client's call to a listed tool could arrive
+    /// first and count as `_unlisted`.
+    #[test]
+    fn listed_names_are_known_before_the_client_can_call_them() {
+        let mut c = Convo::new(true);
+        c.client(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+        let list = msgs(r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}}"#);
+        c.s.before_server(&list[0], c.now);
+        // The client got the list and calls before the write is confirmed.
+        c.client(&call("2", "echo"));
+        c.s.from_server(&list[0], c.now);
+        c.server(r#"{"id":2,"result":{}}"#);
+        assert_eq!(c.calls(), vec![("echo", CallOutcome::Ok)]);
     }
 
     #[test]

@@ -351,6 +351,10 @@ impl Sniffer {
                 object: false,
                 slot: Slot::Batch,
             }) => Slot::Message,
+            Some(Frame {
+                object: false,
+                slot: Slot::ResultTools,
+            }) => Slot::ToolDef,
             _ => Slot::Other,
         }
     }
@@ -415,6 +419,7 @@ impl Sniffer {
                 }
                 self.push(true, s);
             }
+            b'[' if slot == Slot::ResultTools => self.push(false, Slot::ResultTools),
             b'[' => self.push(false, Slot::Other),
             b'"' => {
                 let cap = slot.string_cap();
@@ -466,7 +471,9 @@ impl Sniffer {
                 m.is_error = false;
                 m.protocol_version = None;
                 m.capabilities = Default::default();
+                m.listed_tools.clear();
             }
+            Slot::ResultTools => m.listed_tools.clear(),
             Slot::Capabilities => m.capabilities = Default::default(),
             Slot::Error => m.error_code = None,
             Slot::Params => {
@@ -571,6 +578,13 @@ impl Sniffer {
                 Slot::Name => m.name = text,
                 Slot::ClientName => m.client_name = text,
                 Slot::ClientVersion => m.client_version = text,
+                Slot::ToolDefName => {
+                    if let Some(t) = text
+                        && m.listed_tools.len() < crate::mcp::jsonrpc::MAX_LISTED
+                    {
+                        m.listed_tools.push(t);
+                    }
+                }
                 _ => {}
             }
         }

@@ -212,6 +212,18 @@ fn reference_message(v: &Value) -> Message {
         request_id: id_of(params.and_then(|p| p.get("requestId"))),
         client_name: capped(client.and_then(|c| c.get("name")), 256),
         client_version: capped(client.and_then(|c| c.get("version")), 64),
+        listed_tools: result
+            .and_then(|r| r.get("tools"))
+            .and_then(Value::as_array)
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter(|t| t.is_object())
+                    .filter_map(|t| capped(t.get("name"), 64))
+                    .take(crate::mcp::jsonrpc::MAX_LISTED)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Wall-clock time as tally sees it: real UTC time, or a fixed instant a
 //! test injects through `<APP>_TELEMETRY_NOW`, so completed-day gating and
-//! multi-day scenarios can be exercised without waiting for midnight.
+//! multi-day scenarios can be exercised without waiting for midnight. The
+//! override is read only in debug builds (see `os::testhook`): a released
+//! host's clock cannot be moved from the environment.
 
 use time::{Date, OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -77,6 +79,13 @@ pub fn format_instant(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// Formats a unix time as an RFC 3339 instant (for people reading status).
+pub fn format_unix(secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map(format_instant)
+        .unwrap_or_else(|_| format!("unix time {secs}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +104,11 @@ mod tests {
         ] {
             assert!(parse_day(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn unix_times_are_shown_as_instants() {
+        assert_eq!(format_unix(1_795_000_000), "2026-11-18T11:06:40Z");
     }
 
     #[test]

@@ -55,12 +55,16 @@ impl Env {
     }
 }
 
-/// How an on/off style variable reads: `Some(true)` for `1/true/on/yes`,
-/// `Some(false)` for `0/false/off/no` (case-insensitive), `None` otherwise.
+/// How an on/off style variable reads: `Some(true)` for
+/// `1/true/on/yes/y/enable/enabled`, `Some(false)` for
+/// `0/false/off/no/n/disable/disabled/none/never` (case-insensitive),
+/// `None` otherwise.
 pub fn parse_switch(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "on" | "yes" => Some(true),
-        "0" | "false" | "off" | "no" => Some(false),
+        "1" | "true" | "on" | "yes" | "y" | "enable" | "enabled" => Some(true),
+        "0" | "false" | "off" | "no" | "n" | "disable" | "disabled" | "none" | "never" => {
+            Some(false)
+        }
         _ => None,
     }
 }
@@ -74,10 +78,10 @@ mod tests {
         for on in ["1", "true", "ON", "Yes", " on "] {
             assert_eq!(parse_switch(on), Some(true), "{on}");
         }
-        for off in ["0", "FALSE", "off", "No"] {
+        for off in ["0", "FALSE", "off", "No", "disabled", "Disable", "never"] {
             assert_eq!(parse_switch(off), Some(false), "{off}");
         }
-        for other in ["", "maybe", "2", "enable"] {
+        for other in ["", "maybe", "2", "garbage"] {
             assert_eq!(parse_switch(other), None, "{other}");
         }
     }

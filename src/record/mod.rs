@@ -3,6 +3,7 @@
 //! per-day batches, and the small state files (machine id, backoff,
 //! ledger) beside the spool.
 
+pub mod lifecycle;
 pub mod recorder;
 pub mod rollup;
 pub mod spool;

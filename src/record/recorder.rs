@@ -5,6 +5,13 @@
 //! off, and an uncontended mutex plus one hash-map update when it is on.
 //! Counts are attributed to a UTC day when they are persisted (at exit, or
 //! on the long-running flush, which also wakes at midnight).
+//!
+//! Distinct names are capped per map ([`MAX_NAMES`]) between drains, so at
+//! most a day's worth: a client calling thousands of made-up tool names
+//! cannot grow memory or the spool. A call to a new name past the cap is
+//! counted in `overflow`, persisted as `dropped`. The check is one length
+//! comparison on the path that would allocate anyway; the common path (a
+//! name already seen) is unchanged.
 
 use std::collections::HashMap as StdMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,7 +167,14 @@ pub struct Counters {
     pub lifecycle: HashMap<LifecycleKind, u64>,
     /// Facts (field name → value), the latest value wins.
     pub facts: HashMap<&'static str, String>,
+    /// Records of new command or tool names past [`MAX_NAMES`], folded into
+    /// one count that is sent as `dropped`.
+    pub overflow: u64,
 }
+
+/// Most distinct command paths, and most distinct tool names, kept between
+/// two drains (a drain happens at least daily).
+pub const MAX_NAMES: usize = 256;
 
 impl Counters {
     /// Whether nothing was recorded.
@@ -171,6 +185,7 @@ impl Counters {
             && self.clients.is_empty()
             && self.lifecycle.is_empty()
             && self.facts.is_empty()
+            && self.overflow == 0
     }
 
     /// Command statistics as (path, outcome, stats) triples, skipping
@@ -196,13 +211,18 @@ impl Counters {
     /// seen.
     fn count_run(&mut self, path: &str, outcome: CommandOutcome, took: Duration) {
         let bucket = schema::duration_bucket(took);
-        let slots = match self.commands.get_mut(path) {
-            Some(s) => s,
-            None => self.commands.entry(path.into()).or_default(),
+        let bump = |slots: &mut [CallStats; COMMAND_SLOTS]| {
+            let s = &mut slots[outcome as usize];
+            s.count += 1;
+            s.latency[bucket] += 1;
         };
-        let s = &mut slots[outcome as usize];
-        s.count += 1;
-        s.latency[bucket] += 1;
+        if let Some(slots) = self.commands.get_mut(path) {
+            bump(slots);
+        } else if self.commands.len() < MAX_NAMES {
+            bump(self.commands.entry(path.into()).or_default());
+        } else {
+            self.overflow += 1;
+        }
     }
 
     /// Tool statistics as (name, outcome, stats) triples, skipping empty slots.
@@ -293,13 +313,21 @@ pub fn record_tool_call(name: &str, outcome: CallOutcome, duration: Duration) {
     }
     let bucket = schema::latency_bucket(duration);
     let mut c = counters();
-    let slots = match c.tools.get_mut(name) {
-        Some(s) => s,
-        None => c.tools.entry(name.into()).or_default(),
-    };
-    let s = &mut slots[outcome.slot()];
-    s.count += 1;
-    s.latency[bucket] += 1;
+    let slot = outcome.slot();
+    if let Some(slots) = c.tools.get_mut(name) {
+        slots[slot].count += 1;
+        slots[slot].latency[bucket] += 1;
+        return;
+    }
+    // A new name: the only path that allocates, and the only one that
+    // checks the cap.
+    if c.tools.len() >= MAX_NAMES {
+        c.overflow += 1;
+        return;
+    }
+    let slots = c.tools.entry(name.into()).or_default();
+    slots[slot].count += 1;
+    slots[slot].latency[bucket] += 1;
 }
 
 /// Counts one MCP session from a client, given `initialize`'s
@@ -384,6 +412,7 @@ pub fn restore(old: Counters) {
     for (k, v) in old.facts {
         c.facts.entry(k).or_insert(v);
     }
+    c.overflow += old.overflow;
 }
 
 fn add_stats(mine: &mut [CallStats], other: &[CallStats]) {
@@ -452,6 +481,27 @@ mod tests {
         );
         assert!(drain().is_empty());
         set_enabled(false);
+        distinct_names_are_capped_and_the_rest_counted_as_overflow();
+    }
+
+    /// 50,000 distinct tool names once took 74 MB and flooded the spool.
+    /// (Called from the one test that owns the global counters.)
+    fn distinct_names_are_capped_and_the_rest_counted_as_overflow() {
+        let _ = drain();
+        set_enabled(true);
+        for i in 0..(MAX_NAMES + 100) {
+            record_tool_call(&format!("t{i}"), CallOutcome::Ok, Duration::ZERO);
+            record_command(&format!("c{i}"));
+        }
+        close_running();
+        // A name seen before the cap still counts as itself.
+        record_tool_call("t0", CallOutcome::Ok, Duration::ZERO);
+        let c = drain();
+        set_enabled(false);
+        assert_eq!(c.tools.len(), MAX_NAMES);
+        assert_eq!(c.commands.len(), MAX_NAMES);
+        assert_eq!(c.overflow, 200);
+        assert_eq!(c.tools["t0"][0].count, 2);
     }
 
     #[test]

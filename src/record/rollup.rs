@@ -51,6 +51,9 @@ pub fn lines_from(counters: &Counters, day: &str) -> Vec<Line> {
             *n,
         ));
     }
+    if counters.overflow > 0 {
+        out.push(Line::new(day, Row::Dropped, counters.overflow));
+    }
     for (kind, n) in &counters.lifecycle {
         out.push(Line::new(day, Row::Lifecycle { kind: *kind }, *n));
     }

@@ -262,40 +262,69 @@ pub fn rewrite(state: &StateFiles, lines: &[Line]) -> Result<(), SpoolError> {
 }
 
 /// Merges the spool, turns bad lines into a `dropped` count for `today`,
-/// and drops the oldest days until it fits in `budget` bytes (caller holds
-/// the lock). Returns the lines written.
+/// and drops rows until it fits in `budget` bytes, today's first (caller
+/// holds the lock). Returns the lines written.
 pub fn compact(state: &StateFiles, today: &str, budget: u64) -> Result<Vec<Line>, SpoolError> {
     let parsed = read(state)?;
     let mut lines = parsed.lines;
     if parsed.bad > 0 {
         lines.push(Line::new(today, Row::Dropped, parsed.bad));
     }
-    let lines = fit(merge(lines), today, budget);
+    let lines = fit(merge(lines), today, budget, budget);
     rewrite(state, &lines)?;
     Ok(lines)
 }
 
-/// Drops the oldest days' lines until the encoding fits `budget`, recording
-/// how many rows went in a `dropped` line for `today`.
-fn fit(mut lines: Vec<Line>, today: &str, budget: u64) -> Vec<Line> {
-    let size = |ls: &[Line]| encode(ls).len() as u64;
-    if size(&lines) <= budget {
+/// Drops rows until the encoding fits, recording how many went in a
+/// `dropped` line for `today`. New data gives way first: today's rows go
+/// until the total is within `soft`, and only then, if completed days
+/// alone exceed `hard` (a machine offline for months), the oldest of them
+/// until it is within `soft` again.
+/// A completed day waiting to be sent is never evicted to make room for
+/// today's counts (a flood of names once left only `dropped` lines).
+fn fit(lines: Vec<Line>, today: &str, soft: u64, hard: u64) -> Vec<Line> {
+    let line_size = |l: &Line| encode(std::slice::from_ref(l)).len() as u64;
+    let mut total: u64 = lines.iter().map(line_size).sum();
+    if total <= soft.min(hard) {
         return lines;
     }
-    lines.sort_by(|a, b| a.day.cmp(&b.day));
-    let mut dropped = 0u64;
     // Reserve room for the dropped line itself.
-    let budget = budget.saturating_sub(96);
-    while !lines.is_empty() && size(&lines) > budget {
-        let oldest = lines[0].day.clone();
-        let before = lines.len();
-        lines.retain(|l| l.day != oldest || matches!(l.row, Row::Dropped));
-        dropped += (before - lines.len()) as u64;
-        if before == lines.len() {
-            lines.remove(0);
-            dropped += 1;
-        }
+    let (soft, hard) = (soft.saturating_sub(96), hard.saturating_sub(96));
+    let (mut done, mut fresh): (Vec<Line>, Vec<Line>) = lines
+        .into_iter()
+        .partition(|l| l.day.as_str() < today || matches!(l.row, Row::Dropped) || l.b.is_some());
+    let mut dropped = 0u64;
+    // Today's rows: the smallest counts go first.
+    fresh.sort_by_key(|l| std::cmp::Reverse(l.n));
+    while total > soft {
+        let Some(l) = fresh.pop() else { break };
+        total -= line_size(&l);
+        dropped += 1;
     }
+    done.sort_by(|a, b| a.day.cmp(&b.day));
+    let mut done = std::collections::VecDeque::from(done);
+    // Completed days alone over `hard`: the oldest go, down to `soft`, so
+    // the next appends have room again.
+    let target = if total > hard { soft } else { total };
+    while total > target {
+        let Some(oldest) = done
+            .iter()
+            .find(|l| !matches!(l.row, Row::Dropped))
+            .map(|l| l.day.clone())
+        else {
+            break;
+        };
+        let before = done.len();
+        done.retain(|l| {
+            let gone = l.day == oldest && !matches!(l.row, Row::Dropped);
+            if gone {
+                total -= line_size(l);
+            }
+            !gone
+        });
+        dropped += (before - done.len()) as u64;
+    }
+    let mut lines: Vec<Line> = done.into_iter().chain(fresh).collect();
     if dropped > 0 {
         lines.push(Line::new(today, Row::Dropped, dropped));
         lines = merge(lines);
@@ -303,24 +332,28 @@ fn fit(mut lines: Vec<Line>, today: &str, budget: u64) -> Vec<Line> {
     lines
 }
 
-/// Appends `lines` with one locked `O_APPEND` write, compacting first when
-/// the spool would pass [`COMPACT_AT`]. Never lets the file exceed
+/// Appends `lines` with one locked `O_APPEND` write. When the spool would
+/// pass [`COMPACT_AT`], the spool and the new lines are compacted together
+/// and rewritten instead, so the new lines compete for room as today's
+/// data, never ahead of completed days. Never lets the file exceed
 /// [`CAP_BYTES`].
 pub fn append(state: &StateFiles, lines: &[Line], today: &str) -> Result<(), SpoolError> {
     if lines.is_empty() {
         return Ok(());
     }
     let _lock = lock(state)?;
-    let mut bytes = encode(lines);
+    let bytes = encode(lines);
     let current = files::size_of(&state.spool());
     if current + bytes.len() as u64 > COMPACT_AT {
-        let room = CAP_BYTES.saturating_sub(bytes.len() as u64);
-        let kept = compact(state, today, room.min(COMPACT_AT / 2))?;
-        if encode(&kept).len() + bytes.len() > CAP_BYTES as usize {
-            // Even an empty spool could not hold this write: keep what fits.
-            let merged = fit(merge(lines.to_vec()), today, CAP_BYTES / 2);
-            bytes = encode(&merged);
+        let parsed = read(state)?;
+        let mut all = parsed.lines;
+        if parsed.bad > 0 {
+            all.push(Line::new(today, Row::Dropped, parsed.bad));
         }
+        all.extend_from_slice(lines);
+        let kept = fit(merge(all), today, COMPACT_AT / 2, COMPACT_AT);
+        rewrite(state, &kept)?;
+        return Ok(());
     }
     let mut file = files::open_append(&state.spool())?;
     file.write_all(&bytes).map_err(|e| {
@@ -334,8 +367,8 @@ pub fn append(state: &StateFiles, lines: &[Line], today: &str) -> Result<(), Spo
 }
 
 /// Lines the next send would take: already-claimed lines first (a resend
-/// under the same batch id), otherwise the unclaimed lines of completed days
-/// plus lifecycle lines. Read-only; used by `telemetry show` and debug mode.
+/// under the same batch id), otherwise the unclaimed lines of completed
+/// days. Read-only; used by `telemetry show` and debug mode.
 pub fn peek_outgoing(lines: &[Line], today: &str) -> (Option<String>, Vec<Line>) {
     if let Some(id) = lines.iter().find_map(|l| l.b.clone()) {
         let claimed = lines
@@ -353,10 +386,11 @@ pub fn peek_outgoing(lines: &[Line], today: &str) -> (Option<String>, Vec<Line>)
     (None, merge(out))
 }
 
-/// Whether an unclaimed line is ready to leave: a completed day, or a
-/// lifecycle event (those ride along with the next send).
+/// Whether an unclaimed line is ready to leave: its day is over. Lifecycle
+/// events too: sending one the day it happens would tell the time of an
+/// install or upgrade more precisely than any count.
 pub fn outgoing(l: &Line, today: &str) -> bool {
-    l.day.as_str() < today || matches!(l.row, Row::Lifecycle { .. })
+    l.day.as_str() < today
 }
 
 /// Whether any unclaimed line belongs to a completed day, or any line is
@@ -529,6 +563,26 @@ mod tests {
             !lines.iter().any(|l| l.day == "2026-10-01"),
             "oldest day dropped"
         );
+    }
+
+    /// A flood of distinct names today once evicted yesterday's completed
+    /// day, which was waiting to be sent, leaving only `dropped` lines.
+    #[test]
+    fn a_flood_of_new_names_never_evicts_a_completed_day() {
+        let (_t, s) = state();
+        let today = "2026-11-21";
+        append(&s, &[cmd("2026-11-20", "yesterday", 7)], today).unwrap();
+        for i in 0..3000 {
+            append(&s, &[cmd(today, &format!("flood-name-{i}"), 1)], today).unwrap();
+            assert!(files::size_of(&s.spool()) <= CAP_BYTES);
+        }
+        let _l = lock(&s).unwrap();
+        let lines = read(&s).unwrap().lines;
+        assert!(
+            lines.iter().any(|l| l.day == "2026-11-20" && l.n == 7),
+            "the completed day was evicted"
+        );
+        assert!(lines.iter().any(|l| l.row == Row::Dropped && l.n > 0));
     }
 
     #[test]

@@ -256,7 +256,7 @@ fn config_file_is_private_and_keeps_comments() {
     std::fs::create_dir_all(sb.config_dir()).unwrap();
     std::fs::write(
         sb.config_file(),
-        "# my notes\n[telemetry]\nendpoint = \"http://127.0.0.1:9/v1/batch\"\n",
+        "# my notes\nendpoint = \"http://127.0.0.1:9/v1/batch\"\n",
     )
     .unwrap();
     sb.ok(&["telemetry", "on"]);

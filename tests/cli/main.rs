@@ -10,6 +10,7 @@ mod browser;
 #[cfg(feature = "server")]
 mod builder_property;
 mod consent;
+mod consent_holes;
 mod delivery;
 mod embedding;
 mod generated;

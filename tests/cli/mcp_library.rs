@@ -14,7 +14,7 @@ fn server(sb: &Sandbox) -> Peer {
 fn sandbox() -> Sandbox {
     let mut sb = Sandbox::new();
     sb.set(
-        "MCP_EXAMPLE_POLICY_FILE",
+        "MCP_EXAMPLE_TELEMETRY_TEST_SYSTEM_POLICY_FILE",
         sb.root().join("example-policy.toml").display().to_string(),
     );
     sb

@@ -117,3 +117,83 @@ fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
         );
     }
 }
+
+/// `--tool-names` recorded whatever the client called: a call to a canary
+/// tool the server never declared was stored and sent.
+#[test]
+fn a_canary_tool_name_the_server_never_listed_never_reaches_the_spool_or_the_wire() {
+    use crate::peer::{Peer, call, counting_sandbox};
+    let canary = format!("CANARY_{}", uuid::Uuid::new_v4().simple());
+    let rx = Receiver::start(Mode::Accept);
+    let mut sb = counting_sandbox();
+    sb.set("TALLY_TELEMETRY_ENDPOINT", rx.url());
+    sb.set("TALLY_TELEMETRY_NOW", D1);
+    let mut p = Peer::proxied_edge(&sb, &["--tool-names"]);
+    p.send(r#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#);
+    p.recv();
+    p.send(&call(1, &canary, serde_json::json!({})));
+    p.recv();
+    p.send(&call(2, "ok", serde_json::json!({})));
+    p.recv();
+    let (st, _) = p.finish();
+    assert!(st.success());
+    let spool = std::fs::read_to_string(sb.state_dir().join("spool.jsonl")).unwrap();
+    assert!(
+        spool.contains("\"ok\"") && spool.contains("_unlisted"),
+        "{spool}"
+    );
+    assert!(
+        !spool.contains(&canary),
+        "the spool holds the canary: {spool}"
+    );
+    sb.set("TALLY_TELEMETRY_NOW", D2);
+    let flush = sb.ok(&["telemetry", "flush"]);
+    assert!(flush.starts_with("sent"), "{flush}");
+    for b in rx.raw_bodies() {
+        assert!(!text(&b).contains(&canary), "the wire carried the canary");
+    }
+}
+
+/// A persistent random id made the data pseudonymous forever: every day a
+/// machine reported could be linked to every other.
+#[test]
+fn an_admin_monthly_rotation_gives_one_id_per_month_and_new_ones_after() {
+    use crate::delivery::{flush, host_on};
+    let rx = Receiver::start(Mode::Accept);
+    let sb = host_sandbox(&rx.url());
+    std::fs::write(
+        sb.root().join("host-policy.toml"),
+        "rotate_machine_id = \"monthly\"\n",
+    )
+    .unwrap();
+    let ids = |rx: &Receiver| -> std::collections::BTreeSet<String> {
+        rx.unique_batches()
+            .values()
+            .map(|b| b.envelope.machine_id.to_string())
+            .collect()
+    };
+    host_on(&sb, "2026-03-10", &["build"]);
+    host_on(&sb, "2026-03-11", &["build"]);
+    assert_eq!(flush(&sb, "2026-03-12")["result"], "sent");
+    host_on(&sb, "2026-03-20", &["build"]);
+    assert_eq!(flush(&sb, "2026-03-21")["result"], "sent");
+    let march = ids(&rx);
+    assert_eq!(march.len(), 1, "one id within the month: {march:?}");
+    host_on(&sb, "2026-04-02", &["build"]);
+    assert_eq!(flush(&sb, "2026-04-03")["result"], "sent");
+    let both = ids(&rx);
+    assert_eq!(both.len(), 2, "a new id in the next month: {both:?}");
+    let out = sb
+        .command(&host_bin(), &["telemetry", "status", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["machine_id_rotation"], "monthly");
+    assert!(
+        v["machine_id_rotation_source"]
+            .as_str()
+            .unwrap()
+            .starts_with("policy"),
+        "{v}"
+    );
+}

@@ -37,7 +37,9 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 enum App {
     /// The `tally` binary: opt-in, so Enter means No.
     Tally,
-    /// The example host: opt-out, so Enter means Yes.
+    /// The example host with its first-run question switched on (a host
+    /// asks on an ordinary command only by choice): opt-out, so Enter means
+    /// Yes.
     Host,
 }
 
@@ -81,6 +83,9 @@ fn sandbox(app: App) -> Sandbox {
         ENDPOINT,
     );
     sb.set(format!("{}_TELEMETRY_NOW", app.prefix()).as_str(), NOW);
+    if let App::Host = app {
+        sb.set("HOST_EXAMPLE_FIRST_RUN_PROMPT", "1");
+    }
     sb
 }
 
@@ -184,25 +189,24 @@ fn run_unattended(cmd: Command) -> Ended {
     finish(spawn(cmd))
 }
 
-/// The `[telemetry]` table of `app`'s config file, if the file exists.
+/// `app`'s consent file, if it exists.
 fn stored(sb: &Sandbox, app: App) -> Option<toml::Table> {
     let path = config_file(sb, app);
     let t = std::fs::read_to_string(&path).ok()?;
-    let doc: toml::Table = t.parse().unwrap_or_else(|e| panic!("{path:?}: {e}\n{t}"));
-    doc.get("telemetry").and_then(|v| v.as_table()).cloned()
+    Some(t.parse().unwrap_or_else(|e| panic!("{path:?}: {e}\n{t}")))
 }
 
 fn config_file(sb: &Sandbox, app: App) -> PathBuf {
     sb.root()
         .join("config")
         .join(app.name())
-        .join("config.toml")
+        .join("telemetry.toml")
 }
 
 /// Asserts the config holds `enabled` as a choice made at the prompt, at
 /// the sandbox's fixed instant.
 fn assert_chosen_at_prompt(sb: &Sandbox, app: App, enabled: bool) {
-    let t = stored(sb, app).expect("a config file with a [telemetry] table");
+    let t = stored(sb, app).expect("a consent file");
     assert_eq!(
         t.get("enabled").and_then(|v| v.as_bool()),
         Some(enabled),
@@ -302,10 +306,10 @@ fn tally_prompt_enter_takes_the_opt_in_default_no() {
 }
 
 #[test]
-fn tally_prompt_ctrl_c_decides_nothing_exits_zero_and_restores_the_cursor() {
+fn tally_prompt_ctrl_c_decides_nothing_exits_4_and_restores_the_cursor() {
     let sb = sandbox(App::Tally);
     let end = answer(App::Tally, first_run(&sb, App::Tally), &[CTRL_C]);
-    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_eq!(end.code, 4, "{}", end.rest);
     assert!(end.rest.contains("nothing was decided"), "{}", end.rest);
     assert_cursor_visible(&end.rest);
     assert_undecided(&sb, App::Tally);
@@ -313,10 +317,10 @@ fn tally_prompt_ctrl_c_decides_nothing_exits_zero_and_restores_the_cursor() {
 }
 
 #[test]
-fn tally_prompt_ctrl_d_decides_nothing_and_exits_zero() {
+fn tally_prompt_ctrl_d_decides_nothing_and_exits_4() {
     let sb = sandbox(App::Tally);
     let end = answer(App::Tally, first_run(&sb, App::Tally), &[CTRL_D]);
-    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_eq!(end.code, 4, "{}", end.rest);
     assert!(end.rest.contains("nothing was decided"), "{}", end.rest);
     assert_cursor_visible(&end.rest);
     assert_undecided(&sb, App::Tally);
@@ -373,7 +377,7 @@ fn tally_prompt_without_an_endpoint_says_why_and_decides_nothing() {
     let mut sb = sandbox(App::Tally);
     sb.unset("TALLY_TELEMETRY_ENDPOINT");
     let end = run_unattended(first_run(&sb, App::Tally));
-    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_eq!(end.code, 3, "{}", end.rest);
     assert!(!end.rest.contains(QUESTION), "{}", end.rest);
     assert!(
         end.rest
@@ -388,12 +392,14 @@ fn tally_prompt_without_an_endpoint_says_why_and_decides_nothing() {
 fn tally_prompt_in_ci_is_not_asked_even_with_force() {
     let mut sb = sandbox(App::Tally);
     sb.set("CI", "1");
-    for args in [
-        &["telemetry", "prompt"][..],
-        &["telemetry", "prompt", "--force"],
+    // Without --force CI has decided (off: exit 0); with it, no one could
+    // be asked (exit 3).
+    for (args, code) in [
+        (&["telemetry", "prompt"][..], 0),
+        (&["telemetry", "prompt", "--force"], 3),
     ] {
         let end = run_unattended(command(&sb, App::Tally, args));
-        assert_eq!(end.code, 0, "{args:?}: {}", end.rest);
+        assert_eq!(end.code, code, "{args:?}: {}", end.rest);
         assert!(!end.rest.contains(QUESTION), "{args:?}: {}", end.rest);
         assert!(end.rest.contains("CI"), "{args:?} says why: {}", end.rest);
     }
@@ -404,7 +410,7 @@ fn tally_prompt_in_ci_is_not_asked_even_with_force() {
 fn tally_prompt_with_stdin_redirected_is_not_asked_and_says_why() {
     let sb = sandbox(App::Tally);
     let end = run_unattended(first_run_with(&sb, App::Tally, Away::Stdin));
-    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_eq!(end.code, 3, "{}", end.rest);
     assert!(!end.rest.contains(QUESTION), "{}", end.rest);
     assert!(end.rest.contains("not a terminal"), "{}", end.rest);
     assert!(sb.created().is_empty(), "created {:?}", sb.created());
@@ -414,7 +420,7 @@ fn tally_prompt_with_stdin_redirected_is_not_asked_and_says_why() {
 fn tally_prompt_with_stderr_redirected_is_not_asked_and_says_why_there() {
     let sb = sandbox(App::Tally);
     let end = run_unattended(first_run_with(&sb, App::Tally, Away::Stderr("stderr.txt")));
-    assert_eq!(end.code, 0, "{}", end.rest);
+    assert_eq!(end.code, 3, "{}", end.rest);
     let stderr = std::fs::read_to_string(sb.root().join("stderr.txt")).unwrap();
     assert!(!end.rest.contains(QUESTION), "{}", end.rest);
     assert!(!stderr.contains(QUESTION), "{stderr}");
@@ -431,6 +437,53 @@ fn tally_prompt_text_goes_to_stderr_never_stdout() {
     let stdout = std::fs::read_to_string(sb.root().join("stdout.txt")).unwrap();
     assert_eq!(stdout, "", "stdout belongs to the host");
     assert_chosen_at_prompt(&sb, App::Tally, true);
+}
+
+#[test]
+fn tally_prompt_yes_records_an_install() {
+    let sb = sandbox(App::Tally);
+    answer(App::Tally, first_run(&sb, App::Tally), b"y\r");
+    let spool = std::fs::read_to_string(sb.state_dir().join("spool.jsonl")).unwrap();
+    assert!(spool.contains("install"), "{spool}");
+}
+
+/// An installer had no machine-readable answer, and exit 0 for everything.
+#[test]
+fn tally_prompt_json_and_exit_code_say_what_happened() {
+    let sb = sandbox(App::Tally);
+    let out = sb.tally(&["telemetry", "prompt", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"], "not_asked");
+    assert_eq!(v["enabled"], false);
+    sb.ok(&["telemetry", "off"]);
+    let out = sb.tally(&["telemetry", "prompt", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"], "already_decided");
+    assert_eq!(v["decided_by"], "config");
+}
+
+/// An opt-out host once stopped its first interactive run of an ordinary
+/// command at a blocking `[Y/n]`; a script started from a terminal hung.
+#[test]
+fn opt_out_host_never_stops_an_ordinary_command_at_a_question() {
+    let mut sb = sandbox(App::Host);
+    sb.unset("HOST_EXAMPLE_FIRST_RUN_PROMPT");
+    let end = run_unattended(first_run(&sb, App::Host));
+    assert_eq!(end.code, 0, "{}", end.rest);
+    assert!(!end.rest.contains(QUESTION), "{}", end.rest);
+    assert!(end.rest.contains("built"), "{}", end.rest);
+    assert!(
+        end.rest.contains("collects anonymous usage counts"),
+        "the notice instead: {}",
+        end.rest
+    );
+    assert_undecided(&sb, App::Host);
+    // `host telemetry prompt` (the installer's entry point) does ask.
+    let cmd = command(&sb, App::Host, &["telemetry", "prompt"]);
+    answer(App::Host, cmd, b"n\r");
+    assert_chosen_at_prompt(&sb, App::Host, false);
 }
 
 // ---- the example host's first run: opt-out, Enter means Yes ----
@@ -475,10 +528,20 @@ fn host_first_run_ctrl_c_decides_nothing_and_the_command_keeps_its_exit_code() {
     assert!(end.rest.contains("exiting with 3"), "{}", end.rest);
     assert_cursor_visible(&end.rest);
     assert_undecided(&sb, App::Host);
-    // Undecided, so the next run on a terminal asks again.
+    // Unanswered, the opt-out default applied: the notice, and counts kept.
+    assert!(
+        end.rest.contains("collects anonymous usage counts"),
+        "{}",
+        end.rest
+    );
+    let state = sb.root().join("state").join("host");
+    assert!(state.join("spool.jsonl").exists());
+    // Undecided, so the next run on a terminal asks again; a "no" deletes
+    // what the first run kept (it once stayed on disk).
     let end = answer(App::Host, first_run(&sb, App::Host), b"n\r");
     assert_eq!(end.code, 0, "{}", end.rest);
     assert_chosen_at_prompt(&sb, App::Host, false);
+    assert!(!state.exists(), "a no left {:?}", sb.created());
 }
 
 #[test]

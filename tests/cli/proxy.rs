@@ -305,11 +305,14 @@ fn tool_names_and_app_keep_their_own_counts() {
     let mut p = Peer::proxied_edge(&sb, &["--app", "edge-server", "--tool-names"]);
     p.send(&initialize(0, "vscode", "1.99"));
     p.recv();
+    // Names count only once the server listed them in this session.
+    p.send(r#"{"jsonrpc":"2.0","id":"list","method":"tools/list"}"#);
+    p.recv();
     p.send(&call(1, "ok", json!({})));
     p.recv();
     p.send(&call(2, "fail", json!({})));
     p.recv();
-    // Not a schema tool name: counted, without the name.
+    // Not a listed tool: counted under the fixed word.
     p.send(&call(3, "no such/tool!", json!({})));
     p.recv();
     let (st, _) = p.finish();
@@ -322,7 +325,10 @@ fn tool_names_and_app_keep_their_own_counts() {
     assert_eq!(
         app.calls,
         [
-            (key(None, "protocol_error", Some("invalid_params")), 1),
+            (
+                key(Some("_unlisted"), "protocol_error", Some("invalid_params")),
+                1
+            ),
             (key(Some("fail"), "tool_error", None), 1),
             (key(Some("ok"), "ok", None), 1),
         ]

@@ -275,3 +275,35 @@ fn a_report_without_a_store_says_where_it_looked_and_what_to_do() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--since"));
 }
+
+/// `report | head` printed a broken-pipe error.
+#[test]
+fn a_report_into_a_closed_pipe_is_not_an_error() {
+    let sb = Sandbox::new();
+    let srv = Server::start(&sb, &[]);
+    from_machines(&srv, 2, "build");
+    srv.stop();
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe() returns.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the read end is ours and closed once: the reader went away.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: the write end is a fresh descriptor owned by nothing else.
+    let write_end =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
+    let db = sb.root().join("server.sqlite3").display().to_string();
+    for json in [false, true] {
+        let mut args = vec!["report", "--db", &db, "--min-machines", "1"];
+        if json {
+            args.push("--json");
+        }
+        let out = sb
+            .command(&crate::support::tally_bin(), &args)
+            .stdout(std::process::Stdio::from(write_end.try_clone().unwrap()))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}

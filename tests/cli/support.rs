@@ -66,13 +66,15 @@ impl Sandbox {
             "XDG_CACHE_HOME".into(),
             root.join("cache").display().to_string(),
         );
-        // A policy file that does not exist, so the machine's /etc never counts.
+        // The system policy file moved into the sandbox (a hook only debug
+        // builds honour), so the machine's /etc never counts. Tests write
+        // these files to act as the administrator.
         env.insert(
-            "TALLY_POLICY_FILE".into(),
+            "TALLY_TELEMETRY_TEST_SYSTEM_POLICY_FILE".into(),
             root.join("policy.toml").display().to_string(),
         );
         env.insert(
-            "HOST_POLICY_FILE".into(),
+            "HOST_TELEMETRY_TEST_SYSTEM_POLICY_FILE".into(),
             root.join("host-policy.toml").display().to_string(),
         );
         std::fs::create_dir_all(root.join("home")).unwrap();
@@ -140,7 +142,14 @@ impl Sandbox {
         self.root().join("config").join("tally")
     }
 
+    /// tally's own consent file.
     pub fn config_file(&self) -> PathBuf {
+        self.config_dir().join("telemetry.toml")
+    }
+
+    /// The host's own config file beside it (where earlier versions kept a
+    /// `[telemetry]` table).
+    pub fn host_config_file(&self) -> PathBuf {
         self.config_dir().join("config.toml")
     }
 

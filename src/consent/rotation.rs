@@ -1,0 +1,153 @@
+//! How long a machine id lives. A persistent random id makes the data
+//! pseudonymous: every day a machine reports can be linked to every other.
+//! With a rotation period the id is replaced by a fresh random one when the
+//! period changes, so a machine stays countable within a period (distinct
+//! machines per month, say) and its periods cannot be linked to each other.
+//! The application picks a period with the builder; an administrator's
+//! policy file may pick a shorter one, never a longer one.
+//!
+//! The id is random, never derived from the period or the old id, so a new
+//! one says nothing about its predecessor. The period it belongs to is kept
+//! beside it (`machine_id_period`); the id is replaced the first time it is
+//! needed in a new period (a send, `telemetry on`).
+
+use time::Date;
+
+use crate::consent::paths::StateFiles;
+use crate::os::files::{self, FileError};
+use crate::record::state;
+
+/// How often the machine id is replaced by a new random one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// A new id every UTC day: counts machines per day only.
+    Daily,
+    /// A new id every ISO week.
+    Weekly,
+    /// A new id every calendar month (UTC).
+    Monthly,
+    /// A new id every calendar year (UTC).
+    Yearly,
+    /// One id until `telemetry reset` or `off` (the default).
+    #[default]
+    Never,
+}
+
+impl Rotation {
+    /// The words accepted in a policy file, for messages.
+    pub const WORDS: &'static str = "never, yearly, monthly, weekly, daily";
+
+    /// Reads a policy file's word.
+    pub fn parse(word: &str) -> Option<Rotation> {
+        Some(match word.trim().to_ascii_lowercase().as_str() {
+            "never" => Rotation::Never,
+            "yearly" => Rotation::Yearly,
+            "monthly" => Rotation::Monthly,
+            "weekly" => Rotation::Weekly,
+            "daily" => Rotation::Daily,
+            _ => return None,
+        })
+    }
+
+    /// The word for status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rotation::Never => "never",
+            Rotation::Yearly => "yearly",
+            Rotation::Monthly => "monthly",
+            Rotation::Weekly => "weekly",
+            Rotation::Daily => "daily",
+        }
+    }
+
+    /// The shorter of two periods (an unset one defers to the other).
+    pub fn stricter(a: Option<Rotation>, b: Option<Rotation>) -> Option<Rotation> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The name of the period `day` falls in (`2026-11`, `2026-W48`, …);
+    /// `None` when the id never rotates.
+    pub fn period(self, day: Date) -> Option<String> {
+        Some(match self {
+            Rotation::Never => return None,
+            Rotation::Yearly => format!("{}", day.year()),
+            Rotation::Monthly => format!("{}-{:02}", day.year(), u8::from(day.month())),
+            Rotation::Weekly => {
+                let (y, w, _) = day.to_iso_week_date();
+                format!("{y}-W{w:02}")
+            }
+            Rotation::Daily => crate::os::clock::format_day(day),
+        })
+    }
+}
+
+/// The machine id for `today` under `rotation`: the stored one while its
+/// period lasts, else a fresh random one (minted when none is stored).
+pub fn current_id(st: &StateFiles, rotation: Rotation, today: Date) -> Result<String, FileError> {
+    let Some(period) = rotation.period(today) else {
+        return state::ensure_machine_id(st);
+    };
+    let stored = files::read_optional(&st.machine_id_period())
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    if stored.as_deref() != Some(period.as_str()) || state::read_machine_id(st).is_none() {
+        files::remove_if_exists(&st.machine_id())?;
+        let id = state::ensure_machine_id(st)?;
+        files::write_atomic(
+            &st.machine_id_period(),
+            format!("{period}\n").as_bytes(),
+            true,
+        )?;
+        return Ok(id);
+    }
+    state::ensure_machine_id(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::clock::parse_day;
+
+    #[test]
+    fn periods_and_strictness() {
+        let d = parse_day("2026-11-25").unwrap();
+        assert_eq!(Rotation::Monthly.period(d).unwrap(), "2026-11");
+        assert_eq!(Rotation::Weekly.period(d).unwrap(), "2026-W48");
+        assert_eq!(Rotation::Never.period(d), None);
+        assert_eq!(
+            Rotation::stricter(Some(Rotation::Yearly), Some(Rotation::Monthly)),
+            Some(Rotation::Monthly)
+        );
+        assert_eq!(
+            Rotation::stricter(None, Some(Rotation::Weekly)),
+            Some(Rotation::Weekly)
+        );
+    }
+
+    /// A machine id lived forever: the data was pseudonymous across every
+    /// day it reported.
+    #[test]
+    fn monthly_id_is_stable_within_a_month_and_new_in_the_next() {
+        let t = tempfile::tempdir().unwrap();
+        let st = StateFiles(t.path().join("s"));
+        let nov = |d| parse_day(&format!("2026-11-{d:02}")).unwrap();
+        let a = current_id(&st, Rotation::Monthly, nov(1)).unwrap();
+        assert_eq!(current_id(&st, Rotation::Monthly, nov(30)).unwrap(), a);
+        let b = current_id(&st, Rotation::Monthly, parse_day("2026-12-01").unwrap()).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            current_id(&st, Rotation::Monthly, parse_day("2026-12-31").unwrap()).unwrap(),
+            b
+        );
+        // Never: the stored id stays whatever the date.
+        assert_eq!(
+            current_id(&st, Rotation::Never, parse_day("2030-01-01").unwrap()).unwrap(),
+            b
+        );
+    }
+}
