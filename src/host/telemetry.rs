@@ -379,23 +379,28 @@ impl Telemetry {
     /// Runs one of the host's `telemetry …` commands: results on stdout,
     /// errors on stderr as `<name>: <what happened>`. Returns the exit code,
     /// 0 on success, 1 when a file could not be changed or written, 2 for a
-    /// usage error; `ExitCode::from(code)` or `i32::from(code)` in the host.
+    /// usage error, 3 or 4 when `prompt` could not ask or got no answer; `ExitCode::from(code)` or `i32::from(code)` in the host.
     pub fn run_command(&self, command: &crate::TelemetryCommand) -> u8 {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let result = command.run(self, &mut out);
         let flushed = out.flush();
         drop(out);
-        let code = match (&result, flushed) {
-            (Ok(()), Ok(())) => return 0,
-            (Err(crate::CommandError::Usage(_)), _) => 2,
-            _ => 1,
-        };
-        match result {
-            Err(e) => eprintln!("{}: {e}", self.settings.app.name),
-            Ok(()) => eprintln!("{}: writing output failed", self.settings.app.name),
+        match (result, flushed) {
+            (Ok(()), Ok(())) => 0,
+            // `status | head`: the reader went away, which is not a failure.
+            (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            (Ok(()), Err(_)) => {
+                eprintln!("{}: writing output failed", self.settings.app.name);
+                1
+            }
+            (Err(e), _) => {
+                if !e.is_silent() {
+                    eprintln!("{}: {e}", self.settings.app.name);
+                }
+                e.exit_code()
+            }
         }
-        code
     }
 
     /// Persists what was recorded so far and sends what is due, in the
