@@ -6,6 +6,7 @@
 //! ```toml
 //! telemetry = "off"                              # optional
 //! endpoint = "https://collector.example/v1/batch" # optional
+//! allow_plain_http = true                        # optional: permit http:// to another machine
 //! ```
 
 use std::path::Path;
@@ -24,6 +25,9 @@ pub enum PolicyState {
         force_off: bool,
         /// `endpoint = "…"`.
         endpoint: Option<String>,
+        /// `allow_plain_http = true`: an `http://` endpoint on another
+        /// machine may be used (the data then travels unencrypted).
+        allow_plain_http: bool,
     },
     /// The file exists but cannot be used; telemetry fails closed (off).
     Broken(String),
@@ -34,6 +38,7 @@ pub enum PolicyState {
 struct RawPolicy {
     telemetry: Option<String>,
     endpoint: Option<String>,
+    allow_plain_http: Option<bool>,
 }
 
 /// Loads the policy file. It is written by an administrator, so unlike
@@ -65,6 +70,7 @@ pub fn load(path: &Path) -> PolicyState {
     PolicyState::Loaded {
         force_off,
         endpoint: raw.endpoint.filter(|e| !e.trim().is_empty()),
+        allow_plain_http: raw.allow_plain_http.unwrap_or(false),
     }
 }
 
@@ -82,9 +88,18 @@ mod tests {
             load(&p),
             PolicyState::Loaded {
                 force_off: true,
-                endpoint: Some("http://x".into())
+                endpoint: Some("http://x".into()),
+                allow_plain_http: false,
             }
         );
+        std::fs::write(&p, "allow_plain_http = true\n").unwrap();
+        assert!(matches!(
+            load(&p),
+            PolicyState::Loaded {
+                allow_plain_http: true,
+                ..
+            }
+        ));
         std::fs::write(&p, "telemetry = \"on\"\n").unwrap();
         assert!(matches!(load(&p), PolicyState::Broken(_)));
         std::fs::write(&p, "surprise = 1\n").unwrap();

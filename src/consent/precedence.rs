@@ -284,6 +284,7 @@ mod tests {
         let off_policy = PolicyState::Loaded {
             force_off: true,
             endpoint: None,
+            allow_plain_http: false,
         };
         let base = || Case {
             policy: PolicyState::Absent,
@@ -410,6 +411,7 @@ mod tests {
                 policy: PolicyState::Loaded {
                     force_off: false,
                     endpoint: Some("http://e".into()),
+                    allow_plain_http: false,
                 },
                 want: (true, Default),
                 ..base()

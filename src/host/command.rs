@@ -241,12 +241,20 @@ fn switch(
                 out,
                 "Machine id: {id} (random; `{app} telemetry reset` replaces it)."
             )?;
-            if !fresh.can_send() {
+            if fresh.endpoint.is_none() {
                 writeln!(
                     out,
                     "No endpoint is configured, so counts stay on this machine (set {}).",
                     s.app.var("TELEMETRY_ENDPOINT")
                 )?;
+            } else if let Some(p) = sender::transport_problem(&fresh) {
+                writeln!(out, "Warning: {p}.")?;
+            } else if let Some(w) = fresh
+                .endpoint
+                .as_ref()
+                .and_then(|e| crate::deliver::endpoint::plain_http_warning(&e.value))
+            {
+                writeln!(out, "Warning: {w} (allowed by the system policy file).")?;
             }
         }
     }
@@ -328,7 +336,7 @@ fn reset(s: &Settings, out: &mut dyn Write) -> Result<(), CommandError> {
 
 fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
     crate::host::telemetry::persist();
-    let outcome = sender::send_pending(s, Mode::Foreground);
+    let outcome = crate::deliver::deliver_due(s, Mode::Foreground, None);
     let (word, detail, entries) = match &outcome {
         Outcome::Disabled => ("disabled", s.consent.reason.clone(), vec![]),
         Outcome::NoEndpoint => (
@@ -339,6 +347,7 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
             ),
             vec![],
         ),
+        Outcome::Unusable(why) => ("not_sent", why.clone(), vec![]),
         Outcome::NoStateDir => ("no_state_dir", "no state directory is known".into(), vec![]),
         Outcome::NoticePending => (
             "notice_pending",
@@ -389,7 +398,10 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
             )?;
         }
     }
-    Ok(())
+    match outcome {
+        Outcome::Failed(m, _) | Outcome::Unusable(m) => Err(CommandError::NotSent(m)),
+        _ => Ok(()),
+    }
 }
 
 fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
@@ -420,7 +432,7 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
     let today_events = crate::record::rollup::events_from(&spool::merge(today_lines));
     if json {
         let v = json!({
-            "endpoint": s.endpoint.as_ref().map(|e| &e.value),
+            "endpoint": s.endpoint.as_ref().map(|e| crate::deliver::endpoint::redact(&e.value)),
             "next_batch": next,
             "today": today_events,
         });
@@ -432,9 +444,9 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
             writeln!(
                 out,
                 "Next send, to {}, posts exactly these bytes (a new batch's id is minted when it is claimed):",
-                s.endpoint
-                    .as_ref()
-                    .map_or("(no endpoint)", |e| e.value.as_str())
+                s.endpoint.as_ref().map_or("(no endpoint)".into(), |e| {
+                    crate::deliver::endpoint::redact(&e.value)
+                })
             )?;
             out.write_all(&sender::encode(b))?;
             writeln!(out)?;
@@ -454,11 +466,15 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
 }
 
 fn log(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
-    let entries = s
+    let mut entries = s
         .paths
         .state()
         .map(|st| state::ledger_read(&st))
         .unwrap_or_default();
+    for e in &mut entries {
+        // Entries written by an older version may hold a raw URL.
+        e.endpoint = crate::deliver::endpoint::redact(&e.endpoint);
+    }
     if json {
         print_json(out, &entries)?;
         return Ok(());

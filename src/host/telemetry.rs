@@ -15,7 +15,8 @@ use crate::consent::app::{AppInfo, DefaultPolicy, prefix_for};
 use crate::consent::config::{self, ChoiceVia, Generation};
 use crate::consent::paths::Paths;
 use crate::consent::settings::{self, Flags, Settings};
-use crate::deliver::sender::{self, Mode};
+use crate::deliver::helper;
+use crate::deliver::sender::Mode;
 use crate::os::clock::{format_day, format_instant};
 use crate::os::env::Env;
 use crate::record::recorder;
@@ -161,10 +162,16 @@ impl Builder {
 
     /// Resolves consent, asks the first-run question if it is due, and when
     /// telemetry is on, turns recording on, registers the exit hook and
-    /// starts a background send if a completed day is waiting. Never fails
+    /// starts a delivery helper if a completed day is waiting. Never fails
     /// and never writes to stdout.
+    ///
+    /// Call it early in `main`: a process started to deliver runs tally's
+    /// code before `main` and exits, and should that hook be unavailable on
+    /// a platform, `init` is where such a process stops.
     pub fn init(self) -> Telemetry {
         let mut s = self.resolve();
+        // Normally the helper never gets here (it runs before `main`).
+        helper::run_if_helper(&s.env);
         if self.prompt
             && crate::consent::prompt::due(&s)
             && let Some(answer) = crate::consent::prompt::ask(&s)
@@ -177,11 +184,11 @@ impl Builder {
         };
         if t.enabled() {
             activate(&t.settings);
-            if self.background_send && sender::worth_trying(&t.settings) {
-                let s = Arc::clone(&t.settings);
-                let _ = std::thread::Builder::new()
-                    .name("tally-send".into())
-                    .spawn(move || sender::send_pending(&s, Mode::Background));
+            if self.background_send {
+                // A completed day waiting: deliver it from a detached helper
+                // (see `deliver::helper`), so even a 2 ms command delivers
+                // and none waits on the network.
+                helper::start(&t.settings);
             }
         }
         t
@@ -245,13 +252,14 @@ impl Telemetry {
     pub fn shutdown(&self) {
         persist();
         if self.enabled() {
-            sender::send_pending(&self.settings, Mode::Background);
+            crate::deliver::deliver_due(&self.settings, Mode::Background, None);
         }
     }
 
     /// Starts a thread that persists counts every flush interval (and at
-    /// each UTC midnight, so counts land on the right day) and then tries a
-    /// send. For long-running commands such as a proxy or a server.
+    /// each UTC midnight, so counts land on the right day) and then starts
+    /// a delivery helper if something is due. For long-running commands
+    /// such as a proxy or a server.
     pub fn start_interval_flush(&self) {
         if !self.enabled() {
             return;
@@ -269,7 +277,7 @@ impl Telemetry {
                     let wait = s.flush_interval.value.min(Duration::from_secs(to_midnight));
                     std::thread::sleep(wait);
                     persist();
-                    sender::send_pending(&s, Mode::Background);
+                    helper::start(&s);
                 }
             });
     }
@@ -317,8 +325,9 @@ fn activate(s: &Arc<Settings>) {
 }
 
 extern "C" fn at_exit() {
-    // A panic must not unwind into libc; whatever fails here is dropped.
-    let _ = std::panic::catch_unwind(persist);
+    // A panic must not unwind into libc, nor print on the host's stderr;
+    // whatever fails here is dropped.
+    let _ = crate::deliver::guard::catching(persist);
 }
 
 /// Appends everything recorded so far to the spool. Called at exit and by
