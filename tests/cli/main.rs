@@ -3,9 +3,11 @@
 
 mod support;
 
+mod client_files;
 mod consent;
 mod delivery;
 mod generated;
+mod helper;
 mod hostile;
 mod mcp_everything;
 mod mcp_library;
