@@ -3,7 +3,8 @@
 //!
 //! A send to a real HTTPS endpoint takes 50–300 ms, far longer than a quick
 //! command lives, and a thread dies with its process. So when a command
-//! starts and something is due, tally re-executes the host's own executable
+//! ends (tally's exit hook, after the counts are appended) and something is
+//! due, tally re-executes the host's own executable
 //! (`/proc/self/exe`) as a detached helper: new session, stdin, stdout and
 //! stderr on `/dev/null`, the same environment snapshot plus one marker
 //! variable that carries the application's identity and locations. A
@@ -33,7 +34,8 @@
 //! - **Nothing reaches the host.** The helper is a separate process with
 //!   null stdio and a silent panic hook; even a `panic = "abort"` host only
 //!   loses the helper. The starting process pays one `posix_spawn` (no
-//!   copy of its memory) and a thread that reaps the child.
+//!   copy of its memory) on its way out; a long-running one (the interval
+//!   flush) also a thread that reaps the child.
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -135,7 +137,9 @@ pub fn due(s: &Settings) -> bool {
 /// Starts a delivery if one is due: in debug mode by printing the payload
 /// here (nothing is sent), otherwise by starting the helper. Returns
 /// whether it did. Never waits on the network, never writes to stdout.
-pub fn start(s: &Settings) -> bool {
+/// `exiting`: called from the exit hook, so no thread is needed to reap
+/// the helper (it outlives this process).
+pub fn start(s: &Settings, exiting: bool) -> bool {
     if !due(s) {
         return false;
     }
@@ -154,7 +158,9 @@ pub fn start(s: &Settings) -> bool {
     }
     match spawn(s, &lock) {
         Ok(pid) => {
-            reap(pid);
+            if !exiting {
+                reap(pid);
+            }
             true
         }
         Err(e) => {

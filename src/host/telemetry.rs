@@ -161,9 +161,9 @@ impl Builder {
     }
 
     /// Resolves consent, asks the first-run question if it is due, and when
-    /// telemetry is on, turns recording on, registers the exit hook and
-    /// starts a delivery helper if a completed day is waiting. Never fails
-    /// and never writes to stdout.
+    /// telemetry is on, turns recording on and registers the exit hook,
+    /// which persists the counts and starts a delivery helper if a completed
+    /// day is waiting. Never fails and never writes to stdout.
     ///
     /// Call it early in `main`: a process started to deliver runs tally's
     /// code before `main` and exits, and should that hook be unavailable on
@@ -183,13 +183,10 @@ impl Builder {
             settings: Arc::new(s),
         };
         if t.enabled() {
-            activate(&t.settings);
-            if self.background_send {
-                // A completed day waiting: deliver it from a detached helper
-                // (see `deliver::helper`), so even a 2 ms command delivers
-                // and none waits on the network.
-                helper::start(&t.settings);
-            }
+            // With background sends allowed, the exit hook starts a delivery
+            // helper when a completed day is waiting (see `deliver::helper`):
+            // even a 2 ms command delivers, and none waits on the network.
+            activate(&t.settings, self.background_send);
         }
         t
     }
@@ -277,7 +274,7 @@ impl Telemetry {
                     let wait = s.flush_interval.value.min(Duration::from_secs(to_midnight));
                     std::thread::sleep(wait);
                     persist();
-                    helper::start(&s);
+                    helper::start(&s, false);
                 }
             });
     }
@@ -303,15 +300,18 @@ pub fn command_path(matches: &clap::ArgMatches) -> String {
 struct Runtime {
     settings: Arc<Settings>,
     generation: Mutex<Option<Generation>>,
+    /// Whether the exit hook may start a delivery helper.
+    deliver_at_exit: bool,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
-fn activate(s: &Arc<Settings>) {
+fn activate(s: &Arc<Settings>, deliver_at_exit: bool) {
     let first = RUNTIME
         .set(Runtime {
             settings: Arc::clone(s),
             generation: Mutex::new(s.paths.config_file.as_deref().and_then(config::generation)),
+            deliver_at_exit,
         })
         .is_ok();
     recorder::set_enabled(true);
@@ -327,7 +327,19 @@ fn activate(s: &Arc<Settings>) {
 extern "C" fn at_exit() {
     // A panic must not unwind into libc, nor print on the host's stderr;
     // whatever fails here is dropped.
-    let _ = crate::deliver::guard::catching(persist);
+    let _ = crate::deliver::guard::catching(|| {
+        persist();
+        // The helper starts only now, after this process's own spool work:
+        // started at init it would compete for the spool lock with the
+        // append above and, on a busy machine, delay this exit by
+        // milliseconds.
+        if let Some(rt) = RUNTIME.get()
+            && rt.deliver_at_exit
+            && recorder::is_enabled()
+        {
+            helper::start(&rt.settings, true);
+        }
+    });
 }
 
 /// Appends everything recorded so far to the spool. Called at exit and by

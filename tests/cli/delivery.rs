@@ -197,8 +197,9 @@ fn nothing_is_sent_from_the_run_that_showed_the_notice() {
         0,
         "no send in the run that showed the notice"
     );
-    // The next long command sends in the background.
-    host_on(&sb, D2, &["wait-ms", "1500"]);
+    // The next run delivers, from the helper it starts at exit.
+    host_on(&sb, D2, &["build"]);
+    crate::helper::wait_sent(&sb, 1);
     assert_eq!(rx.command_counts().get("build"), Some(&1));
 }
 
@@ -256,7 +257,8 @@ fn a_failed_send_keeps_the_data_and_backs_off() {
     // After success the backoff is gone and background sends resume.
     host_on(&sb, D3, &["build"]);
     let before = rx.connections();
-    host_on(&sb, "2026-03-13", &["wait-ms", "1500"]);
+    host_on(&sb, "2026-03-13", &["build"]);
+    crate::helper::wait_sent(&sb, 2);
     assert!(
         rx.connections() > before,
         "background send after the backoff cleared"

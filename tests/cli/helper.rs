@@ -53,7 +53,7 @@ pub fn helpers_of(sb: &Sandbox) -> Vec<i32> {
         if vars
             .iter()
             .any(|v| v.starts_with(b"__TALLY_DELIVER_HELPER="))
-            && vars.iter().any(|v| *v == home.as_bytes())
+            && vars.contains(&home.as_bytes())
             && !std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| s.contains(") Z "))
         {
             out.push(pid);
