@@ -350,14 +350,18 @@ fn run() {
         return;
     };
     let env = Env::from_pairs(std::env::vars().filter(|(k, _)| k != MARKER));
-    let s = spec.settings(env);
+    let mut s = spec.settings(env);
+    if crate::deliver::testing::helper_delay(&s) {
+        // Consent as it is now, not as it was before the test's pause.
+        s = s.reresolve();
+    }
     let Some(state) = s.paths.state() else {
         return;
     };
+    // After `telemetry off` the lock file is gone and nothing is touched.
     let Some(lock) = adopt_lock(&state) else {
         return;
     };
-    crate::deliver::testing::helper_delay(&s);
     crate::deliver::deliver_due(&s, Mode::Background, Some(lock));
 }
 

@@ -23,8 +23,9 @@ pub fn maybe_panic(settings: &Settings) {
     let _ = settings;
 }
 
-/// Sleeps as long as the test switch asks (debug builds only).
-pub fn helper_delay(settings: &Settings) {
+/// Sleeps as long as the test switch asks (debug builds only); whether it
+/// did.
+pub fn helper_delay(settings: &Settings) -> bool {
     #[cfg(debug_assertions)]
     if let Some(ms) = settings
         .env
@@ -32,7 +33,8 @@ pub fn helper_delay(settings: &Settings) {
         .and_then(|v| v.parse::<u64>().ok())
     {
         std::thread::sleep(std::time::Duration::from_millis(ms.min(5000)));
+        return true;
     }
-    #[cfg(not(debug_assertions))]
     let _ = settings;
+    false
 }

@@ -273,8 +273,12 @@ impl Telemetry {
                     let to_midnight = (midnight - now).whole_seconds().max(1) as u64;
                     let wait = s.flush_interval.value.min(Duration::from_secs(to_midnight));
                     std::thread::sleep(wait);
-                    persist();
-                    helper::start(&s, false);
+                    // A panic here must neither print on the host's stderr
+                    // nor end the thread that keeps the counts flowing.
+                    let _ = crate::deliver::guard::catching(|| {
+                        persist();
+                        helper::start(&s, false);
+                    });
                 }
             });
     }

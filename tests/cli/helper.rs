@@ -190,6 +190,10 @@ fn consent_withdrawn_after_the_helper_started_stops_the_send() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(rx.connections(), 0, "nothing sent after off");
+    let left: Vec<_> = std::fs::read_dir(state_dir(&sb))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the helper re-created {left:?} after off");
 }
 
 #[test]
