@@ -260,11 +260,7 @@ unsafe fn fork_exec(
                     libc::sigaction(sig, &dfl, std::ptr::null_mut());
                 }
                 libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-                libc::execve(
-                    exe.as_ptr(),
-                    argv.as_ptr() as *const *const libc::c_char,
-                    envp.as_ptr() as *const *const libc::c_char,
-                );
+                libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
                 libc::_exit(127)
             }
             pid => Ok(pid),
