@@ -44,7 +44,7 @@ struct RawPolicy {
 /// Loads the policy file. It is written by an administrator, so unlike
 /// user state it may be a symlink and is owned by root.
 pub fn load(path: &Path) -> PolicyState {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::os::files::read_admin_file(path, crate::os::files::SMALL_FILE_MAX) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return PolicyState::Absent,
         Err(e) => return PolicyState::Broken(format!("cannot be read: {e}")),

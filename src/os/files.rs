@@ -205,6 +205,25 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Option<(Vec<u8>, u64)>, Fil
     Ok(Some((buf, size)))
 }
 
+/// Reads a file an administrator installed (the system policy file), as
+/// text: it may be a symlink and owned by root, but it must be a regular
+/// file, opening it never blocks (a FIFO), and at most `max` bytes are read.
+pub fn read_admin_file(path: &Path, max: u64) -> io::Result<String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Replaces `path` with `bytes` atomically: a 0600 temporary file in the same
 /// directory, written (and synced when `durable`), then renamed over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), FileError> {
@@ -329,6 +348,7 @@ mod tests {
             open_lock_file(&fifo),
             Err(FileError::WrongKind { .. })
         ));
+        assert!(read_admin_file(&fifo, 10).is_err(), "a policy FIFO neither");
     }
 
     #[test]
