@@ -70,8 +70,10 @@ OFF=$(home off); ON=$(home on); H=$(home hung); U=$(home unreach); D=$(home deli
 pending hung; pending unreach; pending deliver
 cp "$T/deliver/state/host/spool.jsonl" "$T/due.jsonl"
 # Before each delivering run: wait for the last helper to finish (it holds
-# send.lock), then restore the completed day and clear the ledger.
-RESTORE="flock $T/deliver/state/host/send.lock cp $T/due.jsonl $T/deliver/state/host/spool.jsonl"
+# send.lock), restore the completed day, and let the last helper's exit and
+# the receiver's side of its request settle (50 ms, not timed): a real
+# delivery happens once a day, never right after another one.
+RESTORE="sh -c 'flock $T/deliver/state/host/send.lock cp $T/due.jsonl $T/deliver/state/host/spool.jsonl && sleep 0.05'"
 
 hyperfine -N --warmup 30 --runs "${RUNS:-500}" --export-markdown "$T/result.md" --export-json "$T/result.json" \
   --prepare "rm -f $T/unreach/state/host/backoff.json" \
