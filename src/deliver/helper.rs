@@ -223,8 +223,7 @@ fn spawn(s: &Settings, lock: &File) -> std::io::Result<libc::pid_t> {
 /// session, an empty signal mask and default dispositions for the signals
 /// that should end it. Not `posix_spawn`: that suspends the caller until
 /// the child has exec'd, which on a busy machine means waiting for the
-/// child to be scheduled (measured: 7.5 ms median under load); after
-/// `fork` the caller goes on at once.
+/// child to be scheduled; after `fork` the caller goes on at once.
 unsafe fn fork_exec(
     exe: &CStr,
     argv: &[*const libc::c_char],
