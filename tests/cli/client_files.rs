@@ -266,3 +266,19 @@ fn an_ftp_endpoint_gets_one_message_in_status_and_flush() {
     assert_eq!(v["detail"].as_str(), Some(problem));
     assert!(status_text(&sb).contains(problem));
 }
+
+#[test]
+fn a_world_writable_config_dir_is_reported_then_made_private() {
+    let sb = host_sandbox("http://127.0.0.1:9/v1/batch");
+    let dir = sb.root().join("config/host");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let st = status_text(&sb);
+    assert!(
+        st.contains(&format!("{} is writable by other users", dir.display())),
+        "{st}"
+    );
+    assert!(sb.host(&["telemetry", "on"]).status.success());
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
