@@ -37,6 +37,15 @@ pub fn host_on(sb: &Sandbox, day: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
+/// Waits until no delivery helper of `sb` runs (it may still be finishing
+/// after its ledger entry).
+pub fn wait_no_helper(sb: &Sandbox) {
+    let start = std::time::Instant::now();
+    while !crate::helper::helpers_of(sb).is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// `host telemetry flush --json` on `day`; it exits non-zero exactly when
 /// the send failed or could not be attempted.
 pub fn flush(sb: &Sandbox, day: &str) -> serde_json::Value {
@@ -254,11 +263,14 @@ fn a_failed_send_keeps_the_data_and_backs_off() {
         all[0].envelope.batch_id, all[1].envelope.batch_id,
         "retried under the same batch id"
     );
-    // After success the backoff is gone and background sends resume.
+    // After success the backoff is gone and background sends resume: the
+    // D3 run's helper sends D2, the next day's run's helper sends D3.
     host_on(&sb, D3, &["build"]);
+    crate::helper::wait_sent(&sb, 2);
+    wait_no_helper(&sb);
     let before = rx.connections();
     host_on(&sb, "2026-03-13", &["build"]);
-    crate::helper::wait_sent(&sb, 2);
+    crate::helper::wait_sent(&sb, 3);
     assert!(
         rx.connections() > before,
         "background send after the backoff cleared"
