@@ -183,6 +183,12 @@ fn consent_withdrawn_after_the_helper_started_stops_the_send() {
     host_on(&sb, D1, &["build"]);
     sb.set("HOST_TELEMETRY_TEST_HELPER_DELAY_MS", "3000");
     host_on(&sb, D2, &["build"]);
+    // Until the forked child has exec'd (on a busy machine that can take a
+    // moment) its environment is still its parent's, without the marker.
+    let start = Instant::now();
+    while helpers_of(&sb).is_empty() && start.elapsed() < Duration::from_millis(2500) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(helpers_of(&sb).len(), 1, "a helper is waiting to send");
     assert!(sb.host(&["telemetry", "off"]).status.success());
     let start = Instant::now();
@@ -214,7 +220,9 @@ fn only_one_helper_runs_at_a_time_and_it_prints_nothing() {
     while rx.raw_bodies().is_empty() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(helpers_of(&sb).len(), 1, "one helper for eight runs");
+    // The helper gives up after the 2 s request timeout; until then it is
+    // the only one, and it is the only sender the receiver ever saw.
+    assert!(helpers_of(&sb).len() <= 1, "one helper for eight runs");
     assert_eq!(rx.connections(), 1);
     for pid in helpers_of(&sb) {
         // SAFETY: kill(2) on a helper this test started.
@@ -235,9 +243,13 @@ fn a_helper_killed_mid_send_loses_nothing_and_doubles_nothing() {
     }
     assert_eq!(rx.raw_bodies().len(), 1, "the helper posted");
     let pids = helpers_of(&sb);
-    assert_eq!(pids.len(), 1);
-    // SAFETY: kill(2) on the helper this test started.
-    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    assert!(pids.len() <= 1, "{pids:?}");
+    // Unless the helper already gave up (its 2 s request timeout passed on
+    // a very busy machine), kill it mid-request.
+    for pid in pids {
+        // SAFETY: kill(2) on the helper this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
     let start = Instant::now();
     while !helpers_of(&sb).is_empty() && start.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(10));
