@@ -14,6 +14,7 @@
 //! ```toml
 //! telemetry = "off"                              # optional
 //! endpoint = "https://collector.example/v1/batch" # optional
+//! allow_plain_http = true                        # optional: permit http:// to another machine
 //! ```
 
 use std::path::Path;
@@ -36,6 +37,9 @@ pub enum PolicyState {
         endpoint: Option<String>,
         /// `rotate_machine_id = "daily|weekly|monthly|yearly"`.
         rotation: Option<Rotation>,
+        /// `allow_plain_http = true`: an `http://` endpoint on another
+        /// machine may be used (the data then travels unencrypted).
+        allow_plain_http: bool,
     },
     /// The file exists but cannot be used; telemetry fails closed (off).
     Broken(String),
@@ -47,12 +51,13 @@ struct RawPolicy {
     telemetry: Option<String>,
     endpoint: Option<String>,
     rotate_machine_id: Option<String>,
+    allow_plain_http: Option<bool>,
 }
 
 /// Loads the policy file. It is written by an administrator, so unlike
 /// user state it may be a symlink and is owned by root.
 pub fn load(path: &Path) -> PolicyState {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::os::files::read_admin_file(path, crate::os::files::SMALL_FILE_MAX) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return PolicyState::Absent,
         Err(e) => return PolicyState::Broken(format!("cannot be read: {e}")),
@@ -90,6 +95,7 @@ pub fn load(path: &Path) -> PolicyState {
         force_off,
         endpoint: raw.endpoint.filter(|e| !e.trim().is_empty()),
         rotation,
+        allow_plain_http: raw.allow_plain_http.unwrap_or(false),
     }
 }
 
@@ -117,12 +123,16 @@ pub fn combine(
         (PolicyState::Absent, e) => (e, extra_path.to_owned()),
         (
             PolicyState::Loaded {
-                endpoint, rotation, ..
+                endpoint,
+                rotation,
+                allow_plain_http,
+                ..
             },
             PolicyState::Loaded {
                 force_off: extra_off,
                 endpoint: extra_endpoint,
                 rotation: extra_rotation,
+                allow_plain_http: extra_allow,
             },
         ) => {
             let decided = if extra_off { extra_path } else { system_path };
@@ -131,6 +141,8 @@ pub fn combine(
                     force_off: extra_off,
                     endpoint: endpoint.or(extra_endpoint),
                     rotation: Rotation::stricter(rotation, extra_rotation),
+                    // The environment's file may only restrict.
+                    allow_plain_http: allow_plain_http && extra_allow,
                 },
                 decided.to_owned(),
             )
@@ -154,6 +166,7 @@ mod tests {
                 force_off: true,
                 endpoint: Some("http://x".into()),
                 rotation: None,
+                allow_plain_http: false,
             }
         );
         std::fs::write(&p, "rotate_machine_id = \"monthly\"\n").unwrap();
@@ -166,6 +179,14 @@ mod tests {
         ));
         std::fs::write(&p, "rotate_machine_id = \"hourly\"\n").unwrap();
         assert!(matches!(load(&p), PolicyState::Broken(_)));
+        std::fs::write(&p, "allow_plain_http = true\n").unwrap();
+        assert!(matches!(
+            load(&p),
+            PolicyState::Loaded {
+                allow_plain_http: true,
+                ..
+            }
+        ));
         std::fs::write(&p, "telemetry = \"on\"\n").unwrap();
         assert!(matches!(load(&p), PolicyState::Broken(_)));
         std::fs::write(&p, "surprise = 1\n").unwrap();
@@ -182,6 +203,7 @@ mod tests {
             force_off: true,
             endpoint: None,
             rotation: None,
+            allow_plain_http: false,
         };
         let (p, by) = combine(off.clone(), sys, Some((PolicyState::Absent, extra)));
         assert_eq!((p, by.as_path()), (off.clone(), sys));
@@ -189,6 +211,7 @@ mod tests {
             force_off: false,
             endpoint: Some("http://mine".into()),
             rotation: None,
+            allow_plain_http: false,
         };
         let (p, _) = combine(off.clone(), sys, Some((lenient.clone(), extra)));
         assert_eq!(p, off);
@@ -206,6 +229,7 @@ mod tests {
             force_off: false,
             endpoint: Some("http://corp".into()),
             rotation: None,
+            allow_plain_http: false,
         };
         let (p, _) = combine(sys_ep, sys, Some((lenient, extra)));
         assert!(matches!(p, PolicyState::Loaded { endpoint: Some(e), .. } if e == "http://corp"));

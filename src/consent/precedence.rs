@@ -307,6 +307,7 @@ mod tests {
             force_off: true,
             endpoint: None,
             rotation: None,
+            allow_plain_http: false,
         };
         let base = || Case {
             policy: PolicyState::Absent,
@@ -446,6 +447,7 @@ mod tests {
                     force_off: false,
                     endpoint: Some("http://e".into()),
                     rotation: None,
+                    allow_plain_http: false,
                 },
                 want: (true, Default),
                 ..base()

@@ -130,14 +130,9 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         })
     })
     .filter(|e| !e.value.trim().is_empty());
-    if let Some(e) = &endpoint
-        && !(e.value.starts_with("http://") || e.value.starts_with("https://"))
-    {
-        warnings.push(format!(
-            "endpoint {:?} (from {}) is not an http:// or https:// URL; nothing will be sent",
-            e.value, e.origin
-        ));
-    }
+    // An endpoint that cannot be used (not http/https, plain http to another
+    // machine) is reported by `telemetry status` and `flush` with one
+    // message, from the sender's own check.
 
     let debug_var = app.var("TELEMETRY_DEBUG");
     let debug = env.get(&debug_var).and_then(parse_switch).unwrap_or(false);
@@ -226,11 +221,27 @@ fn default_interval(config: &ConfigState, paths: &Paths) -> Sourced<Duration> {
 }
 
 impl Settings {
-    /// Whether an endpoint is configured that a batch could be posted to.
+    /// Whether an `http://` or `https://` endpoint (in any case) is
+    /// configured. Whether it may be used is the sender's check
+    /// (`deliver::sender::transport_problem`).
     pub fn can_send(&self) -> bool {
-        self.endpoint
-            .as_ref()
-            .is_some_and(|e| e.value.starts_with("http://") || e.value.starts_with("https://"))
+        self.endpoint.as_ref().is_some_and(|e| {
+            e.value.trim().split_once("://").is_some_and(|(scheme, _)| {
+                scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+            })
+        })
+    }
+
+    /// Whether the system policy file allows plain `http://` to another
+    /// machine.
+    pub fn plain_http_allowed(&self) -> bool {
+        matches!(
+            self.policy,
+            PolicyState::Loaded {
+                allow_plain_http: true,
+                ..
+            }
+        )
     }
 
     /// Resolves again from the same environment, flags and locations (after

@@ -1,4 +1,29 @@
 //! Delivery: sending the completed days in the spool to the product's
-//! endpoint, bounded in time and size, exactly once per batch id.
+//! endpoint, bounded in time and size, exactly once per batch id, from a
+//! detached helper process so that even a CLI of 2 ms commands delivers on
+//! the first run after a day completes without making anyone wait.
 
+pub mod endpoint;
+pub mod guard;
+pub mod helper;
 pub mod sender;
+pub mod testing;
+
+use std::fs::File;
+
+use crate::consent::settings::Settings;
+use sender::{Mode, Outcome};
+
+/// Everything that is sent when a day completes, in one place: the product
+/// endpoint's batches. A second destination (the user's own OpenTelemetry
+/// collector) is called beside [`sender::send_with_lock`] here, so it rides
+/// on the same helper, consent check, lock and panic guard.
+///
+/// A panic inside is caught (never printed on the host's stderr), recorded
+/// as the last error, and backed off.
+pub fn deliver_due(settings: &Settings, mode: Mode, held: Option<File>) -> Outcome {
+    match guard::catching(|| sender::send_with_lock(settings, mode, held)) {
+        Ok(outcome) => outcome,
+        Err(panic) => sender::record_panic(settings, &panic),
+    }
+}

@@ -3,12 +3,17 @@
 //! 2 s overall timeout, no retries within an attempt, a backoff on disk
 //! after a failure (1 h doubling to 24 h), one sender per machine at a time
 //! (an `flock` on `send.lock`, released by the kernel if the sender dies),
-//! and at most a few batches per attempt.
+//! and at most a few batches per attempt. Redirects are not followed, an
+//! endpoint or proxy that cannot be used safely means no send (never a
+//! silent direct connection), and credentials in the endpoint are never
+//! shown or stored.
 
+use std::fs::File;
 use std::time::Duration;
 
 use crate::consent::paths::StateFiles;
 use crate::consent::settings::Settings;
+use crate::deliver::endpoint;
 use crate::os::clock::{format_day, format_instant};
 use crate::os::files;
 use crate::record::rollup;
@@ -42,6 +47,8 @@ pub enum Outcome {
     Disabled,
     /// No endpoint is configured.
     NoEndpoint,
+    /// The endpoint or the proxy cannot be used (the reason).
+    Unusable(String),
     /// No state directory is known.
     NoStateDir,
     /// The notice has not been shown in an earlier run yet.
@@ -74,6 +81,19 @@ pub fn machine_id(settings: &Settings, state: &StateFiles) -> Result<String, fil
     }
 }
 
+/// Why nothing may be sent to the configured endpoint, if anything stands
+/// in the way: a URL that is not `http(s)://`, plain `http://` to another
+/// machine without the admin's permission, or a proxy setting that cannot
+/// be parsed (which must not silently mean a direct connection). The same
+/// message for `telemetry status` and `flush`.
+pub fn transport_problem(settings: &Settings) -> Option<String> {
+    let e = settings.endpoint.as_ref()?;
+    if let Some(p) = endpoint::problem(&e.value, &e.origin, settings.plain_http_allowed()) {
+        return Some(p);
+    }
+    proxy_for(settings, &e.value).err()
+}
+
 /// Whether a send may happen in this process at all (consent, endpoint,
 /// notice). The notice must have been shown by an *earlier* process, so a
 /// user always had a chance to say no before the first byte leaves.
@@ -81,8 +101,13 @@ pub fn gate(settings: &Settings) -> Option<Outcome> {
     if !settings.consent.enabled {
         return Some(Outcome::Disabled);
     }
-    if !settings.can_send() && !settings.debug {
+    if settings.endpoint.is_none() && !settings.debug {
         return Some(Outcome::NoEndpoint);
+    }
+    if !settings.debug
+        && let Some(p) = transport_problem(settings)
+    {
+        return Some(Outcome::Unusable(p));
     }
     if settings.paths.state_dir.is_none() {
         return Some(Outcome::NoStateDir);
@@ -91,19 +116,6 @@ pub fn gate(settings: &Settings) -> Option<Outcome> {
         return Some(Outcome::NoticePending);
     }
     None
-}
-
-/// A cheap check, for the start of a command, of whether a background send
-/// is worth a thread: the spool or a backoff file exists and no backoff is
-/// in force.
-pub fn worth_trying(settings: &Settings) -> bool {
-    let Some(state) = settings.paths.state() else {
-        return false;
-    };
-    if gate(settings).is_some() || files::size_of(&state.spool()) == 0 {
-        return false;
-    }
-    state::read_backoff(&state).is_none_or(|b| b.until <= settings.clock.unix())
 }
 
 /// Builds the batch for `lines` under `batch_id`.
@@ -128,8 +140,15 @@ pub fn encode(batch: &Batch) -> Vec<u8> {
     serde_json::to_vec(batch).unwrap_or_default()
 }
 
-/// One attempt to deliver what is due.
+/// One attempt to deliver what is due, taking the send lock itself.
 pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
+    send_with_lock(settings, mode, None)
+}
+
+/// One attempt to deliver what is due. `held` is `send.lock` already
+/// locked by the caller (the delivery helper inherits it from the process
+/// that started it, so no second sender can slip in between).
+pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Outcome {
     if let Some(o) = gate(settings) {
         return o;
     }
@@ -145,24 +164,42 @@ pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
     if settings.debug {
         return print_debug(settings, &state);
     }
-    let lock = match files::ensure_private_dir(state.dir())
-        .and_then(|()| files::open_lock_file(&state.send_lock()))
-    {
-        Ok(f) => f,
-        Err(e) => return fail(settings, &state, e.to_string(), Vec::new()),
+    let lock = match held {
+        Some(f) => f,
+        None => {
+            let lock = match files::ensure_private_dir(state.dir())
+                .and_then(|()| files::open_lock_file(&state.send_lock()))
+            {
+                Ok(f) => f,
+                Err(e) => return fail(settings, &state, e.to_string(), Vec::new()),
+            };
+            // An explicit flush waits for a sender already running (a
+            // delivery helper started a moment ago) rather than report
+            // "busy" and exit while it is mid-post. Senders are bounded by
+            // their timeouts, so the wait is too.
+            let locked = match mode {
+                Mode::Foreground => lock.lock().is_ok(),
+                Mode::Background => lock.try_lock().is_ok(),
+            };
+            if !locked {
+                return Outcome::Busy;
+            }
+            lock
+        }
     };
-    // An explicit flush waits for a sender already running (often this very
-    // process's own background send, started at init) rather than report
-    // "busy" and exit while that thread is mid-post. Senders are bounded
-    // by their timeouts, so the wait is too.
-    let locked = match mode {
-        Mode::Foreground => lock.lock().is_ok(),
-        Mode::Background => lock.try_lock().is_ok(),
-    };
-    if !locked {
-        return Outcome::Busy;
+    if mode == Mode::Background {
+        // Until this attempt ends well, count it as failed: a sender that
+        // dies without a word (killed, or aborted by a panic in a
+        // `panic = "abort"` build) must not be started again on every run.
+        let _ = state::begin_attempt(&state, now);
     }
     let today = format_day(settings.clock.today());
+    let endpoint = settings
+        .endpoint
+        .as_ref()
+        .map(|e| endpoint::normalize(&e.value))
+        .unwrap_or_default();
+    let shown = endpoint::redact(&endpoint);
     let mut entries = Vec::new();
     for _ in 0..MAX_BATCHES {
         let claimed = spool::lock(&state).and_then(|_l| spool::claim(&state, &today, MAX_LINES));
@@ -177,11 +214,6 @@ pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
         };
         let batch = build(settings, &machine, &batch_id, &lines);
         let body = encode(&batch);
-        let endpoint = settings
-            .endpoint
-            .as_ref()
-            .map(|e| e.value.clone())
-            .unwrap_or_default();
         let entry = |result: &str, status: u16| LedgerEntry {
             at: format_instant(settings.clock.now()),
             batch_id: batch_id.clone(),
@@ -189,36 +221,58 @@ pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
             status,
             bytes: body.len(),
             events: batch.events.len(),
-            endpoint: endpoint.clone(),
+            endpoint: shown.clone(),
         };
         if batch.events.is_empty() {
             // Every claimed line was invalid; nothing to post.
             let _ = spool::lock(&state).and_then(|_l| spool::release(&state, &batch_id));
             continue;
         }
+        // Consent is checked again at the moment of sending: `telemetry
+        // off` in another process since this one started stops the send.
+        if !settings.reresolve().consent.enabled {
+            state::end_attempt(&state);
+            return Outcome::Disabled;
+        }
+        crate::deliver::testing::maybe_panic(settings);
         match post(settings, &endpoint, &body) {
-            Ok((status, _)) if (200..300).contains(&status) => {
-                let e = entry("sent", status);
+            Ok(r) if (200..300).contains(&r.status) => {
+                let e = entry("sent", r.status);
                 finish(&state, &batch_id, &e);
                 state::clear_backoff(&state);
                 state::clear_error(&state);
                 entries.push(e);
             }
-            Ok((status, retry_after)) if status == 408 || status == 429 || status >= 500 => {
-                let _ = state::record_failure(&state, now, retry_after);
-                let msg = format!("{endpoint} answered HTTP {status}; will retry later");
+            Ok(r) if (300..400).contains(&r.status) => {
+                // Not followed (a redirect could lead anywhere, even to
+                // plain http), and not a rejection: the batch stays.
+                let _ = state::record_failure(&state, now, None);
+                let to = r
+                    .location
+                    .map(|l| format!(" to {}", endpoint::redact(&l)))
+                    .unwrap_or_default();
+                let msg = format!(
+                    "{shown} answered HTTP {}, a redirect{to}; tally does not follow redirects, so the batch stays queued. Set the endpoint to the final URL",
+                    r.status
+                );
                 return fail(settings, &state, msg, entries);
             }
-            Ok((status, _)) => {
+            Ok(r) if r.status == 408 || r.status == 429 || r.status >= 500 => {
+                let _ = state::record_failure(&state, now, r.retry_after);
+                let msg = format!("{shown} answered HTTP {}; will retry later", r.status);
+                return fail(settings, &state, msg, entries);
+            }
+            Ok(r) => {
                 // The receiver will never accept this batch; keeping it would
                 // block every later one.
-                let e = entry("rejected", status);
+                let e = entry("rejected", r.status);
                 finish(&state, &batch_id, &e);
                 state::note_error(
                     &state,
                     &e.at,
                     &format!(
-                        "{endpoint} rejected batch {batch_id} with HTTP {status}; it was dropped"
+                        "{shown} rejected batch {batch_id} with HTTP {}; it was dropped",
+                        r.status
                     ),
                 );
                 entries.push(e);
@@ -228,17 +282,35 @@ pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
                 return fail(
                     settings,
                     &state,
-                    format!("sending to {endpoint} failed: {err}"),
+                    format!("sending to {shown} failed: {err}"),
                     entries,
                 );
             }
         }
+    }
+    if mode == Mode::Background && entries.iter().all(|e| e.result != "sent") {
+        // Nothing was due after all, or only rejections: no failure to wait on.
+        state::end_attempt(&state);
     }
     drop(lock);
     if entries.is_empty() {
         Outcome::NothingDue
     } else {
         Outcome::Done(entries)
+    }
+}
+
+/// Records a panic caught in a send as the last error, and backs off.
+pub fn record_panic(settings: &Settings, message: &str) -> Outcome {
+    let msg = format!(
+        "internal error in tally's sender ({message}); the data stays queued and the next attempt waits for the backoff. Please report this"
+    );
+    match settings.paths.state() {
+        Some(state) => {
+            let _ = state::record_failure(&state, settings.clock.unix(), None);
+            fail(settings, &state, msg, Vec::new())
+        }
+        None => Outcome::Failed(msg, Vec::new()),
     }
 }
 
@@ -253,6 +325,7 @@ fn fail(
     msg: String,
     entries: Vec<LedgerEntry>,
 ) -> Outcome {
+    let msg = endpoint::redact_text(&msg);
     state::note_error(state, &format_instant(settings.clock.now()), &msg);
     if settings.debug {
         eprintln!("[{} telemetry] {msg}", settings.app.name);
@@ -279,21 +352,29 @@ fn print_debug(settings: &Settings, state: &StateFiles) -> Outcome {
         settings
             .endpoint
             .as_ref()
-            .map_or("(no endpoint)", |e| e.value.as_str()),
+            .map_or("(no endpoint)".into(), |e| endpoint::redact(&e.value)),
         String::from_utf8_lossy(&body)
     );
     Outcome::Printed
 }
 
-/// Posts `body`; returns the HTTP status and any `Retry-After` seconds.
-fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<(u16, Option<u64>), String> {
+/// What the receiver answered.
+struct Answer {
+    status: u16,
+    retry_after: Option<u64>,
+    location: Option<String>,
+}
+
+/// Posts `body` to `endpoint`.
+fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, String> {
+    let proxy = proxy_for(settings, endpoint)?;
     let config = ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(REQUEST_TIMEOUT))
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
-        .proxy(proxy_for(settings, endpoint));
+        .proxy(proxy);
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
     let config = config.tls_config(tls_config());
     let agent: ureq::Agent = config.build().into();
@@ -302,12 +383,17 @@ fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<(u16, Option
         .header("content-type", "application/json")
         .send(body)
         .map_err(|e| e.to_string())?;
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
-    Ok((resp.status().as_u16(), retry_after))
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+    };
+    Ok(Answer {
+        status: resp.status().as_u16(),
+        retry_after: header("retry-after").and_then(|v| v.parse().ok()),
+        location: header("location").map(|l| l.chars().take(200).collect()),
+    })
 }
 
 /// The TLS stack chosen by the features: rustls when it is on, else the
@@ -323,36 +409,54 @@ fn tls_config() -> ureq::tls::TlsConfig {
 
 /// The proxy for `endpoint` from the environment snapshot: `HTTPS_PROXY` or
 /// `HTTP_PROXY` by scheme (then `ALL_PROXY`), unless `NO_PROXY` matches.
-pub fn proxy_for(settings: &Settings, endpoint: &str) -> Option<ureq::Proxy> {
+/// HTTP(S) and SOCKS4/4a/5/5h proxies are supported. A setting that cannot
+/// be parsed is an error, never a silent direct connection.
+pub fn proxy_for(settings: &Settings, endpoint: &str) -> Result<Option<ureq::Proxy>, String> {
     let env = &settings.env;
     let get = |k: &str| {
+        let lower = k.to_ascii_lowercase();
         env.non_empty(k)
-            .or_else(|| env.non_empty(&k.to_ascii_lowercase()))
+            .map(|v| (k.to_owned(), v))
+            .or_else(|| env.non_empty(&lower).map(|v| (lower.clone(), v)))
     };
-    let https = endpoint.starts_with("https://");
-    let proxy = if https {
+    let https = endpoint::scheme(endpoint) == Some("https");
+    let Some((var, proxy)) = if https {
         get("HTTPS_PROXY")
     } else {
         get("HTTP_PROXY")
     }
-    .or_else(|| get("ALL_PROXY"))?;
-    let host = host_of(endpoint)?;
-    if let Some(list) = get("NO_PROXY")
+    .or_else(|| get("ALL_PROXY")) else {
+        return Ok(None);
+    };
+    let Some(host) = endpoint::host_of(endpoint) else {
+        return Ok(None);
+    };
+    if let Some((_, list)) = get("NO_PROXY")
         && no_proxy_matches(list, host)
     {
-        return None;
+        return Ok(None);
     }
-    ureq::Proxy::new(proxy).ok()
-}
-
-fn host_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = host.strip_prefix('[') {
-        return v6.split(']').next();
+    let unusable = |why: String| {
+        endpoint::redact_text(&format!(
+            "the proxy setting {var}={proxy:?} cannot be used ({why}); nothing is sent until it is fixed or unset, rather than connecting directly"
+        ))
+    };
+    // ureq reads a missing scheme as http://; a scheme it does not know is
+    // refused here rather than guessed.
+    if let Some((scheme, _)) = proxy.split_once("://")
+        && !matches!(
+            scheme.to_ascii_lowercase().as_str(),
+            "http" | "https" | "socks" | "socks4" | "socks4a" | "socks5" | "socks5h"
+        )
+    {
+        return Err(unusable(format!("unknown proxy scheme {scheme:?}")));
     }
-    Some(host.split(':').next().unwrap_or(host))
+    // `catching`: a parser that panics on odd input must not reach the host.
+    match crate::deliver::guard::catching(|| ureq::Proxy::new(proxy)) {
+        Ok(Ok(p)) => Ok(Some(p)),
+        Ok(Err(e)) => Err(unusable(e.to_string())),
+        Err(panic) => Err(unusable(panic)),
+    }
 }
 
 /// `NO_PROXY` semantics: comma-separated hosts or domain suffixes
@@ -384,9 +488,9 @@ mod tests {
         assert!(no_proxy_matches("*", "anything"));
         assert!(!no_proxy_matches("example.com", "example.org"));
         assert_eq!(
-            host_of("http://user@h.example:8080/v1/batch"),
+            endpoint::host_of("http://user@h.example:8080/v1/batch"),
             Some("h.example")
         );
-        assert_eq!(host_of("http://[::1]:80/x"), Some("::1"));
+        assert_eq!(endpoint::host_of("http://[::1]:80/x"), Some("::1"));
     }
 }

@@ -83,12 +83,20 @@ pub(crate) fn switch(
                 out,
                 "Machine id: {id} (random; `{manage} reset` replaces it)."
             )?;
-            if !fresh.can_send() {
+            if fresh.endpoint.is_none() {
                 writeln!(
                     out,
                     "No endpoint is configured, so counts stay on this machine (set {}).",
                     s.app.var("TELEMETRY_ENDPOINT")
                 )?;
+            } else if let Some(p) = sender::transport_problem(&fresh) {
+                writeln!(out, "Warning: {p}.")?;
+            } else if let Some(w) = fresh
+                .endpoint
+                .as_ref()
+                .and_then(|e| crate::deliver::endpoint::plain_http_warning(&e.value))
+            {
+                writeln!(out, "Warning: {w} (allowed by the system policy file).")?;
             }
         }
     }

@@ -252,7 +252,7 @@ fn reset(s: &Settings, out: &mut dyn Write) -> Result<(), CommandError> {
 
 fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
     crate::host::telemetry::persist();
-    let outcome = sender::send_pending(s, Mode::Foreground);
+    let outcome = crate::deliver::deliver_due(s, Mode::Foreground, None);
     let (word, detail, entries) = outcome_words(s, &outcome);
     if json {
         let v = json!({ "result": word, "detail": detail, "batches": entries });
@@ -267,7 +267,10 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
             )?;
         }
     }
-    Ok(())
+    match outcome {
+        Outcome::Failed(m, _) | Outcome::Unusable(m) => Err(CommandError::NotSent(m)),
+        _ => Ok(()),
+    }
 }
 
 /// A send's outcome as a stable word, a sentence, and the batches.
@@ -285,6 +288,7 @@ pub(crate) fn outcome_words(
             ),
             vec![],
         ),
+        Outcome::Unusable(why) => ("not_sent", why.clone(), vec![]),
         Outcome::NoStateDir => ("no_state_dir", "no state directory is known".into(), vec![]),
         Outcome::NoticePending => (
             "notice_pending",
@@ -372,6 +376,8 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
         let v = json!({
             "endpoint": s.endpoint.as_ref().map(|e| &e.value),
             "next_batch": shown.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
+            "endpoint": s.endpoint.as_ref().map(|e| crate::deliver::endpoint::redact(&e.value)),
+            "next_batch": next,
             "today": today_events,
         });
         print_json(out, &v)?;
@@ -382,9 +388,9 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
             writeln!(
                 out,
                 "Next send, to {}, posts exactly these bytes (a new batch's id is minted when it is claimed):",
-                s.endpoint
-                    .as_ref()
-                    .map_or("(no endpoint)", |e| e.value.as_str())
+                s.endpoint.as_ref().map_or("(no endpoint)".into(), |e| {
+                    crate::deliver::endpoint::redact(&e.value)
+                })
             )?;
             out.write_all(b.as_bytes())?;
             writeln!(out)?;
@@ -404,11 +410,15 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
 }
 
 fn log(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
-    let entries = s
+    let mut entries = s
         .paths
         .state()
         .map(|st| state::ledger_read(&st))
         .unwrap_or_default();
+    for e in &mut entries {
+        // Entries written by an older version may hold a raw URL.
+        e.endpoint = crate::deliver::endpoint::redact(&e.endpoint);
+    }
     if json {
         print_json(out, &entries)?;
         return Ok(());

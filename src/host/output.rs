@@ -21,6 +21,10 @@ pub enum CommandError {
     /// not be read or changed (exit code 1).
     #[error("{0}")]
     File(String),
+    /// `telemetry flush` could not deliver (exit code 1); what happened was
+    /// already printed, the message says why.
+    #[error("{0}")]
+    NotSent(String),
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[from] io::Error),

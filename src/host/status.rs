@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::consent::config::ConfigState;
 use crate::consent::settings::Settings;
+use crate::deliver::{endpoint, sender};
 use crate::host::output::{CommandError, path_text, print_json, use_color};
 use crate::os::files;
 use crate::record::state;
@@ -27,8 +28,23 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         .as_ref()
         .and_then(state::read_backoff)
         .filter(|b| b.until > s.clock.unix());
-    let last_error = state.as_ref().and_then(state::last_error);
+    let last_error = state
+        .as_ref()
+        .and_then(state::last_error)
+        .map(|e| endpoint::redact_text(&e));
     let state_problem = s.paths.state_dir.as_deref().and_then(state::probe_dir);
+    let dir_warnings: Vec<String> = [s.paths.state_dir.as_deref(), config_dir(s)]
+        .into_iter()
+        .flatten()
+        .filter_map(state::probe_writable)
+        .collect();
+    let shown_endpoint = s.endpoint.as_ref().map(|e| endpoint::redact(&e.value));
+    let endpoint_problem = sender::transport_problem(s);
+    let plain_http = s
+        .endpoint
+        .as_ref()
+        .filter(|_| endpoint_problem.is_none())
+        .and_then(|e| endpoint::plain_http_warning(&e.value));
     let (config_state, config_error) = match &s.config {
         ConfigState::NoLocation => ("unknown", None),
         ConfigState::Absent => ("absent", None),
@@ -56,7 +72,8 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "machine_id_rotation": s.rotation.value.as_str(),
             "machine_id_rotation_source": s.rotation.origin.to_string(),
             "pending_bytes": pending,
-            "endpoint": s.endpoint.as_ref().map(|e| &e.value),
+            "endpoint": shown_endpoint,
+            "endpoint_problem": endpoint_problem,
             "endpoint_source": s.endpoint.as_ref().map(|e| e.origin.to_string()),
             "debug": s.debug,
             "ci": s.ci,
@@ -65,7 +82,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "backoff_until_time": backoff.map(|b| crate::os::clock::format_unix(b.until)),
             "last_error": last_error,
             "state_dir_problem": state_problem,
-            "warnings": s.warnings,
+            "warnings": s.warnings.iter().chain(&dir_warnings).chain(&plain_http).collect::<Vec<_>>(),
         });
         print_json(out, &v)?;
         return Ok(());
@@ -120,7 +137,12 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
     )?;
     writeln!(out, "  pending:    {pending} bytes")?;
     match &s.endpoint {
-        Some(e) => writeln!(out, "  endpoint:   {} ({})", e.value, e.origin)?,
+        Some(e) => writeln!(
+            out,
+            "  endpoint:   {} ({})",
+            shown_endpoint.as_deref().unwrap_or_default(),
+            e.origin
+        )?,
         None => writeln!(
             out,
             "  endpoint:   none, so nothing is sent (set {endpoint_var} or `endpoint` in {cfg})"
@@ -155,7 +177,10 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "              Until it is fixed telemetry stays off. Fix it, or delete it and run `{manage} on` or `{manage} off`."
         )?;
     }
-    for w in &s.warnings {
+    if let Some(p) = &endpoint_problem {
+        writeln!(out, "  problem:    {p}")?;
+    }
+    for w in s.warnings.iter().chain(&dir_warnings).chain(&plain_http) {
         writeln!(out, "  warning:    {w}")?;
     }
     writeln!(
@@ -163,4 +188,11 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         "To change: `{manage} on|off`, or {consent_var}=0|1 for one run; DO_NOT_TRACK=1 turns off every tool that honours it."
     )?;
     Ok(())
+}
+
+fn config_dir(s: &Settings) -> Option<&std::path::Path> {
+    s.paths
+        .config_file
+        .as_deref()
+        .and_then(std::path::Path::parent)
 }

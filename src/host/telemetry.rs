@@ -15,7 +15,8 @@ use crate::consent::app::{AppInfo, DefaultPolicy, prefix_for};
 use crate::consent::config::{self, ChoiceVia, Generation};
 use crate::consent::paths::Paths;
 use crate::consent::settings::{self, Flags, Settings};
-use crate::deliver::sender::{self, Mode};
+use crate::deliver::helper;
+use crate::deliver::sender::Mode;
 use crate::os::clock::{format_day, format_instant};
 use crate::os::env::Env;
 use crate::record::recorder;
@@ -233,9 +234,13 @@ impl Builder {
     }
 
     /// Resolves consent, asks the first-run question if it is due, and when
-    /// telemetry is on, turns recording on, registers the exit hook and
-    /// starts a background send if a completed day is waiting. Never fails
-    /// and never writes to stdout.
+    /// telemetry is on, turns recording on and registers the exit hook,
+    /// which persists the counts and starts a delivery helper if a completed
+    /// day is waiting. Never fails and never writes to stdout.
+    ///
+    /// Call it early in `main`: a process started to deliver runs tally's
+    /// code before `main` and exits, and should that hook be unavailable on
+    /// a platform, `init` is where such a process stops.
     pub fn init(self) -> Telemetry {
         #[cfg(feature = "clap")]
         let path = self
@@ -245,6 +250,8 @@ impl Builder {
         #[cfg(not(feature = "clap"))]
         let path: Option<String> = None;
         let mut s = self.resolve();
+        // Normally the helper never gets here (it runs before `main`).
+        helper::run_if_helper(&s.env);
         let managing = path
             .as_deref()
             .is_some_and(|p| is_manage(&s.app.command, p));
@@ -265,13 +272,10 @@ impl Builder {
             path: path.filter(|_| !managing),
         };
         if t.enabled() {
-            activate(&t.settings);
-            if self.background_send && !managing && sender::worth_trying(&t.settings) {
-                let s = Arc::clone(&t.settings);
-                let _ = std::thread::Builder::new()
-                    .name("tally-send".into())
-                    .spawn(move || sender::send_pending(&s, Mode::Background));
-            }
+            // With background sends allowed, the exit hook starts a delivery
+            // helper when a completed day is waiting (see `deliver::helper`):
+            // even a 2 ms command delivers, and none waits on the network.
+            activate(&t.settings, self.background_send && !managing);
         }
         t
     }
@@ -409,13 +413,14 @@ impl Telemetry {
     pub fn shutdown(&self) {
         persist();
         if let Some(fresh) = still_on(&self.settings) {
-            sender::send_pending(&fresh, Mode::Background);
+            crate::deliver::deliver_due(&fresh, Mode::Background, None);
         }
     }
 
     /// Starts a thread that persists counts every flush interval (and at
-    /// each UTC midnight, so counts land on the right day) and then tries a
-    /// send. For long-running commands such as a proxy or a server.
+    /// each UTC midnight, so counts land on the right day) and then starts
+    /// a delivery helper if something is due. For long-running commands
+    /// such as a proxy or a server.
     pub fn start_interval_flush(&self) {
         if !self.enabled() {
             return;
@@ -432,15 +437,27 @@ impl Telemetry {
                     let to_midnight = (midnight - now).whole_seconds().max(1) as u64;
                     let wait = s.flush_interval.value.min(Duration::from_secs(to_midnight));
                     std::thread::sleep(wait);
-                    persist();
-                    // A `telemetry off` since start ends this thread before
-                    // it creates a lock file or opens a socket.
-                    let Some(fresh) = still_on(&s) else {
-                        recorder::set_enabled(false);
-                        recorder::drain();
+                    // A panic here must neither print on the host's stderr
+                    // nor end the thread that keeps the counts flowing. A
+                    // `telemetry off` since start ends this thread before it
+                    // creates a lock file or opens a socket.
+                    let stop = crate::deliver::guard::catching(|| {
+                        persist();
+                        match still_on(&s) {
+                            Some(fresh) => {
+                                helper::start(&fresh, false);
+                                false
+                            }
+                            None => {
+                                recorder::set_enabled(false);
+                                recorder::drain();
+                                true
+                            }
+                        }
+                    });
+                    if stop == Ok(true) {
                         return;
-                    };
-                    sender::send_pending(&fresh, Mode::Background);
+                    }
                 }
             });
     }
@@ -461,15 +478,18 @@ fn is_manage(manage: &str, path: &str) -> bool {
 struct Runtime {
     settings: Arc<Settings>,
     generation: Mutex<Option<Generation>>,
+    /// Whether the exit hook may start a delivery helper.
+    deliver_at_exit: bool,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
-fn activate(s: &Arc<Settings>) {
+fn activate(s: &Arc<Settings>, deliver_at_exit: bool) {
     let first = RUNTIME
         .set(Runtime {
             settings: Arc::clone(s),
             generation: Mutex::new(s.paths.config_file.as_deref().and_then(config::generation)),
+            deliver_at_exit,
         })
         .is_ok();
     recorder::set_enabled(true);
@@ -483,12 +503,23 @@ fn activate(s: &Arc<Settings>) {
 }
 
 extern "C" fn at_exit() {
-    // A panic must not unwind into libc; whatever fails here is dropped.
-    let _ = std::panic::catch_unwind(|| {
+    // A panic must not unwind into libc, nor print on the host's stderr;
+    // whatever fails here is dropped.
+    let _ = crate::deliver::guard::catching(|| {
         // Nothing will finish a command still running now: count it as
         // ended in an unknown way rather than lose it.
         recorder::close_running();
         persist();
+        // The helper starts only now, after this process's own spool work:
+        // started at init it would compete for the spool lock with the
+        // append above and, on a busy machine, delay this exit by
+        // milliseconds.
+        if let Some(rt) = RUNTIME.get()
+            && rt.deliver_at_exit
+            && recorder::is_enabled()
+        {
+            helper::start(&rt.settings, true);
+        }
     });
 }
 

@@ -49,6 +49,12 @@ impl Env {
         self.vars.get(key).map(String::as_str)
     }
 
+    /// Every variable, in name order (to hand the same environment to
+    /// tally's delivery helper).
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The value of `key` if it is set and not empty after trimming.
     pub fn non_empty(&self, key: &str) -> Option<&str> {
         self.get(key).map(str::trim).filter(|v| !v.is_empty())

@@ -2,8 +2,12 @@
 //!
 //! State files live in directories other programs (or other users) might
 //! tamper with, so every open refuses to follow a symlink (`O_NOFOLLOW`),
-//! refuses files owned by another user, creates files 0600 and directories
-//! 0700, and replaces whole files only by write-to-temp-then-rename.
+//! never blocks (`O_NONBLOCK`, so a FIFO planted where a file should be
+//! cannot hang the host), refuses anything but a regular file owned by the
+//! current user (checked on the open descriptor, not the path), creates
+//! files 0600 and directories 0700, repairs a directory of ours that is
+//! group- or world-writable, reads at most a stated number of bytes, and
+//! replaces whole files only by write-to-temp-then-rename.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -36,8 +40,8 @@ pub enum FileError {
         path: PathBuf,
     },
     /// The path exists but is not what was expected (a directory for a file,
-    /// a device, …).
-    #[error("{path} is not a {expected}")]
+    /// a FIFO, a device, …).
+    #[error("{path} is not a {expected}; tally refuses to use it (remove it to continue)")]
     WrongKind {
         /// The path concerned.
         path: PathBuf,
@@ -87,11 +91,21 @@ fn check_meta(path: &Path, meta: &fs::Metadata, dir: bool) -> Result<(), FileErr
     Ok(())
 }
 
+/// Group- or world-writable: anyone else could plant or swap files in it.
+pub fn loosely_writable(meta: &fs::Metadata) -> bool {
+    meta.mode() & 0o022 != 0
+}
+
 /// Creates `dir` (and missing parents) with mode 0700, then checks that it is
-/// a real directory owned by the current user.
+/// a real directory owned by the current user. A directory of ours that is
+/// group- or world-writable is made 0700 (another user could otherwise plant
+/// a FIFO or a link in it); one of another user's is refused.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
     match fs::symlink_metadata(dir) {
-        Ok(meta) => return check_meta(dir, &meta, true),
+        Ok(meta) => {
+            check_meta(dir, &meta, true)?;
+            return repair_mode(dir, &meta);
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(FileError::io("inspecting", dir, e)),
     }
@@ -101,20 +115,36 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
         .create(dir)
         .map_err(|e| FileError::io("creating directory", dir, e))?;
     let meta = fs::symlink_metadata(dir).map_err(|e| FileError::io("inspecting", dir, e))?;
-    check_meta(dir, &meta, true)
+    check_meta(dir, &meta, true)?;
+    repair_mode(dir, &meta)
+}
+
+fn repair_mode(dir: &Path, meta: &fs::Metadata) -> Result<(), FileError> {
+    if !loosely_writable(meta) {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // Ours (check_meta verified the owner): take write access away from
+    // everyone else rather than refuse to work.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| FileError::io("making private (chmod 700)", dir, e))
 }
 
 fn open_checked(path: &Path, opts: &mut OpenOptions, op: &'static str) -> Result<File, FileError> {
-    opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    let file = opts.open(path).map_err(|e| {
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a peer forever.
+    // It has no effect on regular files, the only kind accepted below.
+    opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK);
+    let file = opts.open(path).map_err(|e| match e.raw_os_error() {
         // O_NOFOLLOW on a symlink fails with ELOOP.
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            FileError::Symlink {
-                path: path.to_owned(),
-            }
-        } else {
-            FileError::io(op, path, e)
-        }
+        Some(libc::ELOOP) => FileError::Symlink {
+            path: path.to_owned(),
+        },
+        // A FIFO without a reader, opened for writing without blocking.
+        Some(libc::ENXIO) => FileError::WrongKind {
+            path: path.to_owned(),
+            expected: "regular file",
+        },
+        _ => FileError::io(op, path, e),
     })?;
     let meta = file
         .metadata()
@@ -147,17 +177,51 @@ pub fn open_lock_file(path: &Path) -> Result<File, FileError> {
     )
 }
 
-/// Reads a whole file; `Ok(None)` when it does not exist.
+/// The most [`read_optional`] reads of a small state or config file.
+pub const SMALL_FILE_MAX: u64 = 1024 * 1024;
+
+/// Reads a file of at most [`SMALL_FILE_MAX`] bytes (the rest is ignored);
+/// `Ok(None)` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
-    let mut file = match open_checked(path, OpenOptions::new().read(true), "reading") {
+    Ok(read_bounded(path, SMALL_FILE_MAX)?.map(|(b, _)| b))
+}
+
+/// Reads at most `max` bytes of a file; `Ok(None)` when it does not exist.
+/// Also returns the file's size, so a caller can tell what was left unread.
+pub fn read_bounded(path: &Path, max: u64) -> Result<Option<(Vec<u8>, u64)>, FileError> {
+    let file = match open_checked(path, OpenOptions::new().read(true), "reading") {
         Ok(f) => f,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf)
+    let size = file
+        .metadata()
+        .map_err(|e| FileError::io("inspecting", path, e))?
+        .len();
+    let mut buf = Vec::with_capacity(size.min(max) as usize);
+    file.take(max)
+        .read_to_end(&mut buf)
         .map_err(|e| FileError::io("reading", path, e))?;
-    Ok(Some(buf))
+    Ok(Some((buf, size)))
+}
+
+/// Reads a file an administrator installed (the system policy file), as
+/// text: it may be a symlink and owned by root, but it must be a regular
+/// file, opening it never blocks (a FIFO), and at most `max` bytes are read.
+pub fn read_admin_file(path: &Path, max: u64) -> io::Result<String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Replaces `path` with `bytes` atomically: a 0600 temporary file in the same
@@ -263,5 +327,49 @@ mod tests {
             Err(FileError::Symlink { .. })
         ));
         assert_eq!(fs::read(&target).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_file_does_not_hang() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("spool.jsonl");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            open_append(&fifo),
+            Err(FileError::WrongKind { .. })
+        ));
+        assert!(matches!(
+            read_optional(&fifo),
+            Err(FileError::WrongKind { .. })
+        ));
+        assert!(matches!(
+            open_lock_file(&fifo),
+            Err(FileError::WrongKind { .. })
+        ));
+        assert!(read_admin_file(&fifo, 10).is_err(), "a policy FIFO neither");
+    }
+
+    #[test]
+    fn a_world_writable_dir_of_ours_is_made_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        ensure_private_dir(&dir).unwrap();
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+
+    #[test]
+    fn reads_are_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("big");
+        fs::write(&f, vec![b'x'; 10_000]).unwrap();
+        let (bytes, size) = read_bounded(&f, 100).unwrap().unwrap();
+        assert_eq!((bytes.len(), size), (100, 10_000));
     }
 }

@@ -243,11 +243,42 @@ pub fn lock(state: &StateFiles) -> Result<SpoolLock, SpoolError> {
     }
 }
 
-/// Reads and parses the spool (caller holds the lock).
+/// Reads and parses the spool (caller holds the lock). At most
+/// [`CAP_BYTES`] are read: a larger file was not written by tally (which
+/// never lets it grow past the cap), and reading it whole could cost the
+/// host seconds and gigabytes at exit. What lies beyond the cap, and the
+/// line cut in two by it, count as one dropped row each way they are lost:
+/// the cut line is counted by [`parse`], the rest as one more.
 pub fn read(state: &StateFiles) -> Result<Parsed, SpoolError> {
-    Ok(files::read_optional(&state.spool())?
-        .map(|b| parse(&b))
-        .unwrap_or_default())
+    let Some((bytes, size)) = files::read_bounded(&state.spool(), CAP_BYTES)? else {
+        return Ok(Parsed::default());
+    };
+    let mut parsed = parse(&bytes);
+    if size > CAP_BYTES {
+        parsed.bad += 1;
+    }
+    Ok(parsed)
+}
+
+/// How many bytes of the spool's head [`head_due`] looks at.
+const HEAD_BYTES: u64 = 4096;
+
+/// A cheap check, for the start of every command, of whether the spool
+/// holds something to send: its first line is claimed (an unfinished send)
+/// or of a day before `today`. Lines are appended in time order and every
+/// rewrite keeps that order, so the first line is the oldest; only a few
+/// kilobytes are read, never the whole file.
+pub fn head_due(state: &StateFiles, today: &str) -> bool {
+    let Ok(Some((bytes, _))) = files::read_bounded(&state.spool(), HEAD_BYTES) else {
+        return false;
+    };
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    match serde_json::from_slice::<Line>(first) {
+        Ok(l) if l.v == SCHEMA_VERSION => l.b.is_some() || outgoing(&l, today),
+        // A corrupt head: the helper's claim turns it into a dropped count,
+        // so this is true once.
+        _ => !first.is_empty(),
+    }
 }
 
 /// Replaces the spool with `lines` (caller holds the lock); removes it when
@@ -426,6 +457,10 @@ pub fn claim(
         return Ok(Some((id, claimed)));
     }
     if !send_due(&lines, today) {
+        if parsed.bad > 0 {
+            // Keep the bad lines from looking due again at the next start.
+            rewrite(state, &merge(lines))?;
+        }
         return Ok(None);
     }
     let mut lines = merge(lines);
@@ -608,6 +643,36 @@ mod tests {
             "today stays local"
         );
         assert_eq!(read(&s).unwrap().lines.len(), 1);
+    }
+
+    #[test]
+    fn a_huge_spool_is_read_only_up_to_the_cap() {
+        let (_t, s) = state();
+        files::ensure_private_dir(s.dir()).unwrap();
+        let line = encode(&[cmd("2026-11-20", "a", 1)]);
+        let mut f = files::open_append(&s.spool()).unwrap();
+        let mut written = 0u64;
+        while written < 4 * CAP_BYTES {
+            f.write_all(&line).unwrap();
+            written += line.len() as u64;
+        }
+        let p = read(&s).unwrap();
+        assert!(p.bad >= 1, "the excess counts as dropped");
+        assert!(p.lines.len() as u64 <= CAP_BYTES / line.len() as u64);
+        append(&s, &[cmd("2026-11-21", "b", 1)], "2026-11-21").unwrap();
+        assert!(
+            files::size_of(&s.spool()) <= CAP_BYTES,
+            "repaired to the cap"
+        );
+    }
+
+    #[test]
+    fn the_head_says_whether_a_send_is_due() {
+        let (_t, s) = state();
+        assert!(!head_due(&s, "2026-11-21"));
+        append(&s, &[cmd("2026-11-21", "a", 1)], "2026-11-21").unwrap();
+        assert!(!head_due(&s, "2026-11-21"), "today only");
+        assert!(head_due(&s, "2026-11-22"), "yesterday");
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub struct Backoff {
     pub until: i64,
     /// The delay that produced `until`, in seconds (doubles per failure).
     pub delay: u64,
+    /// Written when a background attempt started and not yet replaced by
+    /// its result: the attempt is counted as failed until it ends, so a
+    /// sender that dies silently is not restarted on every run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attempt: bool,
 }
 
 /// First backoff after a failure.
@@ -83,14 +88,52 @@ pub fn record_failure(
     now: i64,
     retry_after: Option<u64>,
 ) -> Result<Backoff, FileError> {
-    let delay = read_backoff(state).map_or(BACKOFF_MIN, |b| {
-        (b.delay * 2).clamp(BACKOFF_MIN, BACKOFF_MAX)
-    });
-    let delay = delay.max(retry_after.unwrap_or(0).min(BACKOFF_MAX));
-    let b = Backoff {
-        until: now + delay as i64,
-        delay,
-    };
+    let delay = next_delay(state).max(retry_after.unwrap_or(0).min(BACKOFF_MAX));
+    write_backoff(
+        state,
+        Backoff {
+            until: now + delay as i64,
+            delay,
+            attempt: false,
+        },
+    )
+}
+
+/// The delay the next failure gets: 1 h, doubling up to 24 h; an attempt
+/// in progress already holds its doubled delay.
+fn next_delay(state: &StateFiles) -> u64 {
+    read_backoff(state).map_or(BACKOFF_MIN, |b| {
+        if b.attempt {
+            b.delay
+        } else {
+            (b.delay * 2).clamp(BACKOFF_MIN, BACKOFF_MAX)
+        }
+    })
+}
+
+/// Marks a background attempt as started: until it ends, it counts as a
+/// failure (see [`Backoff::attempt`]).
+pub fn begin_attempt(state: &StateFiles, now: i64) -> Result<Backoff, FileError> {
+    let delay = next_delay(state);
+    write_backoff(
+        state,
+        Backoff {
+            until: now + delay as i64,
+            delay,
+            attempt: true,
+        },
+    )
+}
+
+/// Ends an attempt that neither failed nor sent (nothing was due, or
+/// consent was withdrawn): its provisional backoff goes.
+pub fn end_attempt(state: &StateFiles) {
+    if read_backoff(state).is_some_and(|b| b.attempt) {
+        clear_backoff(state);
+    }
+}
+
+fn write_backoff(state: &StateFiles, b: Backoff) -> Result<Backoff, FileError> {
     files::ensure_private_dir(state.dir())?;
     files::write_atomic(
         &state.backoff(),
@@ -243,6 +286,32 @@ pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
     None
 }
 
+/// A directory of ours that others may write to (group- or
+/// world-writable): another user could plant a FIFO or a link in it. tally
+/// makes it 0700 at its next write; `telemetry status` says so before.
+pub fn probe_writable(dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir).ok()?;
+    if !meta.is_dir() || !files::loosely_writable(&meta) {
+        return None;
+    }
+    // SAFETY: geteuid cannot fail.
+    let ours = meta.uid() == unsafe { libc::geteuid() };
+    Some(if ours {
+        format!(
+            "{} is writable by other users (mode {:o}); tally makes it private (mode 700) the next time it writes there",
+            dir.display(),
+            meta.mode() & 0o7777
+        )
+    } else {
+        format!(
+            "{} is writable by other users (mode {:o}) and owned by another user; tally refuses to use it",
+            dir.display(),
+            meta.mode() & 0o7777
+        )
+    })
+}
+
 /// Clears the recorded failure (after a success).
 pub fn clear_error(state: &StateFiles) {
     let _ = files::remove_if_exists(&state.last_error());
@@ -265,9 +334,23 @@ mod tests {
             record_failure(&s, 10, Some(7200)).unwrap(),
             Backoff {
                 until: 7210,
-                delay: 7200
+                delay: 7200,
+                attempt: false,
             }
         );
+    }
+
+    #[test]
+    fn a_sender_that_dies_mid_attempt_still_backs_off_once() {
+        let t = tempfile::tempdir().unwrap();
+        let s = StateFiles(t.path().to_path_buf());
+        let b = begin_attempt(&s, 0).unwrap();
+        assert_eq!((b.until, b.attempt), (3600, true), "in force while running");
+        // The attempt then fails: the delay is not doubled a second time.
+        assert_eq!(record_failure(&s, 0, None).unwrap().delay, 3600);
+        begin_attempt(&s, 10_000).unwrap();
+        end_attempt(&s);
+        assert!(read_backoff(&s).is_none(), "nothing was due: no backoff");
     }
 
     #[test]

@@ -9,11 +9,13 @@ mod attack;
 mod browser;
 #[cfg(feature = "server")]
 mod builder_property;
+mod client_files;
 mod consent;
 mod consent_holes;
 mod delivery;
 mod embedding;
 mod generated;
+mod helper;
 mod hostile;
 mod mcp_everything;
 mod mcp_library;

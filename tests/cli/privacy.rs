@@ -197,3 +197,46 @@ fn an_admin_monthly_rotation_gives_one_id_per_month_and_new_ones_after() {
         "{v}"
     );
 }
+#[test]
+fn a_canary_never_leaves_through_the_delivery_helper() {
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let rx = Receiver::start(Mode::Accept);
+    let mut sb = host_sandbox(&rx.url());
+    let cwd = sb.root().join(format!("work-{canary}"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let state = sb.root().join(format!("state-{canary}"));
+    sb.set("HOST_TELEMETRY_DIR", state.display().to_string());
+    sb.set("SECRET_TOKEN", &canary);
+    let path_arg = format!("/home/{canary}/project");
+    for day in [D1, D2] {
+        // The D2 run's exit starts the helper, which sends D1.
+        let out = sb
+            .command(&host_bin(), &["build", "--target", &canary, &path_arg])
+            .current_dir(&cwd)
+            .env("HOST_TELEMETRY_NOW", day)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let ledger = state.join("sent.jsonl");
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&ledger).is_ok_and(|l| l.contains("\"sent\""))
+        && start.elapsed() < std::time::Duration::from_secs(20)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let bodies = rx.raw_bodies();
+    assert_eq!(bodies.len(), 1, "the helper delivered");
+    assert!(text(&bodies[0]).contains("\"build\""));
+    assert!(!text(&bodies[0]).contains(&canary), "{}", text(&bodies[0]));
+    let mut files = Vec::new();
+    files_under(&state, &mut files);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !text(&bytes).contains(&canary),
+            "{} holds the canary",
+            f.display()
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! The delivery helper: how a CLI whose commands take 2 ms still delivers on
+//! the first run after a day completes, without making anyone wait.
+//!
+//! A send to a real HTTPS endpoint takes 50–300 ms, far longer than a quick
+//! command lives, and a thread dies with its process. So when a command
+//! ends (tally's exit hook, after the counts are appended) and something is
+//! due, tally re-executes the host's own executable
+//! (`/proc/self/exe`) as a detached helper: new session, stdin, stdout and
+//! stderr on `/dev/null`, the same environment snapshot plus one marker
+//! variable that carries the application's identity and locations. A
+//! constructor in tally's library code (an `.init_array` entry, run by the
+//! loader before the host's `main`) sees the marker, sends, and exits with
+//! `_exit`: the host's `main`, its atexit handlers and its output never run
+//! in the helper. ([`run_if_helper`] repeats the check at the start of
+//! `init()`, for a platform where the constructor would not run.)
+//!
+//! - **One at a time.** The starting process takes `send.lock` (`flock`)
+//!   before it spawns and hands the locked descriptor to the helper as
+//!   fd 3, so there is never a moment where a second helper could start:
+//!   at most one helper (or sender) per application and machine, and the
+//!   kernel releases the lock when the helper ends, however it ends.
+//! - **Only when due.** Nothing is spawned when telemetry is off, no usable
+//!   endpoint is set, the notice has not been shown in an earlier run, a
+//!   backoff is in force, or the spool's first line is of today (lines are
+//!   in time order, so that means nothing completed is waiting); that check
+//!   reads at most 4 KB. The helper resolves consent again from the files
+//!   and re-checks it right before each post.
+//! - **Bounded.** The sender's own timeouts (1 s connect, 2 s per request),
+//!   and `alarm()` ends the helper after [`LIFETIME_SECS`] whatever happens
+//!   (a DNS lookup that never returns). A helper killed at any point loses
+//!   nothing and doubles nothing: claimed lines keep their batch id until
+//!   acknowledged, and a background attempt counts as failed until it ends
+//!   (so a dying helper is not restarted on every run).
+//! - **Nothing reaches the host.** The helper is a separate process with
+//!   null stdio and a silent panic hook; even a `panic = "abort"` host only
+//!   loses the helper. The starting process pays one `fork` (it does not
+//!   wait for the exec) on its way out; a long-running one (the interval
+//!   flush) also a thread that reaps the child.
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::consent::app::{AppInfo, DefaultPolicy};
+use crate::consent::origin::Origin;
+use crate::consent::paths::{Paths, StateFiles};
+use crate::consent::rotation::Rotation;
+use crate::consent::settings::{self, Flags, Settings};
+use crate::deliver::sender::{self, Mode};
+use crate::os::clock::{format_day, format_instant};
+use crate::os::env::Env;
+use crate::os::files;
+use crate::record::{spool, state};
+
+/// The environment variable that makes a process the delivery helper.
+const MARKER: &str = "__TALLY_DELIVER_HELPER";
+const MARKER_C: &CStr = c"__TALLY_DELIVER_HELPER";
+/// The helper's only argument: should the constructor not run, a host that
+/// parses its arguments refuses this one instead of doing its work.
+const ARG: &CStr = c"--tally-deliver-helper";
+/// The descriptor the locked `send.lock` is handed over on.
+const LOCK_FD: libc::c_int = 3;
+/// The helper never lives longer than this (seconds).
+pub const LIFETIME_SECS: u32 = 6;
+
+/// What the helper needs to resolve the same settings as its starter.
+#[derive(Serialize, Deserialize)]
+struct Spec {
+    name: String,
+    version: String,
+    env_prefix: String,
+    opt_out: bool,
+    docs_url: Option<String>,
+    endpoint: Option<String>,
+    policy_override: Option<PathBuf>,
+    command: String,
+    rotation: Option<String>,
+    config_file: Option<PathBuf>,
+    legacy_config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    policy_file: PathBuf,
+    extra_policy_file: Option<PathBuf>,
+}
+
+impl Spec {
+    fn of(s: &Settings) -> Self {
+        Spec {
+            name: s.app.name.clone(),
+            version: s.app.version.clone(),
+            env_prefix: s.app.env_prefix.clone(),
+            opt_out: s.app.default_policy == DefaultPolicy::OptOut,
+            docs_url: s.app.docs_url.clone(),
+            endpoint: s.app.endpoint.clone(),
+            policy_override: s.app.policy_file.clone(),
+            command: s.app.command.clone(),
+            rotation: s.app.rotation.map(|r| r.as_str().to_owned()),
+            config_file: s.paths.config_file.clone(),
+            legacy_config: s.paths.legacy_config.clone(),
+            state_dir: s.paths.state_dir.clone(),
+            policy_file: s.paths.policy_file.clone(),
+            extra_policy_file: s.paths.extra_policy_file.clone(),
+        }
+    }
+
+    fn settings(self, env: Env) -> Settings {
+        let app = AppInfo {
+            name: self.name,
+            version: self.version,
+            env_prefix: self.env_prefix,
+            default_policy: if self.opt_out {
+                DefaultPolicy::OptOut
+            } else {
+                DefaultPolicy::OptIn
+            },
+            docs_url: self.docs_url,
+            endpoint: self.endpoint,
+            policy_file: self.policy_override,
+            command: self.command,
+            rotation: self.rotation.as_deref().and_then(Rotation::parse),
+        };
+        let paths = Paths {
+            config_file: self.config_file,
+            legacy_config: self.legacy_config,
+            state_dir: self.state_dir,
+            state_dir_origin: Origin::Builder,
+            policy_file: self.policy_file,
+            policy_file_origin: Origin::Builder,
+            extra_policy_file: self.extra_policy_file,
+        };
+        settings::resolve(app, env, Flags::default(), Some(paths))
+    }
+}
+
+/// Whether a delivery is due for `s` right now: consent, a usable endpoint,
+/// the notice shown in an earlier run, no backoff in force, and a completed
+/// day (or an unfinished claim) at the head of the spool.
+pub fn due(s: &Settings) -> bool {
+    let Some(state) = s.paths.state() else {
+        return false;
+    };
+    if sender::gate(s).is_some() || !spool::head_due(&state, &format_day(s.clock.today())) {
+        return false;
+    }
+    state::read_backoff(&state).is_none_or(|b| b.until <= s.clock.unix())
+}
+
+/// Starts a delivery if one is due: in debug mode by printing the payload
+/// here (nothing is sent), otherwise by starting the helper. Returns
+/// whether it did. Never waits on the network, never writes to stdout.
+/// `exiting`: called from the exit hook, so no thread is needed to reap
+/// the helper (it outlives this process).
+pub fn start(s: &Settings, exiting: bool) -> bool {
+    if !due(s) {
+        return false;
+    }
+    let Some(state) = s.paths.state() else {
+        return false;
+    };
+    if s.debug {
+        crate::deliver::deliver_due(s, Mode::Background, None);
+        return true;
+    }
+    let Ok(lock) = files::open_lock_file(&state.send_lock()) else {
+        return false;
+    };
+    if lock.try_lock().is_err() {
+        return false; // a sender is running
+    }
+    match spawn(s, &lock) {
+        Ok(pid) => {
+            if !exiting {
+                reap(pid);
+            }
+            true
+        }
+        Err(e) => {
+            state::note_error(
+                &state,
+                &format_instant(s.clock.now()),
+                &format!("could not start the delivery helper: {e}"),
+            );
+            false
+        }
+    }
+    // `lock` closes here without unlocking: the helper's copy of the
+    // descriptor keeps the lock until the helper ends.
+}
+
+/// Waits for the helper on a thread, so it never lingers as a zombie in a
+/// long-running host. A short command simply exits first.
+fn reap(pid: libc::pid_t) {
+    let _ = std::thread::Builder::new()
+        .name("tally-reap".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            // SAFETY: waiting for our own child; a null status pointer is allowed.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        });
+}
+
+fn exe() -> std::io::Result<CString> {
+    // The running image itself, even if the file was replaced since (an
+    // upgrade in place): the helper is the same program as its starter.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return Ok(c"/proc/self/exe".to_owned());
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let p = std::env::current_exe()?;
+        CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other)
+    }
+}
+
+fn spawn(s: &Settings, lock: &File) -> std::io::Result<libc::pid_t> {
+    let spec = serde_json::to_string(&Spec::of(s)).map_err(std::io::Error::other)?;
+    let mut env: Vec<CString> = s
+        .env
+        .vars()
+        .filter(|(k, _)| *k != MARKER)
+        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .collect();
+    env.push(CString::new(format!("{MARKER}={spec}")).map_err(std::io::Error::other)?);
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let exe = exe()?;
+    let argv = [exe.as_ptr(), ARG.as_ptr(), std::ptr::null()];
+    // SAFETY: every pointer is valid and NUL-terminated for the call's
+    // duration (`exe`, `argv`, `env`/`envp` live until it returns).
+    unsafe { fork_exec(&exe, &argv, &envp, lock.as_raw_fd()) }
+}
+
+/// `fork` and `execve` with stdio on `/dev/null`, `lock_fd` as fd 3, a new
+/// session, an empty signal mask and default dispositions for the signals
+/// that should end it. Not `posix_spawn`: that suspends the caller until
+/// the child has exec'd, which on a busy machine means waiting for the
+/// child to be scheduled; after `fork` the caller goes on at once.
+unsafe fn fork_exec(
+    exe: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    lock_fd: libc::c_int,
+) -> std::io::Result<libc::pid_t> {
+    // SAFETY (whole body): in the child, between fork and exec, only
+    // async-signal-safe system calls run, on memory prepared before the
+    // fork; nothing allocates or takes a lock.
+    unsafe {
+        let null = c"/dev/null";
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        match libc::fork() {
+            -1 => Err(std::io::Error::last_os_error()),
+            0 => {
+                libc::setsid();
+                if lock_fd == LOCK_FD {
+                    libc::fcntl(LOCK_FD, libc::F_SETFD, 0);
+                } else {
+                    libc::dup2(lock_fd, LOCK_FD);
+                }
+                let fd = libc::open(null.as_ptr(), libc::O_RDWR);
+                for target in 0..3 {
+                    libc::dup2(fd, target);
+                }
+                if fd > 2 && fd != LOCK_FD {
+                    libc::close(fd);
+                }
+                for sig in [libc::SIGALRM, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                }
+                libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127)
+            }
+            pid => Ok(pid),
+        }
+    }
+}
+
+// The helper's entry point: run by the loader before `main` in every
+// program that links tally. Without the marker it costs one `getenv`.
+#[used]
+#[cfg_attr(
+    any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ),
+    unsafe(link_section = ".init_array")
+)]
+#[cfg_attr(
+    target_vendor = "apple",
+    unsafe(link_section = "__DATA,__mod_init_func")
+)]
+static ENTRY: extern "C" fn() = entry;
+
+extern "C" fn entry() {
+    // SAFETY: a NUL-terminated name; before `main` no other thread exists
+    // that could be changing the environment.
+    if unsafe { libc::getenv(MARKER_C.as_ptr()) }.is_null() {
+        return;
+    }
+    run_and_exit()
+}
+
+/// Becomes the helper (and never returns) when `env` carries the marker: the
+/// fallback for a platform where the constructor does not run, for hosts
+/// that call `init()` first thing in `main`.
+pub fn run_if_helper(env: &Env) {
+    if env.get(MARKER).is_some() {
+        run_and_exit()
+    }
+}
+
+fn run_and_exit() -> ! {
+    // SAFETY: alarm and close have no memory-safety preconditions; the
+    // descriptors closed are ones this fresh process inherited by accident
+    // (a host's descriptor without close-on-exec), never one it uses.
+    unsafe {
+        libc::alarm(LIFETIME_SECS);
+        close_from(LOCK_FD + 1);
+    }
+    std::panic::set_hook(Box::new(|_| {}));
+    let _ = std::panic::catch_unwind(run);
+    // SAFETY: ends the process without the host's atexit handlers.
+    unsafe { libc::_exit(0) }
+}
+
+unsafe fn close_from(first: libc::c_int) {
+    // SAFETY: see the caller.
+    unsafe {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        ) == 0
+        {
+            return;
+        }
+        for fd in first..1024 {
+            libc::close(fd);
+        }
+    }
+}
+
+fn run() {
+    let Ok(json) = std::env::var(MARKER) else {
+        return;
+    };
+    let Ok(spec) = serde_json::from_str::<Spec>(&json) else {
+        return;
+    };
+    let env = Env::from_pairs(std::env::vars().filter(|(k, _)| k != MARKER));
+    let mut s = spec.settings(env);
+    if crate::deliver::testing::helper_delay(&s) {
+        // Consent as it is now, not as it was before the test's pause.
+        s = s.reresolve();
+    }
+    let Some(state) = s.paths.state() else {
+        return;
+    };
+    // After `telemetry off` the lock file is gone and nothing is touched.
+    let Some(lock) = adopt_lock(&state) else {
+        return;
+    };
+    crate::deliver::deliver_due(&s, Mode::Background, Some(lock));
+}
+
+/// Fd 3, if it is this state directory's `send.lock` (same device and
+/// inode) and holds the lock; anything else is not ours to use.
+fn adopt_lock(state: &StateFiles) -> Option<File> {
+    use std::os::unix::fs::MetadataExt;
+    let expected = std::fs::symlink_metadata(state.send_lock()).ok()?;
+    // SAFETY: fstat on a descriptor number writes only into `st`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(LOCK_FD, &mut st) } != 0
+        || st.st_dev as u64 != expected.dev()
+        || st.st_ino as u64 != expected.ino()
+    {
+        return None;
+    }
+    // SAFETY: fd 3 is open (fstat succeeded), refers to our lock file, and
+    // nothing else in this process owns it.
+    let file = unsafe { File::from_raw_fd(LOCK_FD) };
+    // SAFETY: sets close-on-exec on a descriptor we now own.
+    unsafe { libc::fcntl(LOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // The same open file description as the starter's lock: this succeeds
+    // if and only if the lock was handed over.
+    file.try_lock().ok()?;
+    Some(file)
+}
