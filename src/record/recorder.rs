@@ -302,7 +302,14 @@ pub fn finish_command(outcome: CommandOutcome) {
 /// nothing will finish it.
 pub fn close_running() {
     let now = Tick::now();
-    counters().finish_running(CommandOutcome::Unknown, now);
+    let mut c = counters();
+    if is_enabled() {
+        c.finish_running(CommandOutcome::Unknown, now);
+    } else {
+        // Turned off since the run started (`telemetry off` in another
+        // process): the run is not counted, and nothing is written for it.
+        c.running = None;
+    }
 }
 
 /// Counts one MCP tool call. Pass `""` as the name to count the outcome only.

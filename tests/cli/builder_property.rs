@@ -36,7 +36,7 @@ fn identity() -> impl Strategy<Value = (String, String, String)> {
 #[test]
 fn random_names_and_versions_through_the_builder_make_batches_serve_accepts() {
     let sb = Sandbox::new();
-    let srv = Server::start(&sb, &["--rate-limit", "0"]);
+    let srv = Server::start(&sb, &["--rate-limit", "0", "--source-rate", "0"]);
     let home = sb.root().join("builder-home");
     let env = Env::from_pairs([
         ("HOME", home.display().to_string()),

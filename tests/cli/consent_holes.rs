@@ -88,7 +88,10 @@ fn a_symlinked_consent_file_of_the_user_is_followed() {
     std::fs::create_dir_all(sb.config_dir()).unwrap();
     std::fs::write(
         dotfiles.join("telemetry.toml"),
-        "# from my dotfiles\nenabled = true\n",
+        format!(
+            "# from my dotfiles\nenabled = true\nconsent_version = {}\n",
+            tally::__private::schema::CONSENT_VERSION
+        ),
     )
     .unwrap();
     std::os::unix::fs::symlink(dotfiles.join("telemetry.toml"), sb.config_file()).unwrap();
