@@ -1,4 +1,4 @@
-//! The ingest store: an embedded SQLite database that `tally serve` writes
+//! The SQLite ingest store: an embedded database that `tally serve` writes
 //! validated batches into and `tally report` reads.
 //!
 //! Layout (migration 1): `batches` keeps one row per accepted batch (its
