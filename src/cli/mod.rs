@@ -148,7 +148,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Generate { what } => return generate::run(what).map(|()| ExitCode::SUCCESS),
         Command::Run(_) => unreachable!("handled above"),
         #[cfg(feature = "server")]
-        Command::Serve(args) => return serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => {
+            return serve::run(args, &telemetry.settings().env).map(|()| ExitCode::SUCCESS);
+        }
         #[cfg(feature = "server")]
         Command::Report(args) => {
             let r = report::run(args, cli.app.clone(), telemetry.settings(), &mut out);

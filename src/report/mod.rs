@@ -3,7 +3,9 @@
 //! text for people or JSON for scripts.
 
 pub mod build;
+pub mod clickhouse;
 pub mod kanon;
+pub mod sqlite;
 pub mod text;
 
 pub use build::*;

@@ -119,6 +119,14 @@ pub enum StoreError {
         /// Its `user_version`.
         found: i64,
     },
+    /// ClickHouse failed or could not be reached.
+    #[error("store {url}: {message}")]
+    ClickHouse {
+        /// The store's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// SQLite failed.
     #[error("store {path}: {source}")]
     Sqlite {

@@ -1,0 +1,699 @@
+//! The ClickHouse store, for a large user base and several stateless
+//! `tally serve` replicas: `--store clickhouse://HOST:PORT/DATABASE`.
+//!
+//! tally talks to ClickHouse over its HTTP interface with the blocking
+//! `ureq` client it already uses for delivery: `INSERT … FORMAT
+//! JSONEachRow` to write, `SELECT … FORMAT JSONCompact` to read. That works
+//! from 18.16 (Debian's package) to current releases; the `clickhouse` crate
+//! speaks a newer native-over-HTTP format and needs tokio in the writer.
+//!
+//! Everything lives in one table, `rows` (plus `dups`, below), so the whole
+//! group of batches one insert carries is one block in one partition and
+//! ClickHouse commits it atomically: a batch's marker row, its machine-day
+//! rows (the envelope), its usage rows and its drop counters are all there
+//! or none is. `usage` rows mirror SQLite's generically (kind, name,
+//! variant, class, count, seven bucket columns), so new counted things need
+//! no schema change. Rows stay per machine and batch: k-anonymity needs
+//! distinct machines, and the batch id keeps every copy identifiable.
+//!
+//! Exactly once, across replicas, lives in ClickHouse: before inserting,
+//! the writer looks the group's batch ids up among the marker rows (a
+//! primary-key lookup) and skips those already stored. Two replicas that
+//! get the same batch at the same instant can both insert it; every row
+//! carries the batch id in the table's sorting key and an insert-unique
+//! `seq`, so a ReplacingMergeTree merge keeps only the copy with the
+//! largest `seq`, and until then the writer that inserted second finds two
+//! markers right after its insert and records the other copies in `dups`,
+//! which every report query excludes. Either way a report counts a batch
+//! once, whichever replica a retry reached.
+//!
+//! Partitions are calendar months of receipt (`received`), one per insert;
+//! retention drops whole partitions past `--retention-days`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use time::Date;
+
+use crate::os::clock::format_day;
+use crate::schema::validate::Validated;
+use crate::server::rows::{Ingested, day_from_number};
+use crate::server::store::derive::derive;
+use crate::server::store::{Pruned, StoreError};
+
+/// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
+pub const KIND_BATCH: u8 = 100;
+/// `kind` of a machine-day row: the envelope of one machine on one event day.
+pub const KIND_MACHINE_DAY: u8 = 101;
+/// `kind` of a drop counter row (`name` is the reason, `day` the receipt day).
+pub const KIND_DROP: u8 = 102;
+
+/// Time to connect to ClickHouse; a refused connection fails at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest insert or lookup; the request handler answers 503 after 10 s.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
+/// Longest report query.
+const READ_TIMEOUT: Duration = Duration::from_secs(600);
+/// Largest answer read from ClickHouse (reports are aggregated server-side).
+const MAX_ANSWER: u64 = 256 * 1024 * 1024;
+
+/// Where a ClickHouse store is: `clickhouse://HOST:PORT/DATABASE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClickHouseUrl {
+    /// Host name or address.
+    pub host: String,
+    /// The HTTP interface's port.
+    pub port: u16,
+    /// The database tally's tables live in (created if missing).
+    pub database: String,
+}
+
+impl fmt::Display for ClickHouseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "clickhouse://{}:{}/{}",
+            self.host, self.port, self.database
+        )
+    }
+}
+
+impl FromStr for ClickHouseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!(
+                "{s:?} is not a ClickHouse store URL ({why}); expected clickhouse://HOST:PORT/DATABASE"
+            )
+        };
+        let rest = s
+            .strip_prefix("clickhouse://")
+            .ok_or_else(|| bad("it must start with clickhouse://"))?;
+        let (hostport, database) = rest.split_once('/').ok_or_else(|| bad("no /DATABASE"))?;
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("bad port"))?),
+            None => (hostport, 8123),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains(['@', '/', '?', '#']) {
+            return Err(bad("bad host"));
+        }
+        // The name is spliced into SQL: letters, digits and `_` only.
+        if database.is_empty()
+            || database.len() > 64
+            || !database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(bad("the database name may hold only letters, digits and _"));
+        }
+        Ok(ClickHouseUrl {
+            host: host.to_owned(),
+            port,
+            database: database.to_owned(),
+        })
+    }
+}
+
+/// A connection to a ClickHouse store.
+pub struct ClickHouse {
+    url: ClickHouseUrl,
+    endpoint: String,
+    writer: ureq::Agent,
+    reader: ureq::Agent,
+}
+
+impl fmt::Debug for ClickHouse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouse")
+            .field("url", &self.url.to_string())
+            .finish()
+    }
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_idle_connections_per_host(4)
+        .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Percent-encodes a query for the `query=` parameter.
+fn encode(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() * 3 / 2);
+    for b in q.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Quotes `s` as a ClickHouse string literal.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            _ => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// One stored row, as sent in `JSONEachRow`; columns left out take their
+/// defaults (empty, zero).
+#[derive(Clone, Copy, Serialize)]
+struct Row<'a> {
+    received: &'a str,
+    seq: u64,
+    batch_id: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    machine: u64,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    app: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    day: Option<&'a str>,
+    kind: u8,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    variant: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    class: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    count: u64,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    buckets: Option<Buckets>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    os: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    arch: &'a str,
+    #[serde(skip_serializing_if = "is_zero_u8")]
+    ci: u8,
+}
+
+#[derive(Clone, Copy, Serialize)]
+struct Buckets {
+    l0: u64,
+    l1: u64,
+    l2: u64,
+    l3: u64,
+    l4: u64,
+    l5: u64,
+    l6: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
+/// A machine id as the 64 bits the store keeps: enough to count distinct
+/// machines, and less than the id itself.
+pub fn machine_key(machine_id: &str) -> u64 {
+    let u = uuid::Uuid::try_parse(machine_id).map_or(0, |u| u.as_u128());
+    (u as u64) ^ ((u >> 64) as u64)
+}
+
+/// The marker-row lookup: a prefix of the sorting key fixed to constants,
+/// so ClickHouse finds the batch ids through the primary index.
+fn marker_filter(ids: &[String]) -> String {
+    let list: Vec<String> = ids
+        .iter()
+        .map(|id| format!("toUUID({})", quote(id)))
+        .collect();
+    format!(
+        "kind = {KIND_BATCH} AND app = '' AND day = toDate(0) AND name = '' AND variant = ''
+         AND class = '' AND machine = 0 AND batch_id IN ({})",
+        list.join(",")
+    )
+}
+
+impl ClickHouse {
+    fn new(url: &ClickHouseUrl) -> ClickHouse {
+        let host = if url.host.contains(':') {
+            format!("[{}]", url.host)
+        } else {
+            url.host.clone()
+        };
+        ClickHouse {
+            url: url.clone(),
+            endpoint: format!("http://{host}:{}/", url.port),
+            writer: agent(WRITE_TIMEOUT),
+            reader: agent(READ_TIMEOUT),
+        }
+    }
+
+    /// Connects for writing: creates the database and tables if missing.
+    pub fn open(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
+        let ch = ClickHouse::new(url);
+        let db = &url.database;
+        ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+        ch.execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {db}.rows (
+                received Date,
+                seq UInt64,
+                batch_id UUID,
+                machine UInt64,
+                app String,
+                day Date,
+                kind UInt8,
+                name String,
+                variant String,
+                class String,
+                count UInt64,
+                l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64,
+                version String,
+                os String,
+                arch String,
+                ci UInt8
+            ) ENGINE = ReplacingMergeTree(seq)
+            PARTITION BY toYYYYMM(received)
+            ORDER BY (kind, app, day, name, variant, class, machine, batch_id)"
+        ))?;
+        ch.execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {db}.dups (
+                received Date,
+                batch_id UUID,
+                seq UInt64
+            ) ENGINE = ReplacingMergeTree()
+            PARTITION BY toYYYYMM(received)
+            ORDER BY (batch_id, seq)"
+        ))?;
+        Ok(ch)
+    }
+
+    /// Connects for reading; fails if tally's tables are not there.
+    pub fn open_read_only(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
+        let ch = ClickHouse::new(url);
+        let found = ch.query_text(&format!("EXISTS TABLE {}.rows", url.database))?;
+        if found.trim() != "1" {
+            return Err(StoreError::ClickHouse {
+                url: url.to_string(),
+                message: format!(
+                    "no tally store in database {}; start `tally serve --store {url}` once to create it",
+                    url.database
+                ),
+            });
+        }
+        Ok(ch)
+    }
+
+    /// The store's URL.
+    pub fn url(&self) -> &ClickHouseUrl {
+        &self.url
+    }
+
+    /// The database name (safe to splice into SQL).
+    pub fn database(&self) -> &str {
+        &self.url.database
+    }
+
+    fn error(&self, message: impl Into<String>) -> StoreError {
+        StoreError::ClickHouse {
+            url: self.url.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn post(&self, agent: &ureq::Agent, params: &str, body: &[u8]) -> Result<String, StoreError> {
+        let url = format!("{}?{params}", self.endpoint);
+        let mut resp = agent
+            .post(&url)
+            .send(body)
+            .map_err(|e| self.error(format!("{e}; is ClickHouse running and reachable?")))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_string()
+            .map_err(|e| self.error(format!("reading the answer: {e}")))?;
+        if status != 200 {
+            let first = text.lines().next().unwrap_or("").trim();
+            return Err(self.error(format!("HTTP {status}: {first}")));
+        }
+        Ok(text)
+    }
+
+    /// Runs a statement that returns nothing.
+    pub fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.post(&self.writer, "", sql.as_bytes()).map(drop)
+    }
+
+    fn query_text(&self, sql: &str) -> Result<String, StoreError> {
+        self.post(&self.writer, "", sql.as_bytes())
+    }
+
+    /// Runs a `SELECT` and returns its rows (64-bit integers as numbers).
+    pub fn select(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
+        let text = self.post(
+            &self.reader,
+            "output_format_json_quote_64bit_integers=0",
+            format!("{sql} FORMAT JSONCompact").as_bytes(),
+        )?;
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            data: Vec<Vec<serde_json::Value>>,
+        }
+        serde_json::from_str::<Answer>(&text)
+            .map(|a| a.data)
+            .map_err(|e| self.error(format!("unreadable answer: {e}")))
+    }
+
+    /// The stored copies (`seq`, `received`) of each of `ids`.
+    fn copies(&self, ids: &[String]) -> Result<HashMap<String, Vec<(u64, String)>>, StoreError> {
+        let mut out: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let text = self.query_text(&format!(
+            "SELECT toString(batch_id), seq, toString(received) FROM {}.rows WHERE {} FORMAT TSV",
+            self.url.database,
+            marker_filter(ids)
+        ))?;
+        for line in text.lines() {
+            let mut f = line.split('\t');
+            if let (Some(id), Some(seq), Some(received)) = (f.next(), f.next(), f.next()) {
+                let seq = seq.parse().unwrap_or(0);
+                let copies = out.entry(id.to_owned()).or_default();
+                if !copies.iter().any(|(s, _)| *s == seq) {
+                    copies.push((seq, received.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records every copy but the one with the largest `seq` (the one a
+    /// ReplacingMergeTree merge keeps) of each batch stored more than once.
+    fn record_dups(&self, copies: &HashMap<String, Vec<(u64, String)>>) -> Result<(), StoreError> {
+        let mut body = String::new();
+        for (id, seqs) in copies {
+            let Some(keep) = seqs.iter().map(|(s, _)| *s).max() else {
+                continue;
+            };
+            for (seq, received) in seqs.iter().filter(|(s, _)| *s != keep) {
+                body.push_str(
+                    &serde_json::json!({"received": received, "batch_id": id, "seq": seq})
+                        .to_string(),
+                );
+                body.push('\n');
+            }
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        let q = format!("INSERT INTO {}.dups FORMAT JSONEachRow", self.url.database);
+        self.post(
+            &self.writer,
+            &format!("query={}", encode(&q)),
+            body.as_bytes(),
+        )
+        .map(drop)
+    }
+
+    /// Stores a group of batches. Each run of batches received in the same
+    /// month is one insert, which ClickHouse commits atomically; the answer
+    /// comes only after it acknowledged every insert.
+    pub fn ingest_group(
+        &mut self,
+        items: &[(&Validated, Date)],
+    ) -> Result<Vec<Ingested>, StoreError> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut start = 0;
+        while start < items.len() {
+            let month = |d: Date| (d.year(), d.month());
+            let m = month(items[start].1);
+            let end = items[start..]
+                .iter()
+                .position(|(_, d)| month(*d) != m)
+                .map_or(items.len(), |n| start + n);
+            out.extend(self.ingest_month(&items[start..end])?);
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn ingest_month(&mut self, items: &[(&Validated, Date)]) -> Result<Vec<Ingested>, StoreError> {
+        let ids: Vec<String> = items
+            .iter()
+            .map(|(v, _)| {
+                uuid::Uuid::try_parse(&v.batch.envelope.batch_id)
+                    .map(|u| u.hyphenated().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let before = self.copies(&ids)?;
+        // A retry that finds two copies settles them now.
+        let settled: HashMap<String, Vec<(u64, String)>> = before
+            .iter()
+            .filter(|(_, c)| c.len() > 1)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.record_dups(&settled)?;
+
+        let seq_base = {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let random = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) << 2
+                | u64::from(uuid::Uuid::new_v4().as_bytes()[1] & 3);
+            (ms << 22) | (random << 10)
+        };
+        let mut body: Vec<u8> = Vec::with_capacity(items.len() * 1024);
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut inserted: Vec<String> = Vec::new();
+        for (i, ((v, received), id)) in items.iter().zip(&ids).enumerate() {
+            if id.is_empty() || before.contains_key(id) || inserted.contains(id) {
+                outcomes.push(Ingested::Duplicate);
+                continue;
+            }
+            outcomes.push(Ingested::Stored);
+            inserted.push(id.clone());
+            rows_of(&mut body, v, *received, id, seq_base + i as u64);
+        }
+        if inserted.is_empty() {
+            return Ok(outcomes);
+        }
+        let q = format!("INSERT INTO {}.rows FORMAT JSONEachRow", self.url.database);
+        self.post(&self.writer, &format!("query={}", encode(&q)), &body)?;
+        // Acknowledged. Another replica may have stored the same batch in the
+        // same instant; whichever of the two looks second sees both copies.
+        match self.copies(&inserted) {
+            Ok(after) => {
+                let raced: HashMap<String, Vec<(u64, String)>> =
+                    after.into_iter().filter(|(_, c)| c.len() > 1).collect();
+                if let Err(e) = self.record_dups(&raced) {
+                    eprintln!(
+                        "tally serve: recording duplicate copies failed (a merge removes them later): {e}"
+                    );
+                }
+            }
+            Err(e) => eprintln!(
+                "tally serve: checking for concurrent copies failed (a merge removes them later): {e}"
+            ),
+        }
+        Ok(outcomes)
+    }
+
+    /// Drops the monthly partitions whose last day is more than
+    /// `retention_days` before `today`.
+    pub fn prune(&mut self, today: Date, retention_days: u32) -> Result<Pruned, StoreError> {
+        let cutoff = today - time::Duration::days(i64::from(retention_days));
+        let db = &self.url.database;
+        let parts = self.select(&format!(
+            "SELECT DISTINCT toString(partition) FROM system.parts
+             WHERE database = {} AND table IN ('rows', 'dups') AND active",
+            quote(db)
+        ))?;
+        let mut old = Vec::new();
+        for p in parts {
+            let Some(yyyymm) = p
+                .first()
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let (year, month) = (yyyymm / 100, yyyymm % 100);
+            let Ok(month) = time::Month::try_from(month as u8) else {
+                continue;
+            };
+            let Ok(first) = Date::from_calendar_date(year, month, 1) else {
+                continue;
+            };
+            let last = first.replace_day(month.length(year)).unwrap_or(first);
+            if last < cutoff {
+                old.push(yyyymm);
+            }
+        }
+        if old.is_empty() {
+            return Ok(Pruned::default());
+        }
+        let list: Vec<String> = old.iter().map(|p| p.to_string()).collect();
+        let counts = self.select(&format!(
+            "SELECT countIf(kind < {KIND_BATCH}), countIf(kind = {KIND_MACHINE_DAY}), countIf(kind = {KIND_BATCH})
+             FROM {db}.rows WHERE toYYYYMM(received) IN ({})",
+            list.join(",")
+        ))?;
+        let n = |i: usize| {
+            counts
+                .first()
+                .and_then(|r| r.get(i))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as usize
+        };
+        let pruned = Pruned {
+            usage: n(0),
+            machine_days: n(1),
+            batches: n(2),
+        };
+        for p in &old {
+            for table in ["rows", "dups"] {
+                self.execute(&format!("ALTER TABLE {db}.{table} DROP PARTITION {p}"))?;
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+/// Appends the JSONEachRow lines of one batch to `body`.
+fn rows_of(body: &mut Vec<u8>, v: &Validated, received: Date, id: &str, seq: u64) {
+    let e = &v.batch.envelope;
+    let received_text = format_day(received);
+    let machine = machine_key(&e.machine_id);
+    let rows = derive(v);
+    let ci = u8::from(e.ci);
+    let base = Row {
+        received: &received_text,
+        seq,
+        batch_id: id,
+        machine: 0,
+        app: "",
+        day: None,
+        kind: KIND_BATCH,
+        name: "",
+        variant: "",
+        class: "",
+        count: 0,
+        buckets: None,
+        version: "",
+        os: "",
+        arch: "",
+        ci: 0,
+    };
+    let mut push = |row: &Row| {
+        // Serializing plain strings and numbers cannot fail.
+        let _ = serde_json::to_writer(&mut *body, row);
+        body.push(b'\n');
+    };
+    // The marker: all key columns but the batch id at their defaults, so a
+    // lookup by batch id is a primary-key range scan.
+    push(&base);
+    let days: Vec<String> = rows
+        .days
+        .iter()
+        .map(|d| day_from_number(*d).map(format_day).unwrap_or_default())
+        .collect();
+    for day in &days {
+        push(&Row {
+            machine,
+            app: &e.app,
+            day: Some(day),
+            kind: KIND_MACHINE_DAY,
+            version: &e.app_version,
+            os: &e.os,
+            arch: &e.arch,
+            ci,
+            ..base
+        });
+    }
+    for r in &rows.usage {
+        let day = day_from_number(r.day).map(format_day).unwrap_or_default();
+        let b = r.buckets;
+        push(&Row {
+            machine,
+            app: &e.app,
+            day: Some(&day),
+            kind: r.kind as u8,
+            name: &r.name,
+            variant: &r.variant,
+            class: &r.class,
+            count: r.count,
+            buckets: (b != [0; 7]).then_some(Buckets {
+                l0: b[0],
+                l1: b[1],
+                l2: b[2],
+                l3: b[3],
+                l4: b[4],
+                l5: b[5],
+                l6: b[6],
+            }),
+            ..base
+        });
+    }
+    for (reason, n) in &rows.drops {
+        push(&Row {
+            app: &e.app,
+            day: Some(&received_text),
+            kind: KIND_DROP,
+            name: reason,
+            count: *n,
+            ..base
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse_and_refuse_what_would_reach_sql() {
+        let u: ClickHouseUrl = "clickhouse://127.0.0.1:8123/tally".parse().unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.database.as_str()),
+            ("127.0.0.1", 8123, "tally")
+        );
+        assert_eq!(u.to_string(), "clickhouse://127.0.0.1:8123/tally");
+        let d: ClickHouseUrl = "clickhouse://ch/t_1".parse().unwrap();
+        assert_eq!(d.port, 8123);
+        for bad in [
+            "http://x:1/db",
+            "clickhouse://x:1",
+            "clickhouse://x:1/db;DROP",
+            "clickhouse://x:1/a b",
+            "clickhouse://x:notaport/db",
+            "clickhouse://:1/db",
+        ] {
+            assert!(bad.parse::<ClickHouseUrl>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quoting_escapes_quotes_and_backslashes() {
+        assert_eq!(quote(r"a'b\c"), r"'a\'b\\c'");
+    }
+}
