@@ -17,8 +17,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::schema::validate::Validated;
 use crate::server::store::{AnyStore, Ingested, Pruned, StoreError};
 
-/// Batches committed in one transaction at most.
+/// Batches committed in one SQLite transaction at most.
 pub const MAX_GROUP: usize = 256;
+
+/// Batches in one ClickHouse insert at most. Every insert writes a new part
+/// (a directory of files per column), so ClickHouse wants few, large ones.
+pub const MAX_GROUP_CLICKHOUSE: usize = 4096;
 
 /// Requests waiting for the writer at most; senders wait beyond that.
 pub const QUEUE: usize = 8192;
@@ -145,7 +149,11 @@ type Pending = (
 );
 
 fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
-    let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+    let max_group = match store {
+        AnyStore::Sqlite(_) => MAX_GROUP,
+        AnyStore::ClickHouse(_) => MAX_GROUP_CLICKHOUSE,
+    };
+    let mut group: Vec<Pending> = Vec::with_capacity(max_group);
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
@@ -173,7 +181,7 @@ fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreErro
                     let _ = ack.send(result);
                 }
             }
-            if group.len() < MAX_GROUP {
+            if group.len() < max_group {
                 next = rx.try_recv().ok();
             }
         }

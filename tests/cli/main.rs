@@ -3,6 +3,10 @@
 
 mod support;
 
+#[cfg(feature = "server")]
+mod clickhouse;
+#[cfg(feature = "server")]
+mod clickhouse_support;
 mod consent;
 mod delivery;
 mod generated;

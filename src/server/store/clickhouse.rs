@@ -57,6 +57,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
 /// Longest report query.
 const READ_TIMEOUT: Duration = Duration::from_secs(600);
+/// Batch ids looked up in one query at most.
+const LOOKUP_CHUNK: usize = 1024;
 /// Largest answer read from ClickHouse (reports are aggregated server-side).
 const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 
@@ -388,11 +390,15 @@ impl ClickHouse {
         if ids.is_empty() {
             return Ok(out);
         }
-        let text = self.query_text(&format!(
-            "SELECT toString(batch_id), seq, toString(received) FROM {}.rows WHERE {} FORMAT TSV",
-            self.url.database,
-            marker_filter(ids)
-        ))?;
+        // Chunks keep each query well below ClickHouse's max_query_size.
+        let mut text = String::new();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            text.push_str(&self.query_text(&format!(
+                "SELECT toString(batch_id), seq, toString(received) FROM {}.rows WHERE {} FORMAT TSV",
+                self.url.database,
+                marker_filter(chunk)
+            ))?);
+        }
         for line in text.lines() {
             let mut f = line.split('\t');
             if let (Some(id), Some(seq), Some(received)) = (f.next(), f.next(), f.next()) {
