@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test suite, on a fresh machine: installs what the tests drive for real
 # (strace for the off-is-off test; the reference MCP server from npm and the
-# official MCP Python SDK for the proxy test), then runs every test.
+# official MCP Python SDK for the proxy test; Debian's clickhouse-server for
+# the ClickHouse store, which the tests start themselves without systemd),
+# then runs every test.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,7 @@ missing=()
 command -v strace >/dev/null || missing+=(strace)
 command -v node >/dev/null || missing+=(nodejs npm)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
