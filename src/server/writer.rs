@@ -186,6 +186,9 @@ fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreErro
             }
         }
         commit(&mut store, &mut group);
+        if rx.is_empty() {
+            store.idle();
+        }
     }
     store.close()
 }

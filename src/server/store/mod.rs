@@ -107,8 +107,17 @@ impl AnyStore {
         }
     }
 
+    /// Work due when no batch is waiting (ClickHouse: the check for copies
+    /// another replica stored at the same instant).
+    pub fn idle(&mut self) {
+        if let AnyStore::ClickHouse(c) = self {
+            c.settle();
+        }
+    }
+
     /// Closes the store (checkpoints SQLite's WAL).
-    pub fn close(self) -> Result<(), StoreError> {
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.idle();
         match self {
             AnyStore::Sqlite(s) => s.close(),
             AnyStore::ClickHouse(_) => Ok(()),
