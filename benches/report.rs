@@ -276,7 +276,7 @@ fn fill_clickhouse(ch: &ClickHouse, rows: u64) {
         outcomes = outcomes.join(", "),
         classes = classes.join(", "),
     );
-    ch.execute(&usage).expect("generate usage rows");
+    ch.execute_long(&usage).expect("generate usage rows");
     let days = format!(
         "INSERT INTO {db}.rows (received, seq, batch_id, machine, app, day, kind, version, os, arch, ci)
          SELECT today(), md, generateUUIDv4(), cityHash64(m), if(m % 10 = 0, 'otherapp', 'benchtool'),
@@ -287,7 +287,7 @@ fn fill_clickhouse(ch: &ClickHouse, rows: u64) {
         rows.div_ceil(10),
         v = sk(12, 9),
     );
-    ch.execute(&days).expect("generate machine-day rows");
+    ch.execute_long(&days).expect("generate machine-day rows");
 }
 
 fn time_report(

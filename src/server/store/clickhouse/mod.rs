@@ -6,8 +6,9 @@
 //! TabSeparated` to write (measured about twice as fast for ClickHouse to
 //! parse as `JSONEachRow`, and half the bytes), `SELECT … FORMAT
 //! JSONCompact` to read. That works from 18.16 (Debian's package) to
-//! current releases; the `clickhouse` crate speaks RowBinary over HTTP with
-//! features of newer servers and needs tokio in the writer thread.
+//! current releases; the `clickhouse` crate's RowBinary is documented as
+//! mishandled by servers before 22.6, and it needs tokio in the writer
+//! thread.
 //!
 //! Everything lives in one table, `rows` (plus `dups`, below), so the whole
 //! group of batches one insert carries is one block in one partition and
@@ -35,16 +36,20 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::Date;
 
-use crate::os::clock::format_day;
 use crate::schema::validate::Validated;
-use crate::server::rows::{Ingested, day_from_number};
-use crate::server::store::derive::derive;
+use crate::server::rows::Ingested;
 use crate::server::store::{Pruned, StoreError};
+
+mod encode;
+mod url;
+
+pub use encode::machine_key;
+use encode::{COLUMNS, rows_of};
+pub use url::{ClickHouseUrl, quote};
 
 /// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
 pub const KIND_BATCH: u8 = 100;
@@ -57,71 +62,12 @@ pub const KIND_DROP: u8 = 102;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest insert or lookup; the request handler answers 503 after 10 s.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
-/// Longest report query.
-const READ_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest report query (or bulk statement).
+const READ_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Batch ids looked up in one query at most.
 const LOOKUP_CHUNK: usize = 1024;
 /// Largest answer read from ClickHouse (reports are aggregated server-side).
 const MAX_ANSWER: u64 = 256 * 1024 * 1024;
-
-/// Where a ClickHouse store is: `clickhouse://HOST:PORT/DATABASE`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClickHouseUrl {
-    /// Host name or address.
-    pub host: String,
-    /// The HTTP interface's port.
-    pub port: u16,
-    /// The database tally's tables live in (created if missing).
-    pub database: String,
-}
-
-impl fmt::Display for ClickHouseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "clickhouse://{}:{}/{}",
-            self.host, self.port, self.database
-        )
-    }
-}
-
-impl FromStr for ClickHouseUrl {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| {
-            format!(
-                "{s:?} is not a ClickHouse store URL ({why}); expected clickhouse://HOST:PORT/DATABASE"
-            )
-        };
-        let rest = s
-            .strip_prefix("clickhouse://")
-            .ok_or_else(|| bad("it must start with clickhouse://"))?;
-        let (hostport, database) = rest.split_once('/').ok_or_else(|| bad("no /DATABASE"))?;
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("bad port"))?),
-            None => (hostport, 8123),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains(['@', '/', '?', '#']) {
-            return Err(bad("bad host"));
-        }
-        // The name is spliced into SQL: letters, digits and `_` only.
-        if database.is_empty()
-            || database.len() > 64
-            || !database
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(bad("the database name may hold only letters, digits and _"));
-        }
-        Ok(ClickHouseUrl {
-            host: host.to_owned(),
-            port,
-            database: database.to_owned(),
-        })
-    }
-}
 
 /// A connection to a ClickHouse store.
 pub struct ClickHouse {
@@ -167,101 +113,6 @@ fn encode(q: &str) -> String {
         }
     }
     out
-}
-
-/// Quotes `s` as a ClickHouse string literal.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            _ => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
-/// The columns an insert sends, in order.
-const COLUMNS: &str = "received, seq, batch_id, machine, app, day, kind, name, variant, class, \
-                       count, l0, l1, l2, l3, l4, l5, l6, version, os, arch, ci";
-
-/// One stored row, as sent in `TabSeparated`.
-#[derive(Clone, Copy)]
-struct Row<'a> {
-    received: &'a str,
-    seq: u64,
-    batch_id: &'a str,
-    machine: u64,
-    app: &'a str,
-    day: Option<&'a str>,
-    kind: u8,
-    name: &'a str,
-    variant: &'a str,
-    class: &'a str,
-    count: u64,
-    buckets: [u64; 7],
-    version: &'a str,
-    os: &'a str,
-    arch: &'a str,
-    ci: u8,
-}
-
-/// Appends `s` escaped for TabSeparated (the schema's strings never need
-/// it; escaping keeps a row a row whatever they hold).
-fn tsv_str(out: &mut Vec<u8>, s: &str) {
-    for b in s.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            0 => out.extend_from_slice(b"\\0"),
-            _ => out.push(b),
-        }
-    }
-}
-
-impl Row<'_> {
-    fn write(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
-        let b = &self.buckets;
-        let _ = write!(
-            out,
-            "{}\t{}\t{}\t{}\t",
-            self.received, self.seq, self.batch_id, self.machine
-        );
-        tsv_str(out, self.app);
-        let _ = write!(
-            out,
-            "\t{}\t{}\t",
-            self.day.unwrap_or("0000-00-00"),
-            self.kind
-        );
-        for s in [self.name, self.variant, self.class] {
-            tsv_str(out, s);
-            out.push(b'\t');
-        }
-        let _ = write!(
-            out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
-            self.count, b[0], b[1], b[2], b[3], b[4], b[5], b[6]
-        );
-        for s in [self.version, self.os, self.arch] {
-            tsv_str(out, s);
-            out.push(b'\t');
-        }
-        let _ = writeln!(out, "{}", self.ci);
-    }
-}
-
-/// A machine id as the 64 bits the store keeps: enough to count distinct
-/// machines, and less than the id itself.
-pub fn machine_key(machine_id: &str) -> u64 {
-    let u = uuid::Uuid::try_parse(machine_id).map_or(0, |u| u.as_u128());
-    (u as u64) ^ ((u >> 64) as u64)
 }
 
 /// The marker-row lookup: a prefix of the sorting key fixed to constants,
@@ -386,6 +237,12 @@ impl ClickHouse {
     /// Runs a statement that returns nothing.
     pub fn execute(&self, sql: &str) -> Result<(), StoreError> {
         self.post(&self.writer, "", sql.as_bytes()).map(drop)
+    }
+
+    /// Runs a long statement (a bulk `INSERT … SELECT`, say) with the
+    /// report's timeout rather than the writer's.
+    pub fn execute_long(&self, sql: &str) -> Result<(), StoreError> {
+        self.post(&self.reader, "", sql.as_bytes()).map(drop)
     }
 
     fn query_text(&self, sql: &str) -> Result<String, StoreError> {
@@ -524,14 +381,17 @@ impl ClickHouse {
             .map(|id| (id, ()))
             .collect();
 
+        // seq orders copies and envelopes: milliseconds since the epoch,
+        // then 10 random bits (two replicas in one millisecond), then the
+        // batch's place in the group (12 bits, groups are at most 4,096).
         let seq_base = {
             let ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let random = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) << 2
-                | u64::from(uuid::Uuid::new_v4().as_bytes()[1] & 3);
-            (ms << 22) | (random << 10)
+            let r = uuid::Uuid::new_v4().as_u128() as u64 & 0x3ff;
+            (ms << 22) | (r << 12)
         };
+        debug_assert!(items.len() <= 1 << 12);
         let mut body: Vec<u8> = Vec::with_capacity(items.len() * 1024);
         let mut outcomes = Vec::with_capacity(items.len());
         let mut inserted: Vec<String> = Vec::new();
@@ -636,112 +496,5 @@ impl ClickHouse {
             }
         }
         Ok(pruned)
-    }
-}
-
-/// Appends the JSONEachRow lines of one batch to `body`.
-fn rows_of(body: &mut Vec<u8>, v: &Validated, received: Date, id: &str, seq: u64) {
-    let e = &v.batch.envelope;
-    let received_text = format_day(received);
-    let machine = machine_key(&e.machine_id);
-    let rows = derive(v);
-    let ci = u8::from(e.ci);
-    let base = Row {
-        received: &received_text,
-        seq,
-        batch_id: id,
-        machine: 0,
-        app: "",
-        day: None,
-        kind: KIND_BATCH,
-        name: "",
-        variant: "",
-        class: "",
-        count: 0,
-        buckets: [0; 7],
-        version: "",
-        os: "",
-        arch: "",
-        ci: 0,
-    };
-    let mut push = |row: &Row| row.write(body);
-    // The marker: all key columns but the batch id at their defaults, so a
-    // lookup by batch id is a primary-key range scan.
-    push(&base);
-    let days: Vec<String> = rows
-        .days
-        .iter()
-        .map(|d| day_from_number(*d).map(format_day).unwrap_or_default())
-        .collect();
-    for day in &days {
-        push(&Row {
-            machine,
-            app: &e.app,
-            day: Some(day),
-            kind: KIND_MACHINE_DAY,
-            version: &e.app_version,
-            os: &e.os,
-            arch: &e.arch,
-            ci,
-            ..base
-        });
-    }
-    for r in &rows.usage {
-        let day = day_from_number(r.day).map(format_day).unwrap_or_default();
-        let b = r.buckets;
-        push(&Row {
-            machine,
-            app: &e.app,
-            day: Some(&day),
-            kind: r.kind as u8,
-            name: &r.name,
-            variant: &r.variant,
-            class: &r.class,
-            count: r.count,
-            buckets: b,
-            ..base
-        });
-    }
-    for (reason, n) in &rows.drops {
-        push(&Row {
-            app: &e.app,
-            day: Some(&received_text),
-            kind: KIND_DROP,
-            name: reason,
-            count: *n,
-            ..base
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_urls_parse_and_refuse_what_would_reach_sql() {
-        let u: ClickHouseUrl = "clickhouse://127.0.0.1:8123/tally".parse().unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.database.as_str()),
-            ("127.0.0.1", 8123, "tally")
-        );
-        assert_eq!(u.to_string(), "clickhouse://127.0.0.1:8123/tally");
-        let d: ClickHouseUrl = "clickhouse://ch/t_1".parse().unwrap();
-        assert_eq!(d.port, 8123);
-        for bad in [
-            "http://x:1/db",
-            "clickhouse://x:1",
-            "clickhouse://x:1/db;DROP",
-            "clickhouse://x:1/a b",
-            "clickhouse://x:notaport/db",
-            "clickhouse://:1/db",
-        ] {
-            assert!(bad.parse::<ClickHouseUrl>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn quoting_escapes_quotes_and_backslashes() {
-        assert_eq!(quote(r"a'b\c"), r"'a\'b\\c'");
     }
 }
