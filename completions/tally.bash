@@ -722,13 +722,17 @@ _tally() {
             return 0
             ;;
         tally__subcmd__report)
-            opts="-h -V --db --since --min-machines --json --no-telemetry --app --help --version"
+            opts="-h -V --db --store --since --min-machines --json --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -770,7 +774,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__serve)
-            opts="-h -V --listen --db --rate-limit --retention-days --max-connections --header-timeout --body-timeout --sync --no-telemetry --app --help --version"
+            opts="-h -V --listen --db --store --rate-limit --retention-days --max-connections --header-timeout --body-timeout --sync --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -781,6 +785,10 @@ _tally() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
