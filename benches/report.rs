@@ -13,6 +13,7 @@
 //! ```text
 //! cargo bench --bench report -- [--rows 1000000] [--keep PATH]
 //!                               [--store sqlite|clickhouse|both] [--clickhouse URL]
+//!                               [--runs 3]   (0: only generate the rows)
 //! ```
 
 use std::path::PathBuf;
@@ -303,18 +304,22 @@ fn time_report(
         app: None,
         min_machines: 5,
     };
+    let runs: usize = arg("--runs").map_or(3, |r| r.parse().expect("--runs N"));
+    if runs == 0 {
+        return 0.0;
+    }
     let mut best = f64::MAX;
-    for _ in 0..3 {
+    for _ in 0..runs {
         let t = Instant::now();
         let r = build(store, &q).unwrap();
         best = best.min(t.elapsed().as_secs_f64());
         assert!(r.machines > 0);
     }
-    println!("report over {count} usage rows ({label}), in process: best of 3 {best:.3} s");
+    println!("report over {count} usage rows ({label}), in process: best of {runs} {best:.3} s");
     let in_process = best;
     for json in [true, false] {
         let mut best = f64::MAX;
-        for _ in 0..3 {
+        for _ in 0..runs {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
             cmd.arg("report").args(args);
             if json {
@@ -330,7 +335,7 @@ fn time_report(
             assert!(st.success());
         }
         println!(
-            "report over {count} usage rows ({label}), `tally report{}` process: best of 3 {:.3} s",
+            "report over {count} usage rows ({label}), `tally report{}` process: best of {runs} {:.3} s",
             if json { " --json" } else { "" },
             best
         );
