@@ -7,7 +7,7 @@
 #   bash scripts/bench_report.sh clickhouse [ROWS]     # ClickHouse only (default 100,000,000)
 #   bash scripts/bench_report.sh sqlite [ROWS]         # SQLite only (default 1,000,000)
 #
-# Extra arguments go to the bench, e.g. `--clickhouse clickhouse://HOST:8123/db`
+# Extra arguments (after ROWS) go to the bench, e.g. `--clickhouse clickhouse://HOST:8123/db`
 # to fill (once) and time an existing server, or `--keep PATH` for SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
