@@ -264,9 +264,11 @@ mod tests {
         want: (bool, Source),
     }
 
+    /// A choice stored under the current consent version.
     fn stored(enabled: bool) -> ConfigState {
         ConfigState::Loaded(UserConfig {
             enabled: Some(enabled),
+            consent_version: Some(CONSENT_VERSION),
             ..UserConfig::default()
         })
     }
