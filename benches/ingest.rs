@@ -12,7 +12,15 @@
 //! ```text
 //! cargo bench --bench ingest -- [--rate 10000] [--duration 10] [--connections 32]
 //!                               [--sync full|normal] [--addr HOST:PORT]
+//!                               [--store clickhouse|clickhouse://HOST:PORT/DB]
+//!                               [--max-connections N]
 //! ```
+//!
+//! `--store clickhouse` starts a private clickhouse-server (Debian's package)
+//! in a temp dir and points `tally serve --store` at it. ClickHouse answers
+//! an insert in tens of milliseconds, so reaching a rate takes that many
+//! requests in flight (Little's law): give it `--connections` (and the
+//! server `--max-connections`) in the thousands.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -29,6 +37,8 @@ struct Opts {
     connections: usize,
     sync: String,
     addr: Option<SocketAddr>,
+    store: Option<String>,
+    max_connections: Option<usize>,
 }
 
 fn opts() -> Opts {
@@ -38,6 +48,8 @@ fn opts() -> Opts {
         connections: 32,
         sync: "full".into(),
         addr: None,
+        store: None,
+        max_connections: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -49,6 +61,10 @@ fn opts() -> Opts {
             "--connections" => o.connections = val.parse().expect("--connections N"),
             "--sync" => o.sync = val,
             "--addr" => o.addr = Some(val.parse().expect("--addr HOST:PORT")),
+            "--store" => o.store = Some(val),
+            "--max-connections" => {
+                o.max_connections = Some(val.parse().expect("--max-connections N"))
+            }
             // `cargo bench` passes --bench; anything else is ignored too.
             _ => {
                 i += 1;
@@ -74,21 +90,35 @@ impl Drop for ServerProc {
     }
 }
 
-fn start_server(dir: &std::path::Path, sync: &str) -> (ServerProc, SocketAddr) {
-    let child = Command::new(env!("CARGO_BIN_EXE_tally"))
-        // Every connection comes from loopback, one source: the per-source
-        // limit would refuse the load; the global limit stays at its default.
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--source-rate",
-            "0",
-            "--sync",
-            sync,
-            "--db",
-        ])
-        .arg(dir.join("bench.sqlite3"))
+#[path = "../tests/cli/clickhouse_support.rs"]
+mod clickhouse_support;
+
+fn start_server(
+    dir: &std::path::Path,
+    sync: &str,
+    store: Option<&str>,
+    max_connections: Option<usize>,
+) -> (ServerProc, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
+    // Every connection comes from loopback, one source: the per-source
+    // limit would refuse the load; the global limit stays at its default.
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--source-rate",
+        "0",
+        "--sync",
+        sync,
+    ]);
+    match store {
+        Some(url) => cmd.args(["--store", url]),
+        None => cmd.arg("--db").arg(dir.join("bench.sqlite3")),
+    };
+    if let Some(n) = max_connections {
+        cmd.args(["--max-connections", &n.to_string()]);
+    }
+    let child = cmd
         .env("TALLY_TELEMETRY", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -333,16 +363,30 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 fn main() {
     let o = opts();
     let dir = tempfile::tempdir().expect("tempdir");
+    let mut clickhouse = None;
+    let store = match o.store.as_deref() {
+        Some("clickhouse") => {
+            let ch = clickhouse_support::ClickHouse::start();
+            let url = ch.url("bench");
+            clickhouse = Some(ch);
+            Some(url)
+        }
+        other => other.map(str::to_owned),
+    };
     let (child, addr) = match o.addr {
         Some(a) => (None, a),
         None => {
-            let (c, a) = start_server(dir.path(), &o.sync);
+            let (c, a) = start_server(dir.path(), &o.sync, store.as_deref(), o.max_connections);
             (Some(c), a)
         }
     };
     eprintln!(
-        "ingest bench: {} req/s target, {} s, {} connections, sync={}, server {addr}",
-        o.rate, o.duration, o.connections, o.sync
+        "ingest bench: {} req/s target, {} s, {} connections, store {}, sync={}, server {addr}",
+        o.rate,
+        o.duration,
+        o.connections,
+        store.as_deref().unwrap_or("sqlite"),
+        o.sync
     );
     // Warm-up: caches, page cache, first WAL growth.
     let _ = run_load(addr, &o, 2);
@@ -362,6 +406,18 @@ fn main() {
         pct(l, 1.0),
         r.statuses
     );
+    if let Some(ch) = &clickhouse {
+        let rows = ch.q("SELECT count() FROM bench.rows");
+        let parts = ch.q("SELECT count() FROM system.parts WHERE database = 'bench' AND active");
+        println!(
+            "clickhouse after the run: {} rows in {} active parts",
+            rows.trim(),
+            parts.trim()
+        );
+    }
+    if store.is_some() {
+        return;
+    }
     if let Some(server) = child {
         drop(server);
         let db = dir.path().join("bench.sqlite3");

@@ -1,11 +1,19 @@
 //! Report benchmark: fills a fresh store with 1,000,000 `usage` rows (and
 //! the matching machine-days) spread over the last 30 days, 20,000
-//! machines, a long tail of commands and tools, then times `tally report`
-//! over it: in process, and as the real release binary (`--json` and
-//! tables), the way an operator runs it.
+//! machines per million rows, a long tail of commands and tools, then times
+//! `tally report` over it: in process, and as the real release binary
+//! (`--json` and tables), the way an operator runs it.
+//!
+//! `--store clickhouse` fills a ClickHouse store instead, server-side
+//! (`INSERT … SELECT … FROM numbers(N)`, same shape), and times the report
+//! with its aggregation pushed down; `--store both` fills both and times
+//! them side by side in one run. A private clickhouse-server (Debian's
+//! package) is started in a temp dir unless `--clickhouse URL` names one.
 //!
 //! ```text
 //! cargo bench --bench report -- [--rows 1000000] [--keep PATH]
+//!                               [--store sqlite|clickhouse|both] [--clickhouse URL]
+//!                               [--runs 3]   (0: only generate the rows)
 //! ```
 
 use std::path::PathBuf;
@@ -14,7 +22,16 @@ use std::time::Instant;
 
 use rusqlite::params;
 use tally::__private::report::{Query, build};
+use tally::__private::server::store::clickhouse::{ClickHouse, ClickHouseUrl};
 use tally::__private::server::store::{Durability, RowKind, Store, day_number};
+
+#[path = "../tests/cli/clickhouse_support.rs"]
+mod clickhouse_support;
+
+/// Machines for a store of `rows` usage rows: 20,000 per million.
+fn machines_for(rows: u64) -> u64 {
+    20_000 * rows.div_ceil(1_000_000).max(1)
+}
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -84,7 +101,7 @@ fn fill(path: &std::path::Path, rows: u64) {
     let fact = [dim("auth_type"), dim("backend_count")];
     let fact_values = [dim("oidc"), dim("anonymous"), dim("2-5"), dim("1")];
 
-    let machines = 20_000u64;
+    let machines = machines_for(rows);
     for m in 0..machines {
         tx.execute(
             "INSERT INTO machines (id, machine_id) VALUES (?1, ?2)",
@@ -206,25 +223,80 @@ fn fill(path: &std::path::Path, rows: u64) {
         .unwrap();
 }
 
-fn main() {
-    let rows: u64 = arg("--rows").map_or(1_000_000, |r| r.parse().expect("--rows N"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path: PathBuf =
-        arg("--keep").map_or_else(|| dir.path().join("report.sqlite3"), PathBuf::from);
-    if !path.exists() {
-        let t = Instant::now();
-        fill(&path, rows);
-        eprintln!(
-            "report bench: generated {rows} usage rows in {:.1} s ({})",
-            t.elapsed().as_secs_f64(),
-            path.display()
-        );
-    }
-    let count: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0))
-        .unwrap();
+/// Fills a ClickHouse store with `rows` usage rows of the same shape as
+/// [`fill`], generated inside ClickHouse.
+fn fill_clickhouse(ch: &ClickHouse, rows: u64) {
+    let db = ch.database();
+    let m = machines_for(rows);
+    let sk = |n: u64, seed: u64| {
+        format!(
+            "(cityHash64(n, {seed}) % (cityHash64(n, {}) % {n} + 1))",
+            seed + 100
+        )
+    };
+    let clients: Vec<String> = tally::__private::schema::CLIENTS
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect();
+    let outcomes: Vec<String> = tally::__private::schema::OUTCOMES
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect();
+    let classes: Vec<String> = tally::__private::schema::ERROR_CLASSES
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect();
+    let usage = format!(
+        "INSERT INTO {db}.rows (received, seq, batch_id, machine, app, day, kind, name, variant, class, count, l0, l1)
+         SELECT today(), md, generateUUIDv4(), cityHash64(m), if(m % 10 = 0, 'otherapp', 'benchtool'),
+                toDate(today() - 1 - (cityHash64(md, 1) % 29)), kind,
+                multiIf(kind = 0, concat('cmd', toString(c300), ' sub', toString(c300 % 7)),
+                        kind = 1, concat('tool_', toString({tool})),
+                        kind = 2, [{clients}][1 + {client}],
+                        kind = 3, ['install', 'upgrade', 'uninstall'][1 + {life}],
+                        ['auth_type', 'backend_count'][1 + h % 2]),
+                multiIf(kind = 1, [{outcomes}][1 + o],
+                        kind = 2, toString(h % 4),
+                        kind = 4, ['oidc', 'anonymous', '2-5', '1'][1 + (h % 4)],
+                        ''),
+                if(kind = 1 AND o = 2, [{classes}][1 + h % 7], ''),
+                1 + {count},
+                if(kind = 1, h % 20, 0), if(kind = 1, h % 5, 0)
+         FROM (SELECT number AS n, intDiv(n, 10) AS md, cityHash64(md) % {m} + 1 AS m,
+                      cityHash64(n, 7) AS h, h % 10 AS r,
+                      multiIf(r <= 5, 0, r <= 7, 1, r = 8, 2, cityHash64(n, 8) % 2 = 0, 3, 4) AS kind,
+                      {c300} AS c300, {o} AS o
+               FROM numbers({rows}))",
+        tool = sk(80, 3),
+        client = sk(clients.len() as u64, 4),
+        life = sk(3, 5),
+        count = sk(50, 6),
+        c300 = sk(300, 1),
+        o = sk(5, 2),
+        clients = clients.join(", "),
+        outcomes = outcomes.join(", "),
+        classes = classes.join(", "),
+    );
+    ch.execute_long(&usage).expect("generate usage rows");
+    let days = format!(
+        "INSERT INTO {db}.rows (received, seq, batch_id, machine, app, day, kind, version, os, arch, ci)
+         SELECT today(), md, generateUUIDv4(), cityHash64(m), if(m % 10 = 0, 'otherapp', 'benchtool'),
+                toDate(today() - 1 - (cityHash64(md, 1) % 29)), 101,
+                concat('1.', toString({v}), '.0'), ['linux', 'macos', 'windows'][1 + m % 3],
+                ['x86_64', 'aarch64'][1 + m % 2], m % 50 = 0
+         FROM (SELECT number AS md, md AS n, cityHash64(md) % {m} + 1 AS m FROM numbers({}))",
+        rows.div_ceil(10),
+        v = sk(12, 9),
+    );
+    ch.execute_long(&days).expect("generate machine-day rows");
+}
 
+fn time_report(
+    label: &str,
+    count: u64,
+    store: &impl tally::__private::report::Source,
+    args: &[String],
+) -> f64 {
     let today = time::OffsetDateTime::now_utc().date();
     let q = Query {
         since: today - time::Duration::days(30),
@@ -232,24 +304,24 @@ fn main() {
         app: None,
         min_machines: 5,
     };
-    let store = Store::open_read_only(&path).unwrap();
+    let runs: usize = arg("--runs").map_or(3, |r| r.parse().expect("--runs N"));
+    if runs == 0 {
+        return 0.0;
+    }
     let mut best = f64::MAX;
-    for _ in 0..3 {
+    for _ in 0..runs {
         let t = Instant::now();
-        let r = build(&store, &q).unwrap();
+        let r = build(store, &q).unwrap();
         best = best.min(t.elapsed().as_secs_f64());
         assert!(r.machines > 0);
     }
-    println!(
-        "report over {count} usage rows, in process: best of 3 {:.3} s",
-        best
-    );
-
+    println!("report over {count} usage rows ({label}), in process: best of {runs} {best:.3} s");
+    let in_process = best;
     for json in [true, false] {
         let mut best = f64::MAX;
-        for _ in 0..3 {
+        for _ in 0..runs {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
-            cmd.args(["report", "--db"]).arg(&path);
+            cmd.arg("report").args(args);
             if json {
                 cmd.arg("--json");
             }
@@ -263,9 +335,77 @@ fn main() {
             assert!(st.success());
         }
         println!(
-            "report over {count} usage rows, `tally report{}` process: best of 3 {:.3} s",
+            "report over {count} usage rows ({label}), `tally report{}` process: best of {runs} {:.3} s",
             if json { " --json" } else { "" },
             best
+        );
+    }
+    in_process
+}
+
+fn main() {
+    let rows: u64 = arg("--rows").map_or(1_000_000, |r| r.parse().expect("--rows N"));
+    let which = arg("--store").unwrap_or_else(|| "sqlite".into());
+    let mut times = Vec::new();
+    if which == "sqlite" || which == "both" {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path: PathBuf =
+            arg("--keep").map_or_else(|| dir.path().join("report.sqlite3"), PathBuf::from);
+        if !path.exists() {
+            let t = Instant::now();
+            fill(&path, rows);
+            eprintln!(
+                "report bench: generated {rows} SQLite usage rows in {:.1} s ({})",
+                t.elapsed().as_secs_f64(),
+                path.display()
+            );
+        }
+        let count: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0))
+            .unwrap();
+        let store = Store::open_read_only(&path).unwrap();
+        let args = vec!["--db".to_owned(), path.display().to_string()];
+        times.push(("SQLite", time_report("SQLite", count as u64, &store, &args)));
+    }
+    if which == "clickhouse" || which == "both" {
+        let mut private = None;
+        let url: ClickHouseUrl = match arg("--clickhouse") {
+            Some(u) => u.parse().expect("--clickhouse clickhouse://HOST:PORT/DB"),
+            None => {
+                let ch = clickhouse_support::ClickHouse::start();
+                let u = ch.url("report_bench").parse().unwrap();
+                private = Some(ch);
+                u
+            }
+        };
+        let ch = ClickHouse::open(&url).expect("open ClickHouse");
+        let have = |ch: &ClickHouse| -> u64 {
+            ch.select(&format!(
+                "SELECT count() FROM {}.rows WHERE kind < 100",
+                ch.database()
+            ))
+            .unwrap()[0][0]
+                .as_u64()
+                .unwrap()
+        };
+        if have(&ch) == 0 {
+            let t = Instant::now();
+            fill_clickhouse(&ch, rows);
+            eprintln!(
+                "report bench: generated {rows} ClickHouse usage rows in {:.1} s ({url})",
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let count = have(&ch);
+        let args = vec!["--store".to_owned(), url.to_string()];
+        times.push(("ClickHouse", time_report("ClickHouse", count, &ch, &args)));
+        drop(private);
+    }
+    if let [(_, lite), (_, house)] = times[..] {
+        println!(
+            "side by side: ClickHouse {house:.3} s vs SQLite {lite:.3} s: {:.1}x faster",
+            lite / house
         );
     }
 }

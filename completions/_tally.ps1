@@ -290,6 +290,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
         'tally;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address and port to listen on (port 0 picks a free one)')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]')
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'The store as a URL: clickhouse://HOST:PORT/DATABASE (tables are created on first start) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]')
             [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Batches accepted per machine per minute (0: no limit)')
             [CompletionResult]::new('--retention-days', '--retention-days', [CompletionResultType]::ParameterName, 'Days of data kept; older days are pruned at start and daily')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Concurrent connections at most (the open-file limit is raised to fit); when all are taken, the connection idle the longest is closed to make room')
@@ -310,6 +311,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
         }
         'tally;report' {
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: <data dir>/tally/store.sqlite3]')
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'The store as a URL: clickhouse://HOST:PORT/DATABASE (the aggregation runs inside ClickHouse) or sqlite:PATH; also read from TALLY_STORE')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)')
             [CompletionResult]::new('--min-machines', '--min-machines', [CompletionResultType]::ParameterName, 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)')
             [CompletionResult]::new('--html', '--html', [CompletionResultType]::ParameterName, 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`')

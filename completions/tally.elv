@@ -248,6 +248,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;serve'= {
             cand --listen 'Address and port to listen on (port 0 picks a free one)'
             cand --db 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]'
+            cand --store 'The store as a URL: clickhouse://HOST:PORT/DATABASE (tables are created on first start) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]'
             cand --rate-limit 'Batches accepted per machine per minute (0: no limit)'
             cand --retention-days 'Days of data kept; older days are pruned at start and daily'
             cand --max-connections 'Concurrent connections at most (the open-file limit is raised to fit); when all are taken, the connection idle the longest is closed to make room'
@@ -267,6 +268,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         }
         &'tally;report'= {
             cand --db 'The SQLite store [default: <data dir>/tally/store.sqlite3]'
+            cand --store 'The store as a URL: clickhouse://HOST:PORT/DATABASE (the aggregation runs inside ClickHouse) or sqlite:PATH; also read from TALLY_STORE'
             cand --since 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)'
             cand --min-machines 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)'
             cand --html 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`'

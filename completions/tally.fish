@@ -123,6 +123,7 @@ complete -c tally -n "__fish_tally_using_subcommand run" -s h -l help -d 'Print 
 complete -c tally -n "__fish_tally_using_subcommand run" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_using_subcommand serve" -l listen -d 'Address and port to listen on (port 0 picks a free one)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l db -d 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]' -r -F
+complete -c tally -n "__fish_tally_using_subcommand serve" -l store -d 'The store as a URL: clickhouse://HOST:PORT/DATABASE (tables are created on first start) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l rate-limit -d 'Batches accepted per machine per minute (0: no limit)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l retention-days -d 'Days of data kept; older days are pruned at start and daily' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l max-connections -d 'Concurrent connections at most (the open-file limit is raised to fit); when all are taken, the connection idle the longest is closed to make room' -r
@@ -139,6 +140,7 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -l no-telemetry -d 'D
 complete -c tally -n "__fish_tally_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_using_subcommand report" -l db -d 'The SQLite store [default: <data dir>/tally/store.sqlite3]' -r -F
+complete -c tally -n "__fish_tally_using_subcommand report" -l store -d 'The store as a URL: clickhouse://HOST:PORT/DATABASE (the aggregation runs inside ClickHouse) or sqlite:PATH; also read from TALLY_STORE' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l since -d 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l min-machines -d 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l html -d 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`' -r -F

@@ -2,7 +2,9 @@
 # The test suite, on a fresh machine: installs what the tests drive for real
 # (strace for the off-is-off test; the reference MCP server from npm and the
 # official MCP Python SDK for the proxy test; headless Chromium and a font
-# for the HTML report's browser test), then runs every test.
+# for the HTML report's browser test; Debian's clickhouse-server for the
+# ClickHouse store, which the tests start themselves without systemd), then
+# runs every test.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ command -v node >/dev/null || missing+=(nodejs npm)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v chromium >/dev/null || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

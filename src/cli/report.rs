@@ -10,14 +10,18 @@ use clap::Args;
 use time::OffsetDateTime;
 
 use crate::report::{self, Query};
-use crate::server::store::Store;
+use crate::server::store::AnyStore;
 
 /// `tally report` options.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// The SQLite store [default: <data dir>/tally/store.sqlite3]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub db: Option<PathBuf>,
+    /// The store as a URL: clickhouse://HOST:PORT/DATABASE (the aggregation runs inside
+    /// ClickHouse) or sqlite:PATH; also read from TALLY_STORE
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)
     #[arg(long, default_value = "30d")]
     pub since: String,
@@ -41,13 +45,10 @@ pub fn run(
     settings: &crate::consent::settings::Settings,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = match &args.db {
-        Some(p) => p.clone(),
-        None => super::serve::default_db()?,
-    };
+    let at = super::serve::store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
     let today = OffsetDateTime::now_utc().date();
     let since = report::parse_since(&args.since, today)?;
-    let store = Store::open_read_only(&db)?;
+    let store = AnyStore::open_read_only(&at)?;
     let q = Query {
         since,
         until: today,

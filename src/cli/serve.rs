@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::server::store::{DEFAULT_FILE_NAME, Durability};
+use crate::os::env::Env;
+use crate::server::store::{DEFAULT_FILE_NAME, Durability, StoreLocation};
 use crate::server::{self, Config};
 
 /// `tally serve` options.
@@ -18,8 +19,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = server::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub db: Option<PathBuf>,
+    /// The store as a URL: clickhouse://HOST:PORT/DATABASE (tables are created on first
+    /// start) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Batches accepted per machine per minute (0: no limit)
     #[arg(long, value_name = "N", default_value_t = server::DEFAULT_RATE_LIMIT)]
     pub rate_limit: u32,
@@ -73,18 +78,38 @@ pub fn default_db() -> anyhow::Result<PathBuf> {
         .context("no data directory could be determined (is HOME set?); pass --db PATH")
 }
 
+/// The environment variable that names the store when `--store` and
+/// `--db` are not given (for containers).
+pub const STORE_ENV: &str = "TALLY_STORE";
+
+/// The store `serve` and `report` use: `--store`, else `--db`, else
+/// `TALLY_STORE`, else the default SQLite file.
+pub fn store_location(
+    store: Option<&str>,
+    db: Option<&PathBuf>,
+    env: &Env,
+) -> anyhow::Result<StoreLocation> {
+    if let Some(s) = store {
+        return StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("--store: {e}"));
+    }
+    if let Some(p) = db {
+        return Ok(StoreLocation::Sqlite(p.clone()));
+    }
+    if let Some(s) = env.non_empty(STORE_ENV) {
+        return StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("{STORE_ENV}: {e}"));
+    }
+    Ok(StoreLocation::Sqlite(default_db()?))
+}
+
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let db = match &args.db {
-        Some(p) => p.clone(),
-        None => default_db()?,
-    };
+pub fn run(args: &ServeArgs, env: &Env) -> anyhow::Result<()> {
+    let db = store_location(args.store.as_deref(), args.db.as_ref(), env)?;
     if args.header_timeout == 0 || args.body_timeout == 0 {
         anyhow::bail!("--header-timeout and --body-timeout must be at least 1 second");
     }
     let cfg = Config {
         listen: args.listen,
-        db: db.clone(),
+        store: db.clone(),
         rate_limit: args.rate_limit,
         retention_days: args.retention_days,
         max_connections: args.max_connections.max(1),
@@ -120,10 +145,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         eprintln!(
             "tally serve: listening on http://{addr}{} (store {}, {rate}, retention {} days)",
             crate::schema::BATCH_PATH,
-            db.display(),
+            db,
             cfg.retention_days
         );
     })
-    .with_context(|| format!("tally serve with store {}", db.display()))?;
+    .with_context(|| format!("tally serve with store {db}"))?;
     Ok(())
 }

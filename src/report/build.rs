@@ -10,22 +10,25 @@
 //! same [`Report`] value feeds the JSON and the tables, so both hide the
 //! same things.
 //!
-//! The store is scanned once per table family and aggregated here in
-//! memory, which keeps a report over a million rows well under a second.
+//! Where the aggregation runs depends on the store: SQLite is scanned once
+//! per table family and aggregated in memory (`report/sqlite.rs`), which
+//! keeps a report over a million rows well under a second; ClickHouse runs
+//! the aggregation and the k-anonymity fold in SQL (`report/clickhouse.rs`)
+//! and returns only the rows to show. Both hand [`build`] the same folded
+//! tables, so the same batches give the same report.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::Hash;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use time::Date;
 
 use crate::os::clock::{format_day, parse_day};
-use crate::report::kanon::{Agg, fold, fold_agg};
 pub use crate::report::text::render;
 use crate::schema::{
     COMMAND_OUTCOMES, DURATION_LABELS, ERROR_CLASSES, LATENCY_BUCKETS, LATENCY_LABELS, OUTCOMES,
 };
-use crate::server::store::{RowKind, Store, day_from_number, day_number};
+use crate::server::store::clickhouse::ClickHouse;
+use crate::server::store::{AnyStore, Store, StoreError};
 
 /// Default k for k-anonymity.
 pub const DEFAULT_MIN_MACHINES: usize = 5;
@@ -64,6 +67,9 @@ pub enum ReportError {
     /// `--since` did not parse.
     #[error("--since {0:?} is not a number of days like `30d` or a date like `2026-11-01`")]
     Since(String),
+    /// The ClickHouse store could not be read.
+    #[error("reading the store: {0}")]
+    Store(#[from] StoreError),
     /// The store could not be read.
     #[error("reading the store {path}: {source}")]
     Sqlite {
@@ -254,50 +260,89 @@ pub struct Report {
     pub withheld_rows: usize,
 }
 
-#[derive(Default)]
-struct CommandAgg {
-    outcomes: [u64; COMMAND_OUTCOMES.len()],
-    duration: [u64; LATENCY_BUCKETS],
-    machines: HashSet<i64>,
+/// One tool's numbers after folding.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ToolNums {
+    /// Calls per outcome, in the order of [`OUTCOMES`].
+    pub outcomes: [u64; 5],
+    /// Protocol errors per class, in the order of [`ERROR_CLASSES`].
+    pub classes: [u64; 7],
+    /// Calls per latency bucket.
+    pub latency: [u64; LATENCY_BUCKETS],
+    /// Distinct machines.
+    pub machines: usize,
 }
 
-impl CommandAgg {
-    fn merge(&mut self, o: CommandAgg) {
-        for (a, b) in self.outcomes.iter_mut().zip(o.outcomes) {
-            *a = a.saturating_add(b);
-        }
-        for (a, b) in self.duration.iter_mut().zip(o.duration) {
-            *a = a.saturating_add(b);
-        }
-        self.machines.extend(o.machines);
+/// One command's numbers after folding.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommandNums {
+    /// Runs per outcome, in the order of [`COMMAND_OUTCOMES`].
+    pub outcomes: [u64; COMMAND_OUTCOMES.len()],
+    /// Runs per duration bucket.
+    pub duration: [u64; LATENCY_BUCKETS],
+    /// Distinct machines.
+    pub machines: usize,
+}
+
+/// What a store answers for a report: every table already aggregated and
+/// folded for k-anonymity (rows below k merged into `other`, an `other`
+/// below k left out and counted in `withheld`), unsorted. SQLite computes
+/// it in memory (`report/sqlite.rs`), ClickHouse in SQL
+/// (`report/clickhouse.rs`); [`build`] turns it into the [`Report`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tables {
+    /// Distinct machines active in the window.
+    pub machines: usize,
+    /// Of those, machines that reported a CI environment.
+    pub ci_machines: usize,
+    /// (day or `other`, machines).
+    pub days: Vec<(String, usize)>,
+    /// (command, numbers).
+    pub commands: Vec<(String, CommandNums)>,
+    /// (tool, numbers).
+    pub tools: Vec<(String, ToolNums)>,
+    /// ((client, major), sessions, machines).
+    pub clients: Vec<((String, Option<u64>), u64, usize)>,
+    /// ((app, version), machines).
+    pub versions: Vec<((String, String), usize)>,
+    /// ((os, arch), machines).
+    pub platforms: Vec<((String, String), usize)>,
+    /// (kind, count, machines).
+    pub lifecycle: Vec<(String, u64, usize)>,
+    /// ((fact, value), machines).
+    pub facts: Vec<((String, String), usize)>,
+    /// Drop counters.
+    pub dropped: Dropped,
+    /// Rows withheld.
+    pub withheld: usize,
+}
+
+/// A store a report can be built from.
+pub trait Source {
+    /// The aggregated, folded tables for `q` (k is at least 1).
+    #[doc(hidden)]
+    fn tables(&self, q: &Query) -> Result<Tables, ReportError>;
+}
+
+impl Source for Store {
+    fn tables(&self, q: &Query) -> Result<Tables, ReportError> {
+        crate::report::sqlite::tables(self, q)
     }
 }
 
-#[derive(Default)]
-struct ToolAgg {
-    outcomes: [u64; 5],
-    classes: [u64; 7],
-    latency: [u64; LATENCY_BUCKETS],
-    machines: HashSet<i64>,
-}
-
-impl ToolAgg {
-    fn merge(&mut self, o: ToolAgg) {
-        for (a, b) in self.outcomes.iter_mut().zip(o.outcomes) {
-            *a = a.saturating_add(b);
-        }
-        for (a, b) in self.classes.iter_mut().zip(o.classes) {
-            *a = a.saturating_add(b);
-        }
-        for (a, b) in self.latency.iter_mut().zip(o.latency) {
-            *a = a.saturating_add(b);
-        }
-        self.machines.extend(o.machines);
+impl Source for ClickHouse {
+    fn tables(&self, q: &Query) -> Result<Tables, ReportError> {
+        crate::report::clickhouse::tables(self, q)
     }
 }
 
-fn grouped<K: Eq + Hash>(map: HashMap<K, Agg>) -> Vec<(K, Agg)> {
-    map.into_iter().collect()
+impl Source for AnyStore {
+    fn tables(&self, q: &Query) -> Result<Tables, ReportError> {
+        match self {
+            AnyStore::Sqlite(s) => s.tables(q),
+            AnyStore::ClickHouse(c) => c.tables(q),
+        }
+    }
 }
 
 fn rate(part: u64, whole: u64) -> f64 {
@@ -309,282 +354,54 @@ fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// A stored integer, whatever the file holds: the store writes only
-/// integers, but a damaged or hand-edited file may hold a float (from an
-/// overflow in an older version), text, a blob or NULL, and the report must
-/// still come out. Floats saturate, anything else that is not a number is 0.
-fn stored_int(r: &rusqlite::Row<'_>, i: usize) -> i64 {
-    use rusqlite::types::ValueRef;
-    match r.get_ref(i) {
-        Ok(ValueRef::Integer(n)) => n,
-        // `as` saturates, and maps NaN to 0.
-        Ok(ValueRef::Real(f)) => f as i64,
-        Ok(ValueRef::Text(t)) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// A stored text, whatever the file holds (invalid UTF-8 is replaced).
-fn stored_text(r: &rusqlite::Row<'_>, i: usize) -> String {
-    use rusqlite::types::ValueRef;
-    match r.get_ref(i) {
-        Ok(ValueRef::Text(t) | ValueRef::Blob(t)) => String::from_utf8_lossy(t).into_owned(),
-        Ok(ValueRef::Integer(n)) => n.to_string(),
-        Ok(ValueRef::Real(f)) => f.to_string(),
-        _ => String::new(),
-    }
-}
-
 /// Builds the report for `q` from `store`.
-pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
-    let path = store.path().to_path_buf();
-    let sqlerr = |source| ReportError::Sqlite {
-        path: path.clone(),
-        source,
-    };
-    let conn = store.connection();
-    let mut dims: HashMap<i64, String> = HashMap::new();
-    {
-        let mut stmt = conn.prepare("SELECT id, text FROM dims").map_err(sqlerr)?;
-        let mut rows = stmt.query([]).map_err(sqlerr)?;
-        while let Some(r) = rows.next().map_err(sqlerr)? {
-            dims.insert(stored_int(r, 0), stored_text(r, 1));
-        }
-    }
-    let dim = |id: i64| dims.get(&id).map_or("", String::as_str);
-    // An app that never reported matches nothing (id -1).
-    let app_id: Option<i64> = q.app.as_ref().map(|name| {
-        dims.iter()
-            .find(|(_, t)| *t == name)
-            .map_or(-1, |(id, _)| *id)
+pub fn build(store: &impl Source, q: &Query) -> Result<Report, ReportError> {
+    let mut q = q.clone();
+    q.min_machines = q.min_machines.max(1);
+    let t = store.tables(&q)?;
+    Ok(assemble(t, &q))
+}
+
+/// Orders the tables the same way whichever store computed them.
+fn assemble(t: Tables, q: &Query) -> Report {
+    let mut days: Vec<DayRow> = t
+        .days
+        .into_iter()
+        .map(|(day, machines)| DayRow { day, machines })
+        .collect();
+    days.sort_by(|a, b| {
+        (a.day == "other")
+            .cmp(&(b.day == "other"))
+            .then(a.day.cmp(&b.day))
     });
-    let since = day_number(q.since);
-    let until = day_number(q.until);
-    let k = q.min_machines.max(1);
-    let mut withheld = 0usize;
 
-    // Envelopes per machine-day: activity, versions, platforms.
-    let mut all = HashSet::new();
-    let mut ci = HashSet::new();
-    let mut days: BTreeMap<i64, Agg> = BTreeMap::new();
-    let mut versions: HashMap<(i64, i64), Agg> = HashMap::new();
-    let mut platforms: HashMap<(i64, i64), Agg> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT day, app, machine, version, os, arch, ci FROM machine_days
-                 WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR app = ?3)",
-            )
-            .map_err(sqlerr)?;
-        let mut rows = stmt
-            .query(rusqlite::params![since, until, app_id])
-            .map_err(sqlerr)?;
-        while let Some(r) = rows.next().map_err(sqlerr)? {
-            let v = |i| Ok::<_, ReportError>(stored_int(r, i));
-            let (day, app, machine, version, os, arch, is_ci) =
-                (v(0)?, v(1)?, v(2)?, v(3)?, v(4)?, v(5)?, v(6)?);
-            all.insert(machine);
-            if is_ci != 0 {
-                ci.insert(machine);
-            }
-            days.entry(day).or_default().machines.insert(machine);
-            versions
-                .entry((app, version))
-                .or_default()
-                .machines
-                .insert(machine);
-            platforms
-                .entry((os, arch))
-                .or_default()
-                .machines
-                .insert(machine);
-        }
-    }
-
-    // Usage rows.
-    let outcome_of: HashMap<i64, usize> = dims
-        .iter()
-        .filter_map(|(id, t)| OUTCOMES.iter().position(|o| o == t).map(|i| (*id, i)))
-        .collect();
-    let command_outcome_of: HashMap<i64, usize> = dims
-        .iter()
-        .filter_map(|(id, t)| {
-            COMMAND_OUTCOMES
-                .iter()
-                .position(|o| o == t)
-                .map(|i| (*id, i))
-        })
-        .collect();
-    let class_of: HashMap<i64, usize> = dims
-        .iter()
-        .filter_map(|(id, t)| ERROR_CLASSES.iter().position(|o| o == t).map(|i| (*id, i)))
-        .collect();
-    let mut commands: HashMap<i64, CommandAgg> = HashMap::new();
-    let mut tools: HashMap<i64, ToolAgg> = HashMap::new();
-    let mut clients: HashMap<(i64, i64), Agg> = HashMap::new();
-    let mut lifecycle: HashMap<i64, Agg> = HashMap::new();
-    let mut facts: HashMap<(i64, i64), Agg> = HashMap::new();
-    let mut dropped = Dropped::default();
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT kind, name, variant, class, machine, count, l0, l1, l2, l3, l4, l5, l6
-                 FROM usage WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR app = ?3)",
-            )
-            .map_err(sqlerr)?;
-        let mut rows = stmt
-            .query(rusqlite::params![since, until, app_id])
-            .map_err(sqlerr)?;
-        while let Some(r) = rows.next().map_err(sqlerr)? {
-            let v = |i| Ok::<_, ReportError>(stored_int(r, i));
-            let (kind, name, variant, class, machine) = (v(0)?, v(1)?, v(2)?, v(3)?, v(4)?);
-            let count = v(5)?.max(0) as u64;
-            let entry = |agg: &mut Agg| {
-                agg.count = agg.count.saturating_add(count);
-                agg.machines.insert(machine);
-            };
-            match RowKind::from_code(kind) {
-                Some(RowKind::Command) => {
-                    let c = commands.entry(name).or_default();
-                    // Rows stored before outcomes existed have no variant:
-                    // their runs ended in a way nobody reported.
-                    let o = command_outcome_of
-                        .get(&variant)
-                        .copied()
-                        .unwrap_or(COMMAND_OUTCOMES.len() - 1);
-                    c.outcomes[o] = c.outcomes[o].saturating_add(count);
-                    for (i, d) in c.duration.iter_mut().enumerate() {
-                        *d = d.saturating_add(v(6 + i)?.max(0) as u64);
-                    }
-                    c.machines.insert(machine);
-                }
-                Some(RowKind::Tool) => {
-                    let t = tools.entry(name).or_default();
-                    if let Some(o) = outcome_of.get(&variant) {
-                        t.outcomes[*o] = t.outcomes[*o].saturating_add(count);
-                    }
-                    if let Some(c) = class_of.get(&class) {
-                        t.classes[*c] = t.classes[*c].saturating_add(count);
-                    }
-                    for (i, l) in t.latency.iter_mut().enumerate() {
-                        *l = l.saturating_add(v(6 + i)?.max(0) as u64);
-                    }
-                    t.machines.insert(machine);
-                }
-                Some(RowKind::Client) => entry(clients.entry((name, variant)).or_default()),
-                Some(RowKind::Lifecycle) => entry(lifecycle.entry(name).or_default()),
-                Some(RowKind::Fact) => entry(facts.entry((name, variant)).or_default()),
-                Some(RowKind::ClientDropped) => {
-                    dropped.client_reported = dropped.client_reported.saturating_add(count)
-                }
-                None => {}
-            }
-        }
-    }
-    {
-        let mut stmt = conn
-            .prepare(
-                // Summed here, saturating: SQLite's SUM fails on overflow.
-                "SELECT reason, count FROM drops
-                 WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR app = ?3)",
-            )
-            .map_err(sqlerr)?;
-        let mut rows = stmt
-            .query(rusqlite::params![since, until, app_id])
-            .map_err(sqlerr)?;
-        while let Some(r) = rows.next().map_err(sqlerr)? {
-            let reason = stored_text(r, 0);
-            let n = stored_int(r, 1).max(0) as u64;
-            let total = match reason.as_str() {
-                "unknown_events" => &mut dropped.unknown_events,
-                "unknown_fields" => &mut dropped.unknown_fields,
-                "invalid_values" => &mut dropped.invalid_values,
-                "out_of_window" => &mut dropped.out_of_window,
-                _ => continue,
-            };
-            *total = total.saturating_add(n);
-        }
-    }
-
-    let other = || "other".to_owned();
-
-    let day_rows: Vec<(String, Agg)> = days
+    let mut commands: Vec<CommandRow> = t
+        .commands
         .into_iter()
-        .map(|(d, a)| {
-            let label = day_from_number(d).map_or_else(other, format_day);
-            (label, a)
-        })
-        .collect();
-    let (day_rows, w) = fold_agg(day_rows, k, other());
-    withheld += w;
-    let days_out = day_rows
-        .into_iter()
-        .map(|(day, a)| DayRow {
-            day,
-            machines: a.machines.len(),
-        })
-        .collect();
-
-    let rows: Vec<(String, CommandAgg)> = commands
-        .into_iter()
-        .map(|(id, a)| (dim(id).to_owned(), a))
-        .collect();
-    let (rows, w) = fold(
-        rows,
-        k,
-        other(),
-        |a| a.machines.len(),
-        CommandAgg::merge,
-        CommandAgg::default,
-    );
-    withheld += w;
-    let mut commands_out: Vec<CommandRow> = rows
-        .into_iter()
-        .map(|(command, a)| {
-            let count = a.outcomes.iter().fold(0u64, |s, n| s.saturating_add(*n));
+        .map(|(command, n)| {
+            let count = n.outcomes.iter().fold(0u64, |s, x| s.saturating_add(*x));
             CommandRow {
                 command,
                 count,
                 outcomes: COMMAND_OUTCOMES
                     .iter()
-                    .zip(a.outcomes)
-                    .map(|(o, n)| ((*o).to_owned(), n))
+                    .zip(n.outcomes)
+                    .map(|(o, x)| ((*o).to_owned(), x))
                     .collect(),
-                failure_rate: rate(a.outcomes[1], count),
-                usage_error_rate: rate(a.outcomes[2], count),
-                duration: a.duration,
-                machines: a.machines.len(),
+                failure_rate: rate(n.outcomes[1], count),
+                usage_error_rate: rate(n.outcomes[2], count),
+                duration: n.duration,
+                machines: n.machines,
             }
         })
         .collect();
-    commands_out.sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
+    commands.sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
 
-    let rows: Vec<(String, ToolAgg)> = tools
-        .into_iter()
-        .map(|(id, a)| {
-            let name = match dim(id) {
-                "" => "(unnamed)".to_owned(),
-                n => n.to_owned(),
-            };
-            (name, a)
-        })
-        .collect();
-    let (rows, w) = fold(
-        rows,
-        k,
-        other(),
-        |a| a.machines.len(),
-        ToolAgg::merge,
-        ToolAgg::default,
-    );
-    withheld += w;
-    let mut tools_out: Vec<ToolRow> = rows
+    let mut tools: Vec<ToolRow> = t
+        .tools
         .into_iter()
         .map(|(tool, a)| {
-            let calls = a.outcomes.iter().fold(0u64, |s, n| s.saturating_add(*n));
+            let calls: u64 = a.outcomes.iter().fold(0u64, |s, n| s.saturating_add(*n));
             ToolRow {
                 tool,
                 calls,
@@ -603,126 +420,103 @@ pub fn build(store: &Store, q: &Query) -> Result<Report, ReportError> {
                     .map(|(c, n)| ((*c).to_owned(), n))
                     .collect(),
                 latency: a.latency,
-                machines: a.machines.len(),
+                machines: a.machines,
             }
         })
         .collect();
-    tools_out.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.tool.cmp(&b.tool)));
+    tools.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.tool.cmp(&b.tool)));
 
-    let rows = grouped(clients)
+    let mut clients: Vec<ClientRow> = t
+        .clients
         .into_iter()
-        .map(|((c, major), a)| ((dim(c).to_owned(), dim(major).parse::<u64>().ok()), a))
-        .collect();
-    let (rows, w) = fold_agg(rows, k, (other(), None));
-    withheld += w;
-    let mut clients_out: Vec<ClientRow> = rows
-        .into_iter()
-        .map(|((client, major), a)| ClientRow {
+        .map(|((client, major), sessions, machines)| ClientRow {
             client,
             major,
-            sessions: a.count,
-            machines: a.machines.len(),
+            sessions,
+            machines,
         })
         .collect();
-    clients_out.sort_by(|a, b| {
+    clients.sort_by(|a, b| {
         b.sessions
             .cmp(&a.sessions)
             .then(a.client.cmp(&b.client))
             .then(a.major.cmp(&b.major))
     });
 
-    let pair_rows = |m: HashMap<(i64, i64), Agg>| -> Vec<((String, String), Agg)> {
-        m.into_iter()
-            .map(|((a, b), agg)| ((dim(a).to_owned(), dim(b).to_owned()), agg))
-            .collect()
-    };
     let by_machines_then = |a: &usize, b: &usize| b.cmp(a);
-
-    let (rows, w) = fold_agg(pair_rows(versions), k, (other(), other()));
-    withheld += w;
-    let mut versions_out: Vec<VersionRow> = rows
+    let mut versions: Vec<VersionRow> = t
+        .versions
         .into_iter()
-        .map(|((app, version), a)| VersionRow {
+        .map(|((app, version), machines)| VersionRow {
             app,
             version,
-            machines: a.machines.len(),
+            machines,
         })
         .collect();
-    versions_out.sort_by(|a, b| {
+    versions.sort_by(|a, b| {
         by_machines_then(&a.machines, &b.machines)
             .then(a.app.cmp(&b.app))
             .then(a.version.cmp(&b.version))
     });
 
-    let (rows, w) = fold_agg(pair_rows(platforms), k, (other(), other()));
-    withheld += w;
-    let mut platforms_out: Vec<PlatformRow> = rows
+    let mut platforms: Vec<PlatformRow> = t
+        .platforms
         .into_iter()
-        .map(|((os, arch), a)| PlatformRow {
-            os,
-            arch,
-            machines: a.machines.len(),
-        })
+        .map(|((os, arch), machines)| PlatformRow { os, arch, machines })
         .collect();
-    platforms_out.sort_by(|a, b| {
+    platforms.sort_by(|a, b| {
         by_machines_then(&a.machines, &b.machines)
             .then(a.os.cmp(&b.os))
             .then(a.arch.cmp(&b.arch))
     });
 
-    let rows = grouped(lifecycle)
+    let mut lifecycle: Vec<LifecycleRow> = t
+        .lifecycle
         .into_iter()
-        .map(|(id, a)| (dim(id).to_owned(), a))
-        .collect();
-    let (rows, w) = fold_agg(rows, k, other());
-    withheld += w;
-    let mut lifecycle_out: Vec<LifecycleRow> = rows
-        .into_iter()
-        .map(|(kind, a)| LifecycleRow {
+        .map(|(kind, count, machines)| LifecycleRow {
             kind,
-            count: a.count,
-            machines: a.machines.len(),
+            count,
+            machines,
         })
         .collect();
-    lifecycle_out.sort_by(|a, b| a.kind.cmp(&b.kind));
+    lifecycle.sort_by(|a, b| a.kind.cmp(&b.kind));
 
-    let (rows, w) = fold_agg(pair_rows(facts), k, (other(), other()));
-    withheld += w;
-    let mut facts_out: Vec<FactRow> = rows
+    let mut facts: Vec<FactRow> = t
+        .facts
         .into_iter()
-        .map(|((fact, value), a)| FactRow {
+        .map(|((fact, value), machines)| FactRow {
             fact,
             value,
-            machines: a.machines.len(),
+            machines,
         })
         .collect();
-    facts_out.sort_by(|a, b| {
+    facts.sort_by(|a, b| {
         a.fact
             .cmp(&b.fact)
             .then(by_machines_then(&a.machines, &b.machines))
             .then(a.value.cmp(&b.value))
     });
 
-    Ok(Report {
+    Report {
         since: format_day(q.since),
         until: format_day(q.until),
         app: q.app.clone(),
-        min_machines: k,
-        machines: all.len(),
-        ci_machines: ci.len(),
-        days: days_out,
-        commands: commands_out,
+        min_machines: q.min_machines,
+        machines: t.machines,
+        ci_machines: t.ci_machines,
+        days,
+        commands,
         duration_buckets: DURATION_LABELS.iter().map(|l| (*l).to_owned()).collect(),
-        tools: tools_out,
+        tools,
         latency_buckets: LATENCY_LABELS.iter().map(|l| (*l).to_owned()).collect(),
-        clients: clients_out,
-        versions: versions_out,
-        platforms: platforms_out,
-        lifecycle: lifecycle_out,
-        facts: facts_out,
-        dropped,
-        withheld_rows: withheld,
-    })
+        clients,
+        versions,
+        platforms,
+        lifecycle,
+        facts,
+        dropped: t.dropped,
+        withheld_rows: t.withheld,
+    }
 }
 
 #[cfg(test)]
@@ -863,8 +657,6 @@ mod tests {
         assert_eq!(build(&s, &q).unwrap().commands, vec![]);
     }
 
-    /// Regression: a count pushed past i64::MAX was stored as a float and
-    /// the report then failed. Whatever a damaged file holds, it comes out.
     #[test]
     fn hostile_values_in_the_file_do_not_stop_the_report() {
         let dir = tempfile::tempdir().unwrap();

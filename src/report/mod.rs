@@ -3,8 +3,10 @@
 //! text for people or JSON for scripts.
 
 pub mod build;
+pub mod clickhouse;
 pub mod html;
 pub mod kanon;
+pub mod sqlite;
 pub mod text;
 
 pub use build::*;

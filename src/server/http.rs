@@ -49,7 +49,7 @@ use crate::server::admission::{Admission, Refusal};
 use crate::server::conn::{BUSY_RESPONSE, ConnTag, Phase, Slots, Tracked};
 pub use crate::server::metrics::Metrics;
 use crate::server::ratelimit::RateLimiter;
-use crate::server::store::{Durability, Ingested, Store, StoreError};
+use crate::server::store::{AnyStore, Durability, Ingested, StoreError, StoreLocation};
 use crate::server::writer::{WriteError, Writer, WriterHandle};
 
 /// Default listen address.
@@ -84,8 +84,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// The SQLite store.
-    pub db: PathBuf,
+    /// The store: a SQLite file or a ClickHouse database.
+    pub store: StoreLocation,
     /// Requests per machine per minute (0: unlimited).
     pub rate_limit: u32,
     /// Days of data kept.
@@ -113,7 +113,7 @@ impl Config {
     pub fn new(db: PathBuf) -> Config {
         Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
-            db,
+            store: StoreLocation::Sqlite(db),
             rate_limit: DEFAULT_RATE_LIMIT,
             retention_days: DEFAULT_RETENTION_DAYS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -388,7 +388,7 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
 /// in-flight requests finish, commits what was acknowledged and closes the
 /// store. `on_ready` gets the bound address once the socket listens.
 pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics>, ServerError> {
-    let mut store = Store::open(&cfg.db, cfg.durability)?;
+    let mut store = AnyStore::open(&cfg.store, cfg.durability)?;
     let today = OffsetDateTime::now_utc().date();
     let pruned = store.prune(today, cfg.retention_days)?;
     if pruned.usage + pruned.machine_days + pruned.batches > 0 {

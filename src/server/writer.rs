@@ -1,10 +1,12 @@
-//! The store's single writer: one thread owns the SQLite connection and
-//! commits batches in groups. Request handlers hand it a validated batch and
+//! The store's single writer: one thread owns the store (the SQLite
+//! connection, or the ClickHouse client) and commits batches in groups. Request handlers hand it a validated batch and
 //! wait for their own acknowledgement, which comes only after the
 //! transaction holding that batch committed, so a 204 always means "on
-//! disk". While one transaction commits, the next requests queue up and go
-//! into the following one: under load a single commit covers hundreds of
-//! batches, which is what lets SQLite take tens of thousands per second.
+//! disk" (or "acknowledged by ClickHouse"). While one transaction commits,
+//! the next requests queue up and go into the following one: under load a
+//! single commit covers hundreds of batches, which is what lets SQLite take
+//! tens of thousands per second, and gives ClickHouse the large inserts it
+//! wants (one insert per group, not one per batch).
 
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
@@ -13,10 +15,14 @@ use time::Date;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::schema::validate::Validated;
-use crate::server::store::{Ingested, Pruned, Store, StoreError};
+use crate::server::store::{AnyStore, Ingested, Pruned, StoreError};
 
-/// Batches committed in one transaction at most.
+/// Batches committed in one SQLite transaction at most.
 pub const MAX_GROUP: usize = 256;
+
+/// Batches in one ClickHouse insert at most. Every insert writes a new part
+/// (a directory of files per column), so ClickHouse wants few, large ones.
+pub const MAX_GROUP_CLICKHOUSE: usize = 4096;
 
 /// Requests waiting for the writer at most; senders wait beyond that.
 pub const QUEUE: usize = 8192;
@@ -63,7 +69,8 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread, which owns `store` from now on.
-    pub fn spawn(store: Store) -> std::io::Result<Writer> {
+    pub fn spawn(store: impl Into<AnyStore>) -> std::io::Result<Writer> {
+        let store = store.into();
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("tally-store-writer".into())
@@ -141,8 +148,12 @@ type Pending = (
     oneshot::Sender<Result<Ingested, WriteError>>,
 );
 
-fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
-    let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+    let max_group = match store {
+        AnyStore::Sqlite(_) => MAX_GROUP,
+        AnyStore::ClickHouse(_) => MAX_GROUP_CLICKHOUSE,
+    };
+    let mut group: Vec<Pending> = Vec::with_capacity(max_group);
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
@@ -170,16 +181,19 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> 
                     let _ = ack.send(result);
                 }
             }
-            if group.len() < MAX_GROUP {
+            if group.len() < max_group {
                 next = rx.try_recv().ok();
             }
         }
         commit(&mut store, &mut group);
+        if rx.is_empty() {
+            store.idle();
+        }
     }
     store.close()
 }
 
-fn commit(store: &mut Store, group: &mut Vec<Pending>) {
+fn commit(store: &mut AnyStore, group: &mut Vec<Pending>) {
     if group.is_empty() {
         return;
     }

@@ -9,7 +9,11 @@ mod attack;
 mod browser;
 #[cfg(feature = "server")]
 mod builder_property;
+#[cfg(feature = "server")]
+mod clickhouse;
 mod client_files;
+#[cfg(feature = "server")]
+mod clickhouse_support;
 mod consent;
 mod consent_holes;
 mod delivery;

@@ -197,6 +197,7 @@ fn an_admin_monthly_rotation_gives_one_id_per_month_and_new_ones_after() {
         "{v}"
     );
 }
+
 #[test]
 fn a_canary_never_leaves_through_the_delivery_helper() {
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
@@ -239,4 +240,75 @@ fn a_canary_never_leaves_through_the_delivery_helper() {
             f.display()
         );
     }
+}
+
+/// The ClickHouse path: a canary everywhere a client could put it outside
+/// the schema (unknown fields and events, invalid values, headers) is in
+/// none of the store's tables and none of ClickHouse's or tally's logs.
+#[cfg(feature = "server")]
+#[test]
+fn a_canary_posted_to_a_clickhouse_store_is_stored_nowhere() {
+    use crate::clickhouse_support::{database, shared};
+    use crate::serve_support::{Conn, Server, day, uuid};
+
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let ch = shared();
+    let db = database("canary");
+    let url = ch.url(&db);
+    let sb = crate::support::Sandbox::new();
+    let server = Server::start_with_args(
+        &sb,
+        &sb.root().join("unused.sqlite3"),
+        &["--store", &url, "--rate-limit", "0"],
+    );
+    let body = serde_json::json!({
+        "envelope": {
+            "app": "demo", "app_version": "1.0.0", "os": "linux", "arch": "x86_64",
+            "ci": false, "schema": 1, "machine_id": uuid(), "batch_id": uuid(),
+            "hostname": canary, &canary: 1
+        },
+        "events": [
+            {"type": "usage_rollup", "day": day(-1), "path": canary,
+             "commands": [{"command": "build", "count": 2}, {"command": canary, "count": 1},
+                          {"command": "test", "count": 1, "args": canary}],
+             "tool_calls": [{"tool": format!("/home/{canary}"), "outcome": "ok", "count": 1, "latency": [1, 0, 0, 0, 0, 0, 0]},
+                            {"tool": "search", "outcome": canary, "count": 1, "latency": [1, 0, 0, 0, 0, 0, 0]},
+                            {"tool": "search", "outcome": "ok", "count": 1, "latency": [1, 0, 0, 0, 0, 0, 0]}],
+             "clients": [{"client": canary, "count": 1}]},
+            {"type": canary, "day": day(-1)},
+            {"type": "facts", "day": day(-1), "auth_type": canary, "backend_count": "1"},
+            {"type": "lifecycle", "kind": canary, "day": day(-1), "count": 1}
+        ]
+    });
+    let body = serde_json::to_vec(&body).unwrap();
+    let mut req = format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: {canary}\r\nUser-Agent: {canary}\r\nX-Forwarded-For: {canary}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let mut conn = Conn::open(server.addr);
+    conn.send(&req);
+    let r = conn.read_response().expect("a response");
+    assert_eq!(r.status, 204, "{}", r.body);
+    let (_, log) = server.stop();
+    assert!(
+        !log.contains(&canary),
+        "tally serve logged the canary: {log}"
+    );
+
+    let tables = ch.q(&format!(
+        "SELECT name FROM system.tables WHERE database = '{db}' ORDER BY name"
+    ));
+    let mut dump = String::new();
+    for t in tables.lines() {
+        dump.push_str(&ch.q(&format!("SELECT * FROM {db}.{t} FORMAT TSV")));
+    }
+    // The stored rows are really there (so the check means something).
+    assert!(dump.contains("build") && dump.contains("search"), "{dump}");
+    assert!(
+        !dump.contains(&canary),
+        "ClickHouse stored the canary: {dump}"
+    );
+    assert!(!ch.log().contains(&canary), "ClickHouse logged the canary");
 }

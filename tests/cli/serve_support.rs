@@ -34,9 +34,15 @@ impl Server {
 
     /// Starts a server on an explicit store.
     pub fn start_with_db(sb: &Sandbox, db: &Path, extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--db"];
         let db_text = db.display().to_string();
-        args.push(&db_text);
+        let mut args = vec!["--db", db_text.as_str()];
+        args.extend_from_slice(extra);
+        Server::start_with_args(sb, db, &args)
+    }
+
+    /// Starts `tally serve --listen 127.0.0.1:0 <args>`; `db` is only recorded.
+    pub fn start_with_args(sb: &Sandbox, db: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut child = sb
             .command(&tally_bin(), &args)

@@ -1,4 +1,4 @@
-//! The ingest store: an embedded SQLite database that `tally serve` writes
+//! The SQLite ingest store: an embedded database that `tally serve` writes
 //! validated batches into and `tally report` reads.
 //!
 //! Layout (migration 1): `batches` keeps one row per accepted batch (its
@@ -117,6 +117,14 @@ pub enum StoreError {
         path: PathBuf,
         /// Its `user_version`.
         found: i64,
+    },
+    /// ClickHouse failed or could not be reached.
+    #[error("store {url}: {message}")]
+    ClickHouse {
+        /// The store's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
     },
     /// SQLite failed.
     #[error("store {path}: {source}")]

@@ -1,0 +1,500 @@
+//! The ClickHouse store, for a large user base and several stateless
+//! `tally serve` replicas: `--store clickhouse://HOST:PORT/DATABASE`.
+//!
+//! tally talks to ClickHouse over its HTTP interface with the blocking
+//! `ureq` client it already uses for delivery: `INSERT … FORMAT
+//! TabSeparated` to write (measured about twice as fast for ClickHouse to
+//! parse as `JSONEachRow`, and half the bytes), `SELECT … FORMAT
+//! JSONCompact` to read. That works from 18.16 (Debian's package) to
+//! current releases; the `clickhouse` crate's RowBinary is documented as
+//! mishandled by servers before 22.6, and it needs tokio in the writer
+//! thread.
+//!
+//! Everything lives in one table, `rows` (plus `dups`, below), so the whole
+//! group of batches one insert carries is one block in one partition and
+//! ClickHouse commits it atomically: a batch's marker row, its machine-day
+//! rows (the envelope), its usage rows and its drop counters are all there
+//! or none is. `usage` rows mirror SQLite's generically (kind, name,
+//! variant, class, count, seven bucket columns), so new counted things need
+//! no schema change. Rows stay per machine and batch: k-anonymity needs
+//! distinct machines, and the batch id keeps every copy identifiable.
+//!
+//! Exactly once, across replicas, lives in ClickHouse: before inserting,
+//! the writer looks the group's batch ids up among the marker rows (a
+//! primary-key lookup) and skips those already stored. Two replicas that
+//! get the same batch at the same instant can both insert it; every row
+//! carries the batch id in the table's sorting key and an insert-unique
+//! `seq`, so a ReplacingMergeTree merge keeps only the copy with the
+//! largest `seq`, and until then the writer that inserted second finds two
+//! markers when it checks its insert (with its next lookup, or as soon as
+//! it is idle) and records the other copies in `dups`, which every report
+//! query excludes. Either way a report counts a batch
+//! once, whichever replica a retry reached.
+//!
+//! Partitions are calendar months of receipt (`received`), one per insert;
+//! retention drops whole partitions past `--retention-days`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::Date;
+
+use crate::schema::validate::Validated;
+use crate::server::rows::Ingested;
+use crate::server::store::{Pruned, StoreError};
+
+mod encode;
+mod url;
+
+pub use encode::machine_key;
+use encode::{COLUMNS, rows_of};
+pub use url::{ClickHouseUrl, quote};
+
+/// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
+pub const KIND_BATCH: u8 = 100;
+/// `kind` of a machine-day row: the envelope of one machine on one event day.
+pub const KIND_MACHINE_DAY: u8 = 101;
+/// `kind` of a drop counter row (`name` is the reason, `day` the receipt day).
+pub const KIND_DROP: u8 = 102;
+
+/// Time to connect to ClickHouse; a refused connection fails at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest insert or lookup; the request handler answers 503 after 10 s.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
+/// Longest report query (or bulk statement).
+const READ_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Batch ids looked up in one query at most.
+const LOOKUP_CHUNK: usize = 1024;
+/// Largest answer read from ClickHouse (reports are aggregated server-side).
+const MAX_ANSWER: u64 = 256 * 1024 * 1024;
+
+/// A connection to a ClickHouse store.
+pub struct ClickHouse {
+    url: ClickHouseUrl,
+    endpoint: String,
+    writer: ureq::Agent,
+    reader: ureq::Agent,
+    /// Batch ids inserted whose check for a concurrent copy is still due:
+    /// it rides along with the next group's lookup, or runs when the
+    /// writer goes idle ([`ClickHouse::settle`]).
+    unchecked: Vec<String>,
+}
+
+impl fmt::Debug for ClickHouse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouse")
+            .field("url", &self.url.to_string())
+            .finish()
+    }
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_idle_connections_per_host(4)
+        .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Percent-encodes a query for the `query=` parameter.
+fn encode(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() * 3 / 2);
+    for b in q.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The marker-row lookup: a prefix of the sorting key fixed to constants,
+/// so ClickHouse finds the batch ids through the primary index.
+fn marker_filter(ids: &[String]) -> String {
+    let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
+    format!(
+        "kind = {KIND_BATCH} AND app = '' AND day = toDate(0) AND name = '' AND variant = ''
+         AND class = '' AND machine = 0 AND batch_id IN ({})",
+        list.join(",")
+    )
+}
+
+impl ClickHouse {
+    fn new(url: &ClickHouseUrl) -> ClickHouse {
+        let host = if url.host.contains(':') {
+            format!("[{}]", url.host)
+        } else {
+            url.host.clone()
+        };
+        ClickHouse {
+            url: url.clone(),
+            endpoint: format!("http://{host}:{}/", url.port),
+            writer: agent(WRITE_TIMEOUT),
+            reader: agent(READ_TIMEOUT),
+            unchecked: Vec::new(),
+        }
+    }
+
+    /// Connects for writing: creates the database and tables if missing.
+    pub fn open(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
+        let ch = ClickHouse::new(url);
+        let db = &url.database;
+        ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+        ch.execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {db}.rows (
+                received Date,
+                seq UInt64,
+                batch_id UUID,
+                machine UInt64,
+                app String,
+                day Date,
+                kind UInt8,
+                name String,
+                variant String,
+                class String,
+                count UInt64,
+                l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64,
+                version String,
+                os String,
+                arch String,
+                ci UInt8
+            ) ENGINE = ReplacingMergeTree(seq)
+            PARTITION BY toYYYYMM(received)
+            ORDER BY (kind, app, day, name, variant, class, machine, batch_id)"
+        ))?;
+        ch.execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {db}.dups (
+                received Date,
+                batch_id UUID,
+                seq UInt64
+            ) ENGINE = ReplacingMergeTree()
+            PARTITION BY toYYYYMM(received)
+            ORDER BY (batch_id, seq)"
+        ))?;
+        Ok(ch)
+    }
+
+    /// Connects for reading; fails if tally's tables are not there.
+    pub fn open_read_only(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
+        let ch = ClickHouse::new(url);
+        let found = ch.query_text(&format!("EXISTS TABLE {}.rows", url.database))?;
+        if found.trim() != "1" {
+            return Err(StoreError::ClickHouse {
+                url: url.to_string(),
+                message: format!(
+                    "no tally store in database {}; start `tally serve --store {url}` once to create it",
+                    url.database
+                ),
+            });
+        }
+        Ok(ch)
+    }
+
+    /// The store's URL.
+    pub fn url(&self) -> &ClickHouseUrl {
+        &self.url
+    }
+
+    /// The database name (safe to splice into SQL).
+    pub fn database(&self) -> &str {
+        &self.url.database
+    }
+
+    fn error(&self, message: impl Into<String>) -> StoreError {
+        StoreError::ClickHouse {
+            url: self.url.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn post(&self, agent: &ureq::Agent, params: &str, body: &[u8]) -> Result<String, StoreError> {
+        let url = format!("{}?{params}", self.endpoint);
+        let mut resp = agent
+            .post(&url)
+            .send(body)
+            .map_err(|e| self.error(format!("{e}; is ClickHouse running and reachable?")))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_string()
+            .map_err(|e| self.error(format!("reading the answer: {e}")))?;
+        if status != 200 {
+            let first = text.lines().next().unwrap_or("").trim();
+            return Err(self.error(format!("HTTP {status}: {first}")));
+        }
+        Ok(text)
+    }
+
+    /// Runs a statement that returns nothing.
+    pub fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.post(&self.writer, "", sql.as_bytes()).map(drop)
+    }
+
+    /// Runs a long statement (a bulk `INSERT … SELECT`, say) with the
+    /// report's timeout rather than the writer's.
+    pub fn execute_long(&self, sql: &str) -> Result<(), StoreError> {
+        self.post(&self.reader, "", sql.as_bytes()).map(drop)
+    }
+
+    fn query_text(&self, sql: &str) -> Result<String, StoreError> {
+        self.post(&self.writer, "", sql.as_bytes())
+    }
+
+    /// Runs a `SELECT` and returns its rows (64-bit integers as numbers).
+    pub fn select(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
+        let text = self.post(
+            &self.reader,
+            "output_format_json_quote_64bit_integers=0",
+            format!("{sql} FORMAT JSONCompact").as_bytes(),
+        )?;
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            data: Vec<Vec<serde_json::Value>>,
+        }
+        serde_json::from_str::<Answer>(&text)
+            .map(|a| a.data)
+            .map_err(|e| self.error(format!("unreadable answer: {e}")))
+    }
+
+    /// The stored copies (`seq`, `received`) of each of `ids`.
+    fn copies(&self, ids: &[String]) -> Result<HashMap<String, Vec<(u64, String)>>, StoreError> {
+        let mut out: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        // Chunks keep each query well below ClickHouse's max_query_size.
+        let mut text = String::new();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            text.push_str(&self.query_text(&format!(
+                "SELECT toString(batch_id), seq, toString(received) FROM {}.rows WHERE {} FORMAT TSV",
+                self.url.database,
+                marker_filter(chunk)
+            ))?);
+        }
+        for line in text.lines() {
+            let mut f = line.split('\t');
+            if let (Some(id), Some(seq), Some(received)) = (f.next(), f.next(), f.next()) {
+                let seq = seq.parse().unwrap_or(0);
+                let copies = out.entry(id.to_owned()).or_default();
+                if !copies.iter().any(|(s, _)| *s == seq) {
+                    copies.push((seq, received.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records every copy but the one with the largest `seq` (the one a
+    /// ReplacingMergeTree merge keeps) of each batch stored more than once.
+    fn record_dups(&self, copies: &HashMap<String, Vec<(u64, String)>>) -> Result<(), StoreError> {
+        let mut body = String::new();
+        for (id, seqs) in copies {
+            let Some(keep) = seqs.iter().map(|(s, _)| *s).max() else {
+                continue;
+            };
+            for (seq, received) in seqs.iter().filter(|(s, _)| *s != keep) {
+                body.push_str(
+                    &serde_json::json!({"received": received, "batch_id": id, "seq": seq})
+                        .to_string(),
+                );
+                body.push('\n');
+            }
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        let q = format!("INSERT INTO {}.dups FORMAT JSONEachRow", self.url.database);
+        self.post(
+            &self.writer,
+            &format!("query={}", encode(&q)),
+            body.as_bytes(),
+        )
+        .map(drop)
+    }
+
+    /// Stores a group of batches. Each run of batches received in the same
+    /// month is one insert, which ClickHouse commits atomically; the answer
+    /// comes only after it acknowledged every insert.
+    pub fn ingest_group(
+        &mut self,
+        items: &[(&Validated, Date)],
+    ) -> Result<Vec<Ingested>, StoreError> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut start = 0;
+        while start < items.len() {
+            let month = |d: Date| (d.year(), d.month());
+            let m = month(items[start].1);
+            let end = items[start..]
+                .iter()
+                .position(|(_, d)| month(*d) != m)
+                .map_or(items.len(), |n| start + n);
+            out.extend(self.ingest_month(&items[start..end])?);
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn ingest_month(&mut self, items: &[(&Validated, Date)]) -> Result<Vec<Ingested>, StoreError> {
+        let ids: Vec<String> = items
+            .iter()
+            .map(|(v, _)| {
+                uuid::Uuid::try_parse(&v.batch.envelope.batch_id)
+                    .map(|u| u.hyphenated().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        // One lookup: this group's ids, and the previous insert's, whose
+        // check for a copy a concurrent replica stored is due.
+        let due = std::mem::take(&mut self.unchecked);
+        let mut lookup = ids.clone();
+        lookup.extend(due.iter().cloned());
+        let found = match self.copies(&lookup) {
+            Ok(f) => f,
+            Err(e) => {
+                self.unchecked = due;
+                return Err(e);
+            }
+        };
+        // Two copies of a batch (a retry of this group, or an earlier
+        // insert that raced another replica's) are settled now.
+        let settled: HashMap<String, Vec<(u64, String)>> = found
+            .iter()
+            .filter(|(_, c)| c.len() > 1)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Err(e) = self.record_dups(&settled) {
+            self.unchecked = due;
+            return Err(e);
+        }
+        let before: HashMap<&String, ()> = ids
+            .iter()
+            .filter(|id| found.contains_key(*id))
+            .map(|id| (id, ()))
+            .collect();
+
+        // seq orders copies and envelopes: milliseconds since the epoch,
+        // then 10 random bits (two replicas in one millisecond), then the
+        // batch's place in the group (12 bits, groups are at most 4,096).
+        let seq_base = {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let r = uuid::Uuid::new_v4().as_u128() as u64 & 0x3ff;
+            (ms << 22) | (r << 12)
+        };
+        debug_assert!(items.len() <= 1 << 12);
+        let mut body: Vec<u8> = Vec::with_capacity(items.len() * 1024);
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut inserted: Vec<String> = Vec::new();
+        for (i, ((v, received), id)) in items.iter().zip(&ids).enumerate() {
+            if id.is_empty() || before.contains_key(id) || inserted.contains(id) {
+                outcomes.push(Ingested::Duplicate);
+                continue;
+            }
+            outcomes.push(Ingested::Stored);
+            inserted.push(id.clone());
+            rows_of(&mut body, v, *received, id, seq_base + i as u64);
+        }
+        if inserted.is_empty() {
+            return Ok(outcomes);
+        }
+        let q = format!(
+            "INSERT INTO {}.rows ({COLUMNS}) FORMAT TabSeparated",
+            self.url.database
+        );
+        self.post(&self.writer, &format!("query={}", encode(&q)), &body)?;
+        // Acknowledged. Another replica may have stored the same batch in the
+        // same instant; whichever of the two looks second sees both copies.
+        self.unchecked = inserted;
+        Ok(outcomes)
+    }
+
+    /// Runs the check for concurrent copies still due (the writer calls
+    /// this when no batch is waiting). Best effort: a copy it misses is
+    /// settled by the client's next retry or removed by a merge.
+    pub fn settle(&mut self) {
+        if self.unchecked.is_empty() {
+            return;
+        }
+        let due = std::mem::take(&mut self.unchecked);
+        let result = self.copies(&due).and_then(|found| {
+            let raced: HashMap<String, Vec<(u64, String)>> =
+                found.into_iter().filter(|(_, c)| c.len() > 1).collect();
+            self.record_dups(&raced)
+        });
+        if let Err(e) = result {
+            eprintln!(
+                "tally serve: checking for copies another replica stored at the same instant failed (the next retry or a merge settles them): {e}"
+            );
+        }
+    }
+
+    /// Drops the monthly partitions whose last day is more than
+    /// `retention_days` before `today`.
+    pub fn prune(&mut self, today: Date, retention_days: u32) -> Result<Pruned, StoreError> {
+        let cutoff = today - time::Duration::days(i64::from(retention_days));
+        let db = &self.url.database;
+        let parts = self.select(&format!(
+            "SELECT DISTINCT toString(partition) FROM system.parts
+             WHERE database = {} AND table IN ('rows', 'dups') AND active",
+            quote(db)
+        ))?;
+        let mut old = Vec::new();
+        for p in parts {
+            let Some(yyyymm) = p
+                .first()
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let (year, month) = (yyyymm / 100, yyyymm % 100);
+            let Ok(month) = time::Month::try_from(month as u8) else {
+                continue;
+            };
+            let Ok(first) = Date::from_calendar_date(year, month, 1) else {
+                continue;
+            };
+            let last = first.replace_day(month.length(year)).unwrap_or(first);
+            if last < cutoff {
+                old.push(yyyymm);
+            }
+        }
+        if old.is_empty() {
+            return Ok(Pruned::default());
+        }
+        let list: Vec<String> = old.iter().map(|p| p.to_string()).collect();
+        let counts = self.select(&format!(
+            "SELECT countIf(kind < {KIND_BATCH}), countIf(kind = {KIND_MACHINE_DAY}), countIf(kind = {KIND_BATCH})
+             FROM {db}.rows WHERE toYYYYMM(received) IN ({})",
+            list.join(",")
+        ))?;
+        let n = |i: usize| {
+            counts
+                .first()
+                .and_then(|r| r.get(i))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as usize
+        };
+        let pruned = Pruned {
+            usage: n(0),
+            machine_days: n(1),
+            batches: n(2),
+        };
+        for p in &old {
+            for table in ["rows", "dups"] {
+                self.execute(&format!("ALTER TABLE {db}.{table} DROP PARTITION {p}"))?;
+            }
+        }
+        Ok(pruned)
+    }
+}

@@ -1,0 +1,132 @@
+//! The ingest stores, behind one interface. SQLite (`sqlite.rs`) is the
+//! zero-setup default: one file, one writer thread, read by `tally report`
+//! in place. ClickHouse (`clickhouse.rs`) is for a large user base and
+//! several `tally serve` replicas. Both store the rows [`derive::derive`]
+//! makes of a validated batch; the writer thread (`server/writer.rs`) groups
+//! concurrent batches into one transaction or one insert for either.
+
+pub mod clickhouse;
+pub mod derive;
+pub mod sqlite;
+
+use std::path::PathBuf;
+
+use time::Date;
+
+pub use sqlite::*;
+
+use crate::schema::validate::Validated;
+use clickhouse::{ClickHouse, ClickHouseUrl};
+
+/// Where the data is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A ClickHouse database.
+    ClickHouse(ClickHouseUrl),
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(p) => write!(f, "{}", p.display()),
+            StoreLocation::ClickHouse(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+impl StoreLocation {
+    /// Reads a `--store` value: `clickhouse://HOST:PORT/DATABASE`, or
+    /// `sqlite:PATH` (a plain path also means SQLite).
+    pub fn parse(s: &str) -> Result<StoreLocation, String> {
+        if s.starts_with("clickhouse://") {
+            return s.parse().map(StoreLocation::ClickHouse);
+        }
+        let path = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+            .unwrap_or(s);
+        if path.is_empty() || path.contains("://") {
+            return Err(format!(
+                "{s:?} is not a store; expected clickhouse://HOST:PORT/DATABASE or sqlite:PATH"
+            ));
+        }
+        Ok(StoreLocation::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// An open store of either kind.
+#[derive(Debug)]
+pub enum AnyStore {
+    /// SQLite.
+    Sqlite(Store),
+    /// ClickHouse.
+    ClickHouse(ClickHouse),
+}
+
+impl AnyStore {
+    /// Opens (creating if needed) the store at `at` for writing.
+    pub fn open(at: &StoreLocation, durability: Durability) -> Result<AnyStore, StoreError> {
+        Ok(match at {
+            StoreLocation::Sqlite(p) => AnyStore::Sqlite(Store::open(p, durability)?),
+            StoreLocation::ClickHouse(u) => AnyStore::ClickHouse(ClickHouse::open(u)?),
+        })
+    }
+
+    /// Opens an existing store for reading.
+    pub fn open_read_only(at: &StoreLocation) -> Result<AnyStore, StoreError> {
+        Ok(match at {
+            StoreLocation::Sqlite(p) => AnyStore::Sqlite(Store::open_read_only(p)?),
+            StoreLocation::ClickHouse(u) => AnyStore::ClickHouse(ClickHouse::open_read_only(u)?),
+        })
+    }
+
+    /// Stores a group of batches: all acknowledged, or an error.
+    pub fn ingest_group(
+        &mut self,
+        items: &[(&Validated, Date)],
+    ) -> Result<Vec<Ingested>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.ingest_group(items),
+            AnyStore::ClickHouse(c) => c.ingest_group(items),
+        }
+    }
+
+    /// Stores one batch.
+    pub fn ingest(&mut self, v: &Validated, received: Date) -> Result<Ingested, StoreError> {
+        let mut out = self.ingest_group(&[(v, received)])?;
+        Ok(out.pop().unwrap_or(Ingested::Duplicate))
+    }
+
+    /// Removes data older than `retention_days`.
+    pub fn prune(&mut self, today: Date, retention_days: u32) -> Result<Pruned, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.prune(today, retention_days),
+            AnyStore::ClickHouse(c) => c.prune(today, retention_days),
+        }
+    }
+
+    /// Work due when no batch is waiting (ClickHouse: the check for copies
+    /// another replica stored at the same instant).
+    pub fn idle(&mut self) {
+        if let AnyStore::ClickHouse(c) = self {
+            c.settle();
+        }
+    }
+
+    /// Closes the store (checkpoints SQLite's WAL).
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.idle();
+        match self {
+            AnyStore::Sqlite(s) => s.close(),
+            AnyStore::ClickHouse(_) => Ok(()),
+        }
+    }
+}
+
+impl From<Store> for AnyStore {
+    fn from(s: Store) -> AnyStore {
+        AnyStore::Sqlite(s)
+    }
+}

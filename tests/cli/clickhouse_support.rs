@@ -1,0 +1,216 @@
+//! A real ClickHouse for the tests: Debian's `clickhouse-server` (installed
+//! by scripts/test.sh), run without systemd from a temp dir on free
+//! loopback ports with a config of its own. One server is started per test
+//! binary and shared ([`shared`]); each test uses its own database
+//! ([`database`]). A test that stops ClickHouse starts a private one
+//! ([`ClickHouse::start`]).
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A running clickhouse-server.
+pub struct ClickHouse {
+    child: Option<Child>,
+    dir: PathBuf,
+    pub http_port: u16,
+    tcp_port: u16,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn binary() -> &'static str {
+    for b in ["clickhouse-server", "/usr/bin/clickhouse-server"] {
+        if Command::new(b)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+        {
+            return b;
+        }
+    }
+    panic!(
+        "clickhouse-server is not installed; `apt-get install clickhouse-server` (scripts/test.sh does it)"
+    );
+}
+
+impl ClickHouse {
+    /// Starts a private server in a fresh temp dir.
+    pub fn start() -> ClickHouse {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut ch = ClickHouse {
+            child: None,
+            dir,
+            http_port: free_port(),
+            tcp_port: free_port(),
+            _tmp: Some(tmp),
+        };
+        ch.write_config();
+        ch.resume();
+        ch
+    }
+
+    fn write_config(&self) {
+        let d = self.dir.display();
+        std::fs::create_dir_all(self.dir.join("data")).unwrap();
+        let users = "/etc/clickhouse-server/users.xml";
+        assert!(
+            Path::new(users).exists(),
+            "{users} is missing; install clickhouse-server (scripts/test.sh does it)"
+        );
+        std::fs::write(
+            self.dir.join("config.xml"),
+            format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/server.err.log</errorlog><size>10M</size><count>1</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http}</http_port>
+  <tcp_port>{tcp}</tcp_port>
+  <path>{d}/data/</path>
+  <tmp_path>{d}/data/tmp/</tmp_path>
+  <user_files_path>{d}/data/user_files/</user_files_path>
+  <format_schema_path>{d}/data/format_schemas/</format_schema_path>
+  <users_config>{users}</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+  <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+"#,
+                http = self.http_port,
+                tcp = self.tcp_port,
+            ),
+        )
+        .unwrap();
+    }
+
+    /// (Re)starts the server on the same ports and data, and waits until
+    /// it answers.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let config = self.dir.join("config.xml");
+        let child = Command::new(binary())
+            .arg(format!("--config-file={}", config.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start clickhouse-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.query("SELECT 1").is_ok_and(|s| s.trim() == "1") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("clickhouse-server did not start: {}", self.log());
+    }
+
+    /// Kills the server (SIGKILL: nothing it had not acknowledged survives).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The server's own log.
+    pub fn log(&self) -> String {
+        let mut s = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        s.push_str(&std::fs::read_to_string(self.dir.join("server.err.log")).unwrap_or_default());
+        s
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `clickhouse://127.0.0.1:PORT/DATABASE`.
+    pub fn url(&self, database: &str) -> String {
+        format!("clickhouse://127.0.0.1:{}/{database}", self.http_port)
+    }
+
+    /// Runs `sql` over HTTP; the answer's text.
+    pub fn query(&self, sql: &str) -> Result<String, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .post(&format!("http://127.0.0.1:{}/", self.http_port))
+            .send(sql.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        if status == 200 {
+            Ok(text)
+        } else {
+            Err(format!("HTTP {status}: {text}"))
+        }
+    }
+
+    /// Runs `sql`, panicking on failure.
+    pub fn q(&self, sql: &str) -> String {
+        self.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The server shared by every test of this binary, started on first use.
+/// It is never dropped (statics are not): a watchdog shell ends it when
+/// the test process is gone.
+pub fn shared() -> &'static ClickHouse {
+    static SHARED: OnceLock<ClickHouse> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let ch = ClickHouse::start();
+        if let Some(child) = &ch.child {
+            let me = std::process::id();
+            let server = child.id();
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "while kill -0 {me} 2>/dev/null && kill -0 {server} 2>/dev/null; do sleep 1; done; kill -9 {server} 2>/dev/null; rm -rf '{}'",
+                    ch.dir.display()
+                ))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+        }
+        ch
+    })
+}
+
+/// A fresh database name for one test.
+pub fn database(test: &str) -> String {
+    format!("t_{test}_{}", uuid::Uuid::new_v4().simple())
+}
