@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod notice;
 pub mod origin;
+pub mod otel;
 pub mod paths;
 pub mod policy;
 pub mod precedence;

@@ -57,6 +57,9 @@ pub struct Settings {
     pub flush_interval: Sourced<Duration>,
     /// The command-line flags this was resolved with.
     pub flags: Flags,
+    /// The user's own OpenTelemetry collector, a destination with its own
+    /// switch (see [`crate::consent::otel`]).
+    pub otlp: crate::consent::otel::OtlpSettings,
 }
 
 /// Resolves the effective settings. `paths` overrides the platform
@@ -145,6 +148,9 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         None => default_interval(&config, &paths),
     };
 
+    let otlp =
+        crate::consent::otel::resolve(&app, &env, &policy, flags.no_telemetry, &mut warnings);
+
     Settings {
         app,
         env,
@@ -160,6 +166,7 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         instance_id,
         flush_interval,
         flags,
+        otlp,
     }
 }
 
@@ -196,6 +203,12 @@ impl Settings {
             self.flags,
             Some(self.paths.clone()),
         )
+    }
+
+    /// Whether this process counts anything: product analytics is on, or
+    /// the user's own OTLP collector is configured.
+    pub fn records(&self) -> bool {
+        self.consent.enabled || self.otlp.enabled
     }
 
     /// Whether the choice is still the application's default (so the

@@ -92,6 +92,10 @@ pub fn gate(settings: &Settings) -> Option<Outcome> {
 /// is worth a thread: the spool or a backoff file exists and no backoff is
 /// in force.
 pub fn worth_trying(settings: &Settings) -> bool {
+    #[cfg(feature = "otlp")]
+    if crate::deliver::otlp::worth_trying(settings) {
+        return true;
+    }
     let Some(state) = settings.paths.state() else {
         return false;
     };
@@ -125,6 +129,10 @@ pub fn encode(batch: &Batch) -> Vec<u8> {
 
 /// One attempt to deliver what is due.
 pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
+    // The user's own collector first, while the completed days are still
+    // in the spool; it has its own switch, record and backoff.
+    #[cfg(feature = "otlp")]
+    crate::deliver::otlp::export_due(settings, mode == Mode::Foreground);
     if let Some(o) = gate(settings) {
         return o;
     }

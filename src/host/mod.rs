@@ -3,6 +3,7 @@
 //! flattens into its own CLI.
 
 pub mod command;
+pub(crate) mod otlp_status;
 pub(crate) mod output;
 pub(crate) mod status;
 pub mod telemetry;

@@ -176,7 +176,7 @@ impl Builder {
         let t = Telemetry {
             settings: Arc::new(s),
         };
-        if t.enabled() {
+        if t.settings.records() {
             activate(&t.settings);
             if self.background_send && sender::worth_trying(&t.settings) {
                 let s = Arc::clone(&t.settings);
@@ -257,7 +257,7 @@ impl Telemetry {
     /// commands.
     pub fn shutdown(&self) {
         persist();
-        if self.enabled() {
+        if self.settings.records() {
             sender::send_pending(&self.settings, Mode::Background);
         }
     }
@@ -266,7 +266,7 @@ impl Telemetry {
     /// each UTC midnight, so counts land on the right day) and then tries a
     /// send. For long-running commands such as a proxy or a server.
     pub fn start_interval_flush(&self) {
-        if !self.enabled() {
+        if !self.settings.records() {
             return;
         }
         let s = Arc::clone(&self.settings);
@@ -359,7 +359,9 @@ pub fn persist() {
     let lines = rollup::lines_from(&counters, &today);
     match spool::append(&state, &lines, &today) {
         Ok(()) => {
-            crate::consent::notice::show(s);
+            if s.consent.enabled {
+                crate::consent::notice::show(s);
+            }
         }
         Err(e) => {
             // Keep the counts for the next try: a long-running process's
@@ -387,5 +389,5 @@ fn still_enabled(rt: &Runtime) -> bool {
     // The config changed since start: resolve consent again from the same
     // environment and flags with the new file.
     let fresh = s.reresolve();
-    fresh.consent.enabled
+    fresh.records()
 }
