@@ -10,6 +10,8 @@ mod hostile;
 mod mcp_everything;
 mod mcp_library;
 mod off;
+#[cfg(feature = "otlp")]
+mod otlp;
 #[cfg(feature = "server")]
 mod outcomes;
 mod peer;
