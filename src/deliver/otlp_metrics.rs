@@ -40,12 +40,14 @@ pub const DROPPED: &str = "tally.rows.dropped";
 pub const MAX_SERIES: usize = 4096;
 
 type Buckets = [u64; LATENCY_BUCKETS];
+/// A tool-call series: tool name (when recorded), outcome, error class.
+type ToolKey = (Option<String>, &'static str, Option<&'static str>);
 
 /// Summed counts, keyed by the schema's dimensions.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Totals {
     commands: BTreeMap<(String, &'static str), (u64, Option<Buckets>)>,
-    tools: BTreeMap<(Option<String>, &'static str, Option<&'static str>), (u64, Buckets)>,
+    tools: BTreeMap<ToolKey, (u64, Buckets)>,
     clients: BTreeMap<(String, Option<u64>), u64>,
     lifecycle: BTreeMap<&'static str, u64>,
     dropped: u64,
@@ -218,7 +220,7 @@ pub fn metrics(totals: &Totals, start: u64, end: u64) -> Vec<Metric> {
         }
     }
     if !totals.tools.is_empty() {
-        let attrs = |(tool, outcome, class): &(Option<String>, &str, Option<&str>)| {
+        let attrs = |(tool, outcome, class): &ToolKey| {
             let mut a = vec![kv_str("outcome", outcome)];
             if let Some(c) = class {
                 a.push(kv_str("error_class", c));

@@ -198,7 +198,7 @@ fn metric<'a>(parsed: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} in {parsed}"))
 }
 
-fn point<'a>(m: &'a Value, attrs: Value) -> &'a Value {
+fn point(m: &Value, attrs: Value) -> &Value {
     m["points"]
         .as_array()
         .unwrap()
@@ -532,6 +532,7 @@ fn tally_binary_exports_its_own_counts_with_product_analytics_off() {
 }
 
 /// Sums `tally.command.runs` for `command` over parsed requests.
+#[cfg(feature = "server")]
 fn runs_of(parsed: &[Value], command: &str) -> i64 {
     parsed
         .iter()
