@@ -770,7 +770,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__serve)
-            opts="-h -V --listen --db --rate-limit --retention-days --max-connections --header-timeout --body-timeout --sync --no-telemetry --app --help --version"
+            opts="-h -V --listen --db --rate-limit --retention-days --max-connections --header-timeout --body-timeout --sync --otlp-endpoint --otlp-interval --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -806,6 +806,14 @@ _tally() {
                     ;;
                 --sync)
                     COMPREPLY=($(compgen -W "normal full" -- "${cur}"))
+                    return 0
+                    ;;
+                --otlp-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otlp-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --app)
