@@ -186,7 +186,7 @@ pub fn resolve(
         _ if endpoint.is_none() => (
             false,
             "not_configured",
-            format!("off: neither {METRICS_ENDPOINT_VAR} nor {ENDPOINT_VAR} is set"),
+            format!("disabled: neither {METRICS_ENDPOINT_VAR} nor {ENDPOINT_VAR} is set"),
         ),
         _ if !endpoint
             .as_ref()
@@ -199,13 +199,13 @@ pub fn resolve(
             (
                 false,
                 "invalid_endpoint",
-                "off: the OTLP endpoint is not an http(s) URL".to_owned(),
+                "disabled: the OTLP endpoint is not an http(s) URL".to_owned(),
             )
         }
         _ if !BUILT => (
             false,
             "not_built",
-            "off: this build leaves out the `otlp` feature".to_owned(),
+            "disabled: this build leaves out the `otlp` feature".to_owned(),
         ),
         _ => {
             let origin = endpoint
@@ -216,7 +216,7 @@ pub fn resolve(
                 true,
                 "otel_env",
                 format!(
-                    "enabled by {origin}: your own collector, independent of the product-analytics choice"
+                    "enabled by {origin}: your own collector, whatever the product-analytics choice"
                 ),
             )
         }

@@ -62,8 +62,7 @@ pub(crate) fn json(s: &Settings) -> Value {
 /// The text lines of `telemetry status`.
 pub(crate) fn text(s: &Settings, out: &mut dyn Write) -> std::io::Result<()> {
     let o = &s.otlp;
-    let word = if o.enabled { "enabled" } else { "disabled" };
-    writeln!(out, "  otlp:       {word}: {} [{}]", o.reason, o.decided_by)?;
+    writeln!(out, "  otlp:       {} [{}]", o.reason, o.decided_by)?;
     let Some(e) = &o.endpoint else {
         return Ok(());
     };
