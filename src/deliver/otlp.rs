@@ -148,6 +148,11 @@ fn attempt(settings: &Settings, foreground: bool) -> Exported {
     let mut rec = read_record(&state);
     let today = format_day(settings.clock.today());
     stage(settings, &state, &mut rec, &today);
+    // The staged days are on disk before anything else happens to them, so
+    // a process killed mid-export loses nothing.
+    if write_record(&state, &rec).is_ok() && !settings.consent.enabled {
+        drop_from_spool(&state, &today);
+    }
     let now = settings.clock.unix();
     if settings.debug {
         print_debug(settings, &rec);
@@ -278,11 +283,19 @@ fn stage(settings: &Settings, state: &StateFiles, rec: &mut Record, today: &str)
         rec.pending.pop_first();
         rec.dropped_days += 1;
     }
-    if !settings.consent.enabled
-        && (parsed.bad > 0 || parsed.lines.iter().any(|l| l.day.as_str() < today))
-    {
-        // Product analytics is off: what it may not send must not wait in
-        // the spool for a later `telemetry on`.
+}
+
+/// While product analytics is off, removes the completed days from the
+/// spool once they are safely in the record: what product analytics may not
+/// send must not wait there for a later `telemetry on`.
+fn drop_from_spool(state: &StateFiles, today: &str) {
+    let Ok(_lock) = spool::lock(state) else {
+        return;
+    };
+    let Ok(parsed) = spool::read(state) else {
+        return;
+    };
+    if parsed.bad > 0 || parsed.lines.iter().any(|l| l.day.as_str() < today) {
         let keep: Vec<Line> = parsed
             .lines
             .into_iter()
