@@ -4,7 +4,8 @@
 //! It rides on the product sender: [`export_due`] is called once at the top
 //! of every send attempt, so it runs wherever and whenever delivery runs
 //! (in the background, never at exit). It keeps its own record,
-//! `otlp.json` in the state directory, under its own lock (`otlp.lock`):
+//! `otlp.json` in the state directory (the staged lines beside it in
+//! `otlp_pending.json`), under its own lock (`otlp.lock`):
 //!
 //! - **Staging.** Completed days not staged before are copied from the
 //!   spool into the record (at most [`MAX_PENDING_DAYS`]), so the product
@@ -44,6 +45,8 @@ pub const MAX_PENDING_DAYS: usize = 31;
 pub const MAX_DAYS_PER_ATTEMPT: usize = 7;
 /// The record's file name in the state directory.
 pub const RECORD_FILE: &str = "otlp.json";
+/// The staged days' lines, beside the record.
+pub const PENDING_FILE: &str = "otlp_pending.json";
 /// The exporter's lock file name.
 pub const LOCK_FILE: &str = "otlp.lock";
 /// Largest record file read back (staged days are bounded by the spool).
@@ -55,9 +58,13 @@ pub struct Record {
     /// The newest completed day staged from the spool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_through: Option<String>,
-    /// Staged days not yet exported, with their spool lines.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Staged days not yet exported, with their spool lines (kept in
+    /// [`PENDING_FILE`], so a command start reads only the small head).
+    #[serde(skip)]
     pub pending: BTreeMap<String, Vec<Line>>,
+    /// The days in `pending`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_days: Vec<String>,
     /// The newest day the collector accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exported: Option<String>,
@@ -99,9 +106,8 @@ fn record_path(state: &StateFiles) -> std::path::PathBuf {
     state.dir().join(RECORD_FILE)
 }
 
-/// The stored record (empty when absent or unreadable).
-pub fn read_record(state: &StateFiles) -> Record {
-    files::read_optional(&record_path(state))
+fn read_json<T: serde::de::DeserializeOwned + Default>(path: &std::path::Path) -> T {
+    files::read_optional(path)
         .ok()
         .flatten()
         .filter(|b| b.len() <= MAX_RECORD_BYTES)
@@ -109,10 +115,38 @@ pub fn read_record(state: &StateFiles) -> Record {
         .unwrap_or_default()
 }
 
+/// The stored record without the staged lines (for status and the check
+/// at a command's start): one small file.
+pub fn read_head(state: &StateFiles) -> Record {
+    read_json(&record_path(state))
+}
+
+/// The stored record with the staged lines.
+pub fn read_record(state: &StateFiles) -> Record {
+    let mut r = read_head(state);
+    let pending: BTreeMap<String, Vec<Line>> = read_json(&state.dir().join(PENDING_FILE));
+    // Only the days the head lists: a crash between the two writes leaves
+    // at worst a day the head does not know, which is staged again whole.
+    r.pending = pending
+        .into_iter()
+        .filter(|(d, _)| r.pending_days.contains(d))
+        .collect();
+    r
+}
+
+/// Writes the staged lines, then the head that lists them.
 fn write_record(state: &StateFiles, r: &Record) -> Result<(), files::FileError> {
     files::write_atomic(
+        &state.dir().join(PENDING_FILE),
+        &serde_json::to_vec(&r.pending).unwrap_or_default(),
+        false,
+    )?;
+    let mut head = r.clone();
+    head.pending_days = r.pending.keys().cloned().collect();
+    head.pending.clear();
+    files::write_atomic(
         &record_path(state),
-        &serde_json::to_vec(r).unwrap_or_default(),
+        &serde_json::to_vec(&head).unwrap_or_default(),
         false,
     )
 }
@@ -256,16 +290,20 @@ fn stage(settings: &Settings, state: &StateFiles, rec: &mut Record, today: &str)
         return;
     };
     let after = rec.staged_through.clone().unwrap_or_default();
-    let mut newest = None;
+    let mut fresh: BTreeMap<String, Vec<Line>> = BTreeMap::new();
     for l in &parsed.lines {
         if l.day.as_str() < today && l.day > after {
-            if newest.as_ref().is_none_or(|n: &String| l.day > *n) {
-                newest = Some(l.day.clone());
-            }
             let mut l = l.clone();
             l.b = None;
-            rec.pending.entry(l.day.clone()).or_default().push(l);
+            fresh.entry(l.day.clone()).or_default().push(l);
         }
+    }
+    let newest = fresh.keys().next_back().cloned();
+    for (day, lines) in fresh {
+        // A day already staged is never added to: that would count it twice.
+        rec.pending
+            .entry(day)
+            .or_insert_with(|| spool::merge(lines));
     }
     // No line for a completed day arrives later (counts land on the day
     // they are persisted), so every day before today has now been seen.
@@ -276,9 +314,6 @@ fn stage(settings: &Settings, state: &StateFiles, rec: &mut Record, today: &str)
         .map(format_day)
         .unwrap_or_default();
     rec.staged_through = newest.max(Some(yesterday)).max(rec.staged_through.take());
-    for lines in rec.pending.values_mut() {
-        *lines = spool::merge(std::mem::take(lines));
-    }
     while rec.pending.len() > MAX_PENDING_DAYS {
         rec.pending.pop_first();
         rec.dropped_days += 1;
@@ -450,14 +485,43 @@ pub fn worth_trying(settings: &Settings) -> bool {
     if !settings.otlp.enabled {
         return false;
     }
-    let rec = read_record(&state);
+    let rec = read_head(&state);
     if rec.backoff_until > settings.clock.unix() {
         return false;
     }
-    if !rec.pending.is_empty() {
+    if !rec.pending_days.is_empty() {
         return true;
     }
     // Every completed day was staged already: nothing new until midnight.
     let yesterday = settings.clock.today().previous_day().map(format_day);
-    rec.staged_through < yesterday && files::size_of(&state.spool()) > 0
+    if rec.staged_through >= yesterday {
+        return false;
+    }
+    // Lines are appended for the day they are persisted on, so the spool's
+    // first line holds its oldest day: a completed day waits only if that
+    // one is before today. One bounded read, no parse of the whole spool,
+    // so a command with nothing due starts no thread.
+    oldest_spool_day(&state).is_some_and(|d| d < format_day(settings.clock.today()))
+}
+
+/// The day of the spool's first line, from its first 4 KB.
+fn oldest_spool_day(state: &StateFiles) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    #[derive(Deserialize)]
+    struct Day {
+        day: String,
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(state.spool())
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut buf = [0u8; 4096];
+    let n = f.read(&mut buf).ok()?;
+    let line = buf[..n].split(|b| *b == b'\n').next()?;
+    serde_json::from_slice::<Day>(line).ok().map(|d| d.day)
 }

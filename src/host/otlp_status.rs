@@ -14,7 +14,7 @@ use crate::consent::settings::Settings;
 fn record(s: &Settings) -> Option<crate::deliver::otlp::Record> {
     s.paths
         .state()
-        .map(|st| crate::deliver::otlp::read_record(&st))
+        .map(|st| crate::deliver::otlp::read_head(&st))
 }
 
 #[cfg(not(feature = "otlp"))]
@@ -27,7 +27,7 @@ fn record(_: &Settings) -> Option<Progress> {
 struct Progress {
     last_exported: Option<String>,
     last_exported_at: Option<String>,
-    pending: std::collections::BTreeMap<String, ()>,
+    pending_days: Vec<String>,
     dropped_days: u64,
     backoff_until: i64,
     last_error: Option<String>,
@@ -52,7 +52,7 @@ pub(crate) fn json(s: &Settings) -> Value {
         "machine_id_sent": o.with_machine_id(),
         "last_exported_day": rec.last_exported,
         "last_exported_at": rec.last_exported_at,
-        "pending_days": rec.pending.keys().collect::<Vec<_>>(),
+        "pending_days": rec.pending_days,
         "dropped_days": rec.dropped_days,
         "backoff_until": (rec.backoff_until > s.clock.unix()).then_some(rec.backoff_until),
         "last_error": rec.last_error,
@@ -102,7 +102,7 @@ pub(crate) fn text(s: &Settings, out: &mut dyn Write) -> std::io::Result<()> {
         out,
         "              last exported day: {}; days waiting: {}",
         rec.last_exported.as_deref().unwrap_or("none"),
-        rec.pending.len()
+        rec.pending_days.len()
     )?;
     if rec.dropped_days > 0 {
         writeln!(
