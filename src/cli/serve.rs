@@ -59,7 +59,10 @@ fn otlp_config(
     settings: &crate::consent::settings::Settings,
 ) -> anyhow::Result<Option<crate::server::otlp_export::ExportConfig>> {
     let o = &settings.otlp;
-    let disabled = o.decided_by == "otel_sdk_disabled";
+    let disabled = settings
+        .env
+        .non_empty(crate::consent::otel::SDK_DISABLED_VAR)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let endpoint = match &args.otlp_endpoint {
         Some(url) => {
             let path = url
