@@ -745,13 +745,17 @@ _tally() {
             return 0
             ;;
         tally__subcmd__report)
-            opts="-h -V --db --since --min-machines --json --html --no-telemetry --app --help --version"
+            opts="-h -V --db --store --since --min-machines --json --html --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -797,7 +801,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__serve)
-            opts="-h -V --listen --db --rate-limit --retention-days --max-connections --max-connections-per-source --max-requests-per-connection --global-rate --source-rate --header-timeout --body-timeout --sync --no-telemetry --app --help --version"
+            opts="-h -V --listen --db --store --rate-limit --retention-days --max-connections --max-connections-per-source --max-requests-per-connection --global-rate --source-rate --header-timeout --body-timeout --sync --otlp-endpoint --otlp-interval --no-telemetry --app --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -808,6 +812,10 @@ _tally() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -849,6 +857,14 @@ _tally() {
                     ;;
                 --sync)
                     COMPREPLY=($(compgen -W "normal full" -- "${cur}"))
+                    return 0
+                    ;;
+                --otlp-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otlp-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --app)

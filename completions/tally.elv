@@ -259,6 +259,8 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --header-timeout 'Seconds a client has to send its request headers (and an idle connection is kept)'
             cand --body-timeout 'Seconds a client has to send its request body'
             cand --sync 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss'
+            cand --otlp-endpoint 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off'
+            cand --otlp-interval 'Seconds between OTLP exports'
             cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'

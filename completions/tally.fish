@@ -135,6 +135,8 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -l header-timeout -d 
 complete -c tally -n "__fish_tally_using_subcommand serve" -l body-timeout -d 'Seconds a client has to send its request body' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l sync -d 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss' -r -f -a "normal\t'WAL, synchronous=NORMAL'
 full\t'WAL, synchronous=FULL'"
+complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-endpoint -d 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-interval -d 'Seconds between OTLP exports' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

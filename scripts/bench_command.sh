@@ -18,6 +18,10 @@
 #                   finished, so every run spawns the delivery helper, which
 #                   posts to a loopback endpoint that answers 204 (DESIGN.md:
 #                   <= 5 ms added), compared with `on` in the same invocation
+#   otlp            product analytics off, your own OTLP collector configured
+#                   (hung), nothing due: the cost of the second destination
+#   otlp-hung       same, and a completed day waiting: the collector never
+#                   answers, so every run has an export in flight at exit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "hyperfine is needed: apt-get install -y hyperfine" >&2; exit 1; }
@@ -67,7 +71,9 @@ pending() { # a completed day waiting in the spool
   printf '{"v":1,"day":"2020-01-01","k":"command","name":"build","n":1}\n' > "$T/$1/state/host/spool.jsonl"
 }
 OFF=$(home off); ON=$(home on); H=$(home hung); U=$(home unreach); D=$(home deliver)
-pending hung; pending unreach; pending deliver
+O=$(home otlp); OH=$(home otlphung)
+pending hung; pending unreach; pending deliver; pending otlphung
+OTLP_HUNG="http://127.0.0.1:$(cat "$T/port")"
 cp "$T/deliver/state/host/spool.jsonl" "$T/due.jsonl"
 # Before each delivering run: wait for the last helper to finish (it holds
 # send.lock), restore the completed day, and let the last helper's exit and
@@ -80,7 +86,9 @@ hyperfine -N --warmup 30 --runs "${RUNS:-500}" --export-markdown "$T/result.md" 
   -n off "$OFF HOST_TELEMETRY=0 $HOST build" \
   -n on "$ON HOST_TELEMETRY=1 $HOST build" \
   -n on-hung "$H HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$HUNG $HOST build" \
-  -n on-unreachable "$U HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$CLOSED $HOST build"
+  -n on-unreachable "$U HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$CLOSED $HOST build" \
+  -n otlp "$O HOST_TELEMETRY=0 OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP_HUNG $HOST build" \
+  -n otlp-hung "$OH HOST_TELEMETRY=0 OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP_HUNG $HOST build"
 touch "$T/deliver/state/host/send.lock"
 hyperfine -N --warmup 10 --runs "${DELIVER_RUNS:-300}" --export-markdown "$T/deliver.md" --export-json "$T/deliver.json" \
   --prepare "true" -n on "$ON HOST_TELEMETRY=1 $HOST build" \
@@ -92,7 +100,7 @@ import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 off = r["off"]["median"]
 print("\nmedians (ms), and added over off:")
-for name in ["off", "on", "on-hung", "on-unreachable"]:
+for name in ["off", "on", "on-hung", "on-unreachable", "otlp", "otlp-hung"]:
     m = r[name]["median"]
     print(f"  {name:15} {m*1000:7.3f}   {((m-off)*1000):+.3f} ms  ({(m/off-1)*100:+.1f} %)")
 d = {x["command"]: x for x in json.load(open(sys.argv[2]))["results"]}

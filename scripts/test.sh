@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test suite, on a fresh machine: installs what the tests drive for real
 # (strace for the off-is-off test; the reference MCP server from npm and the
-# official MCP Python SDK for the proxy test; headless Chromium and a font
-# for the HTML report's browser test; Debian's clickhouse-server for the
-# ClickHouse store, which the tests start themselves without systemd), then
-# runs every test.
+# official MCP Python SDK for the proxy test; the official opentelemetry-proto
+# Python package for the OTLP tests; headless Chromium and a font for the
+# HTML report's browser test; Debian's clickhouse-server for the ClickHouse
+# store, which the tests start themselves without systemd), then runs every
+# test.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,9 @@ fi
 # The MCP peers, pinned in tests/mcp (package-lock.json, requirements.txt).
 [ -d tests/mcp/node_modules/@modelcontextprotocol/server-everything ] || npm ci --prefix tests/mcp --no-audit --no-fund
 python3 -c 'import mcp' 2>/dev/null || python3 -m pip install -q -r tests/mcp/requirements.txt
+# The official OpenTelemetry protobuf bindings parse every OTLP request the
+# tests capture (tests/otlp/requirements.txt).
+python3 -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2' 2>/dev/null \
+  || python3 -m pip install -q -r tests/otlp/requirements.txt
 
 cargo test --locked

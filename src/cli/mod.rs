@@ -162,7 +162,7 @@ fn dispatch(cli: &Cli, telemetry: &Telemetry) -> anyhow::Result<u8> {
         Command::Generate { what } => return generate::run(what).map(|()| 0),
         Command::Run(_) => unreachable!("handled above"),
         #[cfg(feature = "server")]
-        Command::Serve(args) => return serve::run(args, &telemetry.settings().env).map(|()| 0),
+        Command::Serve(args) => return serve::run(args, telemetry.settings()).map(|()| 0),
         #[cfg(feature = "server")]
         Command::Report(args) => {
             let r = report::run(args, cli.app.clone(), telemetry.settings(), &mut out);

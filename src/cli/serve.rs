@@ -60,6 +60,65 @@ pub struct ServeArgs {
     /// crash of tally, but the last ones may not survive a power loss
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     pub sync: Sync,
+    /// Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL
+    /// without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT
+    /// is used when set. Protocol, headers and resource attributes come from the OTEL_*
+    /// variables; OTEL_SDK_DISABLED=true turns the export off
+    #[cfg(feature = "otlp")]
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Seconds between OTLP exports
+    #[cfg(feature = "otlp")]
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub otlp_interval: u64,
+}
+
+/// The OTLP export `tally serve` was asked for, if any.
+#[cfg(feature = "otlp")]
+fn otlp_config(
+    args: &ServeArgs,
+    settings: &crate::consent::settings::Settings,
+) -> anyhow::Result<Option<crate::server::otlp_export::ExportConfig>> {
+    let o = &settings.otlp;
+    let disabled = settings
+        .env
+        .non_empty(crate::consent::otel::SDK_DISABLED_VAR)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let endpoint = match &args.otlp_endpoint {
+        Some(url) => {
+            let path = url
+                .split_once("://")
+                .map_or("", |(_, r)| r.find('/').map_or("", |i| &r[i..]));
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                anyhow::bail!("--otlp-endpoint {url:?} is not an http:// or https:// URL");
+            }
+            if path.is_empty() || path == "/" {
+                format!("{}/v1/metrics", url.trim_end_matches('/'))
+            } else {
+                url.clone()
+            }
+        }
+        None if o.enabled => match &o.endpoint {
+            Some(e) => e.value.clone(),
+            None => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    if disabled {
+        eprintln!("tally serve: OTEL_SDK_DISABLED=true: no OTLP export");
+        return Ok(None);
+    }
+    if args.otlp_interval == 0 {
+        anyhow::bail!("--otlp-interval must be at least 1 second");
+    }
+    Ok(Some(crate::server::otlp_export::ExportConfig {
+        endpoint,
+        protocol: o.protocol.value,
+        headers: o.headers.clone(),
+        resource_attributes: o.resource_attributes.clone(),
+        interval: Duration::from_secs(args.otlp_interval),
+        settings: std::sync::Arc::new(settings.clone()),
+    }))
 }
 
 /// `--sync` values.
@@ -102,8 +161,8 @@ pub fn store_location(
 }
 
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(args: &ServeArgs, env: &Env) -> anyhow::Result<()> {
-    let db = store_location(args.store.as_deref(), args.db.as_ref(), env)?;
+pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> anyhow::Result<()> {
+    let db = store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
     if args.header_timeout == 0 || args.body_timeout == 0 {
         anyhow::bail!("--header-timeout and --body-timeout must be at least 1 second");
     }
@@ -126,7 +185,19 @@ pub fn run(args: &ServeArgs, env: &Env) -> anyhow::Result<()> {
             Sync::Normal => Durability::Normal,
             Sync::Full => Durability::Full,
         },
+        #[cfg(feature = "otlp")]
+        otlp: otlp_config(args, settings)?,
     };
+    #[cfg(feature = "otlp")]
+    let rate_otlp = cfg.otlp.as_ref().map_or(String::new(), |o| {
+        format!(
+            ", OTLP export to {} every {}s",
+            o.endpoint,
+            o.interval.as_secs()
+        )
+    });
+    #[cfg(not(feature = "otlp"))]
+    let rate_otlp = String::new();
     let limit = |n: u32, unit: &str, none: &str| {
         if n == 0 {
             none.to_owned()
@@ -143,7 +214,7 @@ pub fn run(args: &ServeArgs, env: &Env) -> anyhow::Result<()> {
     );
     server::run(cfg.clone(), |addr| {
         eprintln!(
-            "tally serve: listening on http://{addr}{} (store {}, {rate}, retention {} days)",
+            "tally serve: listening on http://{addr}{} (store {}, {rate}, retention {} days{rate_otlp})",
             crate::schema::BATCH_PATH,
             db,
             cfg.retention_days

@@ -9,6 +9,7 @@ pub mod config;
 pub mod migrate;
 pub mod notice;
 pub mod origin;
+pub mod otel;
 pub mod paths;
 pub mod policy;
 pub mod precedence;

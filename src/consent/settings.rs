@@ -64,6 +64,9 @@ pub struct Settings {
     pub flags: Flags,
     /// How often the machine id is replaced, and who chose.
     pub rotation: Sourced<Rotation>,
+    /// The user's own OpenTelemetry collector, a destination with its own
+    /// switch (see [`crate::consent::otel`]).
+    pub otlp: crate::consent::otel::OtlpSettings,
 }
 
 /// Resolves the effective settings. `paths` overrides the platform
@@ -183,6 +186,8 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
             origin: Origin::Default,
         },
     };
+    let otlp =
+        crate::consent::otel::resolve(&app, &env, &policy, flags.no_telemetry, &mut warnings);
 
     Settings {
         app,
@@ -201,6 +206,7 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         instance_id,
         flush_interval,
         flags,
+        otlp,
     }
 }
 
@@ -253,6 +259,12 @@ impl Settings {
             self.flags,
             Some(self.paths.clone()),
         )
+    }
+
+    /// Whether this process counts anything: product analytics is on, or
+    /// the user's own OTLP collector is configured.
+    pub fn records(&self) -> bool {
+        self.consent.enabled || self.otlp.enabled
     }
 
     /// Whether the choice is still the application's default (so the

@@ -138,6 +138,11 @@ impl Spec {
 /// the notice shown in an earlier run, no backoff in force, and a completed
 /// day (or an unfinished claim) at the head of the spool.
 pub fn due(s: &Settings) -> bool {
+    // The user's own collector has its own switch, record and backoff.
+    #[cfg(feature = "otlp")]
+    if crate::deliver::otlp::worth_trying(s) {
+        return true;
+    }
     let Some(state) = s.paths.state() else {
         return false;
     };

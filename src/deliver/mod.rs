@@ -1,11 +1,16 @@
 //! Delivery: sending the completed days in the spool to the product's
 //! endpoint, bounded in time and size, exactly once per batch id, from a
 //! detached helper process so that even a CLI of 2 ms commands delivers on
-//! the first run after a day completes without making anyone wait.
+//! the first run after a day completes without making anyone wait; and,
+//! with the `otlp` feature, the same counts to the user's own collector.
 
 pub mod endpoint;
 pub mod guard;
 pub mod helper;
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(feature = "otlp")]
+pub mod otlp_metrics;
 pub mod sender;
 pub mod testing;
 

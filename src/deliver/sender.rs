@@ -149,6 +149,10 @@ pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
 /// locked by the caller (the delivery helper inherits it from the process
 /// that started it, so no second sender can slip in between).
 pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Outcome {
+    // The user's own collector first, while the completed days are still
+    // in the spool; it has its own switch, record and backoff.
+    #[cfg(feature = "otlp")]
+    crate::deliver::otlp::export_due(settings, mode == Mode::Foreground);
     if let Some(o) = gate(settings) {
         return o;
     }
@@ -400,7 +404,7 @@ fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, Stri
 /// platform's through native-tls. With neither, an `https://` endpoint fails
 /// with ureq's error, which `telemetry status` shows as the last error.
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
-fn tls_config() -> ureq::tls::TlsConfig {
+pub(crate) fn tls_config() -> ureq::tls::TlsConfig {
     let b = ureq::tls::TlsConfig::builder();
     #[cfg(all(feature = "native-tls", not(feature = "rustls")))]
     let b = b.provider(ureq::tls::TlsProvider::NativeTls);

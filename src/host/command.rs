@@ -61,7 +61,7 @@ pub enum TelemetryCommand {
         #[cfg_attr(feature = "clap", arg(long))]
         force: bool,
         /// Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)
-        #[arg(long)]
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// For uninstallers: record the uninstall, send what is left (today included), delete local data

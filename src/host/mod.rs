@@ -7,6 +7,7 @@ pub mod command;
 #[cfg(feature = "clap")]
 pub mod contract;
 pub(crate) mod identity;
+pub(crate) mod otlp_status;
 pub(crate) mod output;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;

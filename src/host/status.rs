@@ -83,6 +83,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "last_error": last_error,
             "state_dir_problem": state_problem,
             "warnings": s.warnings.iter().chain(&dir_warnings).chain(&plain_http).collect::<Vec<_>>(),
+            "otlp": crate::host::otlp_status::json(s),
         });
         print_json(out, &v)?;
         return Ok(());
@@ -148,6 +149,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
             "  endpoint:   none, so nothing is sent (set {endpoint_var} or `endpoint` in {cfg})"
         )?,
     }
+    crate::host::otlp_status::text(s, out)?;
     if s.debug {
         writeln!(
             out,

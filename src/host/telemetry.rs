@@ -271,7 +271,7 @@ impl Builder {
             settings: Arc::new(s),
             path: path.filter(|_| !managing),
         };
-        if t.enabled() {
+        if t.settings.records() {
             // With background sends allowed, the exit hook starts a delivery
             // helper when a completed day is waiting (see `deliver::helper`):
             // even a 2 ms command delivers, and none waits on the network.
@@ -422,7 +422,7 @@ impl Telemetry {
     /// a delivery helper if something is due. For long-running commands
     /// such as a proxy or a server.
     pub fn start_interval_flush(&self) {
-        if !self.enabled() {
+        if !self.settings.records() {
             return;
         }
         let s = Arc::clone(&self.settings);
@@ -546,7 +546,9 @@ pub fn persist() {
     }
     match spool::append(&state, &lines, &today) {
         Ok(()) => {
-            crate::consent::notice::show(s);
+            if s.consent.enabled {
+                crate::consent::notice::show(s);
+            }
         }
         Err(e) => {
             // Keep the counts for the next try: a long-running process's
@@ -564,11 +566,11 @@ pub fn persist() {
 /// telemetry is still on; `None` when a `telemetry off` (or a new policy)
 /// made elsewhere turned it off since this process started.
 fn still_on(s: &Settings) -> Option<Settings> {
-    if !s.consent.enabled {
+    if !s.records() {
         return None;
     }
     let fresh = s.reresolve();
-    fresh.consent.enabled.then_some(fresh)
+    fresh.records().then_some(fresh)
 }
 
 fn still_enabled(rt: &Runtime) -> bool {
@@ -585,5 +587,5 @@ fn still_enabled(rt: &Runtime) -> bool {
     // The config changed since start: resolve consent again from the same
     // environment and flags with the new file.
     let fresh = s.reresolve();
-    fresh.consent.enabled
+    fresh.records()
 }

@@ -106,6 +106,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// How hard commits push to disk.
     pub durability: Durability,
+    /// Export what was accepted to an OTLP collector.
+    #[cfg(feature = "otlp")]
+    pub otlp: Option<crate::server::otlp_export::ExportConfig>,
 }
 
 impl Config {
@@ -124,6 +127,8 @@ impl Config {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             durability: Durability::default(),
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
     }
 }
@@ -160,6 +165,8 @@ struct AppState {
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
     body_timeout: Duration,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::server::otlp_export::Feed>,
 }
 
 /// The routes, without the connection handling around them.
@@ -356,12 +363,21 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
         return r;
     }
     let drops = validated.drops;
+    #[cfg(feature = "otlp")]
+    let accepted = st
+        .otlp
+        .as_ref()
+        .map(|_| crate::server::otlp_export::Accepted::of(&validated.batch));
     match tokio::time::timeout(STORE_TIMEOUT, st.writer.ingest(validated, today)).await {
         Ok(Ok(outcome)) => {
             match outcome {
                 Ingested::Stored => {
                     m.stored.fetch_add(1, Ordering::Relaxed);
                     m.add_drops(&drops);
+                    #[cfg(feature = "otlp")]
+                    if let (Some(feed), Some(a)) = (&st.otlp, accepted) {
+                        feed.offer(a);
+                    }
                 }
                 Ingested::Duplicate => {
                     m.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -414,12 +430,21 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
         .thread_name("tally-serve")
         .build()
         .map_err(ServerError::Runtime)?;
+    #[cfg(feature = "otlp")]
+    let exporter = match cfg.otlp.clone() {
+        Some(c) => {
+            Some(crate::server::otlp_export::Exporter::start(c).map_err(ServerError::Runtime)?)
+        }
+        None => None,
+    };
     let state = AppState {
         writer: writer.handle(),
         limiter: Arc::new(RateLimiter::new(cfg.rate_limit)),
         admission: Arc::new(Admission::new(cfg.global_rate, cfg.source_rate)),
         metrics: Arc::clone(&metrics),
         body_timeout: cfg.body_timeout,
+        #[cfg(feature = "otlp")]
+        otlp: exporter.as_ref().and_then(|e| e.feed()),
     };
     let served = rt.block_on(async {
         let stop = shutdown_signal().map_err(ServerError::Runtime)?;
@@ -429,6 +454,10 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
     // to the writer, which then commits what it holds and closes the store.
     rt.shutdown_timeout(Duration::from_secs(1));
     let closed = writer.finish();
+    #[cfg(feature = "otlp")]
+    if let Some(e) = exporter {
+        e.finish();
+    }
     eprintln!("tally serve: stopped; {}", metrics.summary());
     served?;
     closed?;

@@ -9,6 +9,8 @@ pub mod conn;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp_export;
 pub mod ratelimit;
 pub mod rows;
 pub mod store;

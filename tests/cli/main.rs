@@ -11,9 +11,9 @@ mod browser;
 mod builder_property;
 #[cfg(feature = "server")]
 mod clickhouse;
-mod client_files;
 #[cfg(feature = "server")]
 mod clickhouse_support;
+mod client_files;
 mod consent;
 mod consent_holes;
 mod delivery;
@@ -24,6 +24,8 @@ mod hostile;
 mod mcp_everything;
 mod mcp_library;
 mod off;
+#[cfg(feature = "otlp")]
+mod otlp;
 #[cfg(feature = "server")]
 mod outcomes;
 mod peer;

@@ -1,6 +1,7 @@
 //! Privacy is tested, not promised: a unique canary planted in arguments,
 //! the working directory, the environment and the state path never reaches
-//! the spool, the wire, `telemetry show` or the ledger.
+//! the spool, the wire (the product endpoint and the OTLP collector),
+//! `telemetry show` or the ledger.
 
 use crate::delivery::{D1, D2, host_sandbox};
 use crate::receiver::{Mode, Receiver};
@@ -21,7 +22,14 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let rx = Receiver::start(Mode::Accept);
+    // The user's own OTLP collector gets the same counts: the canary must
+    // stay out of those bodies too.
+    let otlp = Receiver::start(Mode::Accept);
     let mut sb = host_sandbox(&rx.url());
+    sb.set(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://{}", otlp.addr),
+    );
     let cwd = sb.root().join(format!("work-{canary}"));
     std::fs::create_dir_all(&cwd).unwrap();
     let state = sb.root().join(format!("state-{canary}"));
@@ -96,6 +104,25 @@ fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
         assert!(
             !text(b).contains(&canary),
             "the wire carried the canary: {}",
+            text(b)
+        );
+    }
+    let otlp_bodies = otlp.raw_bodies();
+    if cfg!(feature = "otlp") {
+        assert_eq!(
+            otlp_bodies.len(),
+            2,
+            "one OTLP export each from host and tally"
+        );
+        assert!(
+            text(&otlp_bodies.concat()).contains("config otel get"),
+            "the OTLP bodies carried the data"
+        );
+    }
+    for b in &otlp_bodies {
+        assert!(
+            !text(b).contains(&canary),
+            "an OTLP body carried the canary: {}",
             text(b)
         );
     }
