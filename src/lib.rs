@@ -68,6 +68,7 @@ pub use consent::app::DefaultPolicy;
 pub use consent::precedence::Source;
 pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
 pub use host::output::CommandError;
+pub use host::status_api::Status;
 pub use host::telemetry::{Builder, Telemetry, command_path, persist};
 pub use os::env::Env;
 pub use record::recorder::{

@@ -5,4 +5,5 @@
 pub mod command;
 pub(crate) mod output;
 pub(crate) mod status;
+pub mod status_api;
 pub mod telemetry;
