@@ -22,3 +22,6 @@ fi
 python3 -c 'import mcp' 2>/dev/null || python3 -m pip install -q -r tests/mcp/requirements.txt
 
 cargo test --locked
+
+# The Node.js and Python packages over the same library.
+bash scripts/test_bindings.sh

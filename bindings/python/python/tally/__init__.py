@@ -17,9 +17,6 @@ sent from a later process. Nothing is ever written to stdout.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import dataclasses
-from typing import Iterator, Optional
 
 from . import _native
 from ._native import (  # noqa: F401  (re-exported: the hot-path calls)
@@ -31,6 +28,13 @@ from ._native import (  # noqa: F401  (re-exported: the hot-path calls)
     record_tool_call,
     set_fact,
 )
+
+# Typing names for checkers only: importing typing, dataclasses or contextlib
+# at run time would cost a CLI more start time than the whole native
+# library (see bench/startup.sh).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = [
     "Status",
@@ -46,10 +50,13 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
 class Status:
     """What decides telemetry right now and where its data lives (the same
-    values as ``<app> telemetry status --json`` of a Rust host)."""
+    values as ``<app> telemetry status --json`` of a Rust host). A plain,
+    read-only value: compare with ``==``, convert with :meth:`to_dict`."""
+
+    __slots__ = ("app", "enabled", "decided_by", "reason", "config_path", "state_dir",
+                 "policy_file", "endpoint", "debug", "ci")
 
     app: str
     enabled: bool
@@ -63,8 +70,24 @@ class Status:
     debug: bool
     ci: Optional[str]
 
+    def __init__(self, **fields: object) -> None:
+        for k in self.__slots__:
+            object.__setattr__(self, k, fields[k])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Status is read-only")
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Status) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"Status({inner})"
 
 
 def exit_code_of(exc: BaseException | None) -> int:
@@ -149,18 +172,12 @@ class Telemetry:
         returns the code, for ``sys.exit(t.finish(code))``."""
         return self._h.finish(exit_code)
 
-    @contextlib.contextmanager
-    def command(self, path: str) -> Iterator[None]:
-        """Counts ``path`` for the block, ending it with the exit code the
-        block leads to: 0, ``SystemExit``'s code (``sys.exit(3)``), 130 for
-        Ctrl-C, 1 for any other exception, which is re-raised."""
-        record_command(path)
-        try:
-            yield
-        except BaseException as e:
-            self._h.finish(exit_code_of(e))
-            raise
-        self._h.finish(0)
+    def command(self, path: str) -> "_Command":
+        """A context manager counting ``path`` for the block and ending it
+        with the exit code the block leads to: 0, ``SystemExit``'s code
+        (``sys.exit(3)``), 130 for Ctrl-C, 1 for any other exception (which
+        propagates)."""
+        return _Command(self._h, path)
 
     def record_tool_call(self, name: str, outcome: str = "ok", duration_s: float = 0.0) -> None:
         """Counts an MCP tool call (``""`` counts the outcome only)."""
@@ -181,6 +198,21 @@ class Telemetry:
     def shutdown(self) -> None:
         """Persists and sends what is due now (long-running processes)."""
         self._h.shutdown()
+
+
+class _Command:
+    __slots__ = ("_h", "_path")
+
+    def __init__(self, h: "_native.Handle", path: str) -> None:
+        self._h = h
+        self._path = path
+
+    def __enter__(self) -> None:
+        record_command(self._path)
+
+    def __exit__(self, et: object, exc: "Optional[BaseException]", tb: object) -> bool:
+        self._h.finish(exit_code_of(exc))
+        return False
 
 
 _hooked = False

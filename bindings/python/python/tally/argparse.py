@@ -12,9 +12,11 @@ its exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Callable, List, Optional, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Sequence
 
 from . import Status, Telemetry, exit_code_of, record_command
 
@@ -48,6 +50,8 @@ def add_telemetry_command(
 def _status(t: Telemetry, as_json: bool) -> int:
     s = t.status()
     if as_json:
+        import json  # only here: a CLI's start does not pay for it
+
         print(json.dumps(s.to_dict(), indent=2))
         return 0
     print(f"Telemetry for {s.app}: {'enabled' if s.enabled else 'disabled'}")
