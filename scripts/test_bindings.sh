@@ -34,7 +34,8 @@ if [ "$which" != python ]; then
   (
     cd bindings/node
     [ -d node_modules/@napi-rs/cli ] && [ -d node_modules/commander ] || npm ci --no-audit --no-fund
-    npm run build
+    # Under the root target/ so one `cargo clean` clears it.
+    CARGO_TARGET_DIR="$root/target/bindings" npm run build
     npm test
   )
 fi

@@ -31,4 +31,15 @@ node "$dir/with.js" telemetry on >/dev/null
 node -e "process.exit(new (require('$pkg').Telemetry)('mytool').enabled ? 0 : 1)"
 hyperfine -N --warmup 20 --runs "${RUNS:-200}" \
   -n without "node $dir/without.js build" \
+  --export-json "$dir/result.json" \
   -n with-tally "node $dir/with.js build" "$@"
+# Medians and minimums: on a shared machine the mean is dominated by other
+# processes' load; the minimum is the cost without interference.
+python3 - "$dir/result.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: x["times"] for x in json.load(open(sys.argv[1]))["results"]}
+a, b = r["without"], r["with-tally"]
+ms = lambda v: v * 1000
+print(f"median: without {ms(statistics.median(a)):.2f} ms, with tally {ms(statistics.median(b)):.2f} ms, added {ms(statistics.median(b) - statistics.median(a)):+.2f} ms")
+print(f"min:    without {ms(min(a)):.2f} ms, with tally {ms(min(b)):.2f} ms, added {ms(min(b) - min(a)):+.2f} ms")
+PY
