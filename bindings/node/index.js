@@ -8,7 +8,19 @@
 // aggregates, sent from a later process. Nothing is written to stdout except
 // by the `telemetry status|on|off` commands the user runs.
 
-const native = require('./native.js')
+// The addon this package's own build put next to this file, loaded
+// directly: napi-rs's generated loader (native.js) first probes for musl
+// and for per-platform packages, which costs a CLI about a millisecond of
+// start. It remains the fallback for every other platform and layout.
+function loadNative() {
+  const abi = process.platform === 'linux' ? '-gnu' : ''
+  try {
+    return require(`./tally.${process.platform}-${process.arch}${abi}.node`)
+  } catch (_) {
+    return require('./native.js')
+  }
+}
+const native = loadNative()
 
 const {
   recordCommand,

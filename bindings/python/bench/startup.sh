@@ -35,13 +35,16 @@ hyperfine -N --warmup 20 --runs "${RUNS:-200}" \
   -n without "$PY $dir/without.py build" \
   --export-json "$dir/result.json" \
   -n with-tally "$PY $dir/with.py build" "$@"
-# Medians and minimums: on a shared machine the mean is dominated by other
-# processes' load; the minimum is the cost without interference.
+# Medians, minimums and CPU time: on a shared machine wall time is dominated
+# by other processes' load; CPU time (user + system) is not.
 python3 - "$dir/result.json" <<'PY'
 import json, statistics, sys
-r = {x["command"]: x["times"] for x in json.load(open(sys.argv[1]))["results"]}
+res = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+r = {k: v["times"] for k, v in res.items()}
 a, b = r["without"], r["with-tally"]
 ms = lambda v: v * 1000
 print(f"median: without {ms(statistics.median(a)):.2f} ms, with tally {ms(statistics.median(b)):.2f} ms, added {ms(statistics.median(b) - statistics.median(a)):+.2f} ms")
+cpu = {k: (v["user"] + v["system"]) * 1000 for k, v in res.items()}
+print(f"cpu:    without {cpu['without']:.2f} ms, with tally {cpu['with-tally']:.2f} ms, added {cpu['with-tally'] - cpu['without']:+.2f} ms (mean user+system)")
 print(f"min:    without {ms(min(a)):.2f} ms, with tally {ms(min(b)):.2f} ms, added {ms(min(b) - min(a)):+.2f} ms")
 PY
