@@ -1,16 +1,18 @@
 //! Status and the on/off switch as plain values, for hosts that are not clap
 //! CLIs: the Node.js and Python packages (`bindings/`) and any host with its
 //! own command parser. [`Telemetry::status`] reads the same files and
-//! precedence as `telemetry status`; [`Telemetry::set_enabled_choice`] runs
-//! the same code as `telemetry on|off` with its text dropped. Neither
-//! writes to stdout.
+//! precedence as `telemetry status`; [`Telemetry::set_enabled_choice`] takes
+//! the same steps as `telemetry on|off` (the same `store_choice`), without
+//! their text. Neither writes to stdout.
 
 use std::path::PathBuf;
 
+use crate::consent::config::ChoiceVia;
 use crate::consent::precedence::Source;
-use crate::host::command::TelemetryCommand;
+use crate::deliver::sender;
 use crate::host::output::CommandError;
-use crate::host::telemetry::Telemetry;
+use crate::host::telemetry::{Telemetry, store_choice};
+use crate::record::{recorder, state};
 
 /// What decides telemetry for the application right now, with where its
 /// data lives: the fields of `telemetry status --json` a host needs.
@@ -66,12 +68,24 @@ impl Telemetry {
     /// status afterwards, which may still differ from the choice where a
     /// higher rule (policy, `DO_NOT_TRACK`, the env var) decides.
     pub fn set_enabled_choice(&self, enabled: bool) -> Result<Status, CommandError> {
-        let cmd = if enabled {
-            TelemetryCommand::On
+        // The steps of `telemetry on|off` without their text, and without
+        // the clap types, so a host built without clap has them too.
+        let s = self.settings();
+        store_choice(s, enabled, ChoiceVia::Command)?;
+        if enabled {
+            let fresh = s.reresolve();
+            if fresh.consent.enabled
+                && let Some(st) = fresh.paths.state()
+            {
+                sender::machine_id(&fresh, &st)?;
+            }
         } else {
-            TelemetryCommand::Off
-        };
-        cmd.run(self, &mut std::io::sink())?;
+            recorder::set_enabled(false);
+            recorder::drain();
+            if let Some(st) = s.paths.state() {
+                state::delete_all(&st)?;
+            }
+        }
         Ok(self.status())
     }
 }
