@@ -33,3 +33,6 @@ python3 -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2'
   || python3 -m pip install -q -r tests/otlp/requirements.txt
 
 cargo test --locked
+
+# The Node.js and Python packages over the same library.
+bash scripts/test_bindings.sh

@@ -75,6 +75,7 @@ pub use host::contract::{ContractError, check_contract, contract, write_contract
 pub use host::output::CommandError;
 #[cfg(feature = "rmcp")]
 pub use host::rmcp::RmcpCounter;
+pub use host::status_api::Status;
 #[cfg(feature = "clap")]
 pub use host::telemetry::command_path;
 pub use host::telemetry::{Builder, Telemetry, persist};

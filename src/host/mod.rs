@@ -12,6 +12,7 @@ pub(crate) mod output;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 pub(crate) mod status;
+pub mod status_api;
 pub mod telemetry;
 #[cfg(feature = "clap")]
 pub mod tree;

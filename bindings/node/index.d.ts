@@ -1,0 +1,116 @@
+// Type definitions for tally-telemetry (hand-written over the generated native.d.ts).
+
+/** How to configure telemetry for an application. */
+export interface Options {
+  /** The application's version, e.g. "1.2.0". */
+  version?: string
+  /** The environment-variable prefix: "MYTOOL" reads MYTOOL_TELEMETRY. Default: the upper-cased name. */
+  envPrefix?: string
+  /** What holds before the user chooses. Default "opt-in". */
+  policy?: 'opt-in' | 'opt-out'
+  /** Where batches are posted (the env var, config and policy file can override it). */
+  endpoint?: string
+  /** Where users read what is collected. */
+  docsUrl?: string
+  /** The system policy file. Default /etc/tally/<name>.toml. */
+  policyFile?: string
+  /** `--no-telemetry` was given on this run. */
+  noTelemetry?: boolean
+  /** Whether the first-run question may be asked on a terminal. Default false (a notice instead). */
+  prompt?: boolean
+  /** Whether a background send may start. Default true. */
+  backgroundSend?: boolean
+}
+
+/** What decided consent, in precedence order. */
+export type DecidedBy = 'policy' | 'do_not_track' | 'flag' | 'env' | 'config' | 'ci' | 'default'
+
+/** What decides telemetry right now and where its data lives. */
+export interface Status {
+  app: string
+  enabled: boolean
+  decidedBy: DecidedBy
+  reason: string
+  configPath: string | null
+  stateDir: string | null
+  policyFile: string | null
+  endpoint: string | null
+  debug: boolean
+  ci: string | null
+}
+
+export type CommandOutcome = 'success' | 'failure' | 'usage_error' | 'interrupted' | 'unknown'
+
+export type CallOutcome =
+  | 'ok'
+  | 'tool_error'
+  | 'cancelled'
+  | 'unanswered'
+  | 'parse_error'
+  | 'invalid_request'
+  | 'method_not_found'
+  | 'invalid_params'
+  | 'internal_error'
+  | 'server_error'
+  | 'protocol_error'
+
+export type LifecycleKind = 'install' | 'uninstall' | 'upgrade'
+
+/** One application's telemetry for this process. */
+export declare class Telemetry {
+  constructor(name: string, options?: Options)
+  readonly name: string
+  /** Whether telemetry is on for this process. */
+  readonly enabled: boolean
+  /** The current status, re-read from the files. */
+  status(): Status
+  /** Stores "on", as `<app> telemetry on` does; the status after. */
+  on(): Status
+  /** Stores "off": stops recording, deletes buffered data and the machine id. */
+  off(): Status
+  /** Counts a command path such as "cache clean" (names, never argument values). */
+  recordCommand(path: string): void
+  /** Ends the running command with the outcome of `exitCode`; returns it. */
+  finish(exitCode: number): number
+  /** Counts an MCP tool call ("" counts the outcome only). */
+  recordToolCall(name: string, outcome?: CallOutcome, durationMs?: number): void
+  /** Counts the connecting MCP client. */
+  recordClient(name: string, version: string): void
+  /** Sets a deployment fact for today; false where the schema refuses it. */
+  setFact(name: string, value: string): boolean
+  /** Counts install, uninstall or upgrade. */
+  recordLifecycle(kind: LifecycleKind): void
+  /** Persists and sends what is due now (long-running processes). */
+  shutdown(): void
+}
+
+/** The subset of a Commander `Command` that addTelemetryCommand uses. */
+export interface CommanderLike {
+  name(): string
+  parent: CommanderLike | null
+  hook(event: 'preAction', listener: (thisCommand: any, actionCommand: any) => void): any
+  command(nameAndArgs: string): any
+}
+
+/**
+ * Wires telemetry into a Commander program in one call: a `preAction` hook
+ * counts each command's path (its outcome comes from the exit code), and
+ * `telemetry status [--json] | on | off` is added. Returns the `telemetry` command.
+ */
+export declare function addTelemetryCommand<C extends CommanderLike>(
+  program: C,
+  t: Telemetry,
+  options?: { name?: string },
+): any
+
+/** The subcommand path of a Commander command, root excluded. */
+export declare function commandPath(cmd: CommanderLike): string
+
+export declare function recordCommand(path: string): void
+export declare function finishCommand(outcome: CommandOutcome): void
+export declare function recordToolCall(name: string, outcome: CallOutcome, durationMs: number): void
+export declare function recordClient(name: string, version: string): void
+export declare function setFact(name: string, value: string): boolean
+export declare function recordLifecycle(kind: LifecycleKind): void
+/** Appends what was recorded to the spool (the exit hook calls it). */
+export declare function persist(): void

@@ -1,0 +1,18 @@
+// Compiled with `tsc --noEmit` by `npm test`: index.d.ts describes the
+// package as a TypeScript CLI uses it, with Commander's own types.
+import { Command } from 'commander'
+import { Telemetry, addTelemetryCommand, Status, recordToolCall } from '..'
+
+const t = new Telemetry('mytool', { version: '1.0.0', policy: 'opt-out', endpoint: 'https://x.invalid/v1/batch' })
+const program = new Command('mytool')
+program.command('build').action(() => {})
+addTelemetryCommand(program, t)
+const s: Status = t.status()
+const decided: 'policy' | 'do_not_track' | 'flag' | 'env' | 'config' | 'ci' | 'default' = s.decidedBy
+const path: string | null = s.configPath
+t.recordCommand('build')
+const code: number = t.finish(0)
+recordToolCall('search', 'ok', 3)
+// @ts-expect-error: a policy outside the two words is a type error
+new Telemetry('mytool', { policy: 'sometimes' })
+void [decided, path, code]

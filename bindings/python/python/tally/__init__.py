@@ -1,0 +1,229 @@
+"""tally for Python: privacy-first, consent-managed usage telemetry for
+command-line tools, over the same Rust library as a Rust host.
+
+A Python CLI and a Rust CLI of the same application name share one consent,
+one config file, one policy file and one spool. Counts stay in memory until
+the process exits (``atexit``, which also runs after ``sys.exit()``), are
+appended to a local spool and leave the machine only as daily aggregates,
+sent from a later process. Nothing is ever written to stdout.
+
+    import sys, tally
+    t = tally.Telemetry("mytool", version="1.2.0", policy="opt-out",
+                        endpoint="https://telemetry.example.com/v1/batch")
+    with t.command("build"):        # counts "build" with its outcome and duration
+        do_the_build()
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from . import _native
+from ._native import (  # noqa: F401  (re-exported: the hot-path calls)
+    finish_command,
+    persist,
+    record_client,
+    record_command,
+    record_lifecycle,
+    record_tool_call,
+    set_fact,
+)
+
+# Typing names for checkers only: importing typing, dataclasses or contextlib
+# at run time would cost a CLI more start time than the whole native
+# library (see bench/startup.sh).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+__all__ = [
+    "Status",
+    "Telemetry",
+    "exit_code_of",
+    "finish_command",
+    "persist",
+    "record_client",
+    "record_command",
+    "record_lifecycle",
+    "record_tool_call",
+    "set_fact",
+]
+
+
+class Status:
+    """What decides telemetry right now and where its data lives (the same
+    values as ``<app> telemetry status --json`` of a Rust host). A plain,
+    read-only value: compare with ``==``, convert with :meth:`to_dict`."""
+
+    __slots__ = ("app", "enabled", "decided_by", "reason", "config_path", "state_dir",
+                 "policy_file", "endpoint", "debug", "ci")
+
+    app: str
+    enabled: bool
+    #: policy, do_not_track, flag, env, config, ci or default
+    decided_by: str
+    reason: str
+    config_path: Optional[str]
+    state_dir: Optional[str]
+    policy_file: Optional[str]
+    endpoint: Optional[str]
+    debug: bool
+    ci: Optional[str]
+
+    def __init__(self, **fields: object) -> None:
+        for k in self.__slots__:
+            object.__setattr__(self, k, fields[k])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Status is read-only")
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Status) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"Status({inner})"
+
+
+def exit_code_of(exc: BaseException | None) -> int:
+    """The exit code a Python process ends with after ``exc`` escapes:
+    ``SystemExit``'s code, 130 for Ctrl-C, 1 for any other exception."""
+    if exc is None:
+        return 0
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return 1
+
+
+class Telemetry:
+    """One application's telemetry for this process. Creating it resolves
+    consent once (policy file, DO_NOT_TRACK, ``no_telemetry``,
+    ``<PREFIX>_TELEMETRY``, the stored choice, CI, then ``policy``) and, when
+    telemetry is on, starts recording and registers the exit hook."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: Optional[str] = None,
+        env_prefix: Optional[str] = None,
+        policy: str = "opt-in",
+        endpoint: Optional[str] = None,
+        docs_url: Optional[str] = None,
+        policy_file: Optional[str] = None,
+        no_telemetry: bool = False,
+        prompt: bool = False,
+        background_send: bool = True,
+    ) -> None:
+        self._h = _native.init(
+            name,
+            version=version,
+            env_prefix=env_prefix,
+            policy_word=policy,
+            endpoint=endpoint,
+            docs_url=docs_url,
+            policy_file=policy_file,
+            no_telemetry=no_telemetry,
+            prompt=prompt,
+            background_send=background_send,
+        )
+        self.name = name
+        global _hooked
+        if self._h.enabled() and not _hooked:
+            _hooked = True
+            atexit.register(_at_exit)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether telemetry is on for this process."""
+        return self._h.enabled()
+
+    def status(self) -> Status:
+        """The current status, re-read from the files."""
+        return Status(**self._h.status())
+
+    def on(self) -> Status:
+        """Stores the user's choice "on", as ``<app> telemetry on`` does."""
+        return Status(**self._h.set_enabled_choice(True))
+
+    def off(self) -> Status:
+        """Stores "off": stops recording, deletes buffered data and the
+        machine id, as ``<app> telemetry off`` does."""
+        return Status(**self._h.set_enabled_choice(False))
+
+    def record_command(self, path: str) -> None:
+        """Counts a command path such as ``"cache clean"``: names the host
+        defines, never argument values."""
+        record_command(path)
+
+    def finish(self, exit_code: int) -> int:
+        """Ends the running command with the outcome of ``exit_code`` (0
+        success, 2 usage error, 129/130/143 interrupted, else failure) and
+        returns the code, for ``sys.exit(t.finish(code))``."""
+        return self._h.finish(exit_code)
+
+    def command(self, path: str) -> "_Command":
+        """A context manager counting ``path`` for the block and ending it
+        with the exit code the block leads to: 0, ``SystemExit``'s code
+        (``sys.exit(3)``), 130 for Ctrl-C, 1 for any other exception (which
+        propagates)."""
+        return _Command(self._h, path)
+
+    def record_tool_call(self, name: str, outcome: str = "ok", duration_s: float = 0.0) -> None:
+        """Counts an MCP tool call (``""`` counts the outcome only)."""
+        record_tool_call(name, outcome, duration_s)
+
+    def record_client(self, name: str, version: str) -> None:
+        """Counts the connecting MCP client."""
+        record_client(name, version)
+
+    def set_fact(self, name: str, value: str) -> bool:
+        """Sets a deployment fact for today; False where the schema refuses it."""
+        return set_fact(name, value)
+
+    def record_lifecycle(self, kind: str) -> None:
+        """Counts install, uninstall or upgrade."""
+        record_lifecycle(kind)
+
+    def shutdown(self) -> None:
+        """Persists and sends what is due now (long-running processes)."""
+        self._h.shutdown()
+
+
+class _Command:
+    __slots__ = ("_h", "_path")
+
+    def __init__(self, h: "_native.Handle", path: str) -> None:
+        self._h = h
+        self._path = path
+
+    def __enter__(self) -> None:
+        record_command(self._path)
+
+    def __exit__(self, et: object, exc: "Optional[BaseException]", tb: object) -> bool:
+        self._h.finish(exit_code_of(exc))
+        return False
+
+
+_hooked = False
+
+
+def _at_exit() -> None:
+    # Registered once per process however many handles exist; a command
+    # still running counts as ended in an unknown way, then the counts are
+    # appended to the spool. Never raises into the interpreter's shutdown.
+    try:
+        finish_command("unknown")
+        persist()
+    except Exception:
+        pass
