@@ -32,7 +32,6 @@ use crate::consent::otel::Protocol;
 use crate::consent::paths::StateFiles;
 use crate::consent::settings::Settings;
 use crate::deliver::otlp_metrics::{self as om, Totals};
-use crate::deliver::sender::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, proxy_for};
 use crate::os::clock::{format_day, format_instant};
 use crate::os::files;
 use crate::record::rollup;
@@ -453,17 +452,7 @@ pub fn post_with(
     body: &[u8],
     content_type: &str,
 ) -> Result<(u16, Option<u64>), String> {
-    let proxy = proxy_for(settings, endpoint)?;
-    let config = ureq::Agent::config_builder()
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
-        .proxy(proxy);
-    #[cfg(any(feature = "rustls", feature = "native-tls"))]
-    let config = config.tls_config(crate::deliver::sender::tls_config());
-    let agent: ureq::Agent = config.build().into();
+    let agent = crate::deliver::sender::agent(settings, endpoint)?;
     let mut req = agent.post(endpoint).header("content-type", content_type);
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());

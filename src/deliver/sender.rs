@@ -369,8 +369,11 @@ struct Answer {
     location: Option<String>,
 }
 
-/// Posts `body` to `endpoint`.
-fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, String> {
+/// The HTTP client of every send, product or OTLP: bounded in time, no
+/// redirects followed, the proxy from the environment (a setting that
+/// cannot be parsed is an error, never a direct connection), the TLS stack
+/// the features chose.
+pub(crate) fn agent(settings: &Settings, endpoint: &str) -> Result<ureq::Agent, String> {
     let proxy = proxy_for(settings, endpoint)?;
     let config = ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
@@ -381,8 +384,12 @@ fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, Stri
         .proxy(proxy);
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
     let config = config.tls_config(tls_config());
-    let agent: ureq::Agent = config.build().into();
-    let resp = agent
+    Ok(config.build().into())
+}
+
+/// Posts `body` to `endpoint`.
+fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, String> {
+    let resp = agent(settings, endpoint)?
         .post(endpoint)
         .header("content-type", "application/json")
         .send(body)
@@ -404,7 +411,7 @@ fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, Stri
 /// platform's through native-tls. With neither, an `https://` endpoint fails
 /// with ureq's error, which `telemetry status` shows as the last error.
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
-pub(crate) fn tls_config() -> ureq::tls::TlsConfig {
+fn tls_config() -> ureq::tls::TlsConfig {
     let b = ureq::tls::TlsConfig::builder();
     #[cfg(all(feature = "native-tls", not(feature = "rustls")))]
     let b = b.provider(ureq::tls::TlsProvider::NativeTls);
