@@ -44,6 +44,8 @@ if [ "$which" != node ]; then
   venv="$root/target/bindings-venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -c 'import pytest' 2>/dev/null || "$venv/bin/pip" install -q 'pytest>=7'
-  "$venv/bin/pip" install -q ./bindings/python
+  # A debug build, like the Node package's and `cargo test`'s: the tests pin
+  # the clock with <APP>_TELEMETRY_NOW, which release builds ignore.
+  MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q ./bindings/python
   (cd bindings/python && "$venv/bin/python" -m pytest -q)
 fi
