@@ -19,15 +19,21 @@ use std::fs::File;
 use crate::consent::settings::Settings;
 use sender::{Mode, Outcome};
 
-/// Everything that is sent when a day completes, in one place: the product
-/// endpoint's batches. A second destination (the user's own OpenTelemetry
-/// collector) is called beside [`sender::send_with_lock`] here, so it rides
-/// on the same helper, consent check, lock and panic guard.
+/// Everything that is sent when a day completes, in one place: the user's
+/// own OpenTelemetry collector (with the `otlp` feature), then the product
+/// endpoint's batches. Both ride on the same helper, consent check and
+/// panic guard.
 ///
 /// A panic inside is caught (never printed on the host's stderr), recorded
 /// as the last error, and backed off.
 pub fn deliver_due(settings: &Settings, mode: Mode, held: Option<File>) -> Outcome {
-    match guard::catching(|| sender::send_with_lock(settings, mode, held)) {
+    match guard::catching(|| {
+        // The collector first, while the completed days are still in the
+        // spool; it has its own switch, record and backoff.
+        #[cfg(feature = "otlp")]
+        otlp::export_due(settings, mode == Mode::Foreground);
+        sender::send_with_lock(settings, mode, held)
+    }) {
         Ok(outcome) => outcome,
         Err(panic) => sender::record_panic(settings, &panic),
     }

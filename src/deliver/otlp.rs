@@ -1,9 +1,10 @@
 //! The OTLP exporter: each completed UTC day's rollup, as OTLP/HTTP metrics,
 //! to the user's own collector (see [`crate::consent::otel`] for when).
 //!
-//! It rides on the product sender: [`export_due`] is called once at the top
-//! of every send attempt, so it runs wherever and whenever delivery runs
-//! (in the background, never at exit). It keeps its own record,
+//! It rides on delivery: [`export_due`] is called once at the top of every
+//! [`deliver_due`](crate::deliver::deliver_due), so it runs wherever and
+//! whenever delivery runs (the detached helper, `telemetry flush`, the
+//! interval flush), never in a wait at exit. It keeps its own record,
 //! `otlp.json` in the state directory (the staged lines beside it in
 //! `otlp_pending.json`), under its own lock (`otlp.lock`):
 //!

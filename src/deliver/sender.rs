@@ -149,10 +149,6 @@ pub fn send_pending(settings: &Settings, mode: Mode) -> Outcome {
 /// locked by the caller (the delivery helper inherits it from the process
 /// that started it, so no second sender can slip in between).
 pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Outcome {
-    // The user's own collector first, while the completed days are still
-    // in the spool; it has its own switch, record and backoff.
-    #[cfg(feature = "otlp")]
-    crate::deliver::otlp::export_due(settings, mode == Mode::Foreground);
     if let Some(o) = gate(settings) {
         return o;
     }
