@@ -144,8 +144,8 @@ fn start_server(
 
 /// A realistic batch: one completed day of a CLI that is also an MCP proxy.
 fn body(day: &str, seq: u64) -> Vec<u8> {
-    let machine = uuid::Uuid::new_v4();
-    let batch = uuid::Uuid::new_v4();
+    let machine = tally::__private::os::random::uuid();
+    let batch = tally::__private::os::random::uuid();
     const COMMANDS: [&str; 8] = [
         "build",
         "run",
@@ -286,8 +286,8 @@ struct Results {
 /// does not crowd the server off the CPU with a thread per connection.
 fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
     let day = {
-        let d = time::OffsetDateTime::now_utc().date() - time::Duration::days(1);
-        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        let d = tally::__private::os::date::Timestamp::now().date() - 1;
+        d.to_string()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -105,11 +105,14 @@ fn fill(path: &std::path::Path, rows: u64) {
     for m in 0..machines {
         tx.execute(
             "INSERT INTO machines (id, machine_id) VALUES (?1, ?2)",
-            params![m as i64 + 1, &uuid::Uuid::new_v4().as_bytes()[..]],
+            params![
+                m as i64 + 1,
+                &tally::__private::os::random::uuid().as_bytes()[..]
+            ],
         )
         .unwrap();
     }
-    let today = day_number(time::OffsetDateTime::now_utc().date());
+    let today = day_number(tally::__private::os::date::Timestamp::now().date());
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut usage = tx
         .prepare(
@@ -297,9 +300,9 @@ fn time_report(
     store: &impl tally::__private::report::Source,
     args: &[String],
 ) -> f64 {
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = tally::__private::os::date::Timestamp::now().date();
     let q = Query {
-        since: today - time::Duration::days(30),
+        since: today - 30,
         until: today,
         app: None,
         min_machines: 5,

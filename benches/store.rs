@@ -49,8 +49,8 @@ fn body(day: &str, seq: u64) -> Vec<u8> {
             r#"{{"type":"facts","day":"{}","auth_type":"oidc","backend_count":"2-5"}}]}}"#
         ),
         seq % 5,
-        uuid::Uuid::new_v4(),
-        uuid::Uuid::new_v4(),
+        tally::__private::os::random::uuid(),
+        tally::__private::os::random::uuid(),
         day,
         commands.join(","),
         day
@@ -65,8 +65,8 @@ fn main() {
         Some("normal") => Durability::Normal,
         _ => Durability::Full,
     };
-    let today = time::OffsetDateTime::now_utc().date();
-    let day = tally::__private::os::clock::format_day(today - time::Duration::days(1));
+    let today = tally::__private::os::date::Timestamp::now().date();
+    let day = tally::__private::os::clock::format_day(today - 1);
     let batches: Vec<Validated> = (0..n)
         .map(|i| validate(&body(&day, i), today).expect("valid"))
         .collect();
@@ -74,7 +74,8 @@ fn main() {
     let mut store = Store::open(&dir.path().join("store.sqlite3"), durability).unwrap();
     let t = Instant::now();
     for chunk in batches.chunks(group) {
-        let items: Vec<(&Validated, time::Date)> = chunk.iter().map(|v| (v, today)).collect();
+        let items: Vec<(&Validated, tally::__private::os::date::Date)> =
+            chunk.iter().map(|v| (v, today)).collect();
         store.ingest_group(&items).unwrap();
     }
     let took = t.elapsed().as_secs_f64();

@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::os::date::Timestamp;
 use anyhow::Context;
 use clap::Args;
-use time::OffsetDateTime;
 
 use crate::report::{self, Query};
 use crate::server::store::AnyStore;
@@ -46,7 +46,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let at = super::serve::store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
-    let today = OffsetDateTime::now_utc().date();
+    let today = Timestamp::now().date();
     let since = report::parse_since(&args.since, today)?;
     let store = AnyStore::open_read_only(&at)?;
     let q = Query {

@@ -6,8 +6,9 @@
 //! neither break on tally's keys nor drop the user's stored "off".
 //!
 //! Reading is strict (a file that does not parse means *no consent*, and
-//! `telemetry status` says why); writing edits the document in place with
-//! `toml_edit` so the user's comments survive, and replaces the file
+//! `telemetry status` says why); writing edits the document's lines in
+//! place (`toml_lines`) so the user's comments survive, checks the result
+//! parses to exactly what was meant, and replaces the file
 //! atomically, mode 0600. An explicit choice (`telemetry on|off`, the
 //! prompt) made while the file is broken keeps the broken file as a backup
 //! beside it and writes a fresh one, so `off` always works.
@@ -21,8 +22,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use toml_edit::{DocumentMut, Table, value};
 
+use crate::consent::toml_lines::{self, Scalar};
 use crate::os::files::{self, FileError};
 
 /// The consent file's name inside the application's config directory.
@@ -303,6 +304,75 @@ pub struct Written {
     pub backup: Option<PathBuf>,
 }
 
+/// One key of the consent file to set (`Some`) or remove (`None`).
+pub type Change<'a> = (&'a str, Option<Scalar<'a>>);
+
+impl UserConfig {
+    /// Applies one change the way the file will hold it.
+    fn apply(&mut self, (key, value): Change<'_>) {
+        let int = |v: Option<Scalar<'_>>| match v {
+            Some(Scalar::Int(i)) => Some(i),
+            _ => None,
+        };
+        let text = |v: Option<Scalar<'_>>| match v {
+            Some(Scalar::Str(s)) => Some(s.to_owned()),
+            _ => None,
+        };
+        match key {
+            "enabled" => {
+                self.enabled = match value {
+                    Some(Scalar::Bool(b)) => Some(b),
+                    _ => None,
+                }
+            }
+            "decided_at" => self.decided_at = text(value),
+            "decided_via" => self.decided_via = text(value),
+            "consent_version" => {
+                self.consent_version = int(value).and_then(|i| u32::try_from(i).ok())
+            }
+            "notice_version" => {
+                self.notice_version = int(value).and_then(|i| u32::try_from(i).ok())
+            }
+            "endpoint" => self.endpoint = text(value),
+            "flush_interval_secs" => {
+                self.flush_interval_secs = int(value).and_then(|i| u64::try_from(i).ok())
+            }
+            _ => {}
+        }
+    }
+
+    /// The settings as a fresh file: the header, then one line a key.
+    fn render(&self) -> String {
+        let mut changes: Vec<Change<'_>> = Vec::new();
+        let mut push = |k, v| changes.push((k, Some(v)));
+        if let Some(b) = self.enabled {
+            push("enabled", Scalar::Bool(b));
+        }
+        if let Some(s) = &self.decided_at {
+            push("decided_at", Scalar::Str(s));
+        }
+        if let Some(s) = &self.decided_via {
+            push("decided_via", Scalar::Str(s));
+        }
+        if let Some(v) = self.consent_version {
+            push("consent_version", Scalar::Int(i64::from(v)));
+        }
+        if let Some(v) = self.notice_version {
+            push("notice_version", Scalar::Int(i64::from(v)));
+        }
+        if let Some(s) = &self.endpoint {
+            push("endpoint", Scalar::Str(s));
+        }
+        if let Some(v) = self.flush_interval_secs {
+            push(
+                "flush_interval_secs",
+                Scalar::Int(i64::try_from(v).unwrap_or(i64::MAX)),
+            );
+        }
+        toml_lines::set_keys(HEADER, &changes)
+    }
+}
+
 /// Edits the consent file in place, keeping every comment, and writes it
 /// back atomically. With `repair`, a file that cannot be parsed is moved
 /// aside (`telemetry.toml.broken-<unix time>`) and a fresh one written;
@@ -311,12 +381,11 @@ pub fn edit(
     path: Option<&Path>,
     consent_var: &str,
     repair: bool,
-    f: impl FnOnce(&mut Table),
+    changes: &[Change<'_>],
 ) -> Result<Written, ConfigError> {
     let path = path.ok_or_else(|| ConfigError::NoLocation(consent_var.to_owned()))?;
     let real = locate(path)?;
     let mut written = Written::default();
-    let fresh = || HEADER.parse::<DocumentMut>().expect("header parses");
     let existing = match files::read_optional(&real) {
         Ok(b) => b,
         Err(e @ FileError::WrongKind { .. }) if repair => {
@@ -325,21 +394,17 @@ pub fn edit(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut doc = match existing {
-        None => fresh(),
+    let (text, mut meant) = match existing {
+        None => (HEADER.to_owned(), UserConfig::default()),
         Some(bytes) => {
             let parsed = String::from_utf8(bytes)
                 .map_err(|_| "it is not valid UTF-8".to_owned())
-                .and_then(|t| {
-                    parse(&t)?;
-                    t.parse::<DocumentMut>()
-                        .map_err(|e| e.message().trim_end().to_owned())
-                });
+                .and_then(|t| parse(&t).map(|c| (t, c)));
             match parsed {
                 Ok(doc) => doc,
                 Err(_) if repair => {
                     written.backup = Some(back_up(&real)?);
-                    fresh()
+                    (HEADER.to_owned(), UserConfig::default())
                 }
                 Err(message) => {
                     return Err(ConfigError::Parse {
@@ -350,11 +415,20 @@ pub fn edit(
             }
         }
     };
-    f(doc.as_table_mut());
+    for &change in changes {
+        meant.apply(change);
+    }
+    let mut out = toml_lines::set_keys(&text, changes);
+    // Lines that were not what they seemed (a key inside a multi-line
+    // string, a quoted key): write the meant settings afresh rather than a
+    // file that says something else. Comments are lost only then.
+    if parse(&out).as_ref() != Ok(&meant) {
+        out = meant.render();
+    }
     if let Some(dir) = real.parent() {
         files::ensure_private_dir(dir)?;
     }
-    files::write_atomic(&real, doc.to_string().as_bytes(), true)?;
+    files::write_atomic(&real, out.as_bytes(), true)?;
     Ok(written)
 }
 
@@ -385,12 +459,20 @@ pub fn store_choice(
     at: &str,
     consent_version: u32,
 ) -> Result<Written, ConfigError> {
-    edit(path, consent_var, true, |t| {
-        t["enabled"] = value(enabled);
-        t["decided_at"] = value(at);
-        t["decided_via"] = value(via.as_str());
-        t["consent_version"] = value(i64::from(consent_version));
-    })
+    edit(
+        path,
+        consent_var,
+        true,
+        &[
+            ("enabled", Some(Scalar::Bool(enabled))),
+            ("decided_at", Some(Scalar::Str(at))),
+            ("decided_via", Some(Scalar::Str(via.as_str()))),
+            (
+                "consent_version",
+                Some(Scalar::Int(i64::from(consent_version))),
+            ),
+        ],
+    )
 }
 
 /// Forgets the stored choice (back to the default policy).
@@ -400,12 +482,17 @@ pub fn clear_choice(path: Option<&Path>, consent_var: &str) -> Result<(), Config
     {
         return Ok(());
     }
-    edit(path, consent_var, false, |t| {
-        t.remove("enabled");
-        t.remove("decided_at");
-        t.remove("decided_via");
-        t.remove("consent_version");
-    })?;
+    edit(
+        path,
+        consent_var,
+        false,
+        &[
+            ("enabled", None),
+            ("decided_at", None),
+            ("decided_via", None),
+            ("consent_version", None),
+        ],
+    )?;
     Ok(())
 }
 
@@ -415,28 +502,23 @@ pub fn store_notice_version(
     consent_var: &str,
     version: u32,
 ) -> Result<(), ConfigError> {
-    edit(path, consent_var, false, |t| {
-        t["notice_version"] = value(i64::from(version));
-    })?;
+    edit(
+        path,
+        consent_var,
+        false,
+        &[("notice_version", Some(Scalar::Int(i64::from(version))))],
+    )?;
     Ok(())
 }
 
 /// Writes `values` as a fresh consent file (the migration from an older
 /// version's `[telemetry]` table), unless one exists already.
-pub fn write_migrated(path: &Path, values: Table) -> Result<(), ConfigError> {
+pub fn write_migrated(path: &Path, values: &UserConfig) -> Result<(), ConfigError> {
     let real = locate(path)?;
     if files::read_optional(&real)?.is_some() {
         return Ok(());
     }
-    let mut doc = HEADER.parse::<DocumentMut>().expect("header parses");
-    for (k, v) in values.iter() {
-        doc.as_table_mut().insert(k, v.clone());
-    }
-    let text = doc.to_string();
-    parse(&text).map_err(|message| ConfigError::Parse {
-        path: path.to_owned(),
-        message,
-    })?;
+    let text = values.render();
     if let Some(dir) = real.parent() {
         files::ensure_private_dir(dir)?;
     }
@@ -476,6 +558,21 @@ mod tests {
         assert_eq!(c.enabled, Some(false));
         assert_eq!(c.decided_via.as_deref(), Some("command"));
         assert_eq!(c.consent_version, Some(1));
+    }
+
+    #[test]
+    fn a_key_look_alike_inside_a_multi_line_string_is_not_edited() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(FILE_NAME);
+        let endpoint = "endpoint = \"\"\"\nenabled = true\n\"\"\"\n";
+        std::fs::write(&path, endpoint).unwrap();
+        let before = load(Some(&path)).user().unwrap().endpoint.clone();
+        assert_eq!(before.as_deref(), Some("enabled = true\n"));
+        store(&path, false).unwrap();
+        let after = load(Some(&path));
+        let c = after.user().expect("still valid");
+        assert_eq!(c.enabled, Some(false));
+        assert_eq!(c.endpoint, before);
     }
 
     #[test]

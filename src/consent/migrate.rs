@@ -3,19 +3,19 @@
 //! `<config dir>/<app>/config.toml`, the file the host itself owns; now it
 //! lives in tally's own `telemetry.toml` beside it. The first process that
 //! finds the old table and no new file copies the table over, then removes
-//! the table from the host's file with `toml_edit`, keeping every other key
-//! and every comment (the ones above and inside the table move to what
-//! follows it). A host file that only ever held what tally wrote is
-//! removed.
+//! the table's lines from the host's file, keeping every other line and
+//! every comment (the ones inside the table stay in its place). The result
+//! must parse to the host's document minus the table, or the host's file is
+//! left alone and `telemetry status` says to remove the table by hand. A
+//! host file that only ever held what tally wrote is removed.
 //!
 //! If the move fails half-way (a read-only config dir), the old values are
 //! still honoured for this run: a stored "off" must never turn back on.
 
 use std::path::Path;
 
-use toml_edit::{DocumentMut, Item, RawString, Table};
-
 use crate::consent::config::{self, ConfigError, UserConfig};
+use crate::consent::toml_lines;
 use crate::os::files;
 
 /// The header earlier versions wrote at the top of the host's file.
@@ -67,23 +67,28 @@ pub fn run(legacy: &Path, consent: &Path) -> Migration {
         return Migration::Nothing;
     }
     // A host file that is not TOML is none of tally's business.
-    let Ok(mut doc) = text.parse::<DocumentMut>() else {
+    let Ok(mut doc) = text.parse::<toml::Table>() else {
         return Migration::Nothing;
     };
-    let Some(table) = doc.get("telemetry").and_then(Item::as_table).cloned() else {
+    let Some(toml::Value::Table(mut table)) = doc.remove("telemetry") else {
         return Migration::Nothing;
     };
-    let mut values = Table::new();
-    for key in KEYS {
-        if let Some(v) = table.get(key) {
-            let mut v = v.clone();
-            if let Some(v) = v.as_value_mut() {
-                v.decor_mut().clear();
-            }
-            values.insert(key, v);
-        }
-    }
-    let old = toml::from_str::<UserConfig>(&values.to_string()).unwrap_or_default();
+    table.retain(|k, _| KEYS.contains(&k));
+    let found = |what: String| {
+        Migration::Failed(
+            UserConfig::default(),
+            format!(
+                "the [telemetry] table of {} {what}; move its settings by hand (`telemetry on|off`) and remove it",
+                legacy.display()
+            ),
+        )
+    };
+    let old = match toml::Value::Table(table).try_into::<UserConfig>() {
+        Ok(old) => old,
+        // A stored "off" that cannot be read must not turn into "on": the
+        // status says so, and nothing is moved.
+        Err(e) => return found(format!("cannot be read ({})", e.message().trim_end())),
+    };
     let fail = |e: ConfigError| {
         Migration::Failed(
             old.clone(),
@@ -94,15 +99,23 @@ pub fn run(legacy: &Path, consent: &Path) -> Migration {
             ),
         )
     };
-    if let Err(e) = config::write_migrated(consent, values) {
+    if let Err(e) = config::write_migrated(consent, &old) {
         return fail(e);
     }
-    remove_table(&mut doc, &table);
-    let rest = doc.to_string();
-    let result = if rest.trim().is_empty() {
-        files::remove_if_exists(&real).map(|_| ())
-    } else {
-        write_keeping_mode(&real, rest.as_bytes())
+    // The host's file loses the table's lines only if what is left is the
+    // same document without it (no dotted `telemetry.x` keys elsewhere, no
+    // look-alike lines inside multi-line strings).
+    let rest = toml_lines::remove_table(&text, "telemetry", &OLD_HEADER)
+        .filter(|rest| rest.parse::<toml::Table>().as_ref() == Ok(&doc));
+    let result = match rest {
+        None => Err(format!(
+            "its lines could not be told apart safely; remove the [telemetry] table from {} by hand",
+            legacy.display()
+        )),
+        Some(rest) if rest.trim().is_empty() => files::remove_if_exists(&real)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Some(rest) => write_keeping_mode(&real, rest.as_bytes()).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => Migration::Moved,
@@ -115,56 +128,6 @@ pub fn run(legacy: &Path, consent: &Path) -> Migration {
                 legacy.display()
             ),
         ),
-    }
-}
-
-/// Removes the `[telemetry]` table, moving its comments (and the user's
-/// around it) onto whatever follows, minus the header tally itself wrote.
-fn remove_table(doc: &mut DocumentMut, table: &Table) {
-    let mut comments = Vec::new();
-    let mut take = |raw: Option<&RawString>| {
-        for line in raw.and_then(RawString::as_str).unwrap_or("").lines() {
-            let l = line.trim();
-            if l.starts_with('#') && !OLD_HEADER.contains(&l) {
-                comments.push(l.to_owned());
-            }
-        }
-    };
-    take(table.decor().prefix());
-    for (k, item) in table.iter() {
-        take(table.key(k).and_then(|k| k.leaf_decor().prefix()));
-        if let Some(v) = item.as_value() {
-            take(v.decor().suffix());
-        }
-    }
-    let position = table.position();
-    doc.remove("telemetry");
-    if comments.is_empty() {
-        return;
-    }
-    let mut kept = comments.join("\n");
-    kept.push('\n');
-    let next = doc
-        .as_table_mut()
-        .iter_mut()
-        .filter_map(|(_, item)| item.as_table_mut())
-        .filter(|t| t.position() > position)
-        .min_by_key(|t| t.position());
-    match next {
-        Some(t) => {
-            let old = t
-                .decor()
-                .prefix()
-                .and_then(RawString::as_str)
-                .unwrap_or("")
-                .to_owned();
-            t.decor_mut().set_prefix(format!("{kept}{old}"));
-        }
-        None => {
-            let trailing = doc.trailing().as_str().unwrap_or("").to_owned();
-            let sep = if doc.as_table().is_empty() { "" } else { "\n" };
-            doc.set_trailing(format!("{trailing}{sep}{kept}"));
-        }
     }
 }
 
@@ -217,7 +180,7 @@ mod tests {
         ] {
             assert!(rest.contains(kept), "{kept:?} lost:\n{rest}");
         }
-        rest.parse::<DocumentMut>().expect("still TOML");
+        rest.parse::<toml::Table>().expect("still TOML");
         // Once: a second run changes nothing.
         let before = std::fs::read_to_string(&consent).unwrap();
         assert_eq!(run(&legacy, &consent), Migration::Nothing);
@@ -259,6 +222,23 @@ mod tests {
             "{rest}"
         );
         assert!(!rest.contains("telemetry"), "{rest}");
+    }
+
+    #[test]
+    fn dotted_keys_are_honoured_but_the_host_file_is_left_to_the_user() {
+        let tmp = tempfile::tempdir().unwrap();
+        let legacy = tmp.path().join("config.toml");
+        let consent = tmp.path().join("telemetry.toml");
+        let text = "telemetry.enabled = false\n[telemetry.more]\n";
+        std::fs::write(&legacy, text).unwrap();
+        let Migration::Failed(old, why) = run(&legacy, &consent) else {
+            panic!("moved a table it could not cut")
+        };
+        assert_eq!(old.enabled, Some(false));
+        assert!(why.contains("by hand"), "{why}");
+        assert_eq!(std::fs::read_to_string(&legacy).unwrap(), text);
+        // The choice itself was moved: tally's own file decides from now on.
+        assert_eq!(load(Some(&consent)).user().unwrap().enabled, Some(false));
     }
 
     #[test]

@@ -16,3 +16,4 @@ pub mod precedence;
 pub mod prompt;
 pub mod rotation;
 pub mod settings;
+pub mod toml_lines;

@@ -11,7 +11,7 @@
 //! beside it (`machine_id_period`); the id is replaced the first time it is
 //! needed in a new period (a send, `telemetry on`).
 
-use time::Date;
+use crate::os::date::Date;
 
 use crate::consent::paths::StateFiles;
 use crate::os::files::{self, FileError};
@@ -71,13 +71,13 @@ impl Rotation {
 
     /// The name of the period `day` falls in (`2026-11`, `2026-W48`, …);
     /// `None` when the id never rotates.
-    pub fn period(self, day: Date) -> Option<String> {
+    pub(crate) fn period(self, day: Date) -> Option<String> {
         Some(match self {
             Rotation::Never => return None,
             Rotation::Yearly => format!("{}", day.year()),
-            Rotation::Monthly => format!("{}-{:02}", day.year(), u8::from(day.month())),
+            Rotation::Monthly => format!("{}-{:02}", day.year(), day.month()),
             Rotation::Weekly => {
-                let (y, w, _) = day.to_iso_week_date();
+                let (y, w) = day.iso_week();
                 format!("{y}-W{w:02}")
             }
             Rotation::Daily => crate::os::clock::format_day(day),

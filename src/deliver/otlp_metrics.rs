@@ -335,7 +335,7 @@ pub fn encode(req: &ExportMetricsServiceRequest, protocol: Protocol) -> (Vec<u8>
 /// The Unix-nanosecond bounds of a UTC day `YYYY-MM-DD`.
 pub fn day_bounds(day: &str) -> Option<(u64, u64)> {
     let d = crate::os::clock::parse_day(day)?;
-    let start = d.midnight().assume_utc().unix_timestamp_nanos();
+    let start = i128::from(d.midnight_unix()) * 1_000_000_000;
     let end = start + 86_400_000_000_000;
     Some((u64::try_from(start).ok()?, u64::try_from(end).ok()?))
 }

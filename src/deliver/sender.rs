@@ -344,7 +344,7 @@ fn print_debug(settings: &Settings, state: &StateFiles) -> Outcome {
         return Outcome::NothingDue;
     }
     let machine = machine_id(settings, state).unwrap_or_default();
-    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = id.unwrap_or_else(|| crate::os::random::uuid().to_string());
     let body = encode(&build(settings, &machine, &id, &lines));
     eprintln!(
         "[{} telemetry debug] would POST to {}: {}",

@@ -226,7 +226,7 @@ pub(crate) fn uninstall(s: &Settings, out: &mut dyn Write) -> Result<(), Command
         let _ = lifecycle::record_now(s, LifecycleKind::Uninstall);
         // Today counts as complete: this is the last run there will be.
         let mut last = s.clone();
-        last.clock = crate::os::clock::Clock::Fixed(s.clock.now() + time::Duration::days(1));
+        last.clock = crate::os::clock::Clock::Fixed(s.clock.now().plus_secs(86_400));
         match sender::send_pending(&last, Mode::Foreground) {
             Outcome::Done(entries) => writeln!(
                 out,

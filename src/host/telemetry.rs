@@ -431,10 +431,8 @@ impl Telemetry {
             .spawn(move || {
                 loop {
                     let now = s.clock.now();
-                    let midnight = (now.date() + time::Duration::days(1))
-                        .midnight()
-                        .assume_utc();
-                    let to_midnight = (midnight - now).whole_seconds().max(1) as u64;
+                    let midnight = (now.date() + 1).midnight_unix();
+                    let to_midnight = (midnight - now.unix()).max(1) as u64;
                     let wait = s.flush_interval.value.min(Duration::from_secs(to_midnight));
                     std::thread::sleep(wait);
                     // A panic here must neither print on the host's stderr

@@ -4,7 +4,8 @@
 //! override is read only in debug builds (see `os::testhook`): a released
 //! host's clock cannot be moved from the environment.
 
-use time::{Date, OffsetDateTime, format_description::well_known::Rfc3339};
+pub use super::date::parse_day;
+use super::date::{Date, Timestamp};
 
 /// The source of "now" for one process.
 #[derive(Clone, Copy, Debug, Default)]
@@ -13,7 +14,7 @@ pub enum Clock {
     #[default]
     System,
     /// A fixed instant (testing only).
-    Fixed(OffsetDateTime),
+    Fixed(Timestamp),
 }
 
 impl Clock {
@@ -23,19 +24,19 @@ impl Clock {
         let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
             return Clock::System;
         };
-        if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
+        if let Some(t) = Timestamp::parse_rfc3339(v) {
             return Clock::Fixed(t);
         }
-        match parse_day(v) {
-            Some(d) => Clock::Fixed(d.with_hms(12, 0, 0).expect("noon is valid").assume_utc()),
+        match parse_day(v).and_then(|d| Timestamp::from_unix(d.midnight_unix() + 12 * 3600)) {
+            Some(t) => Clock::Fixed(t),
             None => Clock::System,
         }
     }
 
     /// The current instant in UTC.
-    pub fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> Timestamp {
         match self {
-            Clock::System => OffsetDateTime::now_utc(),
+            Clock::System => Timestamp::now(),
             Clock::Fixed(t) => *t,
         }
     }
@@ -47,43 +48,25 @@ impl Clock {
 
     /// Seconds since the Unix epoch.
     pub fn unix(&self) -> i64 {
-        self.now().unix_timestamp()
+        self.now().unix()
     }
 }
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_day(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
-/// Parses `YYYY-MM-DD` strictly (ten characters, a real calendar date).
-pub fn parse_day(s: &str) -> Option<Date> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &s[r];
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let month = time::Month::try_from(num(5..7)? as u8).ok()?;
-    Date::from_calendar_date(num(0..4)? as i32, month, num(8..10)? as u8).ok()
+    d.to_string()
 }
 
 /// Formats an instant as RFC 3339 (UTC, whole seconds).
-pub fn format_instant(t: OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+pub fn format_instant(t: Timestamp) -> String {
+    t.to_string()
 }
 
 /// Formats a unix time as an RFC 3339 instant (for people reading status).
 pub fn format_unix(secs: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(secs)
+    Timestamp::from_unix(secs)
         .map(format_instant)
-        .unwrap_or_else(|_| format!("unix time {secs}"))
+        .unwrap_or_else(|| format!("unix time {secs}"))
 }
 
 #[cfg(test)]

@@ -235,7 +235,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), File
     let tmp = dir.join(format!(
         ".{name}.{}.{}.tmp",
         std::process::id(),
-        uuid::Uuid::new_v4().simple()
+        crate::os::random::uuid().simple()
     ));
     let result = (|| {
         let mut file = open_checked(

@@ -5,6 +5,8 @@
 //! OS through here.
 
 pub mod clock;
+pub mod date;
 pub mod env;
 pub mod files;
+pub mod random;
 pub mod testhook;

@@ -464,7 +464,7 @@ pub fn claim(
         return Ok(None);
     }
     let mut lines = merge(lines);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::os::random::uuid().to_string();
     let mut taken = Vec::new();
     for l in lines.iter_mut() {
         if taken.len() < max_lines && outgoing(l, today) {

@@ -24,7 +24,7 @@ pub fn ensure_machine_id(state: &StateFiles) -> Result<String, FileError> {
         return Ok(id);
     }
     files::ensure_private_dir(state.dir())?;
-    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let id = crate::os::random::uuid().hyphenated().to_string();
     files::write_atomic(&state.machine_id(), format!("{id}\n").as_bytes(), true)?;
     Ok(id)
 }

@@ -19,8 +19,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::os::date::Date;
 use serde::Serialize;
-use time::Date;
 
 use crate::os::clock::{format_day, parse_day};
 pub use crate::report::text::render;
@@ -51,7 +51,7 @@ impl Query {
     /// starts, with the same app and k: what "against the previous period"
     /// compares with.
     pub fn previous(&self) -> Query {
-        let until = self.since - time::Duration::days(1);
+        let until = self.since - (1);
         Query {
             since: until - (self.until - self.since),
             until,
@@ -89,7 +89,7 @@ pub fn parse_since(s: &str, today: Date) -> Result<Date, ReportError> {
     s.strip_suffix('d')
         .and_then(|n| n.parse::<u32>().ok())
         .filter(|n| *n <= 36_500)
-        .map(|n| today - time::Duration::days(i64::from(n)))
+        .map(|n| today - (i64::from(n)))
         .ok_or_else(|| ReportError::Since(s.to_owned()))
 }
 
@@ -537,7 +537,7 @@ mod tests {
                 "1.0.0",
                 false,
                 machine,
-                &uuid::Uuid::new_v4().to_string(),
+                &crate::os::random::uuid().to_string(),
             ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: "2026-11-20".into(),
@@ -579,7 +579,7 @@ mod tests {
 
     fn query(k: usize) -> Query {
         Query {
-            since: today() - time::Duration::days(30),
+            since: today() - (30),
             until: today(),
             app: None,
             min_machines: k,
@@ -591,20 +591,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         for _ in 0..3 {
-            let m = uuid::Uuid::new_v4().to_string();
+            let m = crate::os::random::uuid().to_string();
             post(&mut s, &m, &[("build", 2)], Some("search"));
         }
         // Two rare commands from one machine each: alone each is below k,
         // folded together they are backed by two machines.
         post(
             &mut s,
-            &uuid::Uuid::new_v4().to_string(),
+            &crate::os::random::uuid().to_string(),
             &[("rare-a", 1)],
             None,
         );
         post(
             &mut s,
-            &uuid::Uuid::new_v4().to_string(),
+            &crate::os::random::uuid().to_string(),
             &[("rare-b", 1)],
             None,
         );
@@ -644,7 +644,7 @@ mod tests {
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         post(
             &mut s,
-            &uuid::Uuid::new_v4().to_string(),
+            &crate::os::random::uuid().to_string(),
             &[("build", 2)],
             None,
         );
@@ -662,7 +662,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         for _ in 0..3 {
-            let m = uuid::Uuid::new_v4().to_string();
+            let m = crate::os::random::uuid().to_string();
             post(&mut s, &m, &[("build", 1), ("test", 1)], Some("search"));
         }
         let c = s.connection();
@@ -722,7 +722,7 @@ mod tests {
     fn the_previous_period_has_the_same_length_and_ends_the_day_before() {
         let q = query(5);
         let p = q.previous();
-        assert_eq!(p.until, q.since - time::Duration::days(1));
+        assert_eq!(p.until, q.since - (1));
         assert_eq!(p.until - p.since, q.until - q.since);
         assert_eq!((p.app, p.min_machines), (q.app, q.min_machines));
     }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use time::Date;
+use crate::os::date::Date;
 
 use crate::os::clock::parse_day;
 use crate::report::{CommandRow, Report};
@@ -67,7 +67,7 @@ impl Totals {
 
 fn days_between(since: &str, until: &str) -> Option<(Date, usize)> {
     let (s, u) = (parse_day(since)?, parse_day(until)?);
-    let n = (u - s).whole_days() + 1;
+    let n = (u - s) + 1;
     (n > 0).then_some((s, n as usize))
 }
 
@@ -238,8 +238,7 @@ fn day_label(d: Date, i: usize, n: usize) -> String {
         n.div_ceil(10).div_ceil(7) * 7
     };
     if i.is_multiple_of(every) {
-        let month = d.month().to_string();
-        format!("{} {}", &month[..3], d.day())
+        format!("{} {}", d.month_abbrev(), d.day())
     } else {
         String::new()
     }
@@ -253,7 +252,7 @@ fn per_day(r: &Report, first: Date, n: usize) -> Vec<Option<usize>> {
         .collect();
     (0..n)
         .map(|i| {
-            let d = first + time::Duration::days(i as i64);
+            let d = first + (i as i64);
             by_day
                 .get(crate::os::clock::format_day(d).as_str())
                 .copied()
@@ -274,21 +273,15 @@ fn daily(s: &mut String, r: &Report, prev: Option<&Report>) {
         Some((first, n)) => {
             // A window of years would draw hair-thin bars: the last year is plenty.
             let keep = n.min(366);
-            let first = first + time::Duration::days((n - keep) as i64);
+            let first = first + ((n - keep) as i64);
             let cur = per_day(r, first, keep);
             let before = prev
                 .and_then(|p| days_between(&p.since, &p.until))
                 .zip(prev)
-                .map(|((pf, pn), p)| {
-                    per_day(
-                        p,
-                        pf + time::Duration::days((pn.saturating_sub(keep)) as i64),
-                        keep,
-                    )
-                })
+                .map(|((pf, pn), p)| per_day(p, pf + ((pn.saturating_sub(keep)) as i64), keep))
                 .unwrap_or_default();
             let labels: Vec<String> = (0..keep)
-                .map(|i| day_label(first + time::Duration::days(i as i64), i, keep))
+                .map(|i| day_label(first + (i as i64), i, keep))
                 .collect();
             s.push_str(&chart::daily(&cur, &before, &labels));
             if let Some(o) = r.days.iter().find(|d| d.day == "other") {

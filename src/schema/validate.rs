@@ -11,8 +11,8 @@
 //! integer field or bucket array whose limit is [`MAX_COUNT`], so every item
 //! kind the table defines gets them.
 
+use crate::os::date::Date;
 use serde_json::{Map, Value};
-use time::Date;
 
 use crate::os::clock::parse_day;
 use crate::schema::{self, Batch, Field, Kind, MAX_COUNT};
@@ -98,8 +98,8 @@ pub fn validate_value(value: Value, today: Date) -> Result<Validated, Reject> {
     if events.len() > 64 {
         return Err(Reject("more than 64 events in one batch".into()));
     }
-    let oldest = today - time::Duration::days(MAX_AGE_DAYS);
-    let newest = today + time::Duration::days(1);
+    let oldest = today - (MAX_AGE_DAYS);
+    let newest = today + (1);
     let mut kept = Vec::with_capacity(events.len());
     let mut total = 0u64;
     for (n, event) in events.into_iter().enumerate() {
@@ -355,8 +355,8 @@ mod tests {
                 arch: "x86_64".into(),
                 ci: false,
                 schema: SCHEMA_VERSION,
-                machine_id: uuid::Uuid::new_v4().to_string(),
-                batch_id: uuid::Uuid::new_v4().to_string(),
+                machine_id: crate::os::random::uuid().to_string(),
+                batch_id: crate::os::random::uuid().to_string(),
             },
             events: vec![
                 Event::UsageRollup(UsageRollup {

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::os::date::Timestamp;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -40,7 +41,6 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
 use crate::schema::validate::validate;
@@ -339,7 +339,7 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
         // make room.
         t.0.set(Phase::Working);
     }
-    let today = OffsetDateTime::now_utc().date();
+    let today = Timestamp::now().date();
     let validated = match validate(&body, today) {
         Ok(v) => v,
         Err(reject) => {
@@ -405,7 +405,7 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
 /// store. `on_ready` gets the bound address once the socket listens.
 pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics>, ServerError> {
     let mut store = AnyStore::open(&cfg.store, cfg.durability)?;
-    let today = OffsetDateTime::now_utc().date();
+    let today = Timestamp::now().date();
     let pruned = store.prune(today, cfg.retention_days)?;
     if pruned.usage + pruned.machine_days + pruned.batches > 0 {
         eprintln!(
@@ -548,9 +548,7 @@ async fn serve(
             tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
         loop {
             tick.tick().await;
-            let _ = writer
-                .prune(OffsetDateTime::now_utc().date(), retention)
-                .await;
+            let _ = writer.prune(Timestamp::now().date(), retention).await;
             eprintln!("tally serve: last 24 hours: {}", metrics.summary());
         }
     });

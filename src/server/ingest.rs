@@ -8,8 +8,8 @@
 //! Counts add up with saturation at `i64::MAX`: SQLite turns an integer sum
 //! that overflows into a float, which is never stored here.
 
+use crate::os::date::Date;
 use rusqlite::{CachedStatement, Transaction, params};
-use time::Date;
 
 use crate::schema::validate::{Drops, MAX_AGE_DAYS, Validated};
 use crate::schema::{CommandOutcome, Event, LATENCY_BUCKETS};
@@ -319,7 +319,7 @@ mod tests {
         serde_json::to_vec(&serde_json::json!({
             "envelope": {"app": "demo", "app_version": "1.0.0", "os": "linux", "arch": "x86_64",
                 "ci": false, "schema": 1, "machine_id": machine,
-                "batch_id": uuid::Uuid::new_v4().to_string()},
+                "batch_id": crate::os::random::uuid().to_string()},
             "events": [{"type": "usage_rollup", "day": day, "commands": commands}]
         }))
         .unwrap()
@@ -334,7 +334,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         let today = parse_day("2026-11-21").unwrap();
-        let m = uuid::Uuid::new_v4().to_string();
+        let m = crate::os::random::uuid().to_string();
         let v = validate(&body("2026-11-20", &m, &[("build", 5)]), today).unwrap();
         s.ingest(&v, today).unwrap();
         s.connection()
@@ -354,11 +354,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         let today = parse_day("2026-11-21").unwrap();
-        let received = today - time::Duration::days(BATCH_ID_DAYS + 1);
+        let received = today - (BATCH_ID_DAYS + 1);
         let v = validate(
             &body(
-                &format_day(received - time::Duration::days(1)),
-                &uuid::Uuid::new_v4().to_string(),
+                &format_day(received - (1)),
+                &crate::os::random::uuid().to_string(),
                 &[("crafted-name", 1)],
             ),
             received,
@@ -380,7 +380,7 @@ mod tests {
         let v = validate(
             &body(
                 "2026-11-20",
-                &uuid::Uuid::new_v4().to_string(),
+                &crate::os::random::uuid().to_string(),
                 &[("crafted-name", 2)],
             ),
             today,

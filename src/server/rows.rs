@@ -2,7 +2,7 @@
 //! store and report that read them: what a `usage` row counts, the drop
 //! reasons, and days as the numbers they are stored as.
 
-use time::Date;
+use crate::os::date::Date;
 
 /// What a `usage` row counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,12 +56,10 @@ pub enum Ingested {
 
 /// Days since 1970-01-01, the form days are stored in.
 pub fn day_number(d: Date) -> i64 {
-    i64::from(d.to_julian_day()) - 2_440_588
+    d.unix_days()
 }
 
 /// The date of a stored day number.
 pub fn day_from_number(n: i64) -> Option<Date> {
-    i32::try_from(n + 2_440_588)
-        .ok()
-        .and_then(|j| Date::from_julian_day(j).ok())
+    Date::from_unix_days(n)
 }

@@ -11,7 +11,7 @@
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
-use time::Date;
+use crate::os::date::Date;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::schema::validate::Validated;

@@ -44,7 +44,7 @@ fn random_names_and_versions_through_the_builder_make_batches_serve_accepts() {
         ("XDG_STATE_HOME", home.join("state").display().to_string()),
     ]);
     let yesterday = day(-1);
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = tally::__private::os::date::Timestamp::now().date();
     let conn = std::cell::RefCell::new(Conn::open(srv.addr));
     let mut runner = TestRunner::new(Config {
         cases: 300,

@@ -181,7 +181,7 @@ fn status(sb: &Sandbox, day: &str) -> Value {
 /// Day D's UTC bounds in Unix nanoseconds, as strings.
 fn bounds(day: &str) -> (String, String) {
     let d = tally::__private::os::clock::parse_day(day).unwrap();
-    let s = d.midnight().assume_utc().unix_timestamp_nanos();
+    let s = i128::from(d.midnight_unix()) * 1_000_000_000;
     (s.to_string(), (s + 86_400_000_000_000).to_string())
 }
 

@@ -193,8 +193,8 @@ mod tests {
                 "demo",
                 "1.0.0",
                 false,
-                &uuid::Uuid::new_v4().to_string(),
-                &uuid::Uuid::new_v4().to_string(),
+                &crate::os::random::uuid().to_string(),
+                &crate::os::random::uuid().to_string(),
             ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: "2026-11-20".into(),

@@ -11,7 +11,7 @@ pub mod sqlite;
 
 use std::path::PathBuf;
 
-use time::Date;
+use crate::os::date::Date;
 
 pub use sqlite::*;
 

@@ -22,8 +22,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::os::date::Date;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use time::Date;
 
 use crate::schema::validate::Validated;
 pub use crate::server::rows::{DROP_REASONS, Ingested, RowKind, day_from_number, day_number};
@@ -417,7 +417,7 @@ mod tests {
                 "1.0.0",
                 false,
                 machine,
-                &uuid::Uuid::new_v4().to_string(),
+                &crate::os::random::uuid().to_string(),
             ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: day.into(),
@@ -438,7 +438,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("s.db");
         let today = parse_day("2026-11-21").unwrap();
-        let machine = uuid::Uuid::new_v4().to_string();
+        let machine = crate::os::random::uuid().to_string();
         let mut s = Store::open(&path, Durability::Normal).unwrap();
         let v = validate(&batch("2026-11-20", &machine), today).unwrap();
         assert_eq!(s.ingest(&v, today).unwrap(), Ingested::Stored);
@@ -463,7 +463,7 @@ mod tests {
         let path = dir.path().join("s.db");
         let today = parse_day("2026-11-21").unwrap();
         let v = validate(
-            &batch("2026-11-20", &uuid::Uuid::new_v4().to_string()),
+            &batch("2026-11-20", &crate::os::random::uuid().to_string()),
             today,
         )
         .unwrap();
@@ -498,12 +498,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let today = parse_day("2026-11-21").unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
-        let old_machine = uuid::Uuid::new_v4().to_string();
-        let old_day = today - time::Duration::days(20);
+        let old_machine = crate::os::random::uuid().to_string();
+        let old_day = today - (20);
         let v = validate(&batch(&format_day(old_day), &old_machine), today).unwrap();
         s.ingest(&v, old_day).unwrap();
         let v = validate(
-            &batch("2026-11-20", &uuid::Uuid::new_v4().to_string()),
+            &batch("2026-11-20", &crate::os::random::uuid().to_string()),
             today,
         )
         .unwrap();

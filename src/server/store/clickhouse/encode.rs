@@ -3,7 +3,7 @@
 //! order of [`COLUMNS`]. One marker row per batch, one machine-day row per
 //! event day, the usage rows, the drop counters.
 
-use time::Date;
+use crate::os::date::Date;
 
 use crate::os::clock::format_day;
 use crate::schema::validate::Validated;

@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use time::Date;
+use crate::os::date::Date;
 
 use crate::schema::validate::Validated;
 use crate::server::rows::Ingested;
@@ -388,7 +388,7 @@ impl ClickHouse {
             let ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let r = uuid::Uuid::new_v4().as_u128() as u64 & 0x3ff;
+            let r = crate::os::random::uuid().as_u128() as u64 & 0x3ff;
             (ms << 22) | (r << 12)
         };
         debug_assert!(items.len() <= 1 << 12);
@@ -441,7 +441,7 @@ impl ClickHouse {
     /// Drops the monthly partitions whose last day is more than
     /// `retention_days` before `today`.
     pub fn prune(&mut self, today: Date, retention_days: u32) -> Result<Pruned, StoreError> {
-        let cutoff = today - time::Duration::days(i64::from(retention_days));
+        let cutoff = today - (i64::from(retention_days));
         let db = &self.url.database;
         let parts = self.select(&format!(
             "SELECT DISTINCT toString(partition) FROM system.parts
@@ -458,13 +458,17 @@ impl ClickHouse {
                 continue;
             };
             let (year, month) = (yyyymm / 100, yyyymm % 100);
-            let Ok(month) = time::Month::try_from(month as u8) else {
+            let Some(first) = u8::try_from(month)
+                .ok()
+                .and_then(|m| Date::from_calendar_date(year, m, 1))
+            else {
                 continue;
             };
-            let Ok(first) = Date::from_calendar_date(year, month, 1) else {
-                continue;
-            };
-            let last = first.replace_day(month.length(year)).unwrap_or(first);
+            // The month's last day: the day before the next month's first.
+            let next = first + 31;
+            let last = (next - (i64::from(next.day()) - 1))
+                .previous_day()
+                .unwrap_or(first);
             if last < cutoff {
                 old.push(yyyymm);
             }
