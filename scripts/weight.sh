@@ -5,12 +5,15 @@
 # both release and stripped, each from a clean target directory, and prints
 # the crates compiled, the binary size and the clean-build time side by side.
 # Budget (DESIGN.md): at most 45 crates and at most +1.5 MB.
-# Usage: bash scripts/weight.sh [FEATURES]   (default: the README's list)
+# Usage: bash scripts/weight.sh [FEATURES…]
+#   Each argument is one feature list (`'"clap", "rustls"'`, or '' for none);
+#   without arguments: none (plain `default-features = false`), then the
+#   README's list, measured side by side in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 readme_features=$(sed -n 's/^tally = .*features = \[\(.*\)\] }$/\1/p' README.md | head -1)
-features=${1:-$readme_features}
+if [ $# -eq 0 ]; then set -- "" "$readme_features"; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -32,10 +35,8 @@ strip = true
 TOML
 }
 
-mkdir -p "$work/without/src" "$work/with/src"
+mkdir -p "$work/without/src"
 manifest "" >"$work/without/Cargo.toml"
-manifest "tally = { path = \"$repo\", default-features = false, features = [$features] }" >"$work/with/Cargo.toml"
-cp examples/mytool.rs "$work/with/src/main.rs"
 cat >"$work/without/src/main.rs" <<'RS'
 use clap::{Parser, Subcommand};
 
@@ -64,9 +65,8 @@ fn main() {
     }
 }
 RS
-# tally's lock file pins both builds to the versions tally is tested with.
+# tally's lock file pins every build to the versions tally is tested with.
 cp Cargo.lock "$work/without/Cargo.lock"
-cp Cargo.lock "$work/with/Cargo.lock"
 
 measure() { # dir -> "crates bytes seconds"
     local dir=$1 start end crates
@@ -78,10 +78,26 @@ measure() { # dir -> "crates bytes seconds"
         "$(echo "$end - $start" | bc)"
 }
 
+mb() { echo "$1/1048576" | bc -l; }
 read -r c0 b0 t0 < <(measure "$work/without")
-read -r c1 b1 t1 < <(measure "$work/with")
-echo "minimal clap host, release, stripped; tally features: [$features]"
-printf '%-16s %8s %12s %14s\n' "" crates "size (MB)" "clean build (s)"
-printf '%-16s %8d %12.2f %14.1f\n' "without tally" "$c0" "$(echo "$b0/1048576" | bc -l)" "$t0"
-printf '%-16s %8d %12.2f %14.1f\n' "with tally" "$c1" "$(echo "$b1/1048576" | bc -l)" "$t1"
-printf '%-16s %+8d %+12.2f %+14.1f\n' "added" "$((c1 - c0))" "$(echo "($b1-$b0)/1048576" | bc -l)" "$(echo "$t1-$t0" | bc)"
+echo "minimal clap host (examples/mytool.rs), release, stripped, tally by path with default-features = false"
+printf '%-40s %7s %7s %10s %9s %10s\n' "" crates added "size (MB)" added "build (s)"
+printf '%-40s %7d %7s %10.2f %9s %10.1f\n' "without tally" "$c0" "" "$(mb "$b0")" "" "$t0"
+i=0
+for features in "$@"; do
+    i=$((i + 1))
+    dir="$work/with$i"
+    mkdir -p "$dir/src"
+    manifest "tally = { path = \"$repo\", default-features = false, features = [$features] }" >"$dir/Cargo.toml"
+    cp Cargo.lock "$dir/Cargo.lock"
+    if [ -z "$features" ]; then
+        # Without the clap feature the README's host does not compile: the
+        # plain host records its subcommand by name instead.
+        cp scripts/weight_plain_host.rs "$dir/src/main.rs"
+    else
+        cp examples/mytool.rs "$dir/src/main.rs"
+    fi
+    read -r c1 b1 t1 < <(measure "$dir")
+    printf '%-40s %7d %+7d %10.2f %+9.2f %10.1f\n' "with tally [$features]" "$c1" "$((c1 - c0))" \
+        "$(mb "$b1")" "$(echo "($b1-$b0)/1048576" | bc -l)" "$t1"
+done

@@ -9,13 +9,10 @@
 //! The id is random, never derived from the period or the old id, so a new
 //! one says nothing about its predecessor. The period it belongs to is kept
 //! beside it (`machine_id_period`); the id is replaced the first time it is
-//! needed in a new period (a send, `telemetry on`).
+//! needed in a new period (a send, `telemetry on`): see
+//! `record::state::current_id`.
 
 use crate::os::date::Date;
-
-use crate::consent::paths::StateFiles;
-use crate::os::files::{self, FileError};
-use crate::record::state;
 
 /// How often the machine id is replaced by a new random one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,29 +82,6 @@ impl Rotation {
     }
 }
 
-/// The machine id for `today` under `rotation`: the stored one while its
-/// period lasts, else a fresh random one (minted when none is stored).
-pub fn current_id(st: &StateFiles, rotation: Rotation, today: Date) -> Result<String, FileError> {
-    let Some(period) = rotation.period(today) else {
-        return state::ensure_machine_id(st);
-    };
-    let stored = files::read_optional(&st.machine_id_period())
-        .ok()
-        .flatten()
-        .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
-    if stored.as_deref() != Some(period.as_str()) || state::read_machine_id(st).is_none() {
-        files::remove_if_exists(&st.machine_id())?;
-        let id = state::ensure_machine_id(st)?;
-        files::write_atomic(
-            &st.machine_id_period(),
-            format!("{period}\n").as_bytes(),
-            true,
-        )?;
-        return Ok(id);
-    }
-    state::ensure_machine_id(st)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,28 +100,6 @@ mod tests {
         assert_eq!(
             Rotation::stricter(None, Some(Rotation::Weekly)),
             Some(Rotation::Weekly)
-        );
-    }
-
-    /// A machine id lived forever: the data was pseudonymous across every
-    /// day it reported.
-    #[test]
-    fn monthly_id_is_stable_within_a_month_and_new_in_the_next() {
-        let t = tempfile::tempdir().unwrap();
-        let st = StateFiles(t.path().join("s"));
-        let nov = |d| parse_day(&format!("2026-11-{d:02}")).unwrap();
-        let a = current_id(&st, Rotation::Monthly, nov(1)).unwrap();
-        assert_eq!(current_id(&st, Rotation::Monthly, nov(30)).unwrap(), a);
-        let b = current_id(&st, Rotation::Monthly, parse_day("2026-12-01").unwrap()).unwrap();
-        assert_ne!(a, b);
-        assert_eq!(
-            current_id(&st, Rotation::Monthly, parse_day("2026-12-31").unwrap()).unwrap(),
-            b
-        );
-        // Never: the stored id stays whatever the date.
-        assert_eq!(
-            current_id(&st, Rotation::Never, parse_day("2030-01-01").unwrap()).unwrap(),
-            b
         );
     }
 }

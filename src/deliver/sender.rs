@@ -73,11 +73,9 @@ pub fn machine_id(settings: &Settings, state: &StateFiles) -> Result<String, fil
     match settings.instance_id {
         Some(id) => Ok(id.hyphenated().to_string()),
         // Random, and replaced each period when a rotation is chosen.
-        None => crate::consent::rotation::current_id(
-            state,
-            settings.rotation.value,
-            settings.clock.today(),
-        ),
+        None => {
+            crate::record::state::current_id(state, settings.rotation.value, settings.clock.today())
+        }
     }
 }
 

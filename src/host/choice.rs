@@ -234,7 +234,7 @@ pub(crate) fn uninstall(s: &Settings, out: &mut dyn Write) -> Result<(), Command
                 entries.len()
             )?,
             other => {
-                let (_, detail, _) = crate::host::command::outcome_words(&last, &other);
+                let (_, detail, _) = crate::host::output::outcome_words(&last, &other);
                 writeln!(out, "Nothing sent: {detail}.")?
             }
         }

@@ -2,6 +2,7 @@
 //! start, and the `telemetry …` subcommands (status, on, off, …) a host
 //! flattens into its own CLI.
 
+pub mod args;
 pub(crate) mod choice;
 pub mod command;
 #[cfg(feature = "clap")]

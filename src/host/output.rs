@@ -6,8 +6,10 @@ use std::io::{self, Write};
 
 use crate::consent::config;
 use crate::consent::settings::Settings;
+use crate::deliver::sender::Outcome;
 use crate::os::files;
 use crate::record::spool;
+use crate::record::state;
 
 /// A failure of a telemetry command. The message says what happened, to
 /// which file, and what to do.
@@ -101,4 +103,59 @@ pub(crate) fn path_text(p: Option<&std::path::Path>) -> String {
         || "(unknown: no home directory)".into(),
         |p| p.display().to_string(),
     )
+}
+
+/// A send's outcome as a stable word, a sentence, and the batches.
+pub(crate) fn outcome_words(
+    s: &Settings,
+    outcome: &Outcome,
+) -> (&'static str, String, Vec<state::LedgerEntry>) {
+    match outcome {
+        Outcome::Disabled => ("disabled", s.consent.reason.clone(), vec![]),
+        Outcome::NoEndpoint => (
+            "no_endpoint",
+            format!(
+                "no endpoint is configured (set {})",
+                s.app.var("TELEMETRY_ENDPOINT")
+            ),
+            vec![],
+        ),
+        Outcome::Unusable(why) => ("not_sent", why.clone(), vec![]),
+        Outcome::NoStateDir => ("no_state_dir", "no state directory is known".into(), vec![]),
+        Outcome::NoticePending => (
+            "notice_pending",
+            "the usage notice has not been shown in an earlier run yet, so nothing may be sent"
+                .into(),
+            vec![],
+        ),
+        Outcome::BackedOff(u) => (
+            "backed_off",
+            format!("backing off until {}", crate::os::clock::format_unix(*u)),
+            vec![],
+        ),
+        Outcome::Busy => (
+            "busy",
+            "another process is sending right now".into(),
+            vec![],
+        ),
+        Outcome::NothingDue => (
+            "nothing_due",
+            "no completed day is waiting (today's counts stay local until the day is over)".into(),
+            vec![],
+        ),
+        Outcome::Printed => (
+            "printed",
+            "debug mode: the payload was printed to stderr and not sent".into(),
+            vec![],
+        ),
+        Outcome::Done(e) => (
+            "sent",
+            format!(
+                "{} batch(es) delivered",
+                e.iter().filter(|x| x.result == "sent").count()
+            ),
+            e.clone(),
+        ),
+        Outcome::Failed(m, e) => ("failed", m.clone(), e.clone()),
+    }
 }

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 
 use clap::{ArgMatches, Command, Subcommand};
 
-use crate::host::command::TelemetryCommand;
+use crate::host::args::TelemetryCommand;
 
 /// What an external subcommand (clap's `allow_external_subcommands`) is
 /// recorded as: never what the user typed, which could be anything.

@@ -8,6 +8,8 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::consent::paths::StateFiles;
+use crate::consent::rotation::Rotation;
+use crate::os::date::Date;
 use crate::os::files::{self, FileError};
 
 /// Reads the stored machine id, if there is a valid one.
@@ -317,9 +319,33 @@ pub fn clear_error(state: &StateFiles) {
     let _ = files::remove_if_exists(&state.last_error());
 }
 
+/// The machine id for `today` under `rotation`: the stored one while its
+/// period lasts, else a fresh random one (minted when none is stored).
+pub fn current_id(st: &StateFiles, rotation: Rotation, today: Date) -> Result<String, FileError> {
+    let Some(period) = rotation.period(today) else {
+        return ensure_machine_id(st);
+    };
+    let stored = files::read_optional(&st.machine_id_period())
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    if stored.as_deref() != Some(period.as_str()) || read_machine_id(st).is_none() {
+        files::remove_if_exists(&st.machine_id())?;
+        let id = ensure_machine_id(st)?;
+        files::write_atomic(
+            &st.machine_id_period(),
+            format!("{period}\n").as_bytes(),
+            true,
+        )?;
+        return Ok(id);
+    }
+    ensure_machine_id(st)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::date::parse_day;
 
     #[test]
     fn backoff_doubles_to_a_day() {
@@ -379,5 +405,27 @@ mod tests {
         assert_eq!(l.last().unwrap().batch_id, (2 * LEDGER_MAX + 4).to_string());
         delete_all(&s).unwrap();
         assert!(!s.dir().exists());
+    }
+
+    /// A machine id lived forever: the data was pseudonymous across every
+    /// day it reported.
+    #[test]
+    fn monthly_id_is_stable_within_a_month_and_new_in_the_next() {
+        let t = tempfile::tempdir().unwrap();
+        let st = StateFiles(t.path().join("s"));
+        let nov = |d| parse_day(&format!("2026-11-{d:02}")).unwrap();
+        let a = current_id(&st, Rotation::Monthly, nov(1)).unwrap();
+        assert_eq!(current_id(&st, Rotation::Monthly, nov(30)).unwrap(), a);
+        let b = current_id(&st, Rotation::Monthly, parse_day("2026-12-01").unwrap()).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            current_id(&st, Rotation::Monthly, parse_day("2026-12-31").unwrap()).unwrap(),
+            b
+        );
+        // Never: the stored id stays whatever the date.
+        assert_eq!(
+            current_id(&st, Rotation::Never, parse_day("2030-01-01").unwrap()).unwrap(),
+            b
+        );
     }
 }

@@ -1,0 +1,189 @@
+//! Unit tests of the spool: encoding, merging, the size cap, claims.
+
+use super::*;
+
+fn state() -> (tempfile::TempDir, StateFiles) {
+    let t = tempfile::tempdir().unwrap();
+    let s = StateFiles(t.path().join("state"));
+    (t, s)
+}
+
+fn cmd(day: &str, name: &str, n: u64) -> Line {
+    Line::new(
+        day,
+        Row::Command {
+            name: name.into(),
+            outcome: None,
+        },
+        n,
+    )
+}
+
+#[test]
+fn lines_round_trip_and_merge() {
+    let mut tool = Line::new(
+        "2026-11-20",
+        Row::Tool {
+            name: None,
+            outcome: Outcome::Ok,
+            class: None,
+        },
+        2,
+    );
+    tool.lat = Some([2, 0, 0, 0, 0, 0, 0]);
+    let lines = vec![
+        cmd("2026-11-20", "a", 1),
+        tool.clone(),
+        cmd("2026-11-20", "a", 2),
+        tool,
+    ];
+    let parsed = parse(&encode(&lines));
+    assert_eq!(parsed.bad, 0);
+    let merged = merge(parsed.lines);
+    assert_eq!(merged.len(), 2);
+    assert_eq!(merged[0].n, 3);
+    assert_eq!(merged[1].lat.unwrap()[0], 4);
+}
+
+#[test]
+fn corrupt_lines_become_a_dropped_count() {
+    let (_t, s) = state();
+    append(&s, &[cmd("2026-11-20", "a", 1)], "2026-11-21").unwrap();
+    let mut f = files::open_append(&s.spool()).unwrap();
+    f.write_all(b"{\"v\":1,\"day\":\"2026-11-20\",\"k\":\"comm\n{not json}\n{\"v\":99,\"day\":\"2026-11-20\",\"k\":\"dropped\",\"n\":1}\n").unwrap();
+    append(&s, &[cmd("2026-11-20", "a", 1)], "2026-11-21").unwrap();
+    let _l = lock(&s).unwrap();
+    let lines = compact(&s, "2026-11-21", CAP_BYTES).unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .find(|l| {
+                l.row
+                    == Row::Command {
+                        name: "a".into(),
+                        outcome: None,
+                    }
+            })
+            .unwrap()
+            .n,
+        2
+    );
+    assert_eq!(lines.iter().find(|l| l.row == Row::Dropped).unwrap().n, 3);
+}
+
+#[test]
+fn never_exceeds_the_cap() {
+    let (_t, s) = state();
+    for day in 1..=28 {
+        let d = format!("2026-10-{day:02}");
+        for i in 0..400 {
+            append(
+                &s,
+                &[cmd(&d, &format!("command-number-{i}"), 1)],
+                "2026-11-21",
+            )
+            .unwrap();
+            assert!(files::size_of(&s.spool()) <= CAP_BYTES);
+        }
+    }
+    let _l = lock(&s).unwrap();
+    let lines = read(&s).unwrap().lines;
+    assert!(
+        lines.iter().any(|l| l.row == Row::Dropped && l.n > 0),
+        "drops are counted"
+    );
+    assert!(
+        lines.iter().any(|l| l.day == "2026-10-28"),
+        "newest day kept"
+    );
+    assert!(
+        !lines.iter().any(|l| l.day == "2026-10-01"),
+        "oldest day dropped"
+    );
+}
+
+/// A flood of distinct names today once evicted yesterday's completed
+/// day, which was waiting to be sent, leaving only `dropped` lines.
+#[test]
+fn a_flood_of_new_names_never_evicts_a_completed_day() {
+    let (_t, s) = state();
+    let today = "2026-11-21";
+    append(&s, &[cmd("2026-11-20", "yesterday", 7)], today).unwrap();
+    for i in 0..3000 {
+        append(&s, &[cmd(today, &format!("flood-name-{i}"), 1)], today).unwrap();
+        assert!(files::size_of(&s.spool()) <= CAP_BYTES);
+    }
+    let _l = lock(&s).unwrap();
+    let lines = read(&s).unwrap().lines;
+    assert!(
+        lines.iter().any(|l| l.day == "2026-11-20" && l.n == 7),
+        "the completed day was evicted"
+    );
+    assert!(lines.iter().any(|l| l.row == Row::Dropped && l.n > 0));
+}
+
+#[test]
+fn claims_are_stable_until_released() {
+    let (_t, s) = state();
+    append(
+        &s,
+        &[cmd("2026-11-19", "a", 1), cmd("2026-11-21", "today", 1)],
+        "2026-11-21",
+    )
+    .unwrap();
+    let _l = lock(&s).unwrap();
+    let (id, lines) = claim(&s, "2026-11-21", 100).unwrap().unwrap();
+    assert_eq!(lines.len(), 1);
+    let (again, _) = claim(&s, "2026-11-21", 100).unwrap().unwrap();
+    assert_eq!(
+        id, again,
+        "an unacknowledged claim is resent under the same id"
+    );
+    release(&s, &id).unwrap();
+    assert!(
+        claim(&s, "2026-11-21", 100).unwrap().is_none(),
+        "today stays local"
+    );
+    assert_eq!(read(&s).unwrap().lines.len(), 1);
+}
+
+#[test]
+fn a_huge_spool_is_read_only_up_to_the_cap() {
+    let (_t, s) = state();
+    files::ensure_private_dir(s.dir()).unwrap();
+    let line = encode(&[cmd("2026-11-20", "a", 1)]);
+    let mut f = files::open_append(&s.spool()).unwrap();
+    let mut written = 0u64;
+    while written < 4 * CAP_BYTES {
+        f.write_all(&line).unwrap();
+        written += line.len() as u64;
+    }
+    let p = read(&s).unwrap();
+    assert!(p.bad >= 1, "the excess counts as dropped");
+    assert!(p.lines.len() as u64 <= CAP_BYTES / line.len() as u64);
+    append(&s, &[cmd("2026-11-21", "b", 1)], "2026-11-21").unwrap();
+    assert!(
+        files::size_of(&s.spool()) <= CAP_BYTES,
+        "repaired to the cap"
+    );
+}
+
+#[test]
+fn the_head_says_whether_a_send_is_due() {
+    let (_t, s) = state();
+    assert!(!head_due(&s, "2026-11-21"));
+    append(&s, &[cmd("2026-11-21", "a", 1)], "2026-11-21").unwrap();
+    assert!(!head_due(&s, "2026-11-21"), "today only");
+    assert!(head_due(&s, "2026-11-22"), "yesterday");
+}
+
+#[test]
+fn symlinked_spool_is_refused() {
+    let (t, s) = state();
+    files::ensure_private_dir(s.dir()).unwrap();
+    let target = t.path().join("elsewhere");
+    std::fs::write(&target, b"").unwrap();
+    std::os::unix::fs::symlink(&target, s.spool()).unwrap();
+    assert!(append(&s, &[cmd("2026-11-20", "a", 1)], "2026-11-21").is_err());
+    assert_eq!(std::fs::read(&target).unwrap(), b"");
+}
