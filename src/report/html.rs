@@ -2,7 +2,7 @@
 //! inline CSS and SVG, no script, no font or image fetched, so it reads the
 //! same offline, attached to an email, or printed. A Content-Security-Policy
 //! in the page forbids scripts and every fetch outright, as a second wall
-//! behind the escaping of every store string (see [`fmt::esc`]).
+//! behind the escaping of every store string (see `fmt::esc`).
 //!
 //! It is drawn from the same [`Report`] as the text and the JSON, so it
 //! hides exactly what they hide (k-anonymity), plus optionally the report

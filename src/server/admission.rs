@@ -7,7 +7,7 @@
 //! down, so a flood costs its sender the refusals and everyone else
 //! nothing but a share of the budget.
 //!
-//! Sources are the keyed hashes from [`crate::server::conn::Slots::source_key`],
+//! Sources are the keyed hashes from `crate::server::conn::Slots::source_key`,
 //! never addresses. Their buckets are bounded: full (refilled) buckets are
 //! swept out when a shard grows, and a shard still at its cap after a sweep
 //! more than half full is cleared, which at worst forgives the sources hashed into it (the

@@ -3,7 +3,7 @@
 //! no-op), one `machine_days` row per event day, `usage` rows that add up
 //! per machine, day and counted thing, and the validator's drop counters.
 //! Strings and machine ids are interned through bounded in-memory caches
-//! ([`Bounded`]), so a typical batch costs only integer-keyed upserts.
+//! (`Bounded`), so a typical batch costs only integer-keyed upserts.
 //!
 //! Counts add up with saturation at `i64::MAX`: SQLite turns an integer sum
 //! that overflows into a float, which is never stored here.

@@ -6,7 +6,7 @@
 //! never by the peer address (that is [`crate::server::admission`]'s job).
 //!
 //! Bounded: forged ids each get a bucket, so a shard that reaches
-//! [`MAX_PER_SHARD`] first sweeps out buckets that have refilled (they say
+//! `MAX_PER_SHARD` first sweeps out buckets that have refilled (they say
 //! nothing a fresh one would not) and, if that leaves it more than half
 //! full, starts over. At worst that forgives the machines in that shard;
 //! the admission limits still hold. 16 shards × 4,096 buckets × ~48 bytes
