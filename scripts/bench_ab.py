@@ -11,7 +11,7 @@ the commands' own start varies by more than what is measured (Node's start
 varies by several milliseconds on a shared machine); the paired median with
 its interval says how well the figure is known.
 
-Usage: python3 scripts/bench_ab.py [--runs N] [--warmup N] [--json FILE] -- 'CMD A' 'CMD B'
+Usage: python3 scripts/bench_ab.py [--runs N] [--warmup N] [--names A,B] [--json FILE] -- 'CMD A' 'CMD B'
 Each command is split like a shell word list (no shell runs); stdin, stdout
 and stderr are /dev/null.
 """
@@ -78,6 +78,7 @@ def main():
     ap.add_argument("--runs", type=int, default=300, help="pairs to run (default 300)")
     ap.add_argument("--warmup", type=int, default=20, help="pairs run first and discarded (default 20)")
     ap.add_argument("--json", help="also write every time measured to this file")
+    ap.add_argument("--names", default="without,with", help="what to call A and B (default without,with)")
     ap.add_argument("without")
     ap.add_argument("with_")
     args = ap.parse_args()
@@ -95,16 +96,18 @@ def main():
             for side in (0, 1):
                 wall[side].append(got[side][0])
                 cpu[side].append(got[side][1])
+    na, nb = args.names.split(",", 1)
     w = summary(*wall)
     c = summary(*cpu)
     load = os.getloadavg()
     print(f"{args.runs} interleaved pairs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for name, s in (("wall", w), ("cpu ", c)):
         print(
-            f"{name}: without {s['without_median']:.2f} ms (IQR {s['without_iqr']:.2f}), "
-            f"with {s['with_median']:.2f} ms; added: median of pairs {s['added_median']:+.2f} ms "
+            f"{name}: {na} {s['without_median']:.2f} ms (IQR {s['without_iqr']:.2f}), "
+            f"{nb} {s['with_median']:.2f} ms; added: median of pairs {s['added_median']:+.2f} ms "
             f"[95% CI {s['added_median_ci95'][0]:+.2f}, {s['added_median_ci95'][1]:+.2f}], "
-            f"mean {s['added_mean']:+.2f} [{s['added_mean_ci95'][0]:+.2f}, {s['added_mean_ci95'][1]:+.2f}]"
+            f"mean {s['added_mean']:+.2f} [{s['added_mean_ci95'][0]:+.2f}, {s['added_mean_ci95'][1]:+.2f}]; "
+            f"difference of the medians {s['with_median'] - s['without_median']:+.2f}"
         )
     if args.json:
         with open(args.json, "w") as f:

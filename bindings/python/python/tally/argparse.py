@@ -28,7 +28,9 @@ def add_telemetry_command(
     name: str = "telemetry",
 ) -> argparse.ArgumentParser:
     """Adds ``<name> status [--json] | on | off`` to ``subparsers``; their
-    handlers print to stdout (the user asked) and return 0."""
+    handlers print to stdout (the user asked) and return 0. The three
+    subparsers are built when ``<name>`` is parsed or its help is shown, so
+    other commands' starts do not pay for them."""
     p = subparsers.add_parser(name, help="See and change what this tool collects")
     p.set_defaults(**{_TELEMETRY: True})
 
