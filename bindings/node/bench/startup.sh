@@ -51,12 +51,15 @@ program.command('build').action(() => {})
 addTelemetryCommand(program, t)
 program.parse(process.argv)
 JS
-# with.js with clocks around each part tally adds. Commander runs hooks and
+# control.js plus tally, with clocks around each part tally adds (what
+# the package costs a CLI that has dependencies). Commander runs hooks and
 # Node runs 'exit' listeners in the order they were added, so a clock added
 # before and one added after tally's brackets each of them.
 cat >"$dir/timed.js" <<JS
 const ns = process.hrtime.bigint
 const { Command } = require('$commander')
+// The host's other dependency (see control.js), loaded before the clocks.
+require('$dir/node_modules/empty-package')
 const at = {}
 const mark = (k) => () => { at[k] = ns() }
 process.on('exit', mark('exitStart'))
@@ -96,7 +99,7 @@ echo "== side by side: node without.js build vs with.js build"
 python3 "$root/scripts/bench_ab.py" --runs "${RUNS:-300}" "node $dir/without.js build" "node $dir/with.js build"
 echo "== side by side: node control.js build (an empty package instead) vs with.js build"
 python3 "$root/scripts/bench_ab.py" --runs "${RUNS:-300}" --names control,with "node $dir/control.js build" "node $dir/with.js build"
-echo "== in process: ${INPROC:-200} runs of with.js build, each part timed inside (us)"
+echo "== in process: ${INPROC:-200} runs of timed.js build (control.js + tally), each part timed inside (us)"
 for _ in $(seq "${INPROC:-200}"); do node "$dir/timed.js" build 2>>"$dir/parts.txt" >/dev/null; done
 python3 - "$dir/parts.txt" <<'PY'
 import json, statistics, sys
