@@ -88,14 +88,16 @@ export declare class Telemetry {
 export interface CommanderLike {
   name(): string
   parent: CommanderLike | null
-  hook(event: 'preAction', listener: (thisCommand: any, actionCommand: any) => void): any
+  hook(event: 'preAction' | 'preSubcommand', listener: (thisCommand: any, actionCommand: any) => void): any
   command(nameAndArgs: string): any
 }
 
 /**
  * Wires telemetry into a Commander program in one call: a `preAction` hook
  * counts each command's path (its outcome comes from the exit code), and
- * `telemetry status [--json] | on | off` is added. Returns the `telemetry` command.
+ * `telemetry status [--json] | on | off` is added. Returns the `telemetry` command;
+ * its three subcommands are added when it is run or its help is shown (a
+ * `preSubcommand` hook), so other commands' starts do not pay for them.
  */
 export declare function addTelemetryCommand<C extends CommanderLike>(
   program: C,

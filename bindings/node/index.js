@@ -11,11 +11,15 @@
 // The addon this package's own build put next to this file, loaded
 // directly: napi-rs's generated loader (native.js) first probes for musl
 // and for per-platform packages, which costs a CLI about a millisecond of
-// start. It remains the fallback for every other platform and layout.
+// start, and even a plain require() of the file resolves it first (stats,
+// realpath, the package scope's package.json: 0.2 ms). It remains the
+// fallback for every other platform and layout.
 function loadNative() {
   const abi = process.platform === 'linux' ? '-gnu' : ''
   try {
-    return require(`./tally.${process.platform}-${process.arch}${abi}.node`)
+    const m = { exports: {} }
+    process.dlopen(m, `${__dirname}/tally.${process.platform}-${process.arch}${abi}.node`)
+    return m.exports
   } catch (_) {
     return require('./native.js')
   }
@@ -186,19 +190,42 @@ function addTelemetryCommand(program, t, options = {}) {
     recordCommand(path)
   })
   const tel = program.command(name).description('See and change what this tool collects')
-  tel
-    .command('status')
-    .description('Show whether telemetry is on, what decided it, and where its data lives')
-    .option('--json', 'Print machine-readable JSON')
-    .action((opts) => printStatus(t.status(), Boolean(opts.json)))
-  tel
-    .command('on')
-    .description('Turn telemetry on (stores your choice)')
-    .action(() => switchTo(t, true))
-  tel
-    .command('off')
-    .description('Turn telemetry off: stores your choice, deletes buffered data and the machine id')
-    .action(() => switchTo(t, false))
+  // Each Commander command costs a CLI's start tens of microseconds; the
+  // three under `telemetry` are added only when `telemetry` is the command
+  // being run (or asked for help), not on every run of every other command.
+  // The program's own help lists `telemetry` from its own entry.
+  let built = false
+  const build = () => {
+    if (built) return
+    built = true
+    tel
+      .command('status')
+      .description('Show whether telemetry is on, what decided it, and where its data lives')
+      .option('--json', 'Print machine-readable JSON')
+      .action((opts) => printStatus(t.status(), Boolean(opts.json)))
+    tel
+      .command('on')
+      .description('Turn telemetry on (stores your choice)')
+      .action(() => switchTo(t, true))
+    tel
+      .command('off')
+      .description('Turn telemetry off: stores your choice, deletes buffered data and the machine id')
+      .action(() => switchTo(t, false))
+  }
+  try {
+    // Commander >= 10 calls it before dispatching to a subcommand.
+    program.hook('preSubcommand', (_thisCommand, sub) => {
+      if (sub === tel) build()
+    })
+  } catch (_) {
+    build()
+  }
+  // `help telemetry` prints the command's help without dispatching to it.
+  const helpInformation = tel.helpInformation
+  tel.helpInformation = function (...args) {
+    build()
+    return helpInformation.apply(this, args)
+  }
   return tel
 }
 

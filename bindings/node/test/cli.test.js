@@ -187,3 +187,21 @@ test('a canary argument never reaches the spool or the server', withSandbox(asyn
     await srv.stop()
   }
 }))
+
+test('the telemetry subcommands, added only when telemetry runs, parse and show in help', withSandbox(async (sb) => {
+  const env = { NODEAPP_TELEMETRY: '1' }
+  for (const args of [['help', 'telemetry'], ['telemetry', '--help']]) {
+    const out = sb.run(args, env)
+    assert.equal(out.code, 0, out.stderr)
+    for (const sub of ['status [options]', 'on ', 'off ']) assert.ok(out.stdout.includes(sub), `${args}: ${out.stdout}`)
+  }
+  // Without a subcommand: the help with the subcommands, on stderr, exit 1.
+  const bare = sb.run(['telemetry'], env)
+  assert.equal(bare.code, 1)
+  assert.ok(bare.stderr.includes('status [options]'), bare.stderr)
+  assert.ok(sb.run(['telemetry', 'status', '--help'], env).stdout.includes('--json'))
+  assert.equal(JSON.parse(sb.run(['telemetry', 'status', '--json'], env).stdout).enabled, true)
+  // The program's own help lists telemetry once, and nothing under it.
+  const top = sb.run(['--help'], env).stdout
+  assert.ok(top.includes('telemetry') && !top.includes('status'), top)
+}))

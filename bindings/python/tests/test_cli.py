@@ -171,3 +171,19 @@ def test_a_canary_argument_never_reaches_the_spool_or_the_server(sb: Sandbox, se
     for f in sb.root.rglob("*"):
         if f.is_file() and f.name != "cli.py" and not f.name.startswith("trace"):
             assert canary.encode() not in f.read_bytes(), f
+
+
+def test_the_telemetry_subcommands_built_only_when_used_parse_and_show_in_help(sb: Sandbox) -> None:
+    env = {"PYAPP_TELEMETRY": "1"}
+    out = sb.run("telemetry", "--help", env=env)
+    assert out.returncode == 0, out.stderr
+    for sub in ("{status,on,off}", "status", "Turn telemetry on", "Turn telemetry off"):
+        assert sub in out.stdout, out.stdout
+    # Without a subcommand argparse's own error, with the choices.
+    bare = sb.run("telemetry", env=env)
+    assert bare.returncode == 2 and "{status,on,off}" in bare.stderr, bare.stderr
+    assert "--json" in sb.run("telemetry", "status", "--help", env=env).stdout
+    assert json.loads(sb.run("telemetry", "status", "--json", env=env).stdout)["enabled"] is True
+    # The program's own help lists telemetry, and nothing under it.
+    top = sb.run("--help", env=env).stdout
+    assert "telemetry" in top and "Turn telemetry on" not in top, top

@@ -14,8 +14,6 @@ sent from a later process. Nothing is ever written to stdout.
         do_the_build()
 """
 
-from __future__ import annotations
-
 import atexit
 
 from . import _native
@@ -31,7 +29,9 @@ from ._native import (  # noqa: F401  (re-exported: the hot-path calls)
 
 # Typing names for checkers only: importing typing, dataclasses or contextlib
 # at run time would cost a CLI more start time than the whole native
-# library (see bench/startup.sh).
+# library (see bench/startup.sh). For the same reason annotations that name
+# them are strings rather than `from __future__ import annotations`, which
+# imports the __future__ module at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
@@ -63,12 +63,12 @@ class Status:
     #: policy, do_not_track, flag, env, config, ci or default
     decided_by: str
     reason: str
-    config_path: Optional[str]
-    state_dir: Optional[str]
-    policy_file: Optional[str]
-    endpoint: Optional[str]
+    config_path: "Optional[str]"
+    state_dir: "Optional[str]"
+    policy_file: "Optional[str]"
+    endpoint: "Optional[str]"
     debug: bool
-    ci: Optional[str]
+    ci: "Optional[str]"
 
     def __init__(self, **fields: object) -> None:
         for k in self.__slots__:
@@ -90,7 +90,7 @@ class Status:
         return f"Status({inner})"
 
 
-def exit_code_of(exc: BaseException | None) -> int:
+def exit_code_of(exc: "Optional[BaseException]") -> int:
     """The exit code a Python process ends with after ``exc`` escapes:
     ``SystemExit``'s code, 130 for Ctrl-C, 1 for any other exception."""
     if exc is None:
@@ -115,12 +115,12 @@ class Telemetry:
         self,
         name: str,
         *,
-        version: Optional[str] = None,
-        env_prefix: Optional[str] = None,
+        version: "Optional[str]" = None,
+        env_prefix: "Optional[str]" = None,
         policy: str = "opt-in",
-        endpoint: Optional[str] = None,
-        docs_url: Optional[str] = None,
-        policy_file: Optional[str] = None,
+        endpoint: "Optional[str]" = None,
+        docs_url: "Optional[str]" = None,
+        policy_file: "Optional[str]" = None,
         no_telemetry: bool = False,
         prompt: bool = False,
         background_send: bool = True,
