@@ -1,19 +1,27 @@
 //! The report's query path over ClickHouse: the aggregation and the
-//! k-anonymity fold run inside ClickHouse, and only the rows to show come
-//! back, however many rows are stored.
+//! k-anonymity fold run inside ClickHouse over the pre-aggregated tables
+//! the store's views fill (`server/store/clickhouse/tables.rs`), a few
+//! rows per day and name however many machines reported, and only the
+//! rows to show come back.
 //!
 //! Each table is one query of two levels. The inner level groups by the
-//! table's label and keeps, beside the sums, the set of distinct machines
-//! as an aggregate state (`uniqExactState`). The outer level regroups: a
+//! table's label and keeps, beside the sums, the union of its distinct
+//! machine states (`uniqCombinedMergeState`). The outer level regroups: a
 //! label backed by at least k machines keeps its own row, every other one
 //! goes to `other`, whose machines are the union of the merged states
-//! (`uniqExactMerge`) — exactly what the SQLite path computes with sets in
-//! memory. `count()` on the outer level tells how many labels an `other`
-//! row folded, which is what is withheld when `other` itself stays below k.
+//! (`uniqCombinedMerge`), as the SQLite path computes with sets in memory.
+//! `count()` on the outer level tells how many labels an `other` row
+//! folded, which is what is withheld when `other` itself stays below k.
 //!
-//! A machine's envelope (version, OS, arch, CI) on a day is the one of its
-//! latest batch (`argMax` by `seq`), as SQLite's upsert keeps it. Copies of
-//! a batch recorded in `dups` are left out of every query.
+//! Copies of a batch that two replicas inserted at the same instant were
+//! summed twice by the views; the rows recorded in `dup_rows` are
+//! subtracted, key by key, before the fold.
+//!
+//! Where this differs from SQLite: a machine that reported two envelopes on
+//! one day (an upgrade between two batches) counts under both versions that
+//! day (SQLite keeps the last), and distinct machines past a few thousand
+//! per label are estimated (about 0.3 %); below that, where k-anonymity
+//! decides, they are exact.
 
 use serde_json::Value;
 
@@ -21,7 +29,7 @@ use crate::os::clock::format_day;
 use crate::report::build::{CommandNums, Dropped, Query, ReportError, Tables, ToolNums};
 use crate::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, OUTCOMES};
 use crate::server::rows::{DROP_REASONS, RowKind};
-use crate::server::store::clickhouse::{ClickHouse, KIND_DROP, KIND_MACHINE_DAY, quote};
+use crate::server::store::clickhouse::{ClickHouse, KIND_DROP, quote};
 
 /// The text of a cell.
 fn text(v: &Value) -> String {
@@ -41,13 +49,19 @@ fn num(v: &Value) -> u64 {
     }
 }
 
+/// The summed columns of `usage_agg`.
+const SUMS: [&str; 8] = ["count", "l0", "l1", "l2", "l3", "l4", "l5", "l6"];
+/// Its key.
+const KEY: &str = "kind, app, day, name, variant, class";
+
 struct Ctx<'a> {
     ch: &'a ClickHouse,
     db: &'a str,
     k: usize,
-    /// `WHERE` conditions every query shares: the window, the app, and the
-    /// exclusion of recorded duplicate copies.
+    /// `WHERE` conditions every query shares: the window and the app.
     common: String,
+    /// Whether `dup_rows` holds anything to subtract.
+    dups: bool,
 }
 
 impl Ctx<'_> {
@@ -55,8 +69,37 @@ impl Ctx<'_> {
         Ok(self.ch.select(sql)?)
     }
 
-    fn filter(&self, kind: u8) -> String {
-        format!("kind = {kind} AND {}", self.common)
+    /// The usage rows of `kind` in the window, duplicate copies taken out:
+    /// a `FROM` clause with the columns of `usage_agg`.
+    fn usage(&self, kind: u8) -> String {
+        let filter = format!("kind = {kind} AND {}", self.common);
+        if !self.dups {
+            return format!("{}.usage_agg WHERE {filter}", self.db);
+        }
+        let agg: Vec<String> = SUMS.iter().map(|c| format!("sum({c}) AS a_{c}")).collect();
+        let dup: Vec<String> = SUMS.iter().map(|c| format!("sum({c}) AS d_{c}")).collect();
+        // A copy's rows are part of the aggregate, so the difference is
+        // never negative; `greatest` keeps it so whatever is stored.
+        let net: Vec<String> = SUMS
+            .iter()
+            .map(|c| format!("greatest(a_{c}, d_{c}) - d_{c} AS {c}"))
+            .collect();
+        format!(
+            "(SELECT {KEY}, {}, machines
+              FROM (SELECT {KEY}, {}, uniqCombinedMergeState(machines) AS machines
+                    FROM {db}.usage_agg WHERE {filter} GROUP BY {KEY})
+              ANY LEFT JOIN (SELECT {KEY}, {} FROM {db}.dup_rows FINAL WHERE {filter} GROUP BY {KEY})
+              USING {KEY})",
+            net.join(", "),
+            agg.join(", "),
+            dup.join(", "),
+            db = self.db,
+        )
+    }
+
+    /// The machine-day envelopes in the window.
+    fn envelopes(&self) -> String {
+        format!("{}.envelope_agg WHERE {}", self.db, self.common)
     }
 
     /// The two-level fold: `keys` are the inner grouping columns, `labels`
@@ -87,8 +130,8 @@ impl Ctx<'_> {
         let mut outer = outer_labels;
         outer.extend(outer_sums);
         self.select(&format!(
-            "SELECT {}, uniqExactMerge(st), count()
-             FROM (SELECT {}, uniqExactState(machine) AS st, finalizeAggregation(st) AS m
+            "SELECT {}, uniqCombinedMerge(st), count()
+             FROM (SELECT {}, uniqCombinedMergeState(machines) AS st, finalizeAggregation(st) AS m
                    FROM {from} GROUP BY {keys})
              GROUP BY {}",
             outer.join(", "),
@@ -99,21 +142,6 @@ impl Ctx<'_> {
 
     fn keep(&self, not_other: &str) -> String {
         format!("(m >= {} AND NOT ({not_other}))", self.k)
-    }
-
-    fn rows(&self) -> String {
-        format!("{}.rows", self.db)
-    }
-
-    /// Each machine-day's latest envelope.
-    fn latest_machine_days(&self) -> String {
-        format!(
-            "(SELECT app, day, machine, argMax(version, seq) AS version, argMax(os, seq) AS os,
-                     argMax(arch, seq) AS arch, argMax(ci, seq) AS ci
-              FROM {} WHERE {} GROUP BY app, day, machine)",
-            self.rows(),
-            self.filter(KIND_MACHINE_DAY)
-        )
     }
 }
 
@@ -151,13 +179,15 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     if let Some(app) = &q.app {
         common.push_str(&format!(" AND app = {}", quote(app)));
     }
-    let dups = ch.select(&format!("SELECT count() FROM {db}.dups"))?;
-    if dups.first().and_then(|r| r.first()).map_or(0, num) > 0 {
-        common.push_str(&format!(
-            " AND (batch_id, seq) NOT IN (SELECT batch_id, seq FROM {db}.dups)"
-        ));
-    }
-    let c = Ctx { ch, db, k, common };
+    let dups = ch.select(&format!("SELECT count() FROM {db}.dup_rows"))?;
+    let dups = dups.first().and_then(|r| r.first()).map_or(0, num) > 0;
+    let c = Ctx {
+        ch,
+        db,
+        k,
+        common,
+        dups,
+    };
     let mut t = Tables::default();
     let other = |r: &[Value]| r.first().map(text).as_deref() == Some("other");
     let other2 = |r: &[Value]| {
@@ -167,8 +197,8 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
 
     // Machines, CI machines.
     let all = c.select(&format!(
-        "SELECT uniqExact(machine), uniqExactIf(machine, ci = 1) FROM {}",
-        c.latest_machine_days()
+        "SELECT uniqCombinedMerge(machines), uniqCombinedMergeIf(machines, ci = 1) FROM {}",
+        c.envelopes()
     ))?;
     if let Some(r) = all.first() {
         t.machines = r.first().map_or(0, num) as usize;
@@ -177,7 +207,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
 
     // Active machines per day.
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(KIND_MACHINE_DAY)),
+        &c.envelopes(),
         "day",
         &[format!("if(m >= {k}, toString(day), 'other')")],
         &[],
@@ -193,7 +223,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     ] {
         let keep = c.keep(&format!("{a} = 'other' AND {b} = 'other'"));
         let rows = c.fold(
-            &c.latest_machine_days(),
+            &c.envelopes(),
             &format!("{a}, {b}"),
             &[
                 format!("if({keep}, {a}, 'other')"),
@@ -233,7 +263,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     sums.extend((0..7).map(|i| format!("sum(l{i})")));
     let keep = c.keep("name = 'other'");
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Command as u8)),
+        &c.usage(RowKind::Command as u8),
         "name",
         &[format!("if({keep}, name, 'other')")],
         &sums,
@@ -266,7 +296,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     {
         let keep = c.keep("name = 'other'");
         let rows = c.fold(
-            &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Lifecycle as u8)),
+            &c.usage(RowKind::Lifecycle as u8),
             "name",
             &[format!("if({keep}, name, 'other')")],
             &["sum(count)".to_owned()],
@@ -296,7 +326,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     let tool = "if(name = '', '(unnamed)', name)";
     let keep = c.keep(&format!("{tool} = 'other'"));
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Tool as u8)),
+        &c.usage(RowKind::Tool as u8),
         "name",
         &[format!("if({keep}, {tool}, 'other')")],
         &sums,
@@ -332,7 +362,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // MCP clients: (client, major) with sessions.
     let keep = c.keep("name = 'other' AND variant = ''");
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Client as u8)),
+        &c.usage(RowKind::Client as u8),
         "name, variant",
         &[
             format!("if({keep}, name, 'other')"),
@@ -359,7 +389,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // Facts: (fact, value).
     let keep = c.keep("name = 'other' AND variant = 'other'");
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Fact as u8)),
+        &c.usage(RowKind::Fact as u8),
         "name, variant",
         &[
             format!("if({keep}, name, 'other')"),
@@ -380,15 +410,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // What was dropped, by the client and by the server.
     let mut dropped = Dropped::default();
     let rows = c.select(&format!(
-        "SELECT sum(count) FROM {} WHERE {}",
-        c.rows(),
-        c.filter(RowKind::ClientDropped as u8)
+        "SELECT sum(count) FROM {}",
+        c.usage(RowKind::ClientDropped as u8)
     ))?;
     dropped.client_reported = rows.first().and_then(|r| r.first()).map_or(0, num);
     let rows = c.select(&format!(
-        "SELECT name, sum(count) FROM {} WHERE {} GROUP BY name",
-        c.rows(),
-        c.filter(KIND_DROP)
+        "SELECT name, sum(count) FROM {} GROUP BY name",
+        c.usage(KIND_DROP)
     ))?;
     for r in rows {
         let n = r.get(1).map_or(0, num);

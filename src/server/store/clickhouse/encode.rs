@@ -91,8 +91,16 @@ pub fn machine_key(machine_id: &str) -> u64 {
     (u as u64) ^ ((u >> 64) as u64)
 }
 
-/// Appends the TabSeparated lines of one batch to `body`.
-pub(crate) fn rows_of(body: &mut Vec<u8>, v: &Validated, received: Date, id: &str, seq: u64) {
+/// Appends the TabSeparated lines of one batch to `body`; returns the days
+/// its summed rows are stored under (its event days and, for the drop
+/// counters, the day of receipt): with the app, where to find them again.
+pub(crate) fn rows_of(
+    body: &mut Vec<u8>,
+    v: &Validated,
+    received: Date,
+    id: &str,
+    seq: u64,
+) -> Vec<String> {
     let e = &v.batch.envelope;
     let received_text = format_day(received);
     let machine = machine_key(&e.machine_id);
@@ -164,4 +172,14 @@ pub(crate) fn rows_of(body: &mut Vec<u8>, v: &Validated, received: Date, id: &st
             ..base
         });
     }
+    let mut located = days;
+    if !rows.drops.is_empty() && !located.contains(&received_text) {
+        located.push(received_text.clone());
+    }
+    located
+}
+
+/// The days [`rows_of`] returns for a batch, without encoding it.
+pub(crate) fn days_of(v: &Validated, received: Date) -> Vec<String> {
+    rows_of(&mut Vec::new(), v, received, "", 0)
 }

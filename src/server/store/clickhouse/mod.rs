@@ -10,26 +10,26 @@
 //! mishandled by servers before 22.6, and it needs tokio in the writer
 //! thread.
 //!
-//! Everything lives in one table, `rows` (plus `dups`, below), so the whole
-//! group of batches one insert carries is one block in one partition and
+//! Every row a batch stores goes to one table, `rows`, so the whole group
+//! of batches one insert carries is one block in one partition and
 //! ClickHouse commits it atomically: a batch's marker row, its machine-day
 //! rows (the envelope), its usage rows and its drop counters are all there
-//! or none is. `usage` rows mirror SQLite's generically (kind, name,
-//! variant, class, count, seven bucket columns), so new counted things need
-//! no schema change. Rows stay per machine and batch: k-anonymity needs
-//! distinct machines, and the batch id keeps every copy identifiable.
+//! or none is; the materialized views that pre-aggregate them for the
+//! report (`tables.rs`) run as part of the same insert. `usage` rows mirror
+//! SQLite's generically (kind, name, variant, class, count, seven bucket
+//! columns), so new counted things need no schema change. Rows stay per
+//! machine and batch: the batch id keeps every copy identifiable.
 //!
 //! Exactly once, across replicas, lives in ClickHouse: before inserting,
 //! the writer looks the group's batch ids up among the marker rows (a
 //! primary-key lookup) and skips those already stored. Two replicas that
 //! get the same batch at the same instant can both insert it; every row
-//! carries the batch id in the table's sorting key and an insert-unique
-//! `seq`, so a ReplacingMergeTree merge keeps only the copy with the
-//! largest `seq`, and until then the writer that inserted second finds two
-//! markers when it checks its insert (with its next lookup, or as soon as
-//! it is idle) and records the other copies in `dups`, which every report
-//! query excludes. Either way a report counts a batch
-//! once, whichever replica a retry reached.
+//! carries an insert-unique `seq`, and the writer that inserted second
+//! finds two markers when it checks its insert (with its next lookup, or
+//! as soon as it is idle) and records every copy but the one with the
+//! largest `seq`: its id in `dups`, its summed rows in `dup_rows`, which
+//! the report subtracts. Either way a report counts a batch once, whichever
+//! replica a retry reached.
 //!
 //! Partitions are calendar months of receipt (`received`), one per insert;
 //! retention drops whole partitions past `--retention-days`.
@@ -45,10 +45,12 @@ use crate::server::rows::Ingested;
 use crate::server::store::{Pruned, StoreError};
 
 mod encode;
+mod tables;
 mod url;
 
 pub use encode::machine_key;
-use encode::{COLUMNS, rows_of};
+use encode::{COLUMNS, days_of, rows_of};
+use tables::{SUMS, TABLES, usage_kinds};
 pub use url::{ClickHouseUrl, quote};
 
 /// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
@@ -75,10 +77,19 @@ pub struct ClickHouse {
     endpoint: String,
     writer: ureq::Agent,
     reader: ureq::Agent,
-    /// Batch ids inserted whose check for a concurrent copy is still due:
+    /// Batches inserted whose check for a concurrent copy is still due:
     /// it rides along with the next group's lookup, or runs when the
     /// writer goes idle ([`ClickHouse::settle`]).
-    unchecked: Vec<String>,
+    unchecked: Vec<Located>,
+}
+
+/// A batch id with where its summed rows are: its app and days (the
+/// sorting key's prefix), so a copy's rows are found without a full scan.
+#[derive(Clone, Debug)]
+struct Located {
+    id: String,
+    app: String,
+    days: Vec<String>,
 }
 
 impl fmt::Debug for ClickHouse {
@@ -142,54 +153,24 @@ impl ClickHouse {
         }
     }
 
-    /// Connects for writing: creates the database and tables if missing.
+    /// Connects for writing: creates the database, tables and views if
+    /// missing (see `tables.rs`).
     pub fn open(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
         let ch = ClickHouse::new(url);
-        let db = &url.database;
-        ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
-        ch.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {db}.rows (
-                received Date,
-                seq UInt64,
-                batch_id UUID,
-                machine UInt64,
-                app String,
-                day Date,
-                kind UInt8,
-                name String,
-                variant String,
-                class String,
-                count UInt64,
-                l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64,
-                version String,
-                os String,
-                arch String,
-                ci UInt8
-            ) ENGINE = ReplacingMergeTree(seq)
-            PARTITION BY toYYYYMM(received)
-            ORDER BY (kind, app, day, name, variant, class, machine, batch_id)"
-        ))?;
-        ch.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {db}.dups (
-                received Date,
-                batch_id UUID,
-                seq UInt64
-            ) ENGINE = ReplacingMergeTree()
-            PARTITION BY toYYYYMM(received)
-            ORDER BY (batch_id, seq)"
-        ))?;
+        tables::create(&ch)?;
         Ok(ch)
     }
 
     /// Connects for reading; fails if tally's tables are not there.
     pub fn open_read_only(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
         let ch = ClickHouse::new(url);
-        let found = ch.query_text(&format!("EXISTS TABLE {}.rows", url.database))?;
+        // The aggregates came last: a store without them predates them.
+        let found = ch.query_text(&format!("EXISTS TABLE {}.envelope_agg", url.database))?;
         if found.trim() != "1" {
             return Err(StoreError::ClickHouse {
                 url: url.to_string(),
                 message: format!(
-                    "no tally store in database {}; start `tally serve --store {url}` once to create it",
+                    "no tally store (or one from an older tally) in database {}; start `tally serve --store {url}` once to create or update it",
                     url.database
                 ),
             });
@@ -245,7 +226,7 @@ impl ClickHouse {
         self.post(&self.reader, "", sql.as_bytes()).map(drop)
     }
 
-    fn query_text(&self, sql: &str) -> Result<String, StoreError> {
+    pub(crate) fn query_text(&self, sql: &str) -> Result<String, StoreError> {
         self.post(&self.writer, "", sql.as_bytes())
     }
 
@@ -293,10 +274,21 @@ impl ClickHouse {
         Ok(out)
     }
 
-    /// Records every copy but the one with the largest `seq` (the one a
-    /// ReplacingMergeTree merge keeps) of each batch stored more than once.
-    fn record_dups(&self, copies: &HashMap<String, Vec<(u64, String)>>) -> Result<(), StoreError> {
+    /// Records every copy but the one with the largest `seq` of each batch
+    /// stored more than once: its id in `dups`, and its summed rows in
+    /// `dup_rows`, which the report subtracts from the aggregates the views
+    /// built (they counted every copy). Both are idempotent: two replicas
+    /// that settle the same race write the same rows, and a
+    /// ReplacingMergeTree read with `FINAL` keeps one. `at` says where each
+    /// batch's rows are (a copy stored elsewhere, only a forged batch can
+    /// be, is left alone).
+    fn record_dups(
+        &self,
+        copies: &HashMap<String, Vec<(u64, String)>>,
+        at: &HashMap<&str, &Located>,
+    ) -> Result<(), StoreError> {
         let mut body = String::new();
+        let mut found = Vec::new();
         for (id, seqs) in copies {
             let Some(keep) = seqs.iter().map(|(s, _)| *s).max() else {
                 continue;
@@ -307,12 +299,32 @@ impl ClickHouse {
                         .to_string(),
                 );
                 body.push('\n');
+                if let Some(l) = at.get(id.as_str()).filter(|l| !l.days.is_empty()) {
+                    let days: Vec<String> = l.days.iter().map(|d| quote(d)).collect();
+                    found.push(format!(
+                        "(app = {} AND day IN ({}) AND batch_id = toUUID({}) AND seq = {seq})",
+                        quote(&l.app),
+                        days.join(", "),
+                        quote(id)
+                    ));
+                }
             }
         }
         if body.is_empty() {
             return Ok(());
         }
-        let q = format!("INSERT INTO {}.dups FORMAT JSONEachRow", self.url.database);
+        let db = &self.url.database;
+        // Sorting-key prefix (kind, app, day) first: a range scan per copy.
+        for chunk in found.chunks(LOOKUP_CHUNK / 8) {
+            self.execute(&format!(
+                "INSERT INTO {db}.dup_rows SELECT received, seq, batch_id, kind, app, day, name, variant,
+                   class, {} FROM {db}.rows WHERE {} AND ({})",
+                SUMS.join(", "),
+                usage_kinds(),
+                chunk.join(" OR ")
+            ))?;
+        }
+        let q = format!("INSERT INTO {db}.dups FORMAT JSONEachRow");
         self.post(
             &self.writer,
             &format!("query={}", encode(&q)),
@@ -356,7 +368,7 @@ impl ClickHouse {
         // check for a copy a concurrent replica stored is due.
         let due = std::mem::take(&mut self.unchecked);
         let mut lookup = ids.clone();
-        lookup.extend(due.iter().cloned());
+        lookup.extend(due.iter().map(|l| l.id.clone()));
         let found = match self.copies(&lookup) {
             Ok(f) => f,
             Err(e) => {
@@ -371,9 +383,28 @@ impl ClickHouse {
             .filter(|(_, c)| c.len() > 1)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if let Err(e) = self.record_dups(&settled) {
-            self.unchecked = due;
-            return Err(e);
+        if !settled.is_empty() {
+            // Where the raced batches' rows are: from this group's copy of
+            // them (a retry), or as noted when they were inserted.
+            let retried: Vec<Located> = items
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| settled.contains_key(*id))
+                .map(|((v, received), id)| Located {
+                    id: id.clone(),
+                    app: v.batch.envelope.app.clone(),
+                    days: days_of(v, *received),
+                })
+                .collect();
+            let at: HashMap<&str, &Located> = due
+                .iter()
+                .chain(&retried)
+                .map(|l| (l.id.as_str(), l))
+                .collect();
+            if let Err(e) = self.record_dups(&settled, &at) {
+                self.unchecked = due;
+                return Err(e);
+            }
         }
         let before: HashMap<&String, ()> = ids
             .iter()
@@ -394,15 +425,19 @@ impl ClickHouse {
         debug_assert!(items.len() <= 1 << 12);
         let mut body: Vec<u8> = Vec::with_capacity(items.len() * 1024);
         let mut outcomes = Vec::with_capacity(items.len());
-        let mut inserted: Vec<String> = Vec::new();
+        let mut inserted: Vec<Located> = Vec::new();
         for (i, ((v, received), id)) in items.iter().zip(&ids).enumerate() {
-            if id.is_empty() || before.contains_key(id) || inserted.contains(id) {
+            if id.is_empty() || before.contains_key(id) || inserted.iter().any(|l| &l.id == id) {
                 outcomes.push(Ingested::Duplicate);
                 continue;
             }
             outcomes.push(Ingested::Stored);
-            inserted.push(id.clone());
-            rows_of(&mut body, v, *received, id, seq_base + i as u64);
+            let days = rows_of(&mut body, v, *received, id, seq_base + i as u64);
+            inserted.push(Located {
+                id: id.clone(),
+                app: v.batch.envelope.app.clone(),
+                days,
+            });
         }
         if inserted.is_empty() {
             return Ok(outcomes);
@@ -420,20 +455,23 @@ impl ClickHouse {
 
     /// Runs the check for concurrent copies still due (the writer calls
     /// this when no batch is waiting). Best effort: a copy it misses is
-    /// settled by the client's next retry or removed by a merge.
+    /// settled by the client's next retry, which finds both.
     pub fn settle(&mut self) {
         if self.unchecked.is_empty() {
             return;
         }
         let due = std::mem::take(&mut self.unchecked);
-        let result = self.copies(&due).and_then(|found| {
-            let raced: HashMap<String, Vec<(u64, String)>> =
-                found.into_iter().filter(|(_, c)| c.len() > 1).collect();
-            self.record_dups(&raced)
-        });
+        let result = self
+            .copies(&due.iter().map(|l| l.id.clone()).collect::<Vec<_>>())
+            .and_then(|found| {
+                let raced: HashMap<String, Vec<(u64, String)>> =
+                    found.into_iter().filter(|(_, c)| c.len() > 1).collect();
+                let at: HashMap<&str, &Located> = due.iter().map(|l| (l.id.as_str(), l)).collect();
+                self.record_dups(&raced, &at)
+            });
         if let Err(e) = result {
             eprintln!(
-                "tally serve: checking for copies another replica stored at the same instant failed (the next retry or a merge settles them): {e}"
+                "tally serve: checking for copies another replica stored at the same instant failed (the next retry settles them): {e}"
             );
         }
     }
@@ -445,8 +483,9 @@ impl ClickHouse {
         let db = &self.url.database;
         let parts = self.select(&format!(
             "SELECT DISTINCT toString(partition) FROM system.parts
-             WHERE database = {} AND table IN ('rows', 'dups') AND active",
-            quote(db)
+             WHERE database = {} AND table IN ({}) AND active",
+            quote(db),
+            TABLES.map(quote).join(", ")
         ))?;
         let mut old = Vec::new();
         for p in parts {
@@ -491,7 +530,7 @@ impl ClickHouse {
             batches: n(2),
         };
         for p in &old {
-            for table in ["rows", "dups"] {
+            for table in TABLES {
                 self.execute(&format!("ALTER TABLE {db}.{table} DROP PARTITION {p}"))?;
             }
         }

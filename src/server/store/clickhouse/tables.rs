@@ -1,0 +1,183 @@
+//! The ClickHouse store's tables, and why a report reads small ones.
+//!
+//! `rows` holds every stored row per machine and batch (the record of
+//! truth: batch-id lookups, retention). A report over it reads every row of
+//! the window, 100 million of them at scale, and counting distinct machines
+//! exactly over those dominated it (50 s over 100M rows). So two
+//! materialized views fold each insert into small, pre-aggregated tables
+//! keyed by what a report groups by, and the report reads only those:
+//!
+//! - `usage_agg` (a SummingMergeTree) per kind, app, event day, name,
+//!   variant and class: the summed counts and buckets, and the distinct
+//!   machines as a `uniqCombined` state. (`entries`, the rows folded in,
+//!   is never 0: a SummingMergeTree drops a row whose sums are all 0, and
+//!   a zero count still says which machines reported the name.)
+//! - `envelope_agg` (an AggregatingMergeTree) per app, day, version, OS,
+//!   arch and CI: the distinct machines, from the machine-day rows.
+//!
+//! `uniqCombined` keeps the machine ids themselves (as 32-bit hashes) up to
+//! a few thousand per state, so small counts, the ones k-anonymity decides
+//! on, are exact; past that it becomes a HyperLogLog of 2^17 cells (about
+//! 0.3 % error, 80 KB per state). A union of states is a distinct count
+//! again, so a machine counted in two days or two outcomes is counted once.
+//!
+//! Exactly once: a view sees every insert, also the second copy of a batch
+//! that two replicas inserted at the same instant. Distinct-machine states
+//! do not mind a copy; sums do. The writer that settles such a race copies
+//! the duplicate copy's rows (found by their sorting-key prefix) into
+//! `dup_rows`, and the report subtracts them. That needs the copy still
+//! there when it is settled, so `rows` is a plain MergeTree (a replacing
+//! merge would remove it): copies of a raced batch stay, each recorded.
+//!
+//! Every table is partitioned by month of receipt, so retention drops the
+//! same partitions everywhere.
+
+use crate::server::store::StoreError;
+use crate::server::store::clickhouse::{ClickHouse, KIND_BATCH, KIND_DROP, KIND_MACHINE_DAY};
+
+/// The tables retention drops partitions of.
+pub(crate) const TABLES: [&str; 5] = ["rows", "dups", "usage_agg", "envelope_agg", "dup_rows"];
+
+/// The summed columns of a usage row.
+pub(crate) const SUMS: [&str; 8] = ["count", "l0", "l1", "l2", "l3", "l4", "l5", "l6"];
+
+/// Rows the usage view aggregates: usage kinds and drop counters.
+pub(crate) fn usage_kinds() -> String {
+    format!("(kind < {KIND_BATCH} OR kind = {KIND_DROP})")
+}
+
+fn usage_select(db: &str, filter: &str) -> String {
+    let sums: Vec<String> = SUMS.iter().map(|c| format!("sum({c}) AS {c}")).collect();
+    format!(
+        "SELECT received, kind, app, day, name, variant, class, {}, count() AS entries,
+                uniqCombinedState(machine) AS machines
+         FROM {db}.rows WHERE {} {filter}
+         GROUP BY received, kind, app, day, name, variant, class",
+        sums.join(", "),
+        usage_kinds()
+    )
+}
+
+fn envelope_select(db: &str, filter: &str) -> String {
+    format!(
+        "SELECT received, app, day, version, os, arch, ci, uniqCombinedState(machine) AS machines
+         FROM {db}.rows WHERE kind = {KIND_MACHINE_DAY} {filter}
+         GROUP BY received, app, day, version, os, arch, ci"
+    )
+}
+
+/// Creates the database, the tables and the views if missing. A store made
+/// before the views existed has its aggregates built once from `rows`.
+pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
+    let db = ch.database();
+    ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.rows (
+            received Date,
+            seq UInt64,
+            batch_id UUID,
+            machine UInt64,
+            app String,
+            day Date,
+            kind UInt8,
+            name String,
+            variant String,
+            class String,
+            count UInt64,
+            l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64,
+            version String,
+            os String,
+            arch String,
+            ci UInt8
+        ) ENGINE = MergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (kind, app, day, name, variant, class, machine, batch_id)"
+    ))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.dups (
+            received Date,
+            batch_id UUID,
+            seq UInt64
+        ) ENGINE = ReplacingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (batch_id, seq)"
+    ))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.dup_rows (
+            received Date,
+            seq UInt64,
+            batch_id UUID,
+            kind UInt8,
+            app String,
+            day Date,
+            name String,
+            variant String,
+            class String,
+            count UInt64,
+            l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64
+        ) ENGINE = ReplacingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (batch_id, seq, kind, app, day, name, variant, class)"
+    ))?;
+    let existed = ch
+        .query_text(&format!("EXISTS TABLE {db}.usage_agg"))?
+        .trim()
+        == "1";
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.usage_agg (
+            received Date,
+            kind UInt8,
+            app String,
+            day Date,
+            name String,
+            variant String,
+            class String,
+            count UInt64,
+            l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64,
+            entries UInt64,
+            machines AggregateFunction(uniqCombined, UInt64)
+        ) ENGINE = SummingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (kind, app, day, name, variant, class)"
+    ))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.envelope_agg (
+            received Date,
+            app String,
+            day Date,
+            version String,
+            os String,
+            arch String,
+            ci UInt8,
+            machines AggregateFunction(uniqCombined, UInt64)
+        ) ENGINE = AggregatingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (app, day, version, os, arch, ci)"
+    ))?;
+    // The views exist only once their tables do; rows inserted from then
+    // on are aggregated by ClickHouse as part of the insert.
+    ch.execute(&format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.usage_view TO {db}.usage_agg AS {}",
+        usage_select(db, "")
+    ))?;
+    ch.execute(&format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.envelope_view TO {db}.envelope_agg AS {}",
+        envelope_select(db, "")
+    ))?;
+    if !existed {
+        // A store from before the views: aggregate what it holds, leaving
+        // out copies already recorded as duplicates. (Upgrade with the
+        // other replicas stopped: rows they insert between the view's
+        // creation and this statement would be counted twice.)
+        let not_dup = format!("AND (batch_id, seq) NOT IN (SELECT batch_id, seq FROM {db}.dups)");
+        ch.execute_long(&format!(
+            "INSERT INTO {db}.usage_agg {}",
+            usage_select(db, &not_dup)
+        ))?;
+        ch.execute_long(&format!(
+            "INSERT INTO {db}.envelope_agg {}",
+            envelope_select(db, "")
+        ))?;
+    }
+    Ok(())
+}
