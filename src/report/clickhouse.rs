@@ -85,9 +85,8 @@ impl Ctx<'_> {
             .map(|c| format!("greatest(a_{c}, d_{c}) - d_{c} AS {c}"))
             .collect();
         format!(
-            "(SELECT {KEY}, {}, machines
-              FROM (SELECT {KEY}, {}, uniqCombinedMergeState(machines) AS machines
-                    FROM {db}.usage_agg WHERE {filter} GROUP BY {KEY})
+            "(SELECT {KEY}, {}
+              FROM (SELECT {KEY}, {} FROM {db}.usage_agg WHERE {filter} GROUP BY {KEY})
               ANY LEFT JOIN (SELECT {KEY}, {} FROM {db}.dup_rows FINAL WHERE {filter} GROUP BY {KEY})
               USING {KEY})",
             net.join(", "),
@@ -102,40 +101,64 @@ impl Ctx<'_> {
         format!("{}.envelope_agg WHERE {}", self.db, self.common)
     }
 
-    /// The two-level fold: `keys` are the inner grouping columns, `labels`
-    /// the outer label expressions (using `keep`, true when the group shows
-    /// as itself), `sums` inner aggregate expressions whose outer value is
-    /// their sum. Returns rows of labels, sums, machines, folded groups.
+    /// The distinct-machine states of `kind`'s labels in the window.
+    fn machines(&self, kind: u8) -> String {
+        format!(
+            "(SELECT name, label_variant AS variant, machines FROM {}.machines_agg
+              WHERE kind = {kind} AND {})",
+            self.db, self.common
+        )
+    }
+
+    /// The two-level fold over the machine states in `states`: `keys` are
+    /// the inner grouping columns, `labels` the outer label expressions
+    /// (using `keep`, true when the group shows as itself). `sums`, if any,
+    /// are (usage rows, aggregate expressions over them grouped by `keys`),
+    /// whose outer value is their sum. Returns rows of labels, sums,
+    /// machines, folded groups.
     fn fold(
         &self,
-        from: &str,
+        states: &str,
         keys: &str,
         labels: &[String],
-        sums: &[String],
+        sums: Option<(&str, &[String])>,
     ) -> Result<Vec<Vec<Value>>, ReportError> {
-        let inner_sums: Vec<String> = sums
-            .iter()
-            .enumerate()
-            .map(|(i, s)| format!("{s} AS s{i}"))
-            .collect();
-        let outer_sums: Vec<String> = (0..sums.len()).map(|i| format!("sum(s{i})")).collect();
+        let machines = format!(
+            "SELECT {keys}, uniqCombinedMergeState(12)(machines) AS st, finalizeAggregation(st) AS m
+             FROM {states} GROUP BY {keys}"
+        );
+        let n = sums.map_or(0, |(_, s)| s.len());
+        let named: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+        let inner = match sums {
+            None => machines,
+            Some((from, sums)) => {
+                let inner_sums: Vec<String> = sums
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("{s} AS s{i}"))
+                    .collect();
+                // Every label with rows has a machine state and a sum.
+                format!(
+                    "SELECT {keys}, st, m, {}
+                     FROM ({machines})
+                     ANY LEFT JOIN (SELECT {keys}, {} FROM {from} GROUP BY {keys}) USING {keys}",
+                    named.join(", "),
+                    inner_sums.join(", ")
+                )
+            }
+        };
+        let outer_sums: Vec<String> = named.iter().map(|s| format!("sum({s})")).collect();
         let outer_labels: Vec<String> = labels
             .iter()
             .enumerate()
             .map(|(i, l)| format!("{l} AS label{i}"))
             .collect();
         let group: Vec<String> = (0..labels.len()).map(|i| format!("label{i}")).collect();
-        let mut inner = vec![keys.to_owned()];
-        inner.extend(inner_sums);
         let mut outer = outer_labels;
         outer.extend(outer_sums);
         self.select(&format!(
-            "SELECT {}, uniqCombinedMerge(st), count()
-             FROM (SELECT {}, uniqCombinedMergeState(machines) AS st, finalizeAggregation(st) AS m
-                   FROM {from} GROUP BY {keys})
-             GROUP BY {}",
+            "SELECT {}, uniqCombinedMerge(12)(st), count() FROM ({inner}) GROUP BY {}",
             outer.join(", "),
-            inner.join(", "),
             group.join(", ")
         ))
     }
@@ -197,7 +220,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
 
     // Machines, CI machines.
     let all = c.select(&format!(
-        "SELECT uniqCombinedMerge(machines), uniqCombinedMergeIf(machines, ci = 1) FROM {}",
+        "SELECT uniqCombinedMerge(12)(machines), uniqCombinedMergeIf(12)(machines, ci = 1) FROM {}",
         c.envelopes()
     ))?;
     if let Some(r) = all.first() {
@@ -210,7 +233,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
         &c.envelopes(),
         "day",
         &[format!("if(m >= {k}, toString(day), 'other')")],
-        &[],
+        None,
     )?;
     let (days, w) = split(rows, k, other, |r| (text(&r[0]), num(&r[1]) as usize), 1);
     t.days = days;
@@ -229,7 +252,7 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
                 format!("if({keep}, {a}, 'other')"),
                 format!("if({keep}, {b}, 'other')"),
             ],
-            &[],
+            None,
         )?;
         let (rows, w) = split(
             rows,
@@ -263,10 +286,10 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     sums.extend((0..7).map(|i| format!("sum(l{i})")));
     let keep = c.keep("name = 'other'");
     let rows = c.fold(
-        &c.usage(RowKind::Command as u8),
+        &c.machines(RowKind::Command as u8),
         "name",
         &[format!("if({keep}, name, 'other')")],
-        &sums,
+        Some((&c.usage(RowKind::Command as u8), &sums)),
     )?;
     let n_out = COMMAND_OUTCOMES.len();
     let at = 1 + sums.len();
@@ -296,10 +319,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     {
         let keep = c.keep("name = 'other'");
         let rows = c.fold(
-            &c.usage(RowKind::Lifecycle as u8),
+            &c.machines(RowKind::Lifecycle as u8),
             "name",
             &[format!("if({keep}, name, 'other')")],
-            &["sum(count)".to_owned()],
+            Some((
+                &c.usage(RowKind::Lifecycle as u8),
+                &["sum(count)".to_owned()],
+            )),
         )?;
         let (rows, w) = split(
             rows,
@@ -326,10 +352,10 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     let tool = "if(name = '', '(unnamed)', name)";
     let keep = c.keep(&format!("{tool} = 'other'"));
     let rows = c.fold(
-        &c.usage(RowKind::Tool as u8),
+        &c.machines(RowKind::Tool as u8),
         "name",
         &[format!("if({keep}, {tool}, 'other')")],
-        &sums,
+        Some((&c.usage(RowKind::Tool as u8), &sums)),
     )?;
     let n_out = OUTCOMES.len();
     let n_cls = ERROR_CLASSES.len();
@@ -362,13 +388,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // MCP clients: (client, major) with sessions.
     let keep = c.keep("name = 'other' AND variant = ''");
     let rows = c.fold(
-        &c.usage(RowKind::Client as u8),
+        &c.machines(RowKind::Client as u8),
         "name, variant",
         &[
             format!("if({keep}, name, 'other')"),
             format!("if({keep}, variant, '')"),
         ],
-        &["sum(count)".to_owned()],
+        Some((&c.usage(RowKind::Client as u8), &["sum(count)".to_owned()])),
     )?;
     let (clients, w) = split(
         rows,
@@ -389,13 +415,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // Facts: (fact, value).
     let keep = c.keep("name = 'other' AND variant = 'other'");
     let rows = c.fold(
-        &c.usage(RowKind::Fact as u8),
+        &c.machines(RowKind::Fact as u8),
         "name, variant",
         &[
             format!("if({keep}, name, 'other')"),
             format!("if({keep}, variant, 'other')"),
         ],
-        &[],
+        None,
     )?;
     let (facts, w) = split(
         rows,

@@ -448,14 +448,19 @@ impl ClickHouse {
         );
         self.post(&self.writer, &format!("query={}", encode(&q)), &body)?;
         // Acknowledged. Another replica may have stored the same batch in the
-        // same instant; whichever of the two looks second sees both copies.
+        // same instant; each looks after its insert and before it answers,
+        // so whichever looks second sees both copies, and once both have
+        // answered the copy is settled. If the look fails, the next
+        // group's lookup (or the writer's idle time) repeats it.
         self.unchecked = inserted;
+        self.settle();
         Ok(outcomes)
     }
 
-    /// Runs the check for concurrent copies still due (the writer calls
-    /// this when no batch is waiting). Best effort: a copy it misses is
-    /// settled by the client's next retry, which finds both.
+    /// Runs the check for concurrent copies still due: after each insert,
+    /// and again when the writer is idle if it failed (ClickHouse down, the
+    /// ids stay due). A copy it never settles is settled by the client's
+    /// next retry, which finds both.
     pub fn settle(&mut self) {
         if self.unchecked.is_empty() {
             return;
@@ -470,6 +475,7 @@ impl ClickHouse {
                 self.record_dups(&raced, &at)
             });
         if let Err(e) = result {
+            self.unchecked = due;
             eprintln!(
                 "tally serve: checking for copies another replica stored at the same instant failed (the next retry settles them): {e}"
             );
