@@ -26,7 +26,7 @@
 use serde_json::Value;
 
 use crate::os::clock::format_day;
-use crate::report::build::{CommandNums, Dropped, Query, ReportError, Tables, ToolNums};
+use crate::report::tables::{CommandNums, Dropped, Query, ReportError, Source, Tables, ToolNums};
 use crate::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, OUTCOMES};
 use crate::server::rows::{DROP_REASONS, RowKind};
 use crate::server::store::clickhouse::{ClickHouse, KIND_DROP, quote};
@@ -456,4 +456,10 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     }
     t.dropped = dropped;
     Ok(t)
+}
+
+impl Source for ClickHouse {
+    fn tables(&self, q: &Query) -> Result<Tables, ReportError> {
+        crate::report::clickhouse::tables(self, q)
+    }
 }
