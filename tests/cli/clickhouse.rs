@@ -1,7 +1,8 @@
 //! `tally serve` and `tally report` on a real ClickHouse: exactly once
 //! across replicas, the same report as SQLite for the same batches,
 //! nothing acknowledged lost when ClickHouse stops under load, retention
-//! by monthly partitions.
+//! by monthly partitions, the report's aggregates built for a store from
+//! before them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -390,4 +391,43 @@ fn an_unreachable_clickhouse_fails_start_with_the_url_and_report_says_what_to_do
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_store_from_before_the_aggregates_gets_them_built_once_at_start() {
+    let ch = shared();
+    let db = database("upgrade");
+    let url = ch.url(&db);
+    let sb = Sandbox::new();
+    let first = serve(&sb, &url, &[]);
+    for (machine, n) in [(uuid(), 2), (uuid(), 3)] {
+        let body = bytes(&batch(&machine, &uuid(), &day(-1), &[("build", n)]));
+        assert_eq!(post(first.addr, &body).status, 204);
+    }
+    drop(first);
+    // What an earlier tally left: the rows, no views, no aggregates.
+    for view in ["usage_view", "machines_view", "envelope_view"] {
+        ch.q(&format!("DROP TABLE {db}.{view}"));
+    }
+    for table in ["usage_agg", "machines_agg", "envelope_agg"] {
+        ch.q(&format!("DROP TABLE {db}.{table}"));
+    }
+    let out = sb.tally(&["report", "--store", &url]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("older tally") && text(&out.stderr).contains("tally serve"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The next start builds them from the rows; later starts leave them be.
+    drop(serve(&sb, &url, &[]));
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 5, "{r:#}");
+    assert_eq!(r["machines"], 2, "{r:#}");
+    let again = serve(&sb, &url, &[]);
+    let body = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 1)]));
+    assert_eq!(post(again.addr, &body).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 6, "{r:#}");
+    assert_eq!(r["machines"], 3, "{r:#}");
 }
