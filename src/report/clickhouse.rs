@@ -194,8 +194,9 @@ fn split<T>(
 pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> {
     let db = ch.database();
     let k = q.min_machines.max(1);
+    // Day 0 holds the rows that mark each insert (store/clickhouse/tables.rs).
     let mut common = format!(
-        "day >= toDate({}) AND day <= toDate({})",
+        "day != toDate(0) AND day >= toDate({}) AND day <= toDate({})",
         quote(&format_day(q.since)),
         quote(&format_day(q.until))
     );

@@ -431,3 +431,46 @@ fn a_store_from_before_the_aggregates_gets_them_built_once_at_start() {
     assert_eq!(command_count(&r, "build"), 6, "{r:#}");
     assert_eq!(r["machines"], 3, "{r:#}");
 }
+
+#[test]
+fn an_insert_clickhouse_stored_only_in_part_is_completed_before_the_next() {
+    let ch = shared();
+    let db = database("partial");
+    let url = ch.url(&db);
+    let sb = Sandbox::new();
+    let server = serve(&sb, &url, &[]);
+    let first = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 2)]));
+    assert_eq!(post(server.addr, &first).status, 204);
+    // ClickHouse writes `rows`, then each view's table in turn (by name);
+    // a view that fails between machines_view and usage_view leaves the
+    // insert as a ClickHouse that stops there does.
+    ch.q(&format!("CREATE TABLE {db}.sink (x UInt8) ENGINE = Memory"));
+    ch.q(&format!(
+        "CREATE MATERIALIZED VIEW {db}.n_fail TO {db}.sink AS
+         SELECT throwIf(count = 3) AS x FROM {db}.rows"
+    ));
+    let second = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 3)]));
+    assert_eq!(post(server.addr, &second).status, 503);
+    let stored = ch.q(&format!(
+        "SELECT count() FROM {db}.rows WHERE kind = 0 AND name = 'build'"
+    ));
+    assert_eq!(
+        stored.trim(),
+        "2",
+        "the rows were stored, the sums were not"
+    );
+    ch.q(&format!("DROP TABLE {db}.n_fail"));
+    // The client's retry finds the batch stored; the writer first completes
+    // the sums of the insert that failed.
+    assert_eq!(post(server.addr, &second).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 5, "{r:#}");
+    assert_eq!(r["machines"], 2, "{r:#}");
+    // Another insert, and the repaired one is not fed twice.
+    let third = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 1)]));
+    assert_eq!(post(server.addr, &third).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 6, "{r:#}");
+    let (_, log) = server.stop();
+    assert!(log.contains("completing usage_agg"), "{log}");
+}

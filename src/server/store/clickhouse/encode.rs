@@ -8,7 +8,7 @@ use time::Date;
 use crate::os::clock::format_day;
 use crate::schema::validate::Validated;
 use crate::server::rows::day_from_number;
-use crate::server::store::clickhouse::{KIND_BATCH, KIND_DROP, KIND_MACHINE_DAY};
+use crate::server::store::clickhouse::{KIND_BATCH, KIND_DROP, KIND_GROUP, KIND_MACHINE_DAY};
 use crate::server::store::derive::derive;
 
 /// The columns an insert sends, in order.
@@ -182,4 +182,32 @@ pub(crate) fn rows_of(
 /// The days [`rows_of`] returns for a batch, without encoding it.
 pub(crate) fn days_of(v: &Validated, received: Date) -> Vec<String> {
     rows_of(&mut Vec::new(), v, received, "", 0)
+}
+
+/// Appends the row that marks one insert (see `tables.rs`): kind
+/// [`KIND_GROUP`], the insert's `tag` as its name and version, so each
+/// view passes it on to its table and a look there says whether the view
+/// got the insert.
+pub(crate) fn group_row(body: &mut Vec<u8>, received: Date, tag: u64) {
+    let received = format_day(received);
+    let name = tag.to_string();
+    Row {
+        received: &received,
+        seq: tag,
+        batch_id: "00000000-0000-0000-0000-000000000000",
+        machine: 0,
+        app: "",
+        day: None,
+        kind: KIND_GROUP,
+        name: &name,
+        variant: "",
+        class: "",
+        count: 1,
+        buckets: [0; 7],
+        version: &name,
+        os: "",
+        arch: "",
+        ci: 0,
+    }
+    .write(body);
 }

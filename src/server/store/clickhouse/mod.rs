@@ -49,8 +49,8 @@ mod tables;
 mod url;
 
 pub use encode::machine_key;
-use encode::{COLUMNS, days_of, rows_of};
-use tables::{SUMS, TABLES, usage_kinds};
+use encode::{COLUMNS, days_of, group_row, rows_of};
+use tables::{SUMS, TABLES, repair_group, usage_kinds};
 pub use url::{ClickHouseUrl, quote};
 
 /// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
@@ -59,6 +59,8 @@ pub const KIND_BATCH: u8 = 100;
 pub const KIND_MACHINE_DAY: u8 = 101;
 /// `kind` of a drop counter row (`name` is the reason, `day` the receipt day).
 pub const KIND_DROP: u8 = 102;
+/// `kind` of the row that marks one insert, for the views (`tables.rs`).
+pub const KIND_GROUP: u8 = 103;
 
 /// Time to connect to ClickHouse; a refused connection fails at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -85,7 +87,14 @@ pub struct ClickHouse {
     /// it rides along with the next group's lookup, or runs when the
     /// writer goes idle ([`ClickHouse::settle`]).
     unchecked: Vec<Located>,
+    /// Inserts that failed, (tag, day received): ClickHouse may have
+    /// stored the rows and not every view's share (`tables.rs`); checked
+    /// and completed before the next insert.
+    failed: Vec<(u64, Date)>,
 }
+
+/// Failed inserts remembered at most (one a second for an hour).
+const MAX_FAILED: usize = 3600;
 
 /// A batch id with where its summed rows are: its app and days (the
 /// sorting key's prefix), so a copy's rows are found without a full scan.
@@ -114,6 +123,12 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
+}
+
+/// The `query_id` of the insert tagged `tag`: while ClickHouse runs it,
+/// [`ClickHouse::repair`] waits.
+fn insert_id(tag: u64) -> String {
+    format!("tally-insert-{tag}")
 }
 
 /// Percent-encodes a query for the `query=` parameter.
@@ -154,6 +169,7 @@ impl ClickHouse {
             writer: agent(WRITE_TIMEOUT),
             reader: agent(READ_TIMEOUT),
             unchecked: Vec::new(),
+            failed: Vec::new(),
         }
     }
 
@@ -359,7 +375,26 @@ impl ClickHouse {
         Ok(out)
     }
 
+    /// Completes the views' share of inserts that failed, where ClickHouse
+    /// stored the rows anyway (see `tables.rs`). An insert still running
+    /// (a timeout on tally's side) is left for the next call.
+    fn repair(&mut self) -> Result<(), StoreError> {
+        while let Some(&(tag, received)) = self.failed.first() {
+            let running = self.query_text(&format!(
+                "SELECT count() FROM system.processes WHERE query_id = {}",
+                quote(&insert_id(tag))
+            ))?;
+            if running.trim() != "0" {
+                return Ok(());
+            }
+            repair_group(self, tag, received)?;
+            self.failed.remove(0);
+        }
+        Ok(())
+    }
+
     fn ingest_month(&mut self, items: &[(&Validated, Date)]) -> Result<Vec<Ingested>, StoreError> {
+        self.repair()?;
         let ids: Vec<String> = items
             .iter()
             .map(|(v, _)| {
@@ -446,11 +481,20 @@ impl ClickHouse {
         if inserted.is_empty() {
             return Ok(outcomes);
         }
+        let received = items[0].1;
+        group_row(&mut body, received, seq_base);
         let q = format!(
             "INSERT INTO {}.rows ({COLUMNS}) FORMAT TabSeparated",
             self.url.database
         );
-        self.post(&self.writer, &format!("query={}", encode(&q)), &body)?;
+        let params = format!("query_id={}&query={}", insert_id(seq_base), encode(&q));
+        if let Err(e) = self.post(&self.writer, &params, &body) {
+            if self.failed.len() >= MAX_FAILED {
+                self.failed.remove(0);
+            }
+            self.failed.push((seq_base, received));
+            return Err(e);
+        }
         // Acknowledged. Another replica may have stored the same batch in the
         // same instant; each looks after its insert and before it answers,
         // so whichever looks second sees both copies, and once both have
@@ -466,6 +510,11 @@ impl ClickHouse {
     /// ids stay due). A copy it never settles is settled by the client's
     /// next retry, which finds both.
     pub fn settle(&mut self) {
+        if let Err(e) = self.repair() {
+            eprintln!(
+                "tally serve: completing the aggregates of a failed insert failed (retried before the next insert): {e}"
+            );
+        }
         if self.unchecked.is_empty() {
             return;
         }

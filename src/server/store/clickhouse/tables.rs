@@ -37,9 +37,14 @@
 //! Every table is partitioned by month of receipt, so retention drops the
 //! same partitions everywhere.
 
+use time::Date;
+
+use crate::os::clock::format_day;
 use crate::server::rows::RowKind;
 use crate::server::store::StoreError;
-use crate::server::store::clickhouse::{ClickHouse, KIND_BATCH, KIND_DROP, KIND_MACHINE_DAY};
+use crate::server::store::clickhouse::{
+    ClickHouse, KIND_BATCH, KIND_DROP, KIND_GROUP, KIND_MACHINE_DAY, quote,
+};
 
 /// The tables retention drops partitions of.
 pub(crate) const TABLES: [&str; 6] = [
@@ -63,7 +68,7 @@ fn usage_select(db: &str, filter: &str) -> String {
     let sums: Vec<String> = SUMS.iter().map(|c| format!("sum({c}) AS {c}")).collect();
     format!(
         "SELECT received, kind, app, day, name, variant, class, {}
-         FROM {db}.rows WHERE {} {filter}
+         FROM {db}.rows WHERE ({} OR kind = {KIND_GROUP}) {filter}
          GROUP BY received, kind, app, day, name, variant, class",
         sums.join(", "),
         usage_kinds()
@@ -84,7 +89,7 @@ fn machines_select(db: &str, filter: &str) -> String {
     format!(
         "SELECT received, kind, app, day, name, {} AS label_variant,
                 uniqCombinedState(12)(machine) AS machines
-         FROM {db}.rows WHERE kind < {KIND_BATCH} AND kind != {} {filter}
+         FROM {db}.rows WHERE (kind < {KIND_BATCH} AND kind != {} OR kind = {KIND_GROUP}) {filter}
          GROUP BY received, kind, app, day, name, label_variant",
         label_variant(),
         RowKind::ClientDropped as u8,
@@ -94,7 +99,7 @@ fn machines_select(db: &str, filter: &str) -> String {
 fn envelope_select(db: &str, filter: &str) -> String {
     format!(
         "SELECT received, app, day, version, os, arch, ci, uniqCombinedState(12)(machine) AS machines
-         FROM {db}.rows WHERE kind = {KIND_MACHINE_DAY} {filter}
+         FROM {db}.rows WHERE kind IN ({KIND_MACHINE_DAY}, {KIND_GROUP}) {filter}
          GROUP BY received, app, day, version, os, arch, ci"
     )
 }
@@ -230,6 +235,47 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
             "INSERT INTO {db}.envelope_agg {}",
             envelope_select(db, "")
         ))?;
+    }
+    Ok(())
+}
+
+/// Completes the views' share of the insert tagged `tag`, which failed.
+/// ClickHouse writes an insert's part of `rows` first and then, one by
+/// one, each view's; a ClickHouse that stops in between leaves rows that
+/// a client's retry finds (so it is not stored again) and views that never
+/// saw them. Each insert carries a [`KIND_GROUP`] row named by its tag,
+/// which every view passes on: a table without it is fed the insert's rows
+/// again (found by day received and `seq`, whose top bits are the tag),
+/// that row included, in one statement, so a second repair finds it done.
+/// Only the replica that sent the insert repairs it, one at a time.
+pub(crate) fn repair_group(ch: &ClickHouse, tag: u64, received: Date) -> Result<(), StoreError> {
+    let db = ch.database();
+    let has = |sql: String| ch.query_text(&sql).map(|t| t.trim() != "0");
+    let marker = format!("kind = {KIND_GROUP} AND app = '' AND day = toDate(0) AND name = '{tag}'");
+    if !has(format!("SELECT count() FROM {db}.rows WHERE {marker}"))? {
+        // Not stored at all: the clients send the batches again.
+        return Ok(());
+    }
+    let group = format!(
+        "AND received = toDate({}) AND seq >= {tag} AND seq < {tag} + 4096",
+        quote(&format_day(received))
+    );
+    let tables = [
+        ("usage_agg", marker.clone(), usage_select(db, &group)),
+        ("machines_agg", marker, machines_select(db, &group)),
+        (
+            "envelope_agg",
+            format!("app = '' AND day = toDate(0) AND version = '{tag}'"),
+            envelope_select(db, &group),
+        ),
+    ];
+    for (table, look, select) in tables {
+        if !has(format!("SELECT count() FROM {db}.{table} WHERE {look}"))? {
+            eprintln!(
+                "tally serve: completing {table} with an insert ClickHouse stored only in part"
+            );
+            ch.execute_long(&format!("INSERT INTO {db}.{table} {select}"))?;
+        }
     }
     Ok(())
 }
