@@ -34,6 +34,14 @@
 //! there when it is settled, so `rows` is a plain MergeTree (a replacing
 //! merge would remove it): copies of a raced batch stay, each recorded.
 //!
+//! An insert and its views are not one transaction: ClickHouse writes the
+//! insert's part of `rows` and then each view's table in turn, so a
+//! ClickHouse that stops in between keeps the rows (a client's retry finds
+//! them and is not stored again) without some view's share. Each insert
+//! carries a row marking it, which every view passes on, and the replica
+//! that sent an insert that failed completes the tables that lack the mark
+//! ([`repair_group`]) before its next insert.
+//!
 //! Every table is partitioned by month of receipt, so retention drops the
 //! same partitions everywhere.
 
