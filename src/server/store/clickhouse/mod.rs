@@ -83,18 +83,20 @@ pub struct ClickHouse {
     endpoint: String,
     writer: ureq::Agent,
     reader: ureq::Agent,
-    /// Batches inserted whose check for a concurrent copy is still due:
-    /// it rides along with the next group's lookup, or runs when the
-    /// writer goes idle ([`ClickHouse::settle`]).
+    /// Batches inserted whose check for a concurrent copy is still due
+    /// (it runs right after the insert; if that fails, with the next
+    /// group's lookup or when the writer goes idle, [`ClickHouse::settle`]).
     unchecked: Vec<Located>,
-    /// Inserts that failed, (tag, day received): ClickHouse may have
-    /// stored the rows and not every view's share (`tables.rs`); checked
-    /// and completed before the next insert.
-    failed: Vec<(u64, Date)>,
+    /// Inserts that failed, (tag, day received, repairs tried): ClickHouse
+    /// may have stored the rows and not every view's share (`tables.rs`);
+    /// checked and completed before the next insert.
+    failed: Vec<(u64, Date, u32)>,
 }
 
 /// Failed inserts remembered at most (one a second for an hour).
 const MAX_FAILED: usize = 3600;
+/// Attempts at completing one failed insert while ClickHouse answers.
+const MAX_REPAIRS: u32 = 20;
 
 /// A batch id with where its summed rows are: its app and days (the
 /// sorting key's prefix), so a copy's rows are found without a full scan.
@@ -379,7 +381,7 @@ impl ClickHouse {
     /// stored the rows anyway (see `tables.rs`). An insert still running
     /// (a timeout on tally's side) is left for the next call.
     fn repair(&mut self) -> Result<(), StoreError> {
-        while let Some(&(tag, received)) = self.failed.first() {
+        while let Some(&(tag, received, _)) = self.failed.first() {
             let running = self.query_text(&format!(
                 "SELECT count() FROM system.processes WHERE query_id = {}",
                 quote(&insert_id(tag))
@@ -387,7 +389,17 @@ impl ClickHouse {
             if running.trim() != "0" {
                 return Ok(());
             }
-            repair_group(self, tag, received)?;
+            // ClickHouse answers; a repair that still fails this often is
+            // given up rather than block every insert after it.
+            if let Err(e) = repair_group(self, tag, received) {
+                self.failed[0].2 += 1;
+                if self.failed[0].2 < MAX_REPAIRS {
+                    return Err(e);
+                }
+                eprintln!(
+                    "tally serve: giving up completing the aggregates of insert {tag} after {MAX_REPAIRS} attempts; reports can miss its batches: {e}"
+                );
+            }
             self.failed.remove(0);
         }
         Ok(())
@@ -492,7 +504,7 @@ impl ClickHouse {
             if self.failed.len() >= MAX_FAILED {
                 self.failed.remove(0);
             }
-            self.failed.push((seq_base, received));
+            self.failed.push((seq_base, received, 0));
             return Err(e);
         }
         // Acknowledged. Another replica may have stored the same batch in the
