@@ -1,27 +1,35 @@
 //! The report's query path over ClickHouse: the aggregation and the
-//! k-anonymity fold run inside ClickHouse, and only the rows to show come
-//! back, however many rows are stored.
+//! k-anonymity fold run inside ClickHouse over the pre-aggregated tables
+//! the store's views fill (`server/store/clickhouse/tables.rs`), a few
+//! rows per day and name however many machines reported, and only the
+//! rows to show come back.
 //!
 //! Each table is one query of two levels. The inner level groups by the
-//! table's label and keeps, beside the sums, the set of distinct machines
-//! as an aggregate state (`uniqExactState`). The outer level regroups: a
+//! table's label and keeps, beside the sums, the union of its distinct
+//! machine states (`uniqCombinedMergeState`). The outer level regroups: a
 //! label backed by at least k machines keeps its own row, every other one
 //! goes to `other`, whose machines are the union of the merged states
-//! (`uniqExactMerge`) — exactly what the SQLite path computes with sets in
-//! memory. `count()` on the outer level tells how many labels an `other`
-//! row folded, which is what is withheld when `other` itself stays below k.
+//! (`uniqCombinedMerge`), as the SQLite path computes with sets in memory.
+//! `count()` on the outer level tells how many labels an `other` row
+//! folded, which is what is withheld when `other` itself stays below k.
 //!
-//! A machine's envelope (version, OS, arch, CI) on a day is the one of its
-//! latest batch (`argMax` by `seq`), as SQLite's upsert keeps it. Copies of
-//! a batch recorded in `dups` are left out of every query.
+//! Copies of a batch that two replicas inserted at the same instant were
+//! summed twice by the views; the rows recorded in `dup_rows` are
+//! subtracted, key by key, before the fold.
+//!
+//! Where this differs from SQLite: a machine that reported two envelopes on
+//! one day (an upgrade between two batches) counts under both versions that
+//! day (SQLite keeps the last), and distinct machines past a few thousand
+//! per label are estimated (about 0.3 %); below that, where k-anonymity
+//! decides, they are exact.
 
 use serde_json::Value;
 
 use crate::os::clock::format_day;
-use crate::report::build::{CommandNums, Dropped, Query, ReportError, Tables, ToolNums};
+use crate::report::tables::{CommandNums, Dropped, Query, ReportError, Source, Tables, ToolNums};
 use crate::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, OUTCOMES};
 use crate::server::rows::{DROP_REASONS, RowKind};
-use crate::server::store::clickhouse::{ClickHouse, KIND_DROP, KIND_MACHINE_DAY, quote};
+use crate::server::store::clickhouse::{ClickHouse, KIND_DROP, quote};
 
 /// The text of a cell.
 fn text(v: &Value) -> String {
@@ -41,13 +49,19 @@ fn num(v: &Value) -> u64 {
     }
 }
 
+/// The summed columns of `usage_agg`.
+const SUMS: [&str; 8] = ["count", "l0", "l1", "l2", "l3", "l4", "l5", "l6"];
+/// Its key.
+const KEY: &str = "kind, app, day, name, variant, class";
+
 struct Ctx<'a> {
     ch: &'a ClickHouse,
     db: &'a str,
     k: usize,
-    /// `WHERE` conditions every query shares: the window, the app, and the
-    /// exclusion of recorded duplicate copies.
+    /// `WHERE` conditions every query shares: the window and the app.
     common: String,
+    /// Whether `dup_rows` holds anything to subtract.
+    dups: bool,
 }
 
 impl Ctx<'_> {
@@ -55,65 +69,102 @@ impl Ctx<'_> {
         Ok(self.ch.select(sql)?)
     }
 
-    fn filter(&self, kind: u8) -> String {
-        format!("kind = {kind} AND {}", self.common)
+    /// The usage rows of `kind` in the window, duplicate copies taken out:
+    /// a `FROM` clause with the columns of `usage_agg`.
+    fn usage(&self, kind: u8) -> String {
+        let filter = format!("kind = {kind} AND {}", self.common);
+        if !self.dups {
+            return format!("{}.usage_agg WHERE {filter}", self.db);
+        }
+        let agg: Vec<String> = SUMS.iter().map(|c| format!("sum({c}) AS a_{c}")).collect();
+        let dup: Vec<String> = SUMS.iter().map(|c| format!("sum({c}) AS d_{c}")).collect();
+        // A copy's rows are part of the aggregate, so the difference is
+        // never negative; `greatest` keeps it so whatever is stored.
+        let net: Vec<String> = SUMS
+            .iter()
+            .map(|c| format!("greatest(a_{c}, d_{c}) - d_{c} AS {c}"))
+            .collect();
+        format!(
+            "(SELECT {KEY}, {}
+              FROM (SELECT {KEY}, {} FROM {db}.usage_agg WHERE {filter} GROUP BY {KEY})
+              ANY LEFT JOIN (SELECT {KEY}, {} FROM {db}.dup_rows FINAL WHERE {filter} GROUP BY {KEY})
+              USING {KEY})",
+            net.join(", "),
+            agg.join(", "),
+            dup.join(", "),
+            db = self.db,
+        )
     }
 
-    /// The two-level fold: `keys` are the inner grouping columns, `labels`
-    /// the outer label expressions (using `keep`, true when the group shows
-    /// as itself), `sums` inner aggregate expressions whose outer value is
-    /// their sum. Returns rows of labels, sums, machines, folded groups.
+    /// The machine-day envelopes in the window.
+    fn envelopes(&self) -> String {
+        format!("{}.envelope_agg WHERE {}", self.db, self.common)
+    }
+
+    /// The distinct-machine states of `kind`'s labels in the window.
+    fn machines(&self, kind: u8) -> String {
+        format!(
+            "(SELECT name, label_variant AS variant, machines FROM {}.machines_agg
+              WHERE kind = {kind} AND {})",
+            self.db, self.common
+        )
+    }
+
+    /// The two-level fold over the machine states in `states`: `keys` are
+    /// the inner grouping columns, `labels` the outer label expressions
+    /// (using `keep`, true when the group shows as itself). `sums`, if any,
+    /// are (usage rows, aggregate expressions over them grouped by `keys`),
+    /// whose outer value is their sum. Returns rows of labels, sums,
+    /// machines, folded groups.
     fn fold(
         &self,
-        from: &str,
+        states: &str,
         keys: &str,
         labels: &[String],
-        sums: &[String],
+        sums: Option<(&str, &[String])>,
     ) -> Result<Vec<Vec<Value>>, ReportError> {
-        let inner_sums: Vec<String> = sums
-            .iter()
-            .enumerate()
-            .map(|(i, s)| format!("{s} AS s{i}"))
-            .collect();
-        let outer_sums: Vec<String> = (0..sums.len()).map(|i| format!("sum(s{i})")).collect();
+        let machines = format!(
+            "SELECT {keys}, uniqCombinedMergeState(12)(machines) AS st, finalizeAggregation(st) AS m
+             FROM {states} GROUP BY {keys}"
+        );
+        let n = sums.map_or(0, |(_, s)| s.len());
+        let named: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+        let inner = match sums {
+            None => machines,
+            Some((from, sums)) => {
+                let inner_sums: Vec<String> = sums
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("{s} AS s{i}"))
+                    .collect();
+                // Every label with rows has a machine state and a sum.
+                format!(
+                    "SELECT {keys}, st, m, {}
+                     FROM ({machines})
+                     ANY LEFT JOIN (SELECT {keys}, {} FROM {from} GROUP BY {keys}) USING {keys}",
+                    named.join(", "),
+                    inner_sums.join(", ")
+                )
+            }
+        };
+        let outer_sums: Vec<String> = named.iter().map(|s| format!("sum({s})")).collect();
         let outer_labels: Vec<String> = labels
             .iter()
             .enumerate()
             .map(|(i, l)| format!("{l} AS label{i}"))
             .collect();
         let group: Vec<String> = (0..labels.len()).map(|i| format!("label{i}")).collect();
-        let mut inner = vec![keys.to_owned()];
-        inner.extend(inner_sums);
         let mut outer = outer_labels;
         outer.extend(outer_sums);
         self.select(&format!(
-            "SELECT {}, uniqExactMerge(st), count()
-             FROM (SELECT {}, uniqExactState(machine) AS st, finalizeAggregation(st) AS m
-                   FROM {from} GROUP BY {keys})
-             GROUP BY {}",
+            "SELECT {}, uniqCombinedMerge(12)(st), count() FROM ({inner}) GROUP BY {}",
             outer.join(", "),
-            inner.join(", "),
             group.join(", ")
         ))
     }
 
     fn keep(&self, not_other: &str) -> String {
         format!("(m >= {} AND NOT ({not_other}))", self.k)
-    }
-
-    fn rows(&self) -> String {
-        format!("{}.rows", self.db)
-    }
-
-    /// Each machine-day's latest envelope.
-    fn latest_machine_days(&self) -> String {
-        format!(
-            "(SELECT app, day, machine, argMax(version, seq) AS version, argMax(os, seq) AS os,
-                     argMax(arch, seq) AS arch, argMax(ci, seq) AS ci
-              FROM {} WHERE {} GROUP BY app, day, machine)",
-            self.rows(),
-            self.filter(KIND_MACHINE_DAY)
-        )
     }
 }
 
@@ -143,21 +194,24 @@ fn split<T>(
 pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> {
     let db = ch.database();
     let k = q.min_machines.max(1);
+    // Day 0 holds the rows that mark each insert (store/clickhouse/tables.rs).
     let mut common = format!(
-        "day >= toDate({}) AND day <= toDate({})",
+        "day != toDate(0) AND day >= toDate({}) AND day <= toDate({})",
         quote(&format_day(q.since)),
         quote(&format_day(q.until))
     );
     if let Some(app) = &q.app {
         common.push_str(&format!(" AND app = {}", quote(app)));
     }
-    let dups = ch.select(&format!("SELECT count() FROM {db}.dups"))?;
-    if dups.first().and_then(|r| r.first()).map_or(0, num) > 0 {
-        common.push_str(&format!(
-            " AND (batch_id, seq) NOT IN (SELECT batch_id, seq FROM {db}.dups)"
-        ));
-    }
-    let c = Ctx { ch, db, k, common };
+    let dups = ch.select(&format!("SELECT count() FROM {db}.dup_rows"))?;
+    let dups = dups.first().and_then(|r| r.first()).map_or(0, num) > 0;
+    let c = Ctx {
+        ch,
+        db,
+        k,
+        common,
+        dups,
+    };
     let mut t = Tables::default();
     let other = |r: &[Value]| r.first().map(text).as_deref() == Some("other");
     let other2 = |r: &[Value]| {
@@ -167,8 +221,8 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
 
     // Machines, CI machines.
     let all = c.select(&format!(
-        "SELECT uniqExact(machine), uniqExactIf(machine, ci = 1) FROM {}",
-        c.latest_machine_days()
+        "SELECT uniqCombinedMerge(12)(machines), uniqCombinedMergeIf(12)(machines, ci = 1) FROM {}",
+        c.envelopes()
     ))?;
     if let Some(r) = all.first() {
         t.machines = r.first().map_or(0, num) as usize;
@@ -177,10 +231,10 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
 
     // Active machines per day.
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(KIND_MACHINE_DAY)),
+        &c.envelopes(),
         "day",
         &[format!("if(m >= {k}, toString(day), 'other')")],
-        &[],
+        None,
     )?;
     let (days, w) = split(rows, k, other, |r| (text(&r[0]), num(&r[1]) as usize), 1);
     t.days = days;
@@ -193,13 +247,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     ] {
         let keep = c.keep(&format!("{a} = 'other' AND {b} = 'other'"));
         let rows = c.fold(
-            &c.latest_machine_days(),
+            &c.envelopes(),
             &format!("{a}, {b}"),
             &[
                 format!("if({keep}, {a}, 'other')"),
                 format!("if({keep}, {b}, 'other')"),
             ],
-            &[],
+            None,
         )?;
         let (rows, w) = split(
             rows,
@@ -233,10 +287,10 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     sums.extend((0..7).map(|i| format!("sum(l{i})")));
     let keep = c.keep("name = 'other'");
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Command as u8)),
+        &c.machines(RowKind::Command as u8),
         "name",
         &[format!("if({keep}, name, 'other')")],
-        &sums,
+        Some((&c.usage(RowKind::Command as u8), &sums)),
     )?;
     let n_out = COMMAND_OUTCOMES.len();
     let at = 1 + sums.len();
@@ -266,10 +320,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     {
         let keep = c.keep("name = 'other'");
         let rows = c.fold(
-            &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Lifecycle as u8)),
+            &c.machines(RowKind::Lifecycle as u8),
             "name",
             &[format!("if({keep}, name, 'other')")],
-            &["sum(count)".to_owned()],
+            Some((
+                &c.usage(RowKind::Lifecycle as u8),
+                &["sum(count)".to_owned()],
+            )),
         )?;
         let (rows, w) = split(
             rows,
@@ -296,10 +353,10 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     let tool = "if(name = '', '(unnamed)', name)";
     let keep = c.keep(&format!("{tool} = 'other'"));
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Tool as u8)),
+        &c.machines(RowKind::Tool as u8),
         "name",
         &[format!("if({keep}, {tool}, 'other')")],
-        &sums,
+        Some((&c.usage(RowKind::Tool as u8), &sums)),
     )?;
     let n_out = OUTCOMES.len();
     let n_cls = ERROR_CLASSES.len();
@@ -332,13 +389,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // MCP clients: (client, major) with sessions.
     let keep = c.keep("name = 'other' AND variant = ''");
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Client as u8)),
+        &c.machines(RowKind::Client as u8),
         "name, variant",
         &[
             format!("if({keep}, name, 'other')"),
             format!("if({keep}, variant, '')"),
         ],
-        &["sum(count)".to_owned()],
+        Some((&c.usage(RowKind::Client as u8), &["sum(count)".to_owned()])),
     )?;
     let (clients, w) = split(
         rows,
@@ -359,13 +416,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // Facts: (fact, value).
     let keep = c.keep("name = 'other' AND variant = 'other'");
     let rows = c.fold(
-        &format!("{} WHERE {}", c.rows(), c.filter(RowKind::Fact as u8)),
+        &c.machines(RowKind::Fact as u8),
         "name, variant",
         &[
             format!("if({keep}, name, 'other')"),
             format!("if({keep}, variant, 'other')"),
         ],
-        &[],
+        None,
     )?;
     let (facts, w) = split(
         rows,
@@ -380,15 +437,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     // What was dropped, by the client and by the server.
     let mut dropped = Dropped::default();
     let rows = c.select(&format!(
-        "SELECT sum(count) FROM {} WHERE {}",
-        c.rows(),
-        c.filter(RowKind::ClientDropped as u8)
+        "SELECT sum(count) FROM {}",
+        c.usage(RowKind::ClientDropped as u8)
     ))?;
     dropped.client_reported = rows.first().and_then(|r| r.first()).map_or(0, num);
     let rows = c.select(&format!(
-        "SELECT name, sum(count) FROM {} WHERE {} GROUP BY name",
-        c.rows(),
-        c.filter(KIND_DROP)
+        "SELECT name, sum(count) FROM {} GROUP BY name",
+        c.usage(KIND_DROP)
     ))?;
     for r in rows {
         let n = r.get(1).map_or(0, num);
@@ -402,4 +457,10 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     }
     t.dropped = dropped;
     Ok(t)
+}
+
+impl Source for ClickHouse {
+    fn tables(&self, q: &Query) -> Result<Tables, ReportError> {
+        crate::report::clickhouse::tables(self, q)
+    }
 }

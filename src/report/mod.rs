@@ -6,7 +6,12 @@ pub mod build;
 pub mod clickhouse;
 pub mod html;
 pub mod kanon;
+pub mod model;
 pub mod sqlite;
+pub mod tables;
 pub mod text;
 
 pub use build::*;
+pub use model::*;
+pub use tables::*;
+pub use text::render;

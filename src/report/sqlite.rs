@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 
 use crate::os::clock::format_day;
-use crate::report::build::{CommandNums, Dropped, Query, ReportError, Tables, ToolNums};
 use crate::report::kanon::{Agg, fold, fold_agg};
+use crate::report::tables::{CommandNums, Dropped, Query, ReportError, Source, Tables, ToolNums};
 use crate::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, LATENCY_BUCKETS, OUTCOMES};
 use crate::server::store::{RowKind, Store, day_from_number, day_number};
 
@@ -395,4 +395,10 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
         dropped,
         withheld,
     })
+}
+
+impl Source for Store {
+    fn tables(&self, q: &Query) -> Result<Tables, ReportError> {
+        crate::report::sqlite::tables(self, q)
+    }
 }

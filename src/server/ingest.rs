@@ -1,7 +1,9 @@
 //! How a validated batch becomes rows of the ingest store, inside the
 //! group-commit transaction: the batch row (whose unique id makes a resend a
-//! no-op), one `machine_days` row per event day, `usage` rows that add up
-//! per machine, day and counted thing, and the validator's drop counters.
+//! no-op), then the rows every store derives from a batch
+//! (`server/store/derive.rs`): one `machine_days` row per event day, `usage`
+//! rows that add up per machine, day and counted thing, and the validator's
+//! drop counters.
 //! Strings and machine ids are interned through bounded in-memory caches
 //! (`Bounded`), so a typical batch costs only integer-keyed upserts.
 //!
@@ -11,10 +13,10 @@
 use crate::os::date::Date;
 use rusqlite::{CachedStatement, Transaction, params};
 
-use crate::schema::validate::{Drops, MAX_AGE_DAYS, Validated};
-use crate::schema::{CommandOutcome, Event, LATENCY_BUCKETS};
+use crate::schema::validate::{MAX_AGE_DAYS, Validated};
 use crate::server::cache::Bounded;
-use crate::server::rows::{DROP_REASONS, Ingested, RowKind, day_number};
+use crate::server::rows::{Ingested, day_number};
+use crate::server::store::derive::derive;
 
 /// Interned texts (names, versions, apps) cached per generation; two
 /// generations of 16,384 texts of at most 131 bytes are under 6 MB.
@@ -149,155 +151,47 @@ impl<'a> Writer<'a> {
         if inserted == 0 {
             return Ok(Ingested::Duplicate);
         }
-        let mut seen_days: Vec<i64> = Vec::new();
-        for event in &v.batch.events {
-            let day_text = match event {
-                Event::UsageRollup(r) => &r.day,
-                Event::Lifecycle(l) => &l.day,
-                Event::Facts(f) => &f.day,
-            };
-            // The validator kept only events with a valid day.
-            let Some(day) = crate::os::clock::parse_day(day_text).map(day_number) else {
-                continue;
-            };
-            if !seen_days.contains(&day) {
-                seen_days.push(day);
-                self.upsert_machine_day
-                    .execute(params![day, app, machine, version, os, arch, e.ci])?;
-            }
-            let key = RowKey { day, app, machine };
-            match event {
-                Event::UsageRollup(r) => {
-                    for c in &r.commands {
-                        let name = self.dim(&c.command)?;
-                        // Schema-1 clients sent no outcome: counted as unknown.
-                        let outcome = c.outcome.unwrap_or(CommandOutcome::Unknown);
-                        let outcome = self.dim(outcome.as_str())?;
-                        self.row(
-                            key,
-                            RowKind::Command,
-                            name,
-                            outcome,
-                            0,
-                            c.count,
-                            c.duration.as_ref(),
-                        )?;
-                    }
-                    for t in &r.tool_calls {
-                        let name = self.dim(t.tool.as_deref().unwrap_or(""))?;
-                        let outcome = self.dim(t.outcome.as_str())?;
-                        let class = self.dim(t.error_class.map_or("", |c| c.as_str()))?;
-                        self.row(
-                            key,
-                            RowKind::Tool,
-                            name,
-                            outcome,
-                            class,
-                            t.count,
-                            Some(&t.latency),
-                        )?;
-                    }
-                    for c in &r.clients {
-                        let name = self.dim(&c.client)?;
-                        let major = match c.major {
-                            Some(m) => self.dim(&m.to_string())?,
-                            None => 0,
-                        };
-                        self.row(key, RowKind::Client, name, major, 0, c.count, None)?;
-                    }
-                    if r.dropped > 0 {
-                        self.row(key, RowKind::ClientDropped, 0, 0, 0, r.dropped, None)?;
-                    }
-                }
-                Event::Lifecycle(l) => {
-                    let name = self.dim(l.kind.as_str())?;
-                    self.row(key, RowKind::Lifecycle, name, 0, 0, l.count, None)?;
-                }
-                Event::Facts(f) => {
-                    let bool_word = |b: bool| if b { "true" } else { "false" };
-                    let facts: [(&str, Option<&str>); 9] = [
-                        ("backend_count", f.backend_count.as_deref()),
-                        ("auth_type", f.auth_type.as_deref()),
-                        ("conflict_strategy", f.conflict_strategy.as_deref()),
-                        ("uptime", f.uptime.as_deref()),
-                        ("sessions", f.sessions.as_deref()),
-                        ("protocol_version", f.protocol_version.as_deref()),
-                        ("declares_tools", f.declares_tools.map(bool_word)),
-                        ("declares_resources", f.declares_resources.map(bool_word)),
-                        ("declares_prompts", f.declares_prompts.map(bool_word)),
-                    ];
-                    for (fact, value) in facts {
-                        if let Some(value) = value {
-                            let name = self.dim(fact)?;
-                            let value = self.dim(value)?;
-                            self.row(key, RowKind::Fact, name, value, 0, 1, None)?;
-                        }
-                    }
-                }
-            }
+        // The rows are the ones every store derives from a batch (repeated
+        // items already merged, saturating); SQLite adds them up per
+        // machine, day and counted thing, with names interned.
+        let rows = derive(v);
+        for day in &rows.days {
+            self.upsert_machine_day
+                .execute(params![day, app, machine, version, os, arch, e.ci])?;
         }
-        self.drops(received, app, &v.drops)?;
+        for r in &rows.usage {
+            let name = self.dim(&r.name)?;
+            let variant = self.dim(&r.variant)?;
+            let class = self.dim(&r.class)?;
+            let l = r.buckets.map(clamp);
+            self.upsert_usage.execute(params![
+                r.day,
+                app,
+                machine,
+                r.kind as i64,
+                name,
+                variant,
+                class,
+                clamp(r.count),
+                l[0],
+                l[1],
+                l[2],
+                l[3],
+                l[4],
+                l[5],
+                l[6]
+            ])?;
+        }
+        for (reason, n) in &rows.drops {
+            self.tx.prepare_cached(UPSERT_DROPS)?.execute(params![
+                received,
+                app,
+                reason,
+                clamp(*n)
+            ])?;
+        }
         Ok(Ingested::Stored)
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn row(
-        &mut self,
-        key: RowKey,
-        kind: RowKind,
-        name: i64,
-        variant: i64,
-        class: i64,
-        count: u64,
-        latency: Option<&[u64; LATENCY_BUCKETS]>,
-    ) -> rusqlite::Result<()> {
-        let l = latency.copied().unwrap_or_default().map(clamp);
-        self.upsert_usage.execute(params![
-            key.day,
-            key.app,
-            key.machine,
-            kind as i64,
-            name,
-            variant,
-            class,
-            clamp(count),
-            l[0],
-            l[1],
-            l[2],
-            l[3],
-            l[4],
-            l[5],
-            l[6]
-        ])?;
-        Ok(())
-    }
-
-    fn drops(&mut self, day: i64, app: i64, d: &Drops) -> rusqlite::Result<()> {
-        let counts = [
-            d.unknown_events,
-            d.unknown_fields,
-            d.invalid_values,
-            d.out_of_window,
-        ];
-        for (reason, n) in DROP_REASONS.iter().zip(counts) {
-            if n > 0 {
-                self.tx.prepare_cached(UPSERT_DROPS)?.execute(params![
-                    day,
-                    app,
-                    reason,
-                    clamp(n)
-                ])?;
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy)]
-struct RowKey {
-    day: i64,
-    app: i64,
-    machine: i64,
 }
 
 fn clamp(n: u64) -> i64 {

@@ -1,7 +1,8 @@
 //! `tally serve` and `tally report` on a real ClickHouse: exactly once
 //! across replicas, the same report as SQLite for the same batches,
 //! nothing acknowledged lost when ClickHouse stops under load, retention
-//! by monthly partitions.
+//! by monthly partitions, the report's aggregates built for a store from
+//! before them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -101,14 +102,22 @@ fn a_copy_that_raced_in_is_settled_by_the_next_retry_and_counted_once() {
     assert_eq!(post(a.addr, &body).status, 204);
     let r = report(&sb, &["--store", &url], 1, &[]);
     assert_eq!(command_count(&r, "build"), 5, "{r:#}");
-    // A merge keeps the copy with the larger seq: still counted once.
-    ch.q(&format!("OPTIMIZE TABLE {db}.rows FINAL"));
+    // Merges change nothing: both copies stay in `rows` (the record of
+    // what was subtracted), the aggregates fold, and the count stays 5.
+    for table in ["rows", "usage_agg", "dup_rows"] {
+        ch.q(&format!("OPTIMIZE TABLE {db}.{table} FINAL"));
+    }
     let copies = ch.q(&format!(
         "SELECT count() FROM {db}.rows WHERE batch_id = toUUID('{id}') AND kind = 0"
     ));
-    assert_eq!(copies.trim(), "1");
+    assert_eq!(copies.trim(), "2");
     let r = report(&sb, &["--store", &url], 1, &[]);
     assert_eq!(command_count(&r, "build"), 5, "{r:#}");
+    // A second retry settles the same copy again: still subtracted once.
+    assert_eq!(post(a.addr, &body).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 5, "{r:#}");
+    assert_eq!(r["machines"], 1, "{r:#}");
 }
 
 /// A varied set of batches: folds, CI, version changes within a day,
@@ -382,4 +391,86 @@ fn an_unreachable_clickhouse_fails_start_with_the_url_and_report_says_what_to_do
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_store_from_before_the_aggregates_gets_them_built_once_at_start() {
+    let ch = shared();
+    let db = database("upgrade");
+    let url = ch.url(&db);
+    let sb = Sandbox::new();
+    let first = serve(&sb, &url, &[]);
+    for (machine, n) in [(uuid(), 2), (uuid(), 3)] {
+        let body = bytes(&batch(&machine, &uuid(), &day(-1), &[("build", n)]));
+        assert_eq!(post(first.addr, &body).status, 204);
+    }
+    drop(first);
+    // What an earlier tally left: the rows, no views, no aggregates.
+    for view in ["usage_view", "machines_view", "envelope_view"] {
+        ch.q(&format!("DROP TABLE {db}.{view}"));
+    }
+    for table in ["usage_agg", "machines_agg", "envelope_agg"] {
+        ch.q(&format!("DROP TABLE {db}.{table}"));
+    }
+    let out = sb.tally(&["report", "--store", &url]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("older tally") && text(&out.stderr).contains("tally serve"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The next start builds them from the rows; later starts leave them be.
+    drop(serve(&sb, &url, &[]));
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 5, "{r:#}");
+    assert_eq!(r["machines"], 2, "{r:#}");
+    let again = serve(&sb, &url, &[]);
+    let body = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 1)]));
+    assert_eq!(post(again.addr, &body).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 6, "{r:#}");
+    assert_eq!(r["machines"], 3, "{r:#}");
+}
+
+#[test]
+fn an_insert_clickhouse_stored_only_in_part_is_completed_before_the_next() {
+    let ch = shared();
+    let db = database("partial");
+    let url = ch.url(&db);
+    let sb = Sandbox::new();
+    let server = serve(&sb, &url, &[]);
+    let first = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 2)]));
+    assert_eq!(post(server.addr, &first).status, 204);
+    // ClickHouse writes `rows`, then each view's table in turn (by name);
+    // a view that fails between machines_view and usage_view leaves the
+    // insert as a ClickHouse that stops there does.
+    ch.q(&format!("CREATE TABLE {db}.sink (x UInt8) ENGINE = Memory"));
+    ch.q(&format!(
+        "CREATE MATERIALIZED VIEW {db}.n_fail TO {db}.sink AS
+         SELECT throwIf(count = 3) AS x FROM {db}.rows"
+    ));
+    let second = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 3)]));
+    assert_eq!(post(server.addr, &second).status, 503);
+    let stored = ch.q(&format!(
+        "SELECT count() FROM {db}.rows WHERE kind = 0 AND name = 'build'"
+    ));
+    assert_eq!(
+        stored.trim(),
+        "2",
+        "the rows were stored, the sums were not"
+    );
+    ch.q(&format!("DROP TABLE {db}.n_fail"));
+    // The client's retry finds the batch stored; the writer first completes
+    // the sums of the insert that failed.
+    assert_eq!(post(server.addr, &second).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 5, "{r:#}");
+    assert_eq!(r["machines"], 2, "{r:#}");
+    // Another insert, and the repaired one is not fed twice.
+    let third = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 1)]));
+    assert_eq!(post(server.addr, &third).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 6, "{r:#}");
+    let (_, log) = server.stop();
+    assert!(log.contains("completing usage_agg"), "{log}");
 }

@@ -1,10 +1,11 @@
 //! What a validated batch stores, independent of the store: the event days
 //! it covers (one machine-day each), one usage row per counted thing, and
-//! the validator's drop counters. The ClickHouse store writes exactly these
-//! rows; the SQLite writer (`server/ingest.rs`) writes the same shape, keyed
-//! by interned ids. Rows with the same key within one batch are merged here
-//! (saturating), so a store never sees two rows of one batch with one key:
-//! ClickHouse's ReplacingMergeTree would otherwise keep only one of them.
+//! the validator's drop counters. Both stores write exactly these rows:
+//! the ClickHouse store as they are, the SQLite writer (`server/ingest.rs`)
+//! with names interned. Rows with the same key within one batch are merged
+//! here (saturating), so a store never sees two rows of one batch with one
+//! key: ClickHouse's `dup_rows`, a ReplacingMergeTree keyed by a copy's row
+//! keys, would otherwise keep only one of them.
 
 use std::collections::BTreeMap;
 

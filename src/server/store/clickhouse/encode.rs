@@ -8,7 +8,7 @@ use crate::os::date::Date;
 use crate::os::clock::format_day;
 use crate::schema::validate::Validated;
 use crate::server::rows::day_from_number;
-use crate::server::store::clickhouse::{KIND_BATCH, KIND_DROP, KIND_MACHINE_DAY};
+use crate::server::store::clickhouse::{KIND_BATCH, KIND_DROP, KIND_GROUP, KIND_MACHINE_DAY};
 use crate::server::store::derive::derive;
 
 /// The columns an insert sends, in order.
@@ -91,8 +91,16 @@ pub fn machine_key(machine_id: &str) -> u64 {
     (u as u64) ^ ((u >> 64) as u64)
 }
 
-/// Appends the TabSeparated lines of one batch to `body`.
-pub(crate) fn rows_of(body: &mut Vec<u8>, v: &Validated, received: Date, id: &str, seq: u64) {
+/// Appends the TabSeparated lines of one batch to `body`; returns the days
+/// its summed rows are stored under (its event days and, for the drop
+/// counters, the day of receipt): with the app, where to find them again.
+pub(crate) fn rows_of(
+    body: &mut Vec<u8>,
+    v: &Validated,
+    received: Date,
+    id: &str,
+    seq: u64,
+) -> Vec<String> {
     let e = &v.batch.envelope;
     let received_text = format_day(received);
     let machine = machine_key(&e.machine_id);
@@ -164,4 +172,42 @@ pub(crate) fn rows_of(body: &mut Vec<u8>, v: &Validated, received: Date, id: &st
             ..base
         });
     }
+    let mut located = days;
+    if !rows.drops.is_empty() && !located.contains(&received_text) {
+        located.push(received_text.clone());
+    }
+    located
+}
+
+/// The days [`rows_of`] returns for a batch, without encoding it.
+pub(crate) fn days_of(v: &Validated, received: Date) -> Vec<String> {
+    rows_of(&mut Vec::new(), v, received, "", 0)
+}
+
+/// Appends the row that marks one insert (see `tables.rs`): kind
+/// [`KIND_GROUP`], the insert's `tag` as its name and version, so each
+/// view passes it on to its table and a look there says whether the view
+/// got the insert.
+pub(crate) fn group_row(body: &mut Vec<u8>, received: Date, tag: u64) {
+    let received = format_day(received);
+    let name = tag.to_string();
+    Row {
+        received: &received,
+        seq: tag,
+        batch_id: "00000000-0000-0000-0000-000000000000",
+        machine: 0,
+        app: "",
+        day: None,
+        kind: KIND_GROUP,
+        name: &name,
+        variant: "",
+        class: "",
+        count: 1,
+        buckets: [0; 7],
+        version: &name,
+        os: "",
+        arch: "",
+        ci: 0,
+    }
+    .write(body);
 }

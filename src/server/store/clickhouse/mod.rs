@@ -10,26 +10,26 @@
 //! mishandled by servers before 22.6, and it needs tokio in the writer
 //! thread.
 //!
-//! Everything lives in one table, `rows` (plus `dups`, below), so the whole
-//! group of batches one insert carries is one block in one partition and
+//! Every row a batch stores goes to one table, `rows`, so the whole group
+//! of batches one insert carries is one block in one partition and
 //! ClickHouse commits it atomically: a batch's marker row, its machine-day
 //! rows (the envelope), its usage rows and its drop counters are all there
-//! or none is. `usage` rows mirror SQLite's generically (kind, name,
-//! variant, class, count, seven bucket columns), so new counted things need
-//! no schema change. Rows stay per machine and batch: k-anonymity needs
-//! distinct machines, and the batch id keeps every copy identifiable.
+//! or none is; the materialized views that pre-aggregate them for the
+//! report (`tables.rs`) run as part of the same insert. `usage` rows mirror
+//! SQLite's generically (kind, name, variant, class, count, seven bucket
+//! columns), so new counted things need no schema change. Rows stay per
+//! machine and batch: the batch id keeps every copy identifiable.
 //!
 //! Exactly once, across replicas, lives in ClickHouse: before inserting,
 //! the writer looks the group's batch ids up among the marker rows (a
 //! primary-key lookup) and skips those already stored. Two replicas that
 //! get the same batch at the same instant can both insert it; every row
-//! carries the batch id in the table's sorting key and an insert-unique
-//! `seq`, so a ReplacingMergeTree merge keeps only the copy with the
-//! largest `seq`, and until then the writer that inserted second finds two
-//! markers when it checks its insert (with its next lookup, or as soon as
-//! it is idle) and records the other copies in `dups`, which every report
-//! query excludes. Either way a report counts a batch
-//! once, whichever replica a retry reached.
+//! carries an insert-unique `seq`, and the writer that inserted second
+//! finds two markers when it checks its insert (with its next lookup, or
+//! as soon as it is idle) and records every copy but the one with the
+//! largest `seq`: its id in `dups`, its summed rows in `dup_rows`, which
+//! the report subtracts. Either way a report counts a batch once, whichever
+//! replica a retry reached.
 //!
 //! Partitions are calendar months of receipt (`received`), one per insert;
 //! retention drops whole partitions past `--retention-days`.
@@ -45,10 +45,12 @@ use crate::server::rows::Ingested;
 use crate::server::store::{Pruned, StoreError};
 
 mod encode;
+mod tables;
 mod url;
 
 pub use encode::machine_key;
-use encode::{COLUMNS, rows_of};
+use encode::{COLUMNS, days_of, group_row, rows_of};
+use tables::{SUMS, TABLES, repair_group, usage_kinds};
 pub use url::{ClickHouseUrl, quote};
 
 /// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
@@ -57,6 +59,8 @@ pub const KIND_BATCH: u8 = 100;
 pub const KIND_MACHINE_DAY: u8 = 101;
 /// `kind` of a drop counter row (`name` is the reason, `day` the receipt day).
 pub const KIND_DROP: u8 = 102;
+/// `kind` of the row that marks one insert, for the views (`tables.rs`).
+pub const KIND_GROUP: u8 = 103;
 
 /// Time to connect to ClickHouse; a refused connection fails at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -64,8 +68,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
 /// Longest report query (or bulk statement).
 const READ_TIMEOUT: Duration = Duration::from_secs(3600);
-/// Batch ids looked up in one query at most.
-const LOOKUP_CHUNK: usize = 1024;
+/// Batch ids looked up in one query at most: a whole group (the writer's
+/// largest is 4,096), so a group costs one lookup before its insert and
+/// one after. At about 40 bytes a quoted id, 4,096 stay well inside
+/// ClickHouse's default `max_query_size` of 256 KiB. (With 1,024, the
+/// lookups took over a third of the writer's time at 6,000 batches/s.)
+const LOOKUP_CHUNK: usize = 4096;
 /// Largest answer read from ClickHouse (reports are aggregated server-side).
 const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 
@@ -75,10 +83,28 @@ pub struct ClickHouse {
     endpoint: String,
     writer: ureq::Agent,
     reader: ureq::Agent,
-    /// Batch ids inserted whose check for a concurrent copy is still due:
-    /// it rides along with the next group's lookup, or runs when the
-    /// writer goes idle ([`ClickHouse::settle`]).
-    unchecked: Vec<String>,
+    /// Batches inserted whose check for a concurrent copy is still due
+    /// (it runs right after the insert; if that fails, with the next
+    /// group's lookup or when the writer goes idle, [`ClickHouse::settle`]).
+    unchecked: Vec<Located>,
+    /// Inserts that failed, (tag, day received, repairs tried): ClickHouse
+    /// may have stored the rows and not every view's share (`tables.rs`);
+    /// checked and completed before the next insert.
+    failed: Vec<(u64, Date, u32)>,
+}
+
+/// Failed inserts remembered at most (one a second for an hour).
+const MAX_FAILED: usize = 3600;
+/// Attempts at completing one failed insert while ClickHouse answers.
+const MAX_REPAIRS: u32 = 20;
+
+/// A batch id with where its summed rows are: its app and days (the
+/// sorting key's prefix), so a copy's rows are found without a full scan.
+#[derive(Clone, Debug)]
+struct Located {
+    id: String,
+    app: String,
+    days: Vec<String>,
 }
 
 impl fmt::Debug for ClickHouse {
@@ -99,6 +125,12 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
+}
+
+/// The `query_id` of the insert tagged `tag`: while ClickHouse runs it,
+/// [`ClickHouse::repair`] waits.
+fn insert_id(tag: u64) -> String {
+    format!("tally-insert-{tag}")
 }
 
 /// Percent-encodes a query for the `query=` parameter.
@@ -139,57 +171,28 @@ impl ClickHouse {
             writer: agent(WRITE_TIMEOUT),
             reader: agent(READ_TIMEOUT),
             unchecked: Vec::new(),
+            failed: Vec::new(),
         }
     }
 
-    /// Connects for writing: creates the database and tables if missing.
+    /// Connects for writing: creates the database, tables and views if
+    /// missing (see `tables.rs`).
     pub fn open(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
         let ch = ClickHouse::new(url);
-        let db = &url.database;
-        ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
-        ch.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {db}.rows (
-                received Date,
-                seq UInt64,
-                batch_id UUID,
-                machine UInt64,
-                app String,
-                day Date,
-                kind UInt8,
-                name String,
-                variant String,
-                class String,
-                count UInt64,
-                l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64,
-                version String,
-                os String,
-                arch String,
-                ci UInt8
-            ) ENGINE = ReplacingMergeTree(seq)
-            PARTITION BY toYYYYMM(received)
-            ORDER BY (kind, app, day, name, variant, class, machine, batch_id)"
-        ))?;
-        ch.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {db}.dups (
-                received Date,
-                batch_id UUID,
-                seq UInt64
-            ) ENGINE = ReplacingMergeTree()
-            PARTITION BY toYYYYMM(received)
-            ORDER BY (batch_id, seq)"
-        ))?;
+        tables::create(&ch)?;
         Ok(ch)
     }
 
     /// Connects for reading; fails if tally's tables are not there.
     pub fn open_read_only(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
         let ch = ClickHouse::new(url);
-        let found = ch.query_text(&format!("EXISTS TABLE {}.rows", url.database))?;
+        // The aggregates came last: a store without them predates them.
+        let found = ch.query_text(&format!("EXISTS TABLE {}.envelope_agg", url.database))?;
         if found.trim() != "1" {
             return Err(StoreError::ClickHouse {
                 url: url.to_string(),
                 message: format!(
-                    "no tally store in database {}; start `tally serve --store {url}` once to create it",
+                    "no tally store (or one from an older tally) in database {}; start `tally serve --store {url}` once to create or update it",
                     url.database
                 ),
             });
@@ -245,7 +248,7 @@ impl ClickHouse {
         self.post(&self.reader, "", sql.as_bytes()).map(drop)
     }
 
-    fn query_text(&self, sql: &str) -> Result<String, StoreError> {
+    pub(crate) fn query_text(&self, sql: &str) -> Result<String, StoreError> {
         self.post(&self.writer, "", sql.as_bytes())
     }
 
@@ -271,7 +274,6 @@ impl ClickHouse {
         if ids.is_empty() {
             return Ok(out);
         }
-        // Chunks keep each query well below ClickHouse's max_query_size.
         let mut text = String::new();
         for chunk in ids.chunks(LOOKUP_CHUNK) {
             text.push_str(&self.query_text(&format!(
@@ -293,10 +295,21 @@ impl ClickHouse {
         Ok(out)
     }
 
-    /// Records every copy but the one with the largest `seq` (the one a
-    /// ReplacingMergeTree merge keeps) of each batch stored more than once.
-    fn record_dups(&self, copies: &HashMap<String, Vec<(u64, String)>>) -> Result<(), StoreError> {
+    /// Records every copy but the one with the largest `seq` of each batch
+    /// stored more than once: its id in `dups`, and its summed rows in
+    /// `dup_rows`, which the report subtracts from the aggregates the views
+    /// built (they counted every copy). Both are idempotent: two replicas
+    /// that settle the same race write the same rows, and a
+    /// ReplacingMergeTree read with `FINAL` keeps one. `at` says where each
+    /// batch's rows are (a copy stored elsewhere, only a forged batch can
+    /// be, is left alone).
+    fn record_dups(
+        &self,
+        copies: &HashMap<String, Vec<(u64, String)>>,
+        at: &HashMap<&str, &Located>,
+    ) -> Result<(), StoreError> {
         let mut body = String::new();
+        let mut found = Vec::new();
         for (id, seqs) in copies {
             let Some(keep) = seqs.iter().map(|(s, _)| *s).max() else {
                 continue;
@@ -307,12 +320,33 @@ impl ClickHouse {
                         .to_string(),
                 );
                 body.push('\n');
+                if let Some(l) = at.get(id.as_str()).filter(|l| !l.days.is_empty()) {
+                    let days: Vec<String> = l.days.iter().map(|d| quote(d)).collect();
+                    found.push(format!(
+                        "(app = {} AND day IN ({}) AND batch_id = toUUID({}) AND seq = {seq})",
+                        quote(&l.app),
+                        days.join(", "),
+                        quote(id)
+                    ));
+                }
             }
         }
         if body.is_empty() {
             return Ok(());
         }
-        let q = format!("INSERT INTO {}.dups FORMAT JSONEachRow", self.url.database);
+        let db = &self.url.database;
+        // Sorting-key prefix (kind, app, day) first: a range scan per copy.
+        // At most a few hundred bytes per copy: 128 stay inside max_query_size.
+        for chunk in found.chunks(128) {
+            self.execute(&format!(
+                "INSERT INTO {db}.dup_rows SELECT received, seq, batch_id, kind, app, day, name, variant,
+                   class, {} FROM {db}.rows WHERE {} AND ({})",
+                SUMS.join(", "),
+                usage_kinds(),
+                chunk.join(" OR ")
+            ))?;
+        }
+        let q = format!("INSERT INTO {db}.dups FORMAT JSONEachRow");
         self.post(
             &self.writer,
             &format!("query={}", encode(&q)),
@@ -343,7 +377,36 @@ impl ClickHouse {
         Ok(out)
     }
 
+    /// Completes the views' share of inserts that failed, where ClickHouse
+    /// stored the rows anyway (see `tables.rs`). An insert still running
+    /// (a timeout on tally's side) is left for the next call.
+    fn repair(&mut self) -> Result<(), StoreError> {
+        while let Some(&(tag, received, _)) = self.failed.first() {
+            let running = self.query_text(&format!(
+                "SELECT count() FROM system.processes WHERE query_id = {}",
+                quote(&insert_id(tag))
+            ))?;
+            if running.trim() != "0" {
+                return Ok(());
+            }
+            // ClickHouse answers; a repair that still fails this often is
+            // given up rather than block every insert after it.
+            if let Err(e) = repair_group(self, tag, received) {
+                self.failed[0].2 += 1;
+                if self.failed[0].2 < MAX_REPAIRS {
+                    return Err(e);
+                }
+                eprintln!(
+                    "tally serve: giving up completing the aggregates of insert {tag} after {MAX_REPAIRS} attempts; reports can miss its batches: {e}"
+                );
+            }
+            self.failed.remove(0);
+        }
+        Ok(())
+    }
+
     fn ingest_month(&mut self, items: &[(&Validated, Date)]) -> Result<Vec<Ingested>, StoreError> {
+        self.repair()?;
         let ids: Vec<String> = items
             .iter()
             .map(|(v, _)| {
@@ -356,7 +419,7 @@ impl ClickHouse {
         // check for a copy a concurrent replica stored is due.
         let due = std::mem::take(&mut self.unchecked);
         let mut lookup = ids.clone();
-        lookup.extend(due.iter().cloned());
+        lookup.extend(due.iter().map(|l| l.id.clone()));
         let found = match self.copies(&lookup) {
             Ok(f) => f,
             Err(e) => {
@@ -371,9 +434,28 @@ impl ClickHouse {
             .filter(|(_, c)| c.len() > 1)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if let Err(e) = self.record_dups(&settled) {
-            self.unchecked = due;
-            return Err(e);
+        if !settled.is_empty() {
+            // Where the raced batches' rows are: from this group's copy of
+            // them (a retry), or as noted when they were inserted.
+            let retried: Vec<Located> = items
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| settled.contains_key(*id))
+                .map(|((v, received), id)| Located {
+                    id: id.clone(),
+                    app: v.batch.envelope.app.clone(),
+                    days: days_of(v, *received),
+                })
+                .collect();
+            let at: HashMap<&str, &Located> = due
+                .iter()
+                .chain(&retried)
+                .map(|l| (l.id.as_str(), l))
+                .collect();
+            if let Err(e) = self.record_dups(&settled, &at) {
+                self.unchecked = due;
+                return Err(e);
+            }
         }
         let before: HashMap<&String, ()> = ids
             .iter()
@@ -394,46 +476,73 @@ impl ClickHouse {
         debug_assert!(items.len() <= 1 << 12);
         let mut body: Vec<u8> = Vec::with_capacity(items.len() * 1024);
         let mut outcomes = Vec::with_capacity(items.len());
-        let mut inserted: Vec<String> = Vec::new();
+        let mut inserted: Vec<Located> = Vec::new();
         for (i, ((v, received), id)) in items.iter().zip(&ids).enumerate() {
-            if id.is_empty() || before.contains_key(id) || inserted.contains(id) {
+            if id.is_empty() || before.contains_key(id) || inserted.iter().any(|l| &l.id == id) {
                 outcomes.push(Ingested::Duplicate);
                 continue;
             }
             outcomes.push(Ingested::Stored);
-            inserted.push(id.clone());
-            rows_of(&mut body, v, *received, id, seq_base + i as u64);
+            let days = rows_of(&mut body, v, *received, id, seq_base + i as u64);
+            inserted.push(Located {
+                id: id.clone(),
+                app: v.batch.envelope.app.clone(),
+                days,
+            });
         }
         if inserted.is_empty() {
             return Ok(outcomes);
         }
+        let received = items[0].1;
+        group_row(&mut body, received, seq_base);
         let q = format!(
             "INSERT INTO {}.rows ({COLUMNS}) FORMAT TabSeparated",
             self.url.database
         );
-        self.post(&self.writer, &format!("query={}", encode(&q)), &body)?;
+        let params = format!("query_id={}&query={}", insert_id(seq_base), encode(&q));
+        if let Err(e) = self.post(&self.writer, &params, &body) {
+            if self.failed.len() >= MAX_FAILED {
+                self.failed.remove(0);
+            }
+            self.failed.push((seq_base, received, 0));
+            return Err(e);
+        }
         // Acknowledged. Another replica may have stored the same batch in the
-        // same instant; whichever of the two looks second sees both copies.
+        // same instant; each looks after its insert and before it answers,
+        // so whichever looks second sees both copies, and once both have
+        // answered the copy is settled. If the look fails, the next
+        // group's lookup (or the writer's idle time) repeats it.
         self.unchecked = inserted;
+        self.settle();
         Ok(outcomes)
     }
 
-    /// Runs the check for concurrent copies still due (the writer calls
-    /// this when no batch is waiting). Best effort: a copy it misses is
-    /// settled by the client's next retry or removed by a merge.
+    /// Runs the check for concurrent copies still due: after each insert,
+    /// and again when the writer is idle if it failed (ClickHouse down, the
+    /// ids stay due). A copy it never settles is settled by the client's
+    /// next retry, which finds both.
     pub fn settle(&mut self) {
+        if let Err(e) = self.repair() {
+            eprintln!(
+                "tally serve: completing the aggregates of a failed insert failed (retried before the next insert): {e}"
+            );
+        }
         if self.unchecked.is_empty() {
             return;
         }
         let due = std::mem::take(&mut self.unchecked);
-        let result = self.copies(&due).and_then(|found| {
-            let raced: HashMap<String, Vec<(u64, String)>> =
-                found.into_iter().filter(|(_, c)| c.len() > 1).collect();
-            self.record_dups(&raced)
-        });
+        let result = self
+            .copies(&due.iter().map(|l| l.id.clone()).collect::<Vec<_>>())
+            .and_then(|found| {
+                let raced: HashMap<String, Vec<(u64, String)>> =
+                    found.into_iter().filter(|(_, c)| c.len() > 1).collect();
+                let at: HashMap<&str, &Located> = due.iter().map(|l| (l.id.as_str(), l)).collect();
+                self.record_dups(&raced, &at)
+            });
         if let Err(e) = result {
+            self.unchecked = due;
             eprintln!(
-                "tally serve: checking for copies another replica stored at the same instant failed (the next retry or a merge settles them): {e}"
+                "tally serve: checking for copies another replica stored at the same instant failed (the next retry settles them): {e}"
             );
         }
     }
@@ -445,8 +554,9 @@ impl ClickHouse {
         let db = &self.url.database;
         let parts = self.select(&format!(
             "SELECT DISTINCT toString(partition) FROM system.parts
-             WHERE database = {} AND table IN ('rows', 'dups') AND active",
-            quote(db)
+             WHERE database = {} AND table IN ({}) AND active",
+            quote(db),
+            TABLES.map(quote).join(", ")
         ))?;
         let mut old = Vec::new();
         for p in parts {
@@ -495,7 +605,7 @@ impl ClickHouse {
             batches: n(2),
         };
         for p in &old {
-            for table in ["rows", "dups"] {
+            for table in TABLES {
                 self.execute(&format!("ALTER TABLE {db}.{table} DROP PARTITION {p}"))?;
             }
         }

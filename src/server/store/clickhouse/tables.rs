@@ -1,0 +1,289 @@
+//! The ClickHouse store's tables, and why a report reads small ones.
+//!
+//! `rows` holds every stored row per machine and batch (the record of
+//! truth: batch-id lookups, retention). A report over it reads every row of
+//! the window, 100 million of them at scale, and counting distinct machines
+//! exactly over those dominated it (50 s over 100M rows). So materialized
+//! views fold each insert, as part of it, into small tables keyed by what a
+//! report groups by, and the report reads only those:
+//!
+//! - `usage_agg` (a SummingMergeTree) per kind, app, event day, name,
+//!   variant and class: the summed counts and buckets.
+//! - `machines_agg` (an AggregatingMergeTree) per kind, app, day and label
+//!   (the name; with the variant for clients and facts, whose rows are
+//!   labelled by both): the distinct machines as a `uniqCombined(12)` state.
+//! - `envelope_agg` per app, day, version, OS, arch and CI: the same, from
+//!   the machine-day rows.
+//!
+//! A report merges one state per day and label, so its cost follows the
+//! number of days and labels, not of rows or machines. `uniqCombined(12)`
+//! keeps a state's machine ids (as 32-bit hashes) while there are up to
+//! about 256 of them, so small counts, where k-anonymity decides, are
+//! exact; past that it becomes a HyperLogLog of 4,096 cells (2.5 KB, about
+//! 1.6 % error). Exact distinct counts cost in proportion to the machines:
+//! `uniqExact` took most of the 50 s, and full-size `uniqCombined` states
+//! (80 KB each) grow with the machines per state until they are estimated
+//! anyway. A union of states is a distinct count again: a machine seen on
+//! two days or in two outcomes is counted once.
+//!
+//! Exactly once: a view sees every insert, also the second copy of a batch
+//! that two replicas inserted at the same instant. Distinct-machine states
+//! do not mind a copy; sums do. The writer that settles such a race copies
+//! the duplicate copy's rows (found by their sorting-key prefix) into
+//! `dup_rows`, and the report subtracts them. That needs the copy still
+//! there when it is settled, so `rows` is a plain MergeTree (a replacing
+//! merge would remove it): copies of a raced batch stay, each recorded.
+//!
+//! An insert and its views are not one transaction: ClickHouse writes the
+//! insert's part of `rows` and then each view's table in turn, so a
+//! ClickHouse that stops in between keeps the rows (a client's retry finds
+//! them and is not stored again) without some view's share. Each insert
+//! carries a row marking it, which every view passes on, and the replica
+//! that sent an insert that failed completes the tables that lack the mark
+//! ([`repair_group`]) before its next insert.
+//!
+//! Every table is partitioned by month of receipt, so retention drops the
+//! same partitions everywhere.
+
+use crate::os::date::Date;
+
+use crate::os::clock::format_day;
+use crate::server::rows::RowKind;
+use crate::server::store::StoreError;
+use crate::server::store::clickhouse::{
+    ClickHouse, KIND_BATCH, KIND_DROP, KIND_GROUP, KIND_MACHINE_DAY, quote,
+};
+
+/// The tables retention drops partitions of.
+pub(crate) const TABLES: [&str; 6] = [
+    "rows",
+    "dups",
+    "usage_agg",
+    "machines_agg",
+    "envelope_agg",
+    "dup_rows",
+];
+
+/// The summed columns of a usage row.
+pub(crate) const SUMS: [&str; 8] = ["count", "l0", "l1", "l2", "l3", "l4", "l5", "l6"];
+
+/// Rows the usage view aggregates: usage kinds and drop counters.
+pub(crate) fn usage_kinds() -> String {
+    format!("(kind < {KIND_BATCH} OR kind = {KIND_DROP})")
+}
+
+fn usage_select(db: &str, filter: &str) -> String {
+    let sums: Vec<String> = SUMS.iter().map(|c| format!("sum({c}) AS {c}")).collect();
+    format!(
+        "SELECT received, kind, app, day, name, variant, class, {}
+         FROM {db}.rows WHERE ({} OR kind = {KIND_GROUP}) {filter}
+         GROUP BY received, kind, app, day, name, variant, class",
+        sums.join(", "),
+        usage_kinds()
+    )
+}
+
+/// The label's variant: clients and facts are labelled by both.
+fn label_variant() -> String {
+    format!(
+        "if(kind IN ({}, {}), variant, '')",
+        RowKind::Client as u8,
+        RowKind::Fact as u8
+    )
+}
+
+fn machines_select(db: &str, filter: &str) -> String {
+    // (18.16 loses aliases of a subquery in a view: no subquery here.)
+    format!(
+        "SELECT received, kind, app, day, name, {} AS label_variant,
+                uniqCombinedState(12)(machine) AS machines
+         FROM {db}.rows WHERE (kind < {KIND_BATCH} AND kind != {} OR kind = {KIND_GROUP}) {filter}
+         GROUP BY received, kind, app, day, name, label_variant",
+        label_variant(),
+        RowKind::ClientDropped as u8,
+    )
+}
+
+fn envelope_select(db: &str, filter: &str) -> String {
+    format!(
+        "SELECT received, app, day, version, os, arch, ci, uniqCombinedState(12)(machine) AS machines
+         FROM {db}.rows WHERE kind IN ({KIND_MACHINE_DAY}, {KIND_GROUP}) {filter}
+         GROUP BY received, app, day, version, os, arch, ci"
+    )
+}
+
+/// Creates the database, the tables and the views if missing. A store made
+/// before the views existed has its aggregates built once from `rows`.
+pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
+    let db = ch.database();
+    ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.rows (
+            received Date,
+            seq UInt64,
+            batch_id UUID,
+            machine UInt64,
+            app String,
+            day Date,
+            kind UInt8,
+            name String,
+            variant String,
+            class String,
+            count UInt64,
+            l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64,
+            version String,
+            os String,
+            arch String,
+            ci UInt8
+        ) ENGINE = MergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (kind, app, day, name, variant, class, machine, batch_id)"
+    ))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.dups (
+            received Date,
+            batch_id UUID,
+            seq UInt64
+        ) ENGINE = ReplacingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (batch_id, seq)"
+    ))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.dup_rows (
+            received Date,
+            seq UInt64,
+            batch_id UUID,
+            kind UInt8,
+            app String,
+            day Date,
+            name String,
+            variant String,
+            class String,
+            count UInt64,
+            l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64
+        ) ENGINE = ReplacingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (batch_id, seq, kind, app, day, name, variant, class)"
+    ))?;
+    let existed = ch
+        .query_text(&format!("EXISTS TABLE {db}.usage_agg"))?
+        .trim()
+        == "1";
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.usage_agg (
+            received Date,
+            kind UInt8,
+            app String,
+            day Date,
+            name String,
+            variant String,
+            class String,
+            count UInt64,
+            l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64
+        ) ENGINE = SummingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (kind, app, day, name, variant, class)"
+    ))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.machines_agg (
+            received Date,
+            kind UInt8,
+            app String,
+            day Date,
+            name String,
+            label_variant String,
+            machines AggregateFunction(uniqCombined(12), UInt64)
+        ) ENGINE = AggregatingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (kind, app, day, name, label_variant)"
+    ))?;
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.envelope_agg (
+            received Date,
+            app String,
+            day Date,
+            version String,
+            os String,
+            arch String,
+            ci UInt8,
+            machines AggregateFunction(uniqCombined(12), UInt64)
+        ) ENGINE = AggregatingMergeTree()
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (app, day, version, os, arch, ci)"
+    ))?;
+    // The views exist only once their tables do; rows inserted from then
+    // on are aggregated by ClickHouse as part of the insert.
+    ch.execute(&format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.usage_view TO {db}.usage_agg AS {}",
+        usage_select(db, "")
+    ))?;
+    ch.execute(&format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.machines_view TO {db}.machines_agg AS {}",
+        machines_select(db, "")
+    ))?;
+    ch.execute(&format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.envelope_view TO {db}.envelope_agg AS {}",
+        envelope_select(db, "")
+    ))?;
+    if !existed {
+        // A store from before the views: aggregate what it holds, leaving
+        // out copies already recorded as duplicates. (Upgrade with the
+        // other replicas stopped: rows they insert between the view's
+        // creation and this statement would be counted twice.)
+        let not_dup = format!("AND (batch_id, seq) NOT IN (SELECT batch_id, seq FROM {db}.dups)");
+        ch.execute_long(&format!(
+            "INSERT INTO {db}.usage_agg {}",
+            usage_select(db, &not_dup)
+        ))?;
+        ch.execute_long(&format!(
+            "INSERT INTO {db}.machines_agg {}",
+            machines_select(db, "")
+        ))?;
+        ch.execute_long(&format!(
+            "INSERT INTO {db}.envelope_agg {}",
+            envelope_select(db, "")
+        ))?;
+    }
+    Ok(())
+}
+
+/// Completes the views' share of the insert tagged `tag`, which failed.
+/// ClickHouse writes an insert's part of `rows` first and then, one by
+/// one, each view's; a ClickHouse that stops in between leaves rows that
+/// a client's retry finds (so it is not stored again) and views that never
+/// saw them. Each insert carries a [`KIND_GROUP`] row named by its tag,
+/// which every view passes on: a table without it is fed the insert's rows
+/// again (found by day received and `seq`, whose top bits are the tag),
+/// that row included, in one statement, so a second repair finds it done.
+/// Only the replica that sent the insert repairs it, one at a time.
+pub(crate) fn repair_group(ch: &ClickHouse, tag: u64, received: Date) -> Result<(), StoreError> {
+    let db = ch.database();
+    let has = |sql: String| ch.query_text(&sql).map(|t| t.trim() != "0");
+    let marker = format!("kind = {KIND_GROUP} AND app = '' AND day = toDate(0) AND name = '{tag}'");
+    if !has(format!("SELECT count() FROM {db}.rows WHERE {marker}"))? {
+        // Not stored at all: the clients send the batches again.
+        return Ok(());
+    }
+    let group = format!(
+        "AND received = toDate({}) AND seq >= {tag} AND seq < {tag} + 4096",
+        quote(&format_day(received))
+    );
+    let tables = [
+        ("usage_agg", marker.clone(), usage_select(db, &group)),
+        ("machines_agg", marker, machines_select(db, &group)),
+        (
+            "envelope_agg",
+            format!("app = '' AND day = toDate(0) AND version = '{tag}'"),
+            envelope_select(db, &group),
+        ),
+    ];
+    for (table, look, select) in tables {
+        if !has(format!("SELECT count() FROM {db}.{table} WHERE {look}"))? {
+            eprintln!(
+                "tally serve: completing {table} with an insert ClickHouse stored only in part"
+            );
+            ch.execute_long(&format!("INSERT INTO {db}.{table} {select}"))?;
+        }
+    }
+    Ok(())
+}
