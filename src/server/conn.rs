@@ -5,12 +5,19 @@
 //! connections, including a legitimate client's, queued in the kernel's
 //! backlog behind hostile keep-alive and slowloris connections). Instead,
 //! when the table is full, or one source holds its whole share, the
-//! newcomer takes the slot of the connection that has been waiting longest
-//! without a request in progress: the oldest *idle* one (a keep-alive
-//! connection between requests, or one still trickling its headers) first,
-//! then the oldest one still *receiving* a body. A connection whose request
-//! is being validated or stored is never cut off. Only when every slot is
-//! busy that way is the newcomer answered 503 at once.
+//! newcomer takes the slot of a connection without a request in progress:
+//! the oldest *kept-alive* one (between requests, already answered at
+//! least once: HTTP lets a server close those at any time) first, then the
+//! oldest *idle* one that has not had a request read yet (a newcomer whose
+//! request is still in the socket, or one trickling its headers), then the
+//! oldest one still *receiving* a body. A connection whose request is being
+//! validated or stored is never cut off. Only when every slot is busy that
+//! way is the newcomer answered 503 at once. Kept-alive connections go
+//! before fresh ones because a crowd that reconnects as fast as it is shed
+//! would otherwise cycle the table faster than a loaded server reads a
+//! legitimate newcomer's request, and shed it unread; for the same reason a
+//! connection whose request already waits in its socket (`FIONREAD`) counts
+//! as receiving, not idle.
 //!
 //! A source is the peer's address (an IPv6 address's /64), reduced in
 //! memory to a keyed hash with a per-process random key: it is never
@@ -28,7 +35,9 @@ use tokio::sync::Notify;
 /// What a connection is doing, as far as shedding is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Phase {
-    /// No request in progress: waiting for (the rest of) the next headers.
+    /// Answered at least once; waiting for the next request.
+    KeptAlive,
+    /// No request read yet: a new connection, or one trickling headers.
     Idle,
     /// A request's headers are in; its body is still arriving.
     Receiving,
@@ -42,7 +51,23 @@ struct Slot {
     phase: Phase,
     since: Instant,
     kill: Arc<Notify>,
+    /// The socket, to see whether a request waits in it unread.
+    fd: Option<std::os::fd::RawFd>,
 }
+
+/// Whether bytes wait unread in the socket `fd`.
+fn has_unread_input(fd: std::os::fd::RawFd) -> bool {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer; a closed or
+    // reused descriptor makes the call fail or answer for another socket,
+    // which only changes which connection gives way.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    r == 0 && n > 0
+}
+
+/// How many connections whose request waits unread are passed over before
+/// one is shed anyway (each costs one ioctl).
+const UNREAD_CHECKS: usize = 8;
 
 #[derive(Debug, Default)]
 struct Table {
@@ -63,8 +88,9 @@ impl Table {
         Some(slot)
     }
 
-    /// The connection to cut off: the longest idle, else the longest
-    /// receiving, among `source`'s connections when given.
+    /// The connection to cut off: the longest kept alive, else the longest
+    /// idle, else the longest receiving, among `source`'s connections when
+    /// given.
     fn victim(&self, source: Option<u64>) -> Option<u64> {
         self.conns
             .iter()
@@ -137,9 +163,29 @@ impl Slots {
             // Over its share, a source makes room among its own
             // connections; otherwise anyone's oldest idle one goes.
             let scope = (own >= self.max_per_source).then_some(source);
-            let Some(victim) = t.victim(scope) else {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
+            let mut checks = 0;
+            let victim = loop {
+                let Some(victim) = t.victim(scope) else {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                };
+                // A newcomer whose request is in its socket but not read
+                // yet (a loaded server, a burst of accepts) is receiving,
+                // not idle: it keeps its slot and the next candidate goes.
+                let slot = t
+                    .conns
+                    .get_mut(&victim)
+                    .expect("the victim is in the table");
+                if checks < UNREAD_CHECKS
+                    && slot.phase <= Phase::Idle
+                    && slot.fd.is_some_and(has_unread_input)
+                {
+                    slot.phase = Phase::Receiving;
+                    slot.since = now;
+                    checks += 1;
+                    continue;
+                }
+                break victim;
             };
             if let Some(slot) = t.remove(victim) {
                 // notify_one keeps a permit, so the victim's task sees it
@@ -158,6 +204,7 @@ impl Slots {
                 phase: Phase::Idle,
                 since: now,
                 kill: Arc::clone(&kill),
+                fd: None,
             },
         );
         *t.per_source.entry(source).or_default() += 1;
@@ -177,6 +224,14 @@ impl Held {
         if let Some(s) = t.conns.get_mut(&self.id) {
             s.phase = phase;
             s.since = Instant::now();
+        }
+    }
+
+    /// Names the connection's socket, so a request waiting unread in it
+    /// can be seen when a slot is wanted.
+    pub(crate) fn watch_fd(&self, fd: std::os::fd::RawFd) {
+        if let Some(s) = self.slots.lock().conns.get_mut(&self.id) {
+            s.fd = Some(fd);
         }
     }
 
@@ -248,7 +303,7 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Tra
         let held = Arc::clone(&self.held);
         Box::pin(async move {
             let mut resp = fut.await?;
-            held.set(Phase::Idle);
+            held.set(Phase::KeptAlive);
             if last {
                 resp.headers_mut().insert(
                     axum::http::header::CONNECTION,
@@ -336,6 +391,60 @@ mod tests {
         assert_eq!(slots.open(), 2);
         drop(c);
         assert_eq!(slots.open(), 2, "a shed slot is not freed twice");
+    }
+
+    /// Under a crowd of keep-alive connections that reconnect as fast as
+    /// they are shed, a legitimate newcomer on a loaded server was shed
+    /// before its request was read, and got no answer.
+    #[test]
+    fn a_newcomer_not_read_yet_outlives_kept_alive_connections() {
+        let slots = Slots::new(3, 3);
+        let t0 = Instant::now();
+        let newcomer = slots.admit(1, t0).unwrap();
+        let crowd: Vec<Held> = (1..=2)
+            .map(|i| {
+                let h = slots.admit(1, t0 + Duration::from_millis(i)).unwrap();
+                h.set(Phase::KeptAlive);
+                h
+            })
+            .collect();
+        // Any number of reconnects, each newer than the newcomer, take the
+        // kept-alive slots and leave the newcomer be.
+        let mut held = Vec::new();
+        for i in 0..10 {
+            let h = slots.admit(1, t0 + Duration::from_millis(10 + i)).unwrap();
+            h.set(Phase::KeptAlive);
+            held.push(h);
+        }
+        assert!(!futures_ready(&newcomer), "the newcomer was shed");
+        assert!(crowd.iter().all(futures_ready));
+        assert_eq!(slots.open(), 3);
+    }
+
+    #[test]
+    fn a_connection_with_its_request_waiting_unread_is_not_shed_as_idle() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let (waiting, _) = listener.accept().unwrap();
+        let _quiet_client = std::net::TcpStream::connect(addr).unwrap();
+        let (quiet, _) = listener.accept().unwrap();
+        client.write_all(b"POST /v1/batch HTTP/1.1\r\n").unwrap();
+        while !has_unread_input(waiting.as_raw_fd()) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let slots = Slots::new(2, 2);
+        let t0 = Instant::now();
+        let a = slots.admit(1, t0).unwrap();
+        a.watch_fd(waiting.as_raw_fd());
+        let b = slots.admit(1, t0 + Duration::from_millis(1)).unwrap();
+        b.watch_fd(quiet.as_raw_fd());
+        // a is older, but its request waits in the socket: b goes.
+        let _c = slots.admit(1, t0 + Duration::from_millis(2)).unwrap();
+        assert!(!futures_ready(&a), "the connection with a request was shed");
+        assert!(futures_ready(&b));
     }
 
     #[test]
