@@ -13,8 +13,12 @@ cd "$(dirname "$0")/.."
 n=${1:-1000}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# The own-client test pins the client's clock, which only a debug build
+# reads (a released host's clock cannot be moved from the environment):
+# CI runs it; here it is skipped.
 if ! TALLY_ATTACK_CONNECTIONS=$n timeout 600 cargo test --release --locked --test cli attack:: \
-    -- --nocapture --test-threads 1 >"$log" 2>&1; then
+    -- --nocapture --test-threads 1 \
+    --skip attack::tallys_own_client_delivers_through_a_slowloris_crowd >"$log" 2>&1; then
   cat "$log"
   exit 1
 fi
