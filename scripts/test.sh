@@ -32,13 +32,13 @@ python3 -c 'import mcp' 2>/dev/null || python3 -m pip install -q -r tests/mcp/re
 python3 -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2' 2>/dev/null \
   || python3 -m pip install -q -r tests/otlp/requirements.txt
 
-# The attack tests run on their own, after the rest: each measures whether
-# a legitimate client is answered while a crowd holds the server's slots,
-# and beside 150 other tests on two cores the CPU starvation of the whole
-# machine, not the server, decided whether a newcomer's request was read
-# before a reconnecting crowd cycled the table (about one CI run in two).
+# The attack tests run on their own, one at a time, after the rest: each
+# measures whether a legitimate client is answered while a crowd holds the
+# server's slots, and beside other tests (or another crowd) on two cores
+# the starvation of the whole machine, not the server, decided whether a
+# newcomer's request was read before a reconnecting crowd cycled the table.
 cargo test --locked -- --skip attack::
-cargo test --locked --test cli attack::
+cargo test --locked --test cli attack:: -- --test-threads 1
 
 # The Node.js and Python packages over the same library.
 bash scripts/test_bindings.sh

@@ -15,9 +15,7 @@
 //! way is the newcomer answered 503 at once. Kept-alive connections go
 //! before fresh ones because a crowd that reconnects as fast as it is shed
 //! would otherwise cycle the table faster than a loaded server reads a
-//! legitimate newcomer's request, and shed it unread; for the same reason a
-//! connection whose request already waits in its socket (`FIONREAD`) counts
-//! as receiving, not idle.
+//! legitimate newcomer's request, and shed it unread.
 //!
 //! A source is the peer's address (an IPv6 address's /64), reduced in
 //! memory to a keyed hash with a per-process random key: it is never
@@ -51,23 +49,7 @@ struct Slot {
     phase: Phase,
     since: Instant,
     kill: Arc<Notify>,
-    /// The socket, to see whether a request waits in it unread.
-    fd: Option<std::os::fd::RawFd>,
 }
-
-/// Whether bytes wait unread in the socket `fd`.
-fn has_unread_input(fd: std::os::fd::RawFd) -> bool {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int through the pointer; a closed or
-    // reused descriptor makes the call fail or answer for another socket,
-    // which only changes which connection gives way.
-    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    r == 0 && n > 0
-}
-
-/// How many connections whose request waits unread are passed over before
-/// one is shed anyway (each costs one ioctl).
-const UNREAD_CHECKS: usize = 8;
 
 #[derive(Debug, Default)]
 struct Table {
@@ -163,29 +145,9 @@ impl Slots {
             // Over its share, a source makes room among its own
             // connections; otherwise anyone's oldest idle one goes.
             let scope = (own >= self.max_per_source).then_some(source);
-            let mut checks = 0;
-            let victim = loop {
-                let Some(victim) = t.victim(scope) else {
-                    self.refused.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                };
-                // A newcomer whose request is in its socket but not read
-                // yet (a loaded server, a burst of accepts) is receiving,
-                // not idle: it keeps its slot and the next candidate goes.
-                let slot = t
-                    .conns
-                    .get_mut(&victim)
-                    .expect("the victim is in the table");
-                if checks < UNREAD_CHECKS
-                    && slot.phase <= Phase::Idle
-                    && slot.fd.is_some_and(has_unread_input)
-                {
-                    slot.phase = Phase::Receiving;
-                    slot.since = now;
-                    checks += 1;
-                    continue;
-                }
-                break victim;
+            let Some(victim) = t.victim(scope) else {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return None;
             };
             if let Some(slot) = t.remove(victim) {
                 // notify_one keeps a permit, so the victim's task sees it
@@ -204,7 +166,6 @@ impl Slots {
                 phase: Phase::Idle,
                 since: now,
                 kill: Arc::clone(&kill),
-                fd: None,
             },
         );
         *t.per_source.entry(source).or_default() += 1;
@@ -224,14 +185,6 @@ impl Held {
         if let Some(s) = t.conns.get_mut(&self.id) {
             s.phase = phase;
             s.since = Instant::now();
-        }
-    }
-
-    /// Names the connection's socket, so a request waiting unread in it
-    /// can be seen when a slot is wanted.
-    pub(crate) fn watch_fd(&self, fd: std::os::fd::RawFd) {
-        if let Some(s) = self.slots.lock().conns.get_mut(&self.id) {
-            s.fd = Some(fd);
         }
     }
 
@@ -419,32 +372,6 @@ mod tests {
         assert!(!futures_ready(&newcomer), "the newcomer was shed");
         assert!(crowd.iter().all(futures_ready));
         assert_eq!(slots.open(), 3);
-    }
-
-    #[test]
-    fn a_connection_with_its_request_waiting_unread_is_not_shed_as_idle() {
-        use std::io::Write;
-        use std::os::fd::AsRawFd;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut client = std::net::TcpStream::connect(addr).unwrap();
-        let (waiting, _) = listener.accept().unwrap();
-        let _quiet_client = std::net::TcpStream::connect(addr).unwrap();
-        let (quiet, _) = listener.accept().unwrap();
-        client.write_all(b"POST /v1/batch HTTP/1.1\r\n").unwrap();
-        while !has_unread_input(waiting.as_raw_fd()) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let slots = Slots::new(2, 2);
-        let t0 = Instant::now();
-        let a = slots.admit(1, t0).unwrap();
-        a.watch_fd(waiting.as_raw_fd());
-        let b = slots.admit(1, t0 + Duration::from_millis(1)).unwrap();
-        b.watch_fd(quiet.as_raw_fd());
-        // a is older, but its request waits in the socket: b goes.
-        let _c = slots.admit(1, t0 + Duration::from_millis(2)).unwrap();
-        assert!(!futures_ready(&a), "the connection with a request was shed");
-        assert!(futures_ready(&b));
     }
 
     #[test]

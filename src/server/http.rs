@@ -577,7 +577,6 @@ async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        held.watch_fd(std::os::fd::AsRawFd::as_raw_fd(&stream));
         let held = Arc::new(held);
         let svc = Tracked::new(app.clone(), Arc::clone(&held), max_requests);
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
