@@ -34,6 +34,22 @@ fn record(c: &mut Criterion) {
             )
         })
     });
+    // The worst case a peer can force: the map at its cap of distinct tool
+    // names (MAX_NAMES), with a shared prefix so every comparison reads far.
+    let names: Vec<String> = (0..tally::__private::record::recorder::MAX_NAMES)
+        .map(|i| format!("workspace_search_{i:03}"))
+        .collect();
+    let mut next = 0;
+    g.bench_function("record_tool_call_256_names", |b| {
+        b.iter(|| {
+            next = (next + 97) % names.len();
+            tally::record_tool_call(
+                std::hint::black_box(&names[next]),
+                CallOutcome::Ok,
+                Duration::from_micros(700),
+            )
+        })
+    });
     // What a typical exit persists: a couple of commands and a tool row.
     g.bench_function("exit_append", |b| {
         b.iter(|| {

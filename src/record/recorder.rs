@@ -13,7 +13,7 @@
 //! comparison on the path that would allocate anyway; the common path (a
 //! name already seen) is unchanged.
 
-use std::collections::HashMap as StdMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,10 +22,13 @@ use crate::schema::{
     self, COMMAND_OUTCOMES, CommandOutcome, ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome,
 };
 
-/// Maps keyed by short strings on the hot path: foldhash instead of SipHash,
-/// since the keys are the host's own command names (no untrusted input to
-/// flood) and hashing is most of a record call's cost.
-type HashMap<K, V> = StdMap<K, V, foldhash::fast::RandomState>;
+/// Maps keyed by short strings on the hot path: ordered maps, not hash maps.
+/// With at most [`MAX_NAMES`] keys a lookup is a handful of short string
+/// comparisons, about what hashing the key would cost; it needs no random
+/// seed (std's `RandomState` asks the OS for one, a system call on the first
+/// record), cannot be flooded by a peer choosing colliding tool names, and
+/// drains in a stable order.
+type Map<K, V> = BTreeMap<K, V>;
 
 /// How one MCP tool call ended, as the recorder takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -155,18 +158,18 @@ pub struct Running {
 pub struct Counters {
     /// Command path → per-outcome count and duration histogram (in
     /// [`CallStats::latency`]).
-    pub commands: HashMap<Box<str>, [CallStats; COMMAND_SLOTS]>,
+    pub commands: Map<Box<str>, [CallStats; COMMAND_SLOTS]>,
     /// The command run in progress; not drained until it finishes (or the
     /// process exits, see [`close_running`]).
     pub running: Option<Running>,
     /// Tool name (empty when names are not recorded) → per-outcome stats.
-    pub tools: HashMap<Box<str>, [CallStats; SLOTS]>,
+    pub tools: Map<Box<str>, [CallStats; SLOTS]>,
     /// (client, major version) → sessions.
-    pub clients: HashMap<(&'static str, Option<u64>), u64>,
+    pub clients: Map<(&'static str, Option<u64>), u64>,
     /// Lifecycle events.
-    pub lifecycle: HashMap<LifecycleKind, u64>,
+    pub lifecycle: Map<LifecycleKind, u64>,
     /// Facts (field name → value), the latest value wins.
-    pub facts: HashMap<&'static str, String>,
+    pub facts: Map<&'static str, String>,
     /// Records of new command or tool names past [`MAX_NAMES`], folded into
     /// one count that is sent as `dropped`.
     pub overflow: u64,
