@@ -57,7 +57,7 @@ pub struct Settings {
     pub ci: Option<&'static str>,
     /// An instance id injected by the deployment (`<PREFIX>_TELEMETRY_INSTANCE_ID`),
     /// used instead of the stored machine id.
-    pub instance_id: Option<uuid::Uuid>,
+    pub instance_id: Option<crate::os::uuid::Uuid>,
     /// Interval between flushes in long-running commands.
     pub flush_interval: Sourced<Duration>,
     /// The command-line flags this was resolved with.
@@ -145,10 +145,12 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
     let id_var = app.var("TELEMETRY_INSTANCE_ID");
     let instance_id = env
         .non_empty(&id_var)
-        .and_then(|v| match uuid::Uuid::parse_str(v) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                warnings.push(format!("{id_var} is not a UUID and is ignored"));
+        .and_then(|v| match crate::os::uuid::Uuid::parse(v) {
+            Some(id) => Some(id),
+            None => {
+                warnings.push(format!(
+                    "{id_var} is not a UUID (8-4-4-4-12 hex digits) and is ignored"
+                ));
                 None
             }
         });

@@ -71,7 +71,7 @@ pub enum Outcome {
 /// the stored random id (of the current period, when it rotates).
 pub fn machine_id(settings: &Settings, state: &StateFiles) -> Result<String, files::FileError> {
     match settings.instance_id {
-        Some(id) => Ok(id.hyphenated().to_string()),
+        Some(id) => Ok(id.to_string()),
         // Random, and replaced each period when a rotation is chosen.
         None => {
             crate::record::state::current_id(state, settings.rotation.value, settings.clock.today())

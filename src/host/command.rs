@@ -175,11 +175,11 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
     // Before a machine id exists (or a batch is claimed) the batch shows
     // that one will be minted, never a made-up all-zero id that looks real.
     let machine = match (s.instance_id, s.paths.state()) {
-        (Some(id), _) => Some(id.hyphenated().to_string()),
+        (Some(id), _) => Some(id.to_string()),
         (None, Some(st)) => state::read_machine_id(&st),
         _ => None,
     };
-    let nil = uuid::Uuid::nil().to_string();
+    let nil = crate::os::uuid::Uuid::NIL.to_string();
     let next = (!outgoing.is_empty()).then(|| {
         let batch_id = claimed.clone().unwrap_or_else(|| nil.clone());
         sender::build(s, machine.as_deref().unwrap_or(&nil), &batch_id, &outgoing)

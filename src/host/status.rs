@@ -19,7 +19,7 @@ use crate::record::state;
 pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
     let state = s.paths.state();
     let machine_id = match (s.instance_id, &state) {
-        (Some(id), _) => Some(id.hyphenated().to_string()),
+        (Some(id), _) => Some(id.to_string()),
         (None, Some(st)) => state::read_machine_id(st),
         _ => None,
     };

@@ -10,3 +10,4 @@ pub mod env;
 pub mod files;
 pub mod random;
 pub mod testhook;
+pub mod uuid;

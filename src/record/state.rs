@@ -16,8 +16,8 @@ use crate::os::files::{self, FileError};
 pub fn read_machine_id(state: &StateFiles) -> Option<String> {
     let bytes = files::read_optional(&state.machine_id()).ok()??;
     let text = String::from_utf8(bytes).ok()?;
-    let id = uuid::Uuid::parse_str(text.trim()).ok()?;
-    Some(id.hyphenated().to_string())
+    let id = crate::os::uuid::Uuid::parse(text.trim())?;
+    Some(id.to_string())
 }
 
 /// Returns the machine id, minting a random one (UUID v4) if none is stored.
@@ -26,7 +26,7 @@ pub fn ensure_machine_id(state: &StateFiles) -> Result<String, FileError> {
         return Ok(id);
     }
     files::ensure_private_dir(state.dir())?;
-    let id = crate::os::random::uuid().hyphenated().to_string();
+    let id = crate::os::random::uuid().to_string();
     files::write_atomic(&state.machine_id(), format!("{id}\n").as_bytes(), true)?;
     Ok(id)
 }

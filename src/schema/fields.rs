@@ -73,7 +73,7 @@ impl Pattern {
                 |c| c.is_ascii_alphanumeric() || c == b'_',
                 |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-',
             ),
-            Pattern::Uuid => s.len() == 36 && uuid::Uuid::try_parse(s).is_ok(),
+            Pattern::Uuid => crate::os::uuid::Uuid::parse(s).is_some(),
             Pattern::Day => crate::os::clock::parse_day(s).is_some(),
         }
     }
