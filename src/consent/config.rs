@@ -97,15 +97,11 @@ impl ConfigState {
 }
 
 /// A failure to change the consent file.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum ConfigError {
     /// No home or config directory is known, so the choice cannot be stored.
-    #[error(
-        "no config directory is known (HOME is not set); set {0}=0|1 in the environment instead"
-    )]
     NoLocation(String),
     /// The existing file does not parse; tally will not overwrite it blindly.
-    #[error("{path} is not valid TOML ({message}); fix or delete it, then try again")]
     Parse {
         /// The config file.
         path: PathBuf,
@@ -113,7 +109,6 @@ pub enum ConfigError {
         message: String,
     },
     /// A symbolic link tally will not follow, with why and what to do.
-    #[error("{path} {why}; {fix}")]
     Link {
         /// The link.
         path: PathBuf,
@@ -123,8 +118,41 @@ pub enum ConfigError {
         fix: String,
     },
     /// The file or its directory could not be read or written.
-    #[error(transparent)]
-    File(#[from] FileError),
+    File(FileError),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::NoLocation(var) => write!(
+                f,
+                "no config directory is known (HOME is not set); \
+                 set {var}=0|1 in the environment instead"
+            ),
+            ConfigError::Parse { path, message } => write!(
+                f,
+                "{} is not valid TOML ({message}); fix or delete it, then try again",
+                path.display()
+            ),
+            ConfigError::Link { path, why, fix } => write!(f, "{} {why}; {fix}", path.display()),
+            ConfigError::File(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::File(e) => e.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<FileError> for ConfigError {
+    fn from(e: FileError) -> Self {
+        ConfigError::File(e)
+    }
 }
 
 /// How many symbolic links in a row are followed before giving up.

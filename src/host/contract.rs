@@ -18,10 +18,17 @@ const END: &str = "<!-- END tally contract -->";
 
 /// Why the contract file could not be checked or written, or how it
 /// drifted. The message names the file and what to do.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct ContractError(String);
+
+impl std::fmt::Display for ContractError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ContractError {}
 
 /// The generated section for the clap tree `cli`, between its marker
 /// comments: the command paths that can ever be recorded, then tally's

@@ -13,27 +13,49 @@ use crate::record::state;
 
 /// A failure of a telemetry command. The message says what happened, to
 /// which file, and what to do.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum CommandError {
     /// The arguments are wrong (exit code 2).
-    #[error("{0}")]
     Usage(String),
     /// A file tally keeps (the consent file, a state file, the spool) could
     /// not be read or changed (exit code 1).
-    #[error("{0}")]
     File(String),
     /// `telemetry flush` could not deliver (exit code 1); what happened was
     /// already printed, the message says why.
-    #[error("{0}")]
     NotSent(String),
     /// Writing the output failed.
-    #[error("writing output: {0}")]
-    Output(#[from] io::Error),
+    Output(io::Error),
     /// `telemetry prompt` decided nothing; the code says why (3: no one
     /// could be asked, 4: no answer). The reason was already printed.
-    #[error("nothing was decided")]
     Undecided(u8),
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Usage(m) | CommandError::File(m) | CommandError::NotSent(m) => {
+                f.write_str(m)
+            }
+            CommandError::Output(e) => write!(f, "writing output: {e}"),
+            CommandError::Undecided(_) => f.write_str("nothing was decided"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CommandError::Output(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for CommandError {
+    fn from(e: io::Error) -> Self {
+        CommandError::Output(e)
+    }
 }
 
 impl CommandError {

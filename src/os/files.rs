@@ -15,10 +15,9 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// A file-system failure, with the path it happened to.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum FileError {
     /// An I/O error from the operating system.
-    #[error("{op} {path}: {source}")]
     Io {
         /// What was being done.
         op: &'static str,
@@ -28,26 +27,59 @@ pub enum FileError {
         source: io::Error,
     },
     /// The path is a symbolic link; tally never follows one.
-    #[error("{path} is a symbolic link; tally refuses to follow it (remove it to continue)")]
     Symlink {
         /// The path concerned.
         path: PathBuf,
     },
     /// The path belongs to another user.
-    #[error("{path} is owned by another user; tally refuses to use it")]
     ForeignOwner {
         /// The path concerned.
         path: PathBuf,
     },
     /// The path exists but is not what was expected (a directory for a file,
     /// a FIFO, a device, …).
-    #[error("{path} is not a {expected}; tally refuses to use it (remove it to continue)")]
     WrongKind {
         /// The path concerned.
         path: PathBuf,
         /// "regular file" or "directory".
         expected: &'static str,
     },
+}
+
+// The error types a host links implement `Display` and `Error` by hand
+// rather than through `thiserror`: two crates fewer in every host's build
+// (the embedding budget counts them) for a few lines each. The server and
+// the binary, which hosts do not build, keep `thiserror`.
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileError::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
+            FileError::Symlink { path } => write!(
+                f,
+                "{} is a symbolic link; tally refuses to follow it (remove it to continue)",
+                path.display()
+            ),
+            FileError::ForeignOwner { path } => write!(
+                f,
+                "{} is owned by another user; tally refuses to use it",
+                path.display()
+            ),
+            FileError::WrongKind { path, expected } => write!(
+                f,
+                "{} is not a {expected}; tally refuses to use it (remove it to continue)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FileError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl FileError {
@@ -286,6 +318,33 @@ pub fn size_of(path: &Path) -> u64 {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn errors_name_the_path_and_what_to_do() {
+        let e = FileError::io(
+            "reading",
+            Path::new("/s/spool.jsonl"),
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert!(e.to_string().starts_with("reading /s/spool.jsonl: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+        let e = FileError::Symlink {
+            path: "/s/spool.jsonl".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "/s/spool.jsonl is a symbolic link; tally refuses to follow it (remove it to continue)"
+        );
+        let e = FileError::WrongKind {
+            path: "/s".into(),
+            expected: "directory",
+        };
+        assert_eq!(
+            e.to_string(),
+            "/s is not a directory; tally refuses to use it (remove it to continue)"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+    }
 
     #[test]
     fn creates_private_dirs_and_files() {

@@ -197,14 +197,38 @@ pub fn merge(lines: Vec<Line>) -> Vec<Line> {
 }
 
 /// A failure of a spool operation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum SpoolError {
     /// A file could not be read or written.
-    #[error(transparent)]
-    File(#[from] FileError),
+    File(FileError),
     /// The lock could not be taken in time.
-    #[error("timed out waiting for the spool lock {0}")]
     LockTimeout(String),
+}
+
+impl std::fmt::Display for SpoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpoolError::File(e) => e.fmt(f),
+            SpoolError::LockTimeout(lock) => {
+                write!(f, "timed out waiting for the spool lock {lock}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SpoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpoolError::File(e) => e.source(),
+            SpoolError::LockTimeout(_) => None,
+        }
+    }
+}
+
+impl From<FileError> for SpoolError {
+    fn from(e: FileError) -> Self {
+        SpoolError::File(e)
+    }
 }
 
 /// An exclusive hold on the spool, released on drop (and by the kernel if

@@ -53,9 +53,16 @@ pub struct Validated {
 }
 
 /// Why a batch was rejected outright (HTTP 400).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reject(pub String);
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Reject {}
 
 /// How many days back an event's day may be.
 pub const MAX_AGE_DAYS: i64 = 30;
