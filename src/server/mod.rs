@@ -5,6 +5,7 @@
 pub mod admission;
 pub(crate) mod cache;
 pub mod checkpoint;
+pub mod config;
 pub mod conn;
 pub mod http;
 pub mod ingest;
@@ -16,4 +17,5 @@ pub mod rows;
 pub mod store;
 pub mod writer;
 
+pub use config::*;
 pub use http::*;

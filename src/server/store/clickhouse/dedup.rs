@@ -1,0 +1,152 @@
+//! Exactly once across replicas: looking a group's batch ids up among the
+//! stored marker rows (a primary-key lookup, before and after each insert)
+//! and, for a batch stored more than once, recording every copy but the
+//! one with the largest `seq` in `dups` and `dup_rows`, which the report
+//! subtracts. Why it works this way is in the store's module documentation
+//! (`mod.rs`); the insert that calls these is `ClickHouse::ingest_group`.
+
+use std::collections::HashMap;
+
+use crate::server::store::StoreError;
+use crate::server::store::clickhouse::tables::{SUMS, usage_kinds};
+use crate::server::store::clickhouse::{ClickHouse, KIND_BATCH, Located, encode, quote};
+
+/// Batch ids looked up in one query at most: a whole group (the writer's
+/// largest is 4,096), so a group costs one lookup before its insert and
+/// one after. At about 40 bytes a quoted id, 4,096 stay well inside
+/// ClickHouse's default `max_query_size` of 256 KiB. (With 1,024, the
+/// lookups took over a third of the writer's time at 6,000 batches/s.)
+const LOOKUP_CHUNK: usize = 4096;
+
+/// The marker-row lookup: a prefix of the sorting key fixed to constants,
+/// so ClickHouse finds the batch ids through the primary index.
+fn marker_filter(ids: &[String]) -> String {
+    let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
+    format!(
+        "kind = {KIND_BATCH} AND app = '' AND day = toDate(0) AND name = '' AND variant = ''
+         AND class = '' AND machine = 0 AND batch_id IN ({})",
+        list.join(",")
+    )
+}
+
+impl ClickHouse {
+    /// The stored copies (`seq`, `received`) of each of `ids`.
+    pub(super) fn copies(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Vec<(u64, String)>>, StoreError> {
+        let mut out: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut text = String::new();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            text.push_str(&self.query_text(&format!(
+                "SELECT toString(batch_id), seq, toString(received) FROM {}.rows WHERE {} FORMAT TSV",
+                self.url.database,
+                marker_filter(chunk)
+            ))?);
+        }
+        for line in text.lines() {
+            let mut f = line.split('\t');
+            if let (Some(id), Some(seq), Some(received)) = (f.next(), f.next(), f.next()) {
+                let seq = seq.parse().unwrap_or(0);
+                let copies = out.entry(id.to_owned()).or_default();
+                if !copies.iter().any(|(s, _)| *s == seq) {
+                    copies.push((seq, received.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records every copy but the one with the largest `seq` of each batch
+    /// stored more than once: its id in `dups`, and its summed rows in
+    /// `dup_rows`, which the report subtracts from the aggregates the views
+    /// built (they counted every copy). Both are idempotent: two replicas
+    /// that settle the same race write the same rows, and a
+    /// ReplacingMergeTree read with `FINAL` keeps one. `at` says where each
+    /// batch's rows are (a copy stored elsewhere, only a forged batch can
+    /// be, is left alone).
+    pub(super) fn record_dups(
+        &self,
+        copies: &HashMap<String, Vec<(u64, String)>>,
+        at: &HashMap<&str, &Located>,
+    ) -> Result<(), StoreError> {
+        let mut body = String::new();
+        let mut found = Vec::new();
+        for (id, seqs) in copies {
+            let Some(keep) = seqs.iter().map(|(s, _)| *s).max() else {
+                continue;
+            };
+            for (seq, received) in seqs.iter().filter(|(s, _)| *s != keep) {
+                body.push_str(
+                    &serde_json::json!({"received": received, "batch_id": id, "seq": seq})
+                        .to_string(),
+                );
+                body.push('\n');
+                if let Some(l) = at.get(id.as_str()).filter(|l| !l.days.is_empty()) {
+                    let days: Vec<String> = l.days.iter().map(|d| quote(d)).collect();
+                    found.push(format!(
+                        "(app = {} AND day IN ({}) AND batch_id = toUUID({}) AND seq = {seq})",
+                        quote(&l.app),
+                        days.join(", "),
+                        quote(id)
+                    ));
+                }
+            }
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        let db = &self.url.database;
+        // Sorting-key prefix (kind, app, day) first: a range scan per copy.
+        // At most a few hundred bytes per copy: 128 stay inside max_query_size.
+        for chunk in found.chunks(128) {
+            self.execute(&format!(
+                "INSERT INTO {db}.dup_rows SELECT received, seq, batch_id, kind, app, day, name, variant,
+                   class, {} FROM {db}.rows WHERE {} AND ({})",
+                SUMS.join(", "),
+                usage_kinds(),
+                chunk.join(" OR ")
+            ))?;
+        }
+        let q = format!("INSERT INTO {db}.dups FORMAT JSONEachRow");
+        self.post(
+            &self.writer,
+            &format!("query={}", encode(&q)),
+            body.as_bytes(),
+        )
+        .map(drop)
+    }
+
+    /// Runs the check for concurrent copies still due: after each insert,
+    /// and again when the writer is idle if it failed (ClickHouse down, the
+    /// ids stay due). A copy it never settles is settled by the client's
+    /// next retry, which finds both.
+    pub fn settle(&mut self) {
+        if let Err(e) = self.repair() {
+            eprintln!(
+                "tally serve: completing the aggregates of a failed insert failed (retried before the next insert): {e}"
+            );
+        }
+        if self.unchecked.is_empty() {
+            return;
+        }
+        let due = std::mem::take(&mut self.unchecked);
+        let result = self
+            .copies(&due.iter().map(|l| l.id.clone()).collect::<Vec<_>>())
+            .and_then(|found| {
+                let raced: HashMap<String, Vec<(u64, String)>> =
+                    found.into_iter().filter(|(_, c)| c.len() > 1).collect();
+                let at: HashMap<&str, &Located> = due.iter().map(|l| (l.id.as_str(), l)).collect();
+                self.record_dups(&raced, &at)
+            });
+        if let Err(e) = result {
+            self.unchecked = due;
+            eprintln!(
+                "tally serve: checking for copies another replica stored at the same instant failed (the next retry settles them): {e}"
+            );
+        }
+    }
+}
