@@ -81,8 +81,9 @@ measure() { # dir -> "crates bytes seconds"
 mb() { echo "$1/1048576" | bc -l; }
 read -r c0 b0 t0 < <(measure "$work/without")
 echo "minimal clap host (examples/mytool.rs), release, stripped, tally by path with default-features = false"
-printf '%-40s %7s %7s %10s %9s %10s\n' "" crates added "size (MB)" added "build (s)"
-printf '%-40s %7d %7s %10.2f %9s %10.1f\n' "without tally" "$c0" "" "$(mb "$b0")" "" "$t0"
+# MB here is 2^20 bytes; the exact bytes added are printed too.
+printf '%-40s %7s %7s %10s %9s %12s %10s\n' "" crates added "size (MB)" added "added (B)" "build (s)"
+printf '%-40s %7d %7s %10.3f %9s %12s %10.1f\n' "without tally" "$c0" "" "$(mb "$b0")" "" "" "$t0"
 i=0
 for features in "$@"; do
     i=$((i + 1))
@@ -98,6 +99,6 @@ for features in "$@"; do
         cp examples/mytool.rs "$dir/src/main.rs"
     fi
     read -r c1 b1 t1 < <(measure "$dir")
-    printf '%-40s %7d %+7d %10.2f %+9.2f %10.1f\n' "with tally [$features]" "$c1" "$((c1 - c0))" \
-        "$(mb "$b1")" "$(echo "($b1-$b0)/1048576" | bc -l)" "$t1"
+    printf '%-40s %7d %+7d %10.3f %+9.3f %+12d %10.1f\n' "with tally [$features]" "$c1" "$((c1 - c0))" \
+        "$(mb "$b1")" "$(echo "($b1-$b0)/1048576" | bc -l)" "$((b1 - b0))" "$t1"
 done
