@@ -45,12 +45,14 @@ while True:
     held.append(s.accept())  # accept, never answer
 PY
 HUNG_PID=$!
-python3 - "$T/okport" <<'PY' &
+python3 - "$T/okport" "$T/posts" <<'PY' &
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length", 0)))
+        with open(sys.argv[2], "a") as f:  # one line per batch received
+            f.write("1\n")
         self.send_response(204); self.send_header("content-length", "0"); self.end_headers()
     def log_message(self, *a): pass
 s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
@@ -95,7 +97,7 @@ hyperfine -N --warmup 10 --runs "${DELIVER_RUNS:-300}" --export-markdown "$T/del
   --prepare "$RESTORE" -n delivering "$D HOST_TELEMETRY=1 HOST_TELEMETRY_ENDPOINT=$OK $HOST build"
 grep -q '"result":"sent"' "$T/deliver/state/host/sent.jsonl" || { echo "the delivering runs did not deliver" >&2; exit 1; }
 cat "$T/result.md" "$T/deliver.md"
-python3 - "$T/result.json" "$T/deliver.json" "$T/deliver/state/host/sent.jsonl" <<'PY'
+python3 - "$T/result.json" "$T/deliver.json" "$T/posts" "$((${DELIVER_RUNS:-300} + 10))" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 off = r["off"]["median"]
@@ -105,8 +107,9 @@ for name in ["off", "on", "on-hung", "on-unreachable", "otlp", "otlp-hung"]:
     print(f"  {name:15} {m*1000:7.3f}   {((m-off)*1000):+.3f} ms  ({(m/off-1)*100:+.1f} %)")
 d = {x["command"]: x for x in json.load(open(sys.argv[2]))["results"]}
 on, dl = d["on"]["median"], d["delivering"]["median"]
-sent = sum(1 for l in open(sys.argv[3]) if '"result":"sent"' in l)
+# Counted by the receiver (the ledger in sent.jsonl keeps only the newest).
+sent = sum(1 for _ in open(sys.argv[3]))
 print(f"\nthe run that starts a delivery: on {on*1000:.3f} ms, delivering {dl*1000:.3f} ms, "
       f"added {((dl-on)*1000):+.3f} ms (max {(d['delivering']['max']-on)*1000:+.3f} ms); "
-      f"{sent} batches delivered by helpers")
+      f"the receiver got {sent} batches from {sys.argv[4]} delivering runs (warm-up included)")
 PY
