@@ -9,9 +9,16 @@
 #   Each argument is one feature list (`'"clap", "rustls"'`, or '' for none);
 #   without arguments: none (plain `default-features = false`), then the
 #   README's list, measured side by side in one run.
+# bash scripts/weight.sh --check-crates
+#   Builds nothing: counts the crates of the host with `default-features =
+#   false` from the dependency graph (`cargo tree`, the same set a clean build
+#   compiles) and fails over the budget. CI runs it, so a dependency that
+#   pushes every embedder over the budget does not land unnoticed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+check_crates=false
+if [ "${1:-}" = --check-crates ]; then check_crates=true; set -- ""; fi
 readme_features=$(sed -n 's/^tally = .*features = \[\(.*\)\] }$/\1/p' README.md | head -1)
 if [ $# -eq 0 ]; then set -- "" "$readme_features"; fi
 work=$(mktemp -d)
@@ -77,6 +84,21 @@ measure() { # dir -> "crates bytes seconds"
     printf '%s %s %s\n' "$crates" "$(stat -c %s "$dir/target/release/mytool")" \
         "$(echo "$end - $start" | bc)"
 }
+
+if $check_crates; then
+    dir="$work/with"
+    mkdir -p "$dir/src"
+    manifest "tally = { path = \"$repo\", default-features = false }" >"$dir/Cargo.toml"
+    cp Cargo.lock "$dir/Cargo.lock"
+    cp scripts/weight_plain_host.rs "$dir/src/main.rs"
+    count() { (cd "$1" && cargo tree -e normal,build --prefix none) |
+        sed 's/ (\*)$//; s/ (proc-macro)$//; s/ (\/.*)$//' | sort -u | wc -l; }
+    c0=$(count "$work/without")
+    c1=$(count "$dir")
+    echo "crates: $c0 without tally, $c1 with tally (default-features = false); budget 45"
+    [ "$c1" -le 45 ] || { echo "over the crate budget: cargo tree in a host shows what tally adds" >&2; exit 1; }
+    exit 0
+fi
 
 mb() { echo "$1/1048576" | bc -l; }
 read -r c0 b0 t0 < <(measure "$work/without")
