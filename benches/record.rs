@@ -35,9 +35,10 @@ fn record(c: &mut Criterion) {
         })
     });
     // The worst case a peer can force: the map at its cap of distinct tool
-    // names (MAX_NAMES), with a shared prefix so every comparison reads far.
+    // names (MAX_NAMES), each as long as the schema allows (64 characters)
+    // and sharing the first 61, so every comparison reads far.
     let names: Vec<String> = (0..tally::__private::record::recorder::MAX_NAMES)
-        .map(|i| format!("workspace_search_{i:03}"))
+        .map(|i| format!("{}_{i:03}", "workspace_search".repeat(4).split_at(60).0))
         .collect();
     let mut next = 0;
     g.bench_function("record_tool_call_256_names", |b| {
