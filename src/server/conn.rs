@@ -5,17 +5,28 @@
 //! connections, including a legitimate client's, queued in the kernel's
 //! backlog behind hostile keep-alive and slowloris connections). Instead,
 //! when the table is full, or one source holds its whole share, the
-//! newcomer takes the slot of a connection without a request in progress:
-//! the oldest *kept-alive* one (between requests, already answered at
-//! least once: HTTP lets a server close those at any time) first, then the
-//! oldest *idle* one that has not had a request read yet (a newcomer whose
-//! request is still in the socket, or one trickling its headers), then the
-//! oldest one still *receiving* a body. A connection whose request is being
-//! validated or stored is never cut off. Only when every slot is busy that
-//! way is the newcomer answered 503 at once. Kept-alive connections go
-//! before fresh ones because a crowd that reconnects as fast as it is shed
-//! would otherwise cycle the table faster than a loaded server reads a
-//! legitimate newcomer's request, and shed it unread.
+//! newcomer takes the slot of a connection that is not working on a
+//! request: the oldest *kept-alive* one (between requests, already answered
+//! at least once: HTTP lets a server close those at any time) first, then
+//! the oldest of the rest, whether *idle* (no request read yet: a newcomer,
+//! or one trickling its headers) or still *receiving* a body. A connection
+//! whose request is being validated or stored is never cut off. Only when
+//! every slot is busy that way is the newcomer answered 503 at once.
+//!
+//! The order protects a legitimate newcomer from a crowd that reconnects as
+//! fast as it is shed: it is the youngest connection, and gives way only
+//! after every older one did, a whole table's worth of admissions. Two
+//! earlier orders let a crowd cycle a small part of the table instead, in
+//! less time than a loaded server takes to read a new connection's request:
+//! kept-alive connections ranked with fresh ones (a keep-alive crowd), and
+//! idle connections before receiving ones (a slowloris crowd: its bodies
+//! held most slots, so each admission cut off one of the few, brand-new,
+//! idle connections, a legitimate one among them, within a millisecond).
+//!
+//! An idle connection whose whole request head already waits unread in its
+//! socket is also passed over, while the server gets to it: a peek
+//! (`MSG_PEEK`, nothing consumed) for the blank line that ends a request
+//! head. A connection trickling its headers never has one.
 //!
 //! A source is the peer's address (an IPv6 address's /64), reduced in
 //! memory to a keyed hash with a per-process random key: it is never
@@ -24,6 +35,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -49,6 +61,36 @@ struct Slot {
     phase: Phase,
     since: Instant,
     kill: Arc<Notify>,
+    /// The connection's socket, only ever peeked at (see [`request_waiting`]).
+    /// Once the connection is gone the number may be reused before the slot
+    /// is freed; a peek then reads another socket's state, which can only
+    /// change which connection gives way.
+    fd: Option<RawFd>,
+}
+
+/// Idle connections peeked at, at most, to find one to cut off: each peek
+/// is one system call made under the table's lock.
+const MAX_PEEKS: usize = 8;
+
+/// How far into a socket a request head is looked for. A client's request
+/// head is a few hundred bytes; a longer one is simply not spared.
+const PEEK_BYTES: usize = 2048;
+
+/// Whether a whole request head (up to its blank line) waits unread in the
+/// socket `fd`. Nothing is consumed; any error reads as no.
+fn request_waiting(fd: RawFd) -> bool {
+    let mut buf = [0u8; PEEK_BYTES];
+    // SAFETY: recv into a local buffer of the length given; MSG_PEEK leaves
+    // the data in the socket and MSG_DONTWAIT never blocks.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n > 0 && buf[..n as usize].windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 #[derive(Debug, Default)]
@@ -70,15 +112,36 @@ impl Table {
         Some(slot)
     }
 
-    /// The connection to cut off: the longest kept alive, else the longest
-    /// idle, else the longest receiving, among `source`'s connections when
-    /// given.
+    /// The connection to cut off: the longest kept alive, else the oldest of
+    /// the idle and receiving ones (an idle one passed over while its request
+    /// head waits unread), among `source`'s connections when given. `None`
+    /// when every candidate is working, or idle with its request waiting (the
+    /// newcomer is then refused rather than a waiting request cut off).
     fn victim(&self, source: Option<u64>) -> Option<u64> {
-        self.conns
-            .iter()
-            .filter(|(_, s)| s.phase != Phase::Working && source.is_none_or(|src| s.source == src))
-            .min_by_key(|(_, s)| (s.phase, s.since))
-            .map(|(id, _)| *id)
+        // Repeated scans rather than a sort: the common case is one scan
+        // (the oldest candidate goes), and nothing is allocated per admission.
+        let mut spared = [0u64; MAX_PEEKS];
+        let mut n = 0;
+        loop {
+            let (&id, slot) = self
+                .conns
+                .iter()
+                .filter(|(id, s)| {
+                    s.phase != Phase::Working
+                        && source.is_none_or(|src| s.source == src)
+                        && !spared[..n].contains(id)
+                })
+                .min_by_key(|(id, s)| (s.phase != Phase::KeptAlive, s.since, **id))?;
+            if let (Phase::Idle, Some(fd)) = (slot.phase, slot.fd)
+                && n < MAX_PEEKS
+                && request_waiting(fd)
+            {
+                spared[n] = id;
+                n += 1;
+                continue;
+            }
+            return Some(id);
+        }
     }
 }
 
@@ -135,10 +198,15 @@ impl Slots {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Admits a connection from `source`, cutting off another one if the
-    /// table or the source's share is full; `None` when every candidate is
-    /// busy (the caller answers 503 and closes).
-    pub(crate) fn admit(self: &Arc<Self>, source: u64, now: Instant) -> Option<Held> {
+    /// Admits a connection from `source` on socket `fd`, cutting off another
+    /// one if the table or the source's share is full; `None` when every
+    /// candidate is busy (the caller answers 503 and closes).
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        source: u64,
+        now: Instant,
+        fd: Option<RawFd>,
+    ) -> Option<Held> {
         let mut t = self.lock();
         let own = t.per_source.get(&source).copied().unwrap_or(0);
         if own >= self.max_per_source || t.conns.len() >= self.max {
@@ -166,6 +234,7 @@ impl Slots {
                 phase: Phase::Idle,
                 since: now,
                 kill: Arc::clone(&kill),
+                fd,
             },
         );
         *t.per_source.entry(source).or_default() += 1;
@@ -317,33 +386,40 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn a_full_table_sheds_the_oldest_idle_then_the_oldest_receiving_never_working() {
-        let slots = Slots::new(3, 3);
-        let t0 = Instant::now();
-        let a = slots.admit(1, t0).unwrap();
-        let b = slots.admit(1, t0 + Duration::from_millis(1)).unwrap();
-        let c = slots.admit(1, t0 + Duration::from_millis(2)).unwrap();
+    fn a_full_table_sheds_the_oldest_idle_or_receiving_never_working() {
+        let slots = Slots::new(4, 4);
+        let a = slots.admit(1, Instant::now(), None).unwrap();
         a.set(Phase::Working);
+        let b = slots.admit(1, Instant::now(), None).unwrap();
         b.set(Phase::Receiving);
-        // c is idle: it goes first although a and b are older.
-        let d = slots.admit(2, t0).unwrap();
-        assert_eq!(slots.open(), 3);
-        assert!(futures_ready(&c), "c was told to close");
+        std::thread::sleep(Duration::from_millis(2));
+        let c = slots.admit(1, Instant::now(), None).unwrap();
+        let c2 = slots.admit(1, Instant::now(), None).unwrap();
+        c2.set(Phase::Receiving);
+        // b has been receiving longer than c has been idle: b goes, though
+        // a is older still (working).
+        let d = slots.admit(2, Instant::now(), None).unwrap();
+        assert_eq!(slots.open(), 4);
+        assert!(futures_ready(&b), "b was told to close");
+        assert!(!futures_ready(&c) && !futures_ready(&c2));
         d.set(Phase::Working);
-        // Only b is not working now.
-        let e = slots.admit(3, t0).unwrap();
-        assert!(futures_ready(&b));
+        // c is now the oldest not working, then c2.
+        let e = slots.admit(3, Instant::now(), None).unwrap();
+        assert!(futures_ready(&c));
         e.set(Phase::Working);
+        let f = slots.admit(3, Instant::now(), None).unwrap();
+        assert!(futures_ready(&c2));
+        f.set(Phase::Working);
         assert!(
-            slots.admit(4, t0).is_none(),
+            slots.admit(4, Instant::now(), None).is_none(),
             "every slot working: refused, not shed"
         );
-        assert_eq!(slots.shed.load(Ordering::Relaxed), 2);
+        assert_eq!(slots.shed.load(Ordering::Relaxed), 3);
         assert_eq!(slots.refused.load(Ordering::Relaxed), 1);
         drop(a);
-        assert_eq!(slots.open(), 2);
+        assert_eq!(slots.open(), 3);
         drop(c);
-        assert_eq!(slots.open(), 2, "a shed slot is not freed twice");
+        assert_eq!(slots.open(), 3, "a shed slot is not freed twice");
     }
 
     /// Under a crowd of keep-alive connections that reconnect as fast as
@@ -353,10 +429,10 @@ mod tests {
     fn a_newcomer_not_read_yet_outlives_kept_alive_connections() {
         let slots = Slots::new(3, 3);
         let t0 = Instant::now();
-        let newcomer = slots.admit(1, t0).unwrap();
+        let newcomer = slots.admit(1, t0, None).unwrap();
         let crowd: Vec<Held> = (1..=2)
             .map(|i| {
-                let h = slots.admit(1, t0 + Duration::from_millis(i)).unwrap();
+                let h = slots.admit(1, t0 + Duration::from_millis(i), None).unwrap();
                 h.set(Phase::KeptAlive);
                 h
             })
@@ -365,7 +441,9 @@ mod tests {
         // kept-alive slots and leave the newcomer be.
         let mut held = Vec::new();
         for i in 0..10 {
-            let h = slots.admit(1, t0 + Duration::from_millis(10 + i)).unwrap();
+            let h = slots
+                .admit(1, t0 + Duration::from_millis(10 + i), None)
+                .unwrap();
             h.set(Phase::KeptAlive);
             held.push(h);
         }
@@ -374,14 +452,108 @@ mod tests {
         assert_eq!(slots.open(), 3);
     }
 
+    /// A connected pair on loopback: the client after it wrote `sent`, and
+    /// the server's side once those bytes are in its socket.
+    fn pair(
+        listener: &std::net::TcpListener,
+        sent: &[u8],
+    ) -> (std::net::TcpStream, std::net::TcpStream) {
+        use std::io::Write;
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.write_all(sent).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1];
+        server.peek(&mut buf).unwrap();
+        (client, server)
+    }
+
+    const REQUEST: &[u8] = b"POST /v1/batch HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
+    const TRICKLE: &[u8] = b"POST /v1/batch HTTP/1.1\r\nHost: t\r\nX-Slow: a";
+
+    /// Under a slowloris crowd that reconnects as fast as it is shed, a
+    /// legitimate newcomer that the server had accepted but not yet read
+    /// was cut off within milliseconds, its request still in the socket.
+    #[test]
+    fn a_newcomer_with_its_request_unread_outlives_a_reconnecting_slowloris_crowd() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let slots = Slots::new(3, 3);
+        let t0 = Instant::now();
+        let (_c, newcomer_sock) = pair(&listener, REQUEST);
+        let newcomer = slots.admit(1, t0, Some(newcomer_sock.as_raw_fd())).unwrap();
+        let mut socks = Vec::new();
+        let mut crowd = Vec::new();
+        for i in 1..=12 {
+            let (c, s) = pair(&listener, TRICKLE);
+            let at = t0 + Duration::from_millis(i);
+            crowd.push(slots.admit(1, at, Some(s.as_raw_fd())).unwrap());
+            socks.push((c, s));
+        }
+        assert!(!futures_ready(&newcomer), "the newcomer was shed");
+        assert_eq!(slots.shed.load(Ordering::Relaxed), 10);
+        assert!(
+            crowd[..10].iter().all(futures_ready),
+            "the oldest tricklers went"
+        );
+        assert_eq!(slots.open(), 3);
+    }
+
+    /// A slowloris crowd's bodies held most slots while its trickled
+    /// headers reconnected as fast as they were shed: with idle connections
+    /// cut off before receiving ones, each admission took one of the few
+    /// idle slots, and a legitimate newcomer not read yet lasted about a
+    /// millisecond.
+    #[test]
+    fn a_newcomer_outlives_a_slowloris_crowd_whose_bodies_hold_the_slots() {
+        let slots = Slots::new(4, 4);
+        let bodies: Vec<Held> = (0..3)
+            .map(|_| {
+                let h = slots.admit(1, Instant::now(), None).unwrap();
+                h.set(Phase::Receiving);
+                h
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(2));
+        let newcomer = slots.admit(1, Instant::now(), None).unwrap();
+        let reconnects: Vec<Held> = (0..3)
+            .map(|_| slots.admit(1, Instant::now(), None).unwrap())
+            .collect();
+        assert!(!futures_ready(&newcomer), "the newcomer was shed");
+        assert!(bodies.iter().all(futures_ready), "the old bodies went");
+        assert_eq!(slots.open(), 4);
+        // Only after a whole table's worth of admissions is it the oldest.
+        let _next = slots.admit(1, Instant::now(), None).unwrap();
+        assert!(futures_ready(&newcomer));
+        drop(reconnects);
+    }
+
+    #[test]
+    fn a_table_of_requests_waiting_unread_refuses_the_newcomer() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let slots = Slots::new(2, 2);
+        let t0 = Instant::now();
+        let (_c1, s1) = pair(&listener, REQUEST);
+        let (_c2, s2) = pair(&listener, REQUEST);
+        let _a = slots.admit(1, t0, Some(s1.as_raw_fd())).unwrap();
+        let _b = slots.admit(1, t0, Some(s2.as_raw_fd())).unwrap();
+        let (_c3, s3) = pair(&listener, TRICKLE);
+        assert!(
+            slots.admit(1, t0, Some(s3.as_raw_fd())).is_none(),
+            "refused (503) rather than a waiting request cut off"
+        );
+        assert_eq!(slots.refused.load(Ordering::Relaxed), 1);
+        assert_eq!(slots.shed.load(Ordering::Relaxed), 0);
+    }
+
     #[test]
     fn a_source_over_its_share_makes_room_among_its_own_connections() {
         let slots = Slots::new(10, 2);
         let t0 = Instant::now();
-        let other = slots.admit(9, t0).unwrap();
-        let a = slots.admit(1, t0 + Duration::from_millis(1)).unwrap();
-        let _b = slots.admit(1, t0 + Duration::from_millis(2)).unwrap();
-        let _c = slots.admit(1, t0 + Duration::from_millis(3)).unwrap();
+        let other = slots.admit(9, t0, None).unwrap();
+        let a = slots.admit(1, t0 + Duration::from_millis(1), None).unwrap();
+        let _b = slots.admit(1, t0 + Duration::from_millis(2), None).unwrap();
+        let _c = slots.admit(1, t0 + Duration::from_millis(3), None).unwrap();
         assert!(futures_ready(&a), "its own oldest went");
         assert!(!futures_ready(&other), "another source's idle one stayed");
         assert_eq!(slots.open(), 3);

@@ -496,7 +496,8 @@ async fn serve(
         };
         // The address becomes a keyed hash here and is dropped.
         let source = slots.source_key(peer.ip());
-        let Some(held) = slots.admit(source, Instant::now()) else {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let Some(held) = slots.admit(source, Instant::now(), Some(fd)) else {
             // Every slot is mid-request: say so at once rather than keep
             // the client waiting. The answer fits the socket's send buffer.
             let _ = stream.try_write(BUSY_RESPONSE);
