@@ -4,6 +4,7 @@
 //! ledger) beside the spool.
 
 pub mod lifecycle;
+pub mod line;
 pub mod recorder;
 pub mod rollup;
 pub mod spool;

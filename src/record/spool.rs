@@ -18,129 +18,16 @@ use std::fs::File;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
+pub use super::line::{Line, Row};
 use crate::consent::paths::StateFiles;
 use crate::os::files::{self, FileError};
-use crate::schema::{
-    CommandOutcome, ErrorClass, LATENCY_BUCKETS, LifecycleKind, Outcome, SCHEMA_VERSION,
-};
+use crate::schema::SCHEMA_VERSION;
 
 /// The spool never grows beyond this many bytes.
 pub const CAP_BYTES: u64 = 256 * 1024;
 
 /// Appends that would take the spool past this size compact it first.
 pub const COMPACT_AT: u64 = CAP_BYTES * 3 / 4;
-
-/// What a spool line counts.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
-pub enum Row {
-    /// Runs of a command path with one outcome (its duration histogram is
-    /// in `lat`).
-    Command {
-        /// The path.
-        name: String,
-        /// How the runs ended; absent in lines of schema version 1.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        outcome: Option<CommandOutcome>,
-    },
-    /// MCP tool calls with one outcome.
-    Tool {
-        /// The tool name, when recorded.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        /// The outcome.
-        outcome: Outcome,
-        /// The protocol error class.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        class: Option<ErrorClass>,
-    },
-    /// Sessions from an MCP client.
-    Client {
-        /// The allowlisted client name.
-        name: String,
-        /// Its major version.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        major: Option<u64>,
-    },
-    /// A lifecycle event.
-    Lifecycle {
-        /// Which.
-        kind: LifecycleKind,
-    },
-    /// A deployment fact (its value is in `val`).
-    Fact {
-        /// The fact's field name.
-        name: String,
-    },
-    /// Rows lost locally.
-    Dropped,
-}
-
-/// One spool line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    /// Schema version that wrote it.
-    pub v: u32,
-    /// UTC day, `YYYY-MM-DD`.
-    pub day: String,
-    /// What it counts.
-    #[serde(flatten)]
-    pub row: Row,
-    /// The count.
-    pub n: u64,
-    /// Latency histogram, for tool rows; duration histogram, for commands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lat: Option<[u64; LATENCY_BUCKETS]>,
-    /// The value, for fact rows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub val: Option<String>,
-    /// The batch id this line is claimed by, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub b: Option<String>,
-}
-
-impl Line {
-    /// A new, unclaimed line.
-    pub fn new(day: &str, row: Row, n: u64) -> Self {
-        Line {
-            v: SCHEMA_VERSION,
-            day: day.to_owned(),
-            row,
-            n,
-            lat: None,
-            val: None,
-            b: None,
-        }
-    }
-
-    fn key(&self) -> (String, Row, Option<String>) {
-        (self.day.clone(), self.row.clone(), self.b.clone())
-    }
-
-    fn absorb(&mut self, other: Line) {
-        if let Row::Fact { .. } = self.row {
-            // Facts are state, not counts: the later line wins.
-            self.val = other.val;
-            return;
-        }
-        self.n = self.n.saturating_add(other.n);
-        if let (Some(a), Some(b)) = (self.lat.as_mut(), other.lat) {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x = x.saturating_add(y);
-            }
-        } else if self.lat.is_none() {
-            self.lat = other.lat;
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        // Serialising these plain structs cannot fail.
-        let _ = serde_json::to_writer(&mut *out, self);
-        out.push(b'\n');
-    }
-}
 
 /// Serialises lines, one per row.
 pub fn encode(lines: &[Line]) -> Vec<u8> {

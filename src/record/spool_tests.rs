@@ -1,6 +1,7 @@
 //! Unit tests of the spool: encoding, merging, the size cap, claims.
 
 use super::*;
+use crate::schema::Outcome;
 
 fn state() -> (tempfile::TempDir, StateFiles) {
     let t = tempfile::tempdir().unwrap();
