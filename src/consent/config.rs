@@ -21,8 +21,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+use crate::consent::toml_keys::Keys;
 use crate::consent::toml_lines::{self, Scalar};
 use crate::os::files::{self, FileError};
 
@@ -52,8 +51,7 @@ impl ChoiceVia {
 }
 
 /// The consent file's settings.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserConfig {
     /// The stored choice, if one was made.
     pub enabled: Option<bool>,
@@ -71,6 +69,34 @@ pub struct UserConfig {
     pub endpoint: Option<String>,
     /// Seconds between flushes in long-running commands.
     pub flush_interval_secs: Option<u64>,
+}
+
+impl UserConfig {
+    /// The keys the consent file may have.
+    pub const KEYS: &[&str] = &[
+        "enabled",
+        "decided_at",
+        "decided_via",
+        "consent_version",
+        "notice_version",
+        "endpoint",
+        "flush_interval_secs",
+    ];
+
+    /// The settings of a parsed consent file (or of an old `[telemetry]`
+    /// table); an unknown key or a wrong type is an error naming it.
+    pub fn from_table(table: &toml::Table) -> Result<UserConfig, String> {
+        let k = Keys::new(table, Self::KEYS)?;
+        Ok(UserConfig {
+            enabled: k.bool("enabled")?,
+            decided_at: k.string("decided_at")?,
+            decided_via: k.string("decided_via")?,
+            consent_version: k.int("consent_version")?,
+            notice_version: k.int("notice_version")?,
+            endpoint: k.string("endpoint")?,
+            flush_interval_secs: k.int("flush_interval_secs")?,
+        })
+    }
 }
 
 /// The consent file as loaded.
@@ -275,7 +301,10 @@ fn real_dir_of(asked: &Path, file: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 fn parse(text: &str) -> Result<UserConfig, String> {
-    toml::from_str::<UserConfig>(text).map_err(|e| e.message().trim_end().to_owned())
+    let table = text
+        .parse::<toml::Table>()
+        .map_err(|e| e.message().trim_end().to_owned())?;
+    UserConfig::from_table(&table)
 }
 
 /// Loads the consent file at `path`.

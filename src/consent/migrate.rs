@@ -83,11 +83,11 @@ pub fn run(legacy: &Path, consent: &Path) -> Migration {
             ),
         )
     };
-    let old = match toml::Value::Table(table).try_into::<UserConfig>() {
+    let old = match UserConfig::from_table(&table) {
         Ok(old) => old,
         // A stored "off" that cannot be read must not turn into "on": the
         // status says so, and nothing is moved.
-        Err(e) => return found(format!("cannot be read ({})", e.message().trim_end())),
+        Err(e) => return found(format!("cannot be read ({e})")),
     };
     let fail = |e: ConfigError| {
         Migration::Failed(

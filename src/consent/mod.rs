@@ -16,4 +16,5 @@ pub mod precedence;
 pub mod prompt;
 pub mod rotation;
 pub mod settings;
+pub mod toml_keys;
 pub mod toml_lines;

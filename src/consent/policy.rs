@@ -19,9 +19,8 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-
 use crate::consent::rotation::Rotation;
+use crate::consent::toml_keys::Keys;
 
 /// The policy file as loaded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,13 +44,34 @@ pub enum PolicyState {
     Broken(String),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawPolicy {
     telemetry: Option<String>,
     endpoint: Option<String>,
     rotate_machine_id: Option<String>,
     allow_plain_http: Option<bool>,
+}
+
+impl RawPolicy {
+    fn parse(text: &str) -> Result<RawPolicy, String> {
+        let table = text
+            .parse::<toml::Table>()
+            .map_err(|e| e.message().trim_end().to_owned())?;
+        let k = Keys::new(
+            &table,
+            &[
+                "telemetry",
+                "endpoint",
+                "rotate_machine_id",
+                "allow_plain_http",
+            ],
+        )?;
+        Ok(RawPolicy {
+            telemetry: k.string("telemetry")?,
+            endpoint: k.string("endpoint")?,
+            rotate_machine_id: k.string("rotate_machine_id")?,
+            allow_plain_http: k.bool("allow_plain_http")?,
+        })
+    }
 }
 
 /// Loads the policy file. It is written by an administrator, so unlike
@@ -62,9 +82,9 @@ pub fn load(path: &Path) -> PolicyState {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return PolicyState::Absent,
         Err(e) => return PolicyState::Broken(format!("cannot be read: {e}")),
     };
-    let raw: RawPolicy = match toml::from_str(&text) {
+    let raw = match RawPolicy::parse(&text) {
         Ok(r) => r,
-        Err(e) => return PolicyState::Broken(format!("is not valid: {}", e.message().trim_end())),
+        Err(e) => return PolicyState::Broken(format!("is not valid: {e}")),
     };
     let force_off = match raw
         .telemetry
