@@ -211,43 +211,32 @@ impl Serialize for Line {
 impl<'de> Deserialize<'de> for Line {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let f = Flat::deserialize(d)?;
-        let name = || {
-            f.name
-                .clone()
-                .map(Cow::into_owned)
-                .ok_or_else(|| D::Error::missing_field("name"))
-        };
+        let name = f.name.map(Cow::into_owned);
+        let named = |name: Option<String>| name.ok_or_else(|| D::Error::missing_field("name"));
         // The outcome words are the enums' own serde names.
         fn word<'x, T: Deserialize<'x>, E: serde::de::Error>(w: &'x str) -> Result<T, E> {
             let d: StrDeserializer<'x, E> = w.into_deserializer();
             T::deserialize(d)
         }
+        let outcome = f.outcome.as_deref();
         let row = match f.k {
             Kind::Command => Row::Command {
-                name: name()?,
-                outcome: f
-                    .outcome
-                    .as_deref()
-                    .map(word::<CommandOutcome, _>)
-                    .transpose()?,
+                name: named(name)?,
+                outcome: outcome.map(word::<CommandOutcome, _>).transpose()?,
             },
             Kind::Tool => Row::Tool {
-                name: f.name.clone().map(Cow::into_owned),
-                outcome: word::<Outcome, _>(
-                    f.outcome
-                        .as_deref()
-                        .ok_or_else(|| D::Error::missing_field("outcome"))?,
-                )?,
+                name,
+                outcome: word(outcome.ok_or_else(|| D::Error::missing_field("outcome"))?)?,
                 class: f.class,
             },
             Kind::Client => Row::Client {
-                name: name()?,
+                name: named(name)?,
                 major: f.major,
             },
             Kind::Lifecycle => Row::Lifecycle {
                 kind: f.kind.ok_or_else(|| D::Error::missing_field("kind"))?,
             },
-            Kind::Fact => Row::Fact { name: name()? },
+            Kind::Fact => Row::Fact { name: named(name)? },
             Kind::Dropped => Row::Dropped,
         };
         Ok(Line {
