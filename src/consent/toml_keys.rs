@@ -35,12 +35,9 @@ impl<'a> Keys<'a> {
     ) -> Result<Option<T>, String> {
         match self.table.get(key) {
             None => Ok(None),
-            Some(v) => take(v).map(Some).ok_or_else(|| {
-                format!(
-                    "invalid {} for key `{key}`, expected {expected}",
-                    describe(v)
-                )
-            }),
+            Some(v) => take(v)
+                .map(Some)
+                .ok_or_else(|| format!("`{key} = {}` is not {expected}", describe(v))),
         }
     }
 
@@ -63,21 +60,16 @@ impl<'a> Keys<'a> {
     }
 }
 
+/// The value as written in the file, for messages.
 fn describe(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("type: string {s:?}"),
-        Value::Integer(i) => {
-            if *i < 0 {
-                format!("value: integer `{i}`")
-            } else {
-                format!("type or value: integer `{i}`")
-            }
-        }
-        Value::Float(f) => format!("type: float `{f}`"),
-        Value::Boolean(b) => format!("type: boolean `{b}`"),
-        Value::Datetime(d) => format!("type: datetime `{d}`"),
-        Value::Array(_) => "type: array".into(),
-        Value::Table(_) => "type: table".into(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Datetime(d) => d.to_string(),
+        Value::Array(_) => "an array".into(),
+        Value::Table(_) => "a table".into(),
     }
 }
 
@@ -99,20 +91,17 @@ mod tests {
         assert_eq!(k.string("other"), Ok(None));
         assert_eq!(
             k.string("enabled"),
-            Err("invalid type: boolean `true` for key `enabled`, expected a string".into())
+            Err("`enabled = true` is not a string".into())
         );
         assert_eq!(
             k.bool("endpoint"),
-            Err("invalid type: string \"https://x\" for key `endpoint`, expected a boolean".into())
+            Err("`endpoint = \"https://x\"` is not a boolean".into())
         );
         let t = keys("consent_version = -1\nbig = 4294967296\n");
         let k = Keys::new(&t, &["consent_version", "big"]).unwrap();
         assert_eq!(
             k.int::<u32>("consent_version"),
-            Err(
-                "invalid value: integer `-1` for key `consent_version`, expected a whole number that fits u32"
-                    .into()
-            )
+            Err("`consent_version = -1` is not a whole number that fits u32".into())
         );
         assert!(k.int::<u32>("big").is_err());
         assert_eq!(k.int::<u64>("big"), Ok(Some(4_294_967_296)));

@@ -57,7 +57,12 @@ impl Uuid {
 
     /// The 32 hex digits without hyphens (for file names).
     pub fn simple(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        use std::fmt::Write;
+        let mut out = String::with_capacity(32);
+        for b in self.0 {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
     }
 }
 
