@@ -144,8 +144,8 @@ fn start_server(
 
 /// A realistic batch: one completed day of a CLI that is also an MCP proxy.
 fn body(day: &str, seq: u64) -> Vec<u8> {
-    let machine = tally::__private::os::random::uuid();
-    let batch = tally::__private::os::random::uuid();
+    let machine = uuid::Uuid::new_v4();
+    let batch = uuid::Uuid::new_v4();
     const COMMANDS: [&str; 8] = [
         "build",
         "run",
@@ -286,7 +286,7 @@ struct Results {
 /// does not crowd the server off the CPU with a thread per connection.
 fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
     let day = {
-        let d = tally::__private::os::date::Timestamp::now().date() - 1;
+        let d = tally_telemetry::schema::Timestamp::now().date() - 1;
         d.to_string()
     };
     let rt = tokio::runtime::Builder::new_current_thread()

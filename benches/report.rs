@@ -21,9 +21,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use rusqlite::params;
-use tally::__private::report::{Query, build};
-use tally::__private::server::store::clickhouse::{ClickHouse, ClickHouseUrl};
-use tally::__private::server::store::{Durability, RowKind, Store, day_number};
+use tally_cli::report::{Query, build};
+use tally_cli::server::store::clickhouse::{ClickHouse, ClickHouseUrl};
+use tally_cli::server::store::{Durability, RowKind, Store, day_number};
 
 #[path = "../tests/cli/clickhouse_support.rs"]
 mod clickhouse_support;
@@ -80,15 +80,15 @@ fn fill(path: &std::path::Path, rows: u64) {
         .map(|i| dim(&format!("cmd{i} sub{}", i % 7)))
         .collect();
     let tools: Vec<i64> = (0..80).map(|i| dim(&format!("tool_{i}"))).collect();
-    let outcomes: Vec<i64> = tally::__private::schema::OUTCOMES
+    let outcomes: Vec<i64> = tally_telemetry::schema::OUTCOMES
         .iter()
         .map(|o| dim(o))
         .collect();
-    let classes: Vec<i64> = tally::__private::schema::ERROR_CLASSES
+    let classes: Vec<i64> = tally_telemetry::schema::ERROR_CLASSES
         .iter()
         .map(|c| dim(c))
         .collect();
-    let clients: Vec<i64> = tally::__private::schema::CLIENTS
+    let clients: Vec<i64> = tally_telemetry::schema::CLIENTS
         .iter()
         .map(|c| dim(c))
         .collect();
@@ -105,14 +105,11 @@ fn fill(path: &std::path::Path, rows: u64) {
     for m in 0..machines {
         tx.execute(
             "INSERT INTO machines (id, machine_id) VALUES (?1, ?2)",
-            params![
-                m as i64 + 1,
-                &tally::__private::os::random::uuid().as_bytes()[..]
-            ],
+            params![m as i64 + 1, &uuid::Uuid::new_v4().as_bytes()[..]],
         )
         .unwrap();
     }
-    let today = day_number(tally::__private::os::date::Timestamp::now().date());
+    let today = day_number(tally_telemetry::schema::Timestamp::now().date());
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut usage = tx
         .prepare(
@@ -275,15 +272,15 @@ fn fill_chunk(ch: &ClickHouse, rows: u64, start: u64, len: u64) {
             seed + 100
         )
     };
-    let clients: Vec<String> = tally::__private::schema::CLIENTS
+    let clients: Vec<String> = tally_telemetry::schema::CLIENTS
         .iter()
         .map(|c| format!("'{c}'"))
         .collect();
-    let outcomes: Vec<String> = tally::__private::schema::OUTCOMES
+    let outcomes: Vec<String> = tally_telemetry::schema::OUTCOMES
         .iter()
         .map(|c| format!("'{c}'"))
         .collect();
-    let classes: Vec<String> = tally::__private::schema::ERROR_CLASSES
+    let classes: Vec<String> = tally_telemetry::schema::ERROR_CLASSES
         .iter()
         .map(|c| format!("'{c}'"))
         .collect();
@@ -336,10 +333,10 @@ fn fill_chunk(ch: &ClickHouse, rows: u64, start: u64, len: u64) {
 fn time_report(
     label: &str,
     count: u64,
-    store: &impl tally::__private::report::Source,
+    store: &impl tally_cli::report::Source,
     args: &[String],
 ) -> f64 {
-    let today = tally::__private::os::date::Timestamp::now().date();
+    let today = tally_telemetry::schema::Timestamp::now().date();
     let q = Query {
         since: today - 30,
         until: today,

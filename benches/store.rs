@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use tally::__private::schema::validate::{Validated, validate};
-use tally::__private::server::store::{Durability, Store};
+use tally_cli::server::store::{Durability, Store};
+use tally_telemetry::schema::validate::{Validated, validate};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -49,8 +49,8 @@ fn body(day: &str, seq: u64) -> Vec<u8> {
             r#"{{"type":"facts","day":"{}","auth_type":"oidc","backend_count":"2-5"}}]}}"#
         ),
         seq % 5,
-        tally::__private::os::random::uuid(),
-        tally::__private::os::random::uuid(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
         day,
         commands.join(","),
         day
@@ -65,8 +65,8 @@ fn main() {
         Some("normal") => Durability::Normal,
         _ => Durability::Full,
     };
-    let today = tally::__private::os::date::Timestamp::now().date();
-    let day = tally::__private::os::clock::format_day(today - 1);
+    let today = tally_telemetry::schema::Timestamp::now().date();
+    let day = tally_telemetry::schema::format_day(today - 1);
     let batches: Vec<Validated> = (0..n)
         .map(|i| validate(&body(&day, i), today).expect("valid"))
         .collect();
@@ -74,7 +74,7 @@ fn main() {
     let mut store = Store::open(&dir.path().join("store.sqlite3"), durability).unwrap();
     let t = Instant::now();
     for chunk in batches.chunks(group) {
-        let items: Vec<(&Validated, tally::__private::os::date::Date)> =
+        let items: Vec<(&Validated, tally_telemetry::schema::Date)> =
             chunk.iter().map(|v| (v, today)).collect();
         store.ingest_group(&items).unwrap();
     }

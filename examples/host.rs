@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     #[command(flatten)]
-    telemetry: tally::TelemetryArgs,
+    telemetry: tally_telemetry::TelemetryArgs,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -52,7 +52,7 @@ enum Cmd {
     /// Telemetry settings
     Telemetry {
         #[command(subcommand)]
-        command: tally::TelemetryCommand,
+        command: tally_telemetry::TelemetryCommand,
     },
     /// Any other word runs a plugin, as `git foo` runs `git-foo` (recorded
     /// as `external`, never as typed)
@@ -66,10 +66,10 @@ fn main() -> ExitCode {
 
     // 2. Resolve consent once and start recording if telemetry is on. With
     //    the clap tree, `telemetry …` runs neither ask nor send.
-    let telemetry = tally::Telemetry::builder("host")
+    let telemetry = tally_telemetry::Telemetry::builder("host")
         .version(env!("CARGO_PKG_VERSION"))
         .env_prefix("HOST")
-        .default_policy(tally::DefaultPolicy::OptOut)
+        .default_policy(tally_telemetry::DefaultPolicy::OptOut)
         .docs_url("https://example.invalid/host/TELEMETRY.md")
         .no_telemetry(cli.telemetry.no_telemetry)
         .cli::<Cli>()
@@ -101,9 +101,9 @@ fn main() -> ExitCode {
             let start = std::time::Instant::now();
             while start.elapsed() < std::time::Duration::from_millis(ms) {
                 std::thread::sleep(std::time::Duration::from_millis(ms.min(250)));
-                tally::record_tool_call(
+                tally_telemetry::record_tool_call(
                     "",
-                    tally::CallOutcome::Ok,
+                    tally_telemetry::CallOutcome::Ok,
                     std::time::Duration::from_millis(1),
                 );
             }
@@ -111,13 +111,13 @@ fn main() -> ExitCode {
             0
         }
         Cmd::Serve => {
-            tally::record_client("claude-code", "1.2.0");
-            tally::record_tool_call(
+            tally_telemetry::record_client("claude-code", "1.2.0");
+            tally_telemetry::record_tool_call(
                 "",
-                tally::CallOutcome::Ok,
+                tally_telemetry::CallOutcome::Ok,
                 std::time::Duration::from_millis(3),
             );
-            tally::set_fact("auth_type", "oidc");
+            tally_telemetry::set_fact("auth_type", "oidc");
             println!("served");
             0
         }
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
     ExitCode::from(telemetry.finish(code))
 }
 
-fn deep(telemetry: &tally::Telemetry, code: i32) -> ! {
+fn deep(telemetry: &tally_telemetry::Telemetry, code: i32) -> ! {
     println!("exiting with {code}");
     // Before std::process::exit: say how it ended; the exit hook persists.
     std::process::exit(telemetry.finish(code))
@@ -150,9 +150,9 @@ mod tests {
         let file =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/host-TELEMETRY.md");
         if std::env::var_os("TALLY_WRITE_CONTRACT").is_some() {
-            tally::write_contract(&super::Cli::command(), &file).unwrap();
+            tally_telemetry::write_contract(&super::Cli::command(), &file).unwrap();
         }
-        if let Err(e) = tally::check_contract(&super::Cli::command(), &file) {
+        if let Err(e) = tally_telemetry::check_contract(&super::Cli::command(), &file) {
             panic!("{e}");
         }
     }

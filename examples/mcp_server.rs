@@ -7,19 +7,19 @@
 //! `divide` (returns `isError: true` when dividing by zero). Where the
 //! counting goes in the request loop:
 //!
-//! 1. `initialize`: [`tally::record_client`] with `clientInfo.name` and
+//! 1. `initialize`: [`tally_telemetry::record_client`] with `clientInfo.name` and
 //!    `.version` (mapped onto the schema's client allowlist; only the major
 //!    version is kept).
 //! 2. `tools/call`: take the start time when the request is read; build and
 //!    **write and flush the reply first**, then call
-//!    [`tally::record_tool_call`] with the outcome and the elapsed time. A
+//!    [`tally_telemetry::record_tool_call`] with the outcome and the elapsed time. A
 //!    call counts only once its answer is on its way, and recording (an
 //!    uncontended mutex, no I/O) never delays the answer. Pass `""` as the
 //!    name to count the outcome only, the default a server should keep
 //!    unless its operator opted into tool names.
 //! 3. Exit through a return from `main` or `std::process::exit`: the exit
 //!    hook appends the counts to the spool. A long-running server also calls
-//!    [`tally::Telemetry::start_interval_flush`] once.
+//!    [`tally_telemetry::Telemetry::start_interval_flush`] once.
 //!
 //! Policy: **opt-in**. A stdio MCP server has no terminal to ask on and its
 //! users rarely see its stderr, so nothing is recorded until the operator
@@ -35,7 +35,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use tally::{CallOutcome, ErrorClass};
+use tally_telemetry::{CallOutcome, ErrorClass};
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +44,7 @@ use tally::{CallOutcome, ErrorClass};
 )]
 struct Cli {
     #[command(flatten)]
-    telemetry: tally::TelemetryArgs,
+    telemetry: tally_telemetry::TelemetryArgs,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -54,16 +54,16 @@ enum Cmd {
     /// Telemetry settings
     Telemetry {
         #[command(subcommand)]
-        command: tally::TelemetryCommand,
+        command: tally_telemetry::TelemetryCommand,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = tally::Telemetry::builder("mcp-example")
+    let telemetry = tally_telemetry::Telemetry::builder("mcp-example")
         .version(env!("CARGO_PKG_VERSION"))
         .env_prefix("MCP_EXAMPLE")
-        .default_policy(tally::DefaultPolicy::OptIn)
+        .default_policy(tally_telemetry::DefaultPolicy::OptIn)
         .no_telemetry(cli.telemetry.no_telemetry)
         // stdin is the protocol channel: never ask a question on it.
         .prompt(false)
@@ -112,7 +112,7 @@ fn serve() {
                 });
                 reply(&mut out, &ok(id, result));
                 // (1) The client, once the handshake is answered.
-                tally::record_client(
+                tally_telemetry::record_client(
                     info["name"].as_str().unwrap_or(""),
                     info["version"].as_str().unwrap_or(""),
                 );
@@ -128,7 +128,7 @@ fn serve() {
                 let (response, outcome) = call(id, &params);
                 // (2) Reply first (written and flushed), then record.
                 reply(&mut out, &response);
-                tally::record_tool_call("", outcome, started.elapsed());
+                tally_telemetry::record_tool_call("", outcome, started.elapsed());
             }
             _ => reply(&mut out, &error(id, -32601, "Method not found")),
         }

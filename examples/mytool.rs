@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "mytool", version)]
 struct Cli {
     #[command(flatten)]
-    telemetry: tally::TelemetryArgs, // --no-telemetry
+    telemetry: tally_telemetry::TelemetryArgs, // --no-telemetry
     #[command(subcommand)]
     command: Cmd,
 }
@@ -26,15 +26,15 @@ enum Cmd {
     /// See and change what mytool collects (status, on, off, prompt, show, ...)
     Telemetry {
         #[command(subcommand)]
-        command: tally::TelemetryCommand,
+        command: tally_telemetry::TelemetryCommand,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = tally::Telemetry::builder("mytool")
+    let telemetry = tally_telemetry::Telemetry::builder("mytool")
         .version(env!("CARGO_PKG_VERSION"))
-        .default_policy(tally::DefaultPolicy::OptOut) // or OptIn
+        .default_policy(tally_telemetry::DefaultPolicy::OptOut) // or OptIn
         .endpoint("https://telemetry.example.com/v1/batch")
         .docs_url("https://example.com/mytool/TELEMETRY.md")
         .no_telemetry(cli.telemetry.no_telemetry)

@@ -1,6 +1,6 @@
 //! An MCP server built on rmcp (the official Rust MCP SDK) and counted by
 //! tally without a line in its handler: the transport it serves on is
-//! wrapped in [`tally::RmcpCounter`], which records the client once its
+//! wrapped in [`tally_telemetry::RmcpCounter`], which records the client once its
 //! `initialize` reply is written, and each `tools/call` once its reply is
 //! written, or when the client cancels it.
 //!
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 #[command(name = "rmcp_server", about = "An rmcp MCP server counted by tally")]
 struct Cli {
     #[command(flatten)]
-    telemetry: tally::TelemetryArgs,
+    telemetry: tally_telemetry::TelemetryArgs,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -38,7 +38,7 @@ enum Cmd {
     /// Telemetry settings
     Telemetry {
         #[command(subcommand)]
-        command: tally::TelemetryCommand,
+        command: tally_telemetry::TelemetryCommand,
     },
 }
 
@@ -105,10 +105,10 @@ impl ServerHandler for Tools {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = tally::Telemetry::builder("rmcp-example")
+    let telemetry = tally_telemetry::Telemetry::builder("rmcp-example")
         .version(env!("CARGO_PKG_VERSION"))
         .env_prefix("RMCP_EXAMPLE")
-        .default_policy(tally::DefaultPolicy::OptIn)
+        .default_policy(tally_telemetry::DefaultPolicy::OptIn)
         .no_telemetry(cli.telemetry.no_telemetry)
         // stdin is the protocol channel: never ask a question on it.
         .prompt(false)
@@ -122,7 +122,7 @@ fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime");
     let served = rt.block_on(async {
-        let transport = tally::RmcpCounter::new(rmcp::transport::stdio());
+        let transport = tally_telemetry::RmcpCounter::new(rmcp::transport::stdio());
         Tools.serve(transport).await?.waiting().await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     });

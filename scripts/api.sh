@@ -8,12 +8,12 @@
 # toolchain produce it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-features="clap,prompt,rustls,rmcp"
+features="clap,prompt,rustls,rmcp,otlp"
 target=${CARGO_TARGET_DIR:-target}/api
-RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet --lib --locked --no-default-features \
+RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet -p tally-telemetry --lib --locked --no-default-features \
     --features "$features" --target-dir "$target" \
     -- -Z unstable-options --output-format json --document-hidden-items
-current=$(python3 scripts/public_api.py "$target/doc/tally.json")
+current=$(python3 scripts/public_api.py "$target/doc/tally_telemetry.json")
 if [ "${1:-}" = --bless ]; then
     printf '%s\n' "$current" >api/public-api.txt
     echo "wrote api/public-api.txt ($(wc -l <api/public-api.txt) lines)"

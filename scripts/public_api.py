@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Prints tally's public API, one line per item and signature, from rustdoc's
-JSON output (target/doc/tally.json, made with --document-hidden-items so the
+JSON output (target/doc/tally_telemetry.json, made with --document-hidden-items so the
 re-exports resolve): what a host can name from the crate root. Doc-hidden
 items (`__private`, test hooks) are left out. Auto-trait and
 blanket impls are left out; every other trait impl is listed, since removing
 one breaks a host.
 
-Usage: scripts/public_api.py target/doc/tally.json
+Usage: scripts/public_api.py target/doc/tally_telemetry.json
 """
 import json
 import sys
@@ -245,7 +245,7 @@ def visit(name, it):
             lines.append(f"pub use {v['source']} as {v['name']}")
             return
         return visit(v["name"], target)
-    path = f"tally::{name}"
+    path = f"tally_telemetry::{name}"
     na = attrs(it)
     if kind == "struct":
         lines.append(f"{na}pub struct {path}{generics(v['generics'])}")

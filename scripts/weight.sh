@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 check_crates=false
 if [ "${1:-}" = --check-crates ]; then check_crates=true; set -- ""; fi
-readme_features=$(sed -n 's/^tally = .*features = \[\(.*\)\] }$/\1/p' README.md | head -1)
+readme_features=$(sed -n 's/^tally-telemetry = .*features = \[\(.*\)\] }$/\1/p' README.md | head -1)
 if [ $# -eq 0 ]; then set -- "" "$readme_features"; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -88,7 +88,7 @@ measure() { # dir -> "crates bytes seconds"
 if $check_crates; then
     dir="$work/with"
     mkdir -p "$dir/src"
-    manifest "tally = { path = \"$repo\", default-features = false }" >"$dir/Cargo.toml"
+    manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false }" >"$dir/Cargo.toml"
     cp Cargo.lock "$dir/Cargo.lock"
     cp scripts/weight_plain_host.rs "$dir/src/main.rs"
     count() { (cd "$1" && cargo tree -e normal,build --prefix none) |
@@ -111,7 +111,7 @@ for features in "$@"; do
     i=$((i + 1))
     dir="$work/with$i"
     mkdir -p "$dir/src"
-    manifest "tally = { path = \"$repo\", default-features = false, features = [$features] }" >"$dir/Cargo.toml"
+    manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }" >"$dir/Cargo.toml"
     cp Cargo.lock "$dir/Cargo.lock"
     if [ -z "$features" ]; then
         # Without the clap feature the README's host does not compile: the

@@ -25,19 +25,19 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = tally::Telemetry::builder("mytool")
+    let telemetry = tally_telemetry::Telemetry::builder("mytool")
         .version(env!("CARGO_PKG_VERSION"))
-        .default_policy(tally::DefaultPolicy::OptOut)
+        .default_policy(tally_telemetry::DefaultPolicy::OptOut)
         .endpoint("http://127.0.0.1:4318/v1/batch")
         .init();
     let code: u8 = match cli.command {
         Cmd::Build => {
-            tally::record_command("build");
+            tally_telemetry::record_command("build");
             println!("built");
             0
         }
         Cmd::Deploy { env } => {
-            tally::record_command("deploy");
+            tally_telemetry::record_command("deploy");
             println!("deployed to {env}");
             0
         }

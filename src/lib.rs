@@ -1,93 +1,16 @@
-//! tally: privacy-first, consent-managed usage telemetry for command-line
-//! tools and MCP servers.
-//!
-//! A host resolves consent once at start with [`Telemetry::builder`], counts
-//! its commands with [`Telemetry::record_matches`] (or the `record_*`
-//! functions), and flattens [`TelemetryCommand`] into its CLI so users get
-//! `telemetry status|on|off`. Counts stay in memory until the process exits,
-//! are appended to a local spool, and leave the machine only as daily
-//! aggregates of what the schema (TELEMETRY.md) allows, sent from a later process.
-//!
-//! ```no_run
-//! let t = tally::Telemetry::builder("mytool")
-//!     .version("1.0.0")
-//!     .default_policy(tally::DefaultPolicy::OptOut)
-//!     .endpoint("https://telemetry.example.com/v1/batch")
-//!     .init();
-//! tally::record_command("build");
-//! # let _ = t;
-//! ```
-//!
-//! # MCP servers
-//!
-//! An MCP server counts its tool calls with [`record_tool_call`] and the
-//! connecting client with [`record_client`]; both are an uncontended mutex
-//! and a map update, no I/O. Where they go in a request loop:
-//!
-//! ```no_run
-//! # use std::io::{BufRead, Write};
-//! # use std::time::Instant;
-//! # fn handle(line: &str) -> (Vec<u8>, Option<tally::CallOutcome>) { unimplemented!() }
-//! let t = tally::Telemetry::builder("my-server")
-//!     .default_policy(tally::DefaultPolicy::OptIn)
-//!     .prompt(false) // stdin is the protocol channel
-//!     .init();
-//! t.start_interval_flush(); // a server runs for long
-//! let mut out = std::io::stdout().lock();
-//! for line in std::io::stdin().lock().lines() {
-//!     let line = line.unwrap();
-//!     let started = Instant::now(); // when the request was read
-//!     let (reply, outcome) = handle(&line);
-//!     out.write_all(&reply).unwrap();
-//!     out.flush().unwrap(); // the answer is on its way…
-//!     if let Some(outcome) = outcome {
-//!         // …and only then the call counts. "" counts the outcome only;
-//!         // pass the tool name only if your operator opted into names.
-//!         tally::record_tool_call("", outcome, started.elapsed());
-//!     }
-//!     // For `initialize`: tally::record_client(clientInfo.name, clientInfo.version)
-//! }
-//! // Returning from main (or std::process::exit) persists the counts.
-//! ```
-//!
-//! `examples/mcp_server.rs` is a complete one. A server in any language can
-//! instead run behind `tally run -- <server>` (see the README), which counts the
-//! same things from the outside.
+//! The `tally` binary's subsystems, in the order data flows: the MCP stdio
+//! proxy behind `tally run`, the ingest server behind `tally serve`, the
+//! report, and the commands that tie them together. Everything here is
+//! built on the `tally-telemetry` library's public API alone; this library
+//! target exists so the binary's integration tests and benchmarks can
+//! reach the subsystems, and is no API for anyone else.
 
-#![deny(missing_docs)]
+#![allow(missing_docs)]
 
-// Everything below is crate-private: a host sees only the re-exports at the
-// end of this file. The `tally` binary, the benchmarks and the integration
-// tests reach the internals through `__private`, which is no API; inside
-// the crate the `use` lines below keep the short `crate::consent::…` paths.
-#[cfg(feature = "cli")]
-use __private::mcp;
-use __private::{consent, deliver, host, os, record, schema};
-#[cfg(feature = "server")]
-use __private::{report, server};
+pub mod mcp;
 
-pub use consent::app::DefaultPolicy;
-pub use consent::precedence::Source;
-pub use consent::rotation::Rotation;
-pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
-#[cfg(feature = "clap")]
-pub use host::contract::{ContractError, check_contract, contract, write_contract};
-pub use host::output::CommandError;
-#[cfg(feature = "rmcp")]
-pub use host::rmcp::RmcpCounter;
-pub use host::status_api::Status;
-#[cfg(feature = "clap")]
-pub use host::telemetry::command_path;
-pub use host::telemetry::{Builder, Telemetry, persist};
-pub use os::env::Env;
-pub use record::recorder::{
-    CallOutcome, finish_command, record_client, record_command, record_lifecycle, record_tool_call,
-    set_fact,
-};
-pub use schema::{CommandOutcome, ErrorClass, LifecycleKind};
+pub mod server;
 
-/// The internals, for the `tally` binary, its benchmarks and tests only.
-/// Not an API: anything here may change in any release.
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+pub mod report;
+
+pub mod cli;

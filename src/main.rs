@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match tally::__private::cli::run() {
+    match tally_cli::cli::run() {
         Ok(code) => code,
         Err(e) => {
             if let Some(clap_err) = e.downcast_ref::<clap::Error>() {

@@ -6,11 +6,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tally::__private::schema::validate::validate;
+use tally_telemetry::schema::validate::validate;
 
 fuzz_target!(|data: &[u8]| {
     // A fixed "today" keeps runs reproducible.
-    let today = time::macros::date!(2026 - 11 - 21);
+    let today = tally_telemetry::schema::parse_day("2026-11-21").unwrap();
     if let Ok(v) = validate(data, today) {
         let body = serde_json::to_vec(&v.batch).expect("a batch serializes");
         let again = validate(&body, today).expect("a cleaned batch validates");

@@ -35,7 +35,9 @@ pub fn run(what: &Generate) -> anyhow::Result<()> {
         Generate::Completions { dir } => completions(dir),
         Generate::Man { dir } => man(dir),
         // tally's own contract, through the generator every host uses.
-        Generate::TelemetryMd { file } => Ok(crate::write_contract(&super::command(), file)?),
+        Generate::TelemetryMd { file } => {
+            Ok(tally_telemetry::write_contract(&super::command(), file)?)
+        }
     }
 }
 

@@ -8,10 +8,8 @@
 
 mod generate;
 mod help;
-#[cfg(feature = "server")]
 mod report;
 mod run;
-#[cfg(feature = "server")]
 mod serve;
 
 use std::io::Write;
@@ -19,8 +17,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
-use crate::{DefaultPolicy, Telemetry};
+use tally_telemetry::{ConfigCommand, TelemetryArgs, TelemetryCommand};
+use tally_telemetry::{DefaultPolicy, Telemetry};
 
 /// The environment prefix of the tally binary's own settings.
 pub const ENV_PREFIX: &str = "TALLY";
@@ -63,10 +61,8 @@ pub enum Command {
     /// Run an MCP server behind a transparent stdio proxy that counts its tool calls
     Run(run::RunArgs),
     /// Run the ingest endpoint: validate posted batches against the schema and store them
-    #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
     /// Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions
-    #[cfg(feature = "server")]
     Report(report::ReportArgs),
     /// Write shell completions, man pages or TELEMETRY.md's command paths and field reference (for packagers)
     #[command(hide = true)]
@@ -77,13 +73,7 @@ pub enum Command {
 }
 
 fn is_report(command: &Command) -> bool {
-    #[cfg(feature = "server")]
-    return matches!(command, Command::Report(_));
-    #[cfg(not(feature = "server"))]
-    {
-        let _ = command;
-        false
-    }
+    matches!(command, Command::Report(_))
 }
 
 /// The clap command, for completions and man pages.
@@ -100,7 +90,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Telemetry { .. } | Command::Config { .. } | Command::Generate { .. }
     );
     // A server must not stop at start to ask a question.
-    #[cfg(feature = "server")]
     let managing = managing || matches!(cli.command, Command::Serve(_));
     // With `report`, --app filters what is shown; elsewhere it names the
     // application this process counts for.
@@ -161,11 +150,9 @@ fn dispatch(cli: &Cli, telemetry: &Telemetry) -> anyhow::Result<u8> {
         Command::Config { command } => command.run(telemetry, &mut out),
         Command::Generate { what } => return generate::run(what).map(|()| 0),
         Command::Run(_) => unreachable!("handled above"),
-        #[cfg(feature = "server")]
-        Command::Serve(args) => return serve::run(args, telemetry.settings()).map(|()| 0),
-        #[cfg(feature = "server")]
+        Command::Serve(args) => return serve::run(args, telemetry).map(|()| 0),
         Command::Report(args) => {
-            let r = report::run(args, cli.app.clone(), telemetry.settings(), &mut out);
+            let r = report::run(args, cli.app.clone(), telemetry.env(), &mut out);
             out.flush().ok();
             // `report | head`: the reader went away, which is not a failure.
             return match r {
@@ -186,7 +173,6 @@ fn dispatch(cli: &Cli, telemetry: &Telemetry) -> anyhow::Result<u8> {
     }
 }
 
-#[cfg(feature = "server")]
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()

@@ -5,9 +5,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::os::date::Timestamp;
 use anyhow::Context;
 use clap::Args;
+use tally_telemetry::Env;
+use tally_telemetry::schema::Timestamp;
 
 use crate::report::{self, Query};
 use crate::server::store::AnyStore;
@@ -42,10 +43,10 @@ pub struct ReportArgs {
 pub fn run(
     args: &ReportArgs,
     app: Option<String>,
-    settings: &crate::consent::settings::Settings,
+    env: &Env,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let at = super::serve::store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
+    let at = super::serve::store_location(args.store.as_deref(), args.db.as_ref(), env)?;
     let today = Timestamp::now().date();
     let since = report::parse_since(&args.since, today)?;
     let store = AnyStore::open_read_only(&at)?;
@@ -75,7 +76,9 @@ pub fn run(
         let text = serde_json::to_string_pretty(&r).context("encoding the report")?;
         writeln!(out, "{text}").context("writing the report")?;
     } else {
-        let color = crate::host::output::use_color(settings);
+        // Colour only for a person: not into a pipe, not under NO_COLOR.
+        let color = env.non_empty("NO_COLOR").is_none()
+            && std::io::IsTerminal::is_terminal(&std::io::stdout());
         report::render(&r, color, out).context("writing the report")?;
     }
     Ok(())

@@ -13,9 +13,9 @@ use std::ffi::OsString;
 
 use clap::Args;
 
-use crate::Telemetry;
 use crate::mcp::proxy::{self, Options};
-use crate::schema::Pattern;
+use tally_telemetry::Telemetry;
+use tally_telemetry::schema::Pattern;
 
 /// Arguments of `tally run`.
 #[derive(Args, Debug)]

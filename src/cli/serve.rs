@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::os::env::Env;
 use crate::server::store::{DEFAULT_FILE_NAME, Durability, StoreLocation};
 use crate::server::{self, Config};
+use tally_telemetry::{Env, Telemetry};
 
 /// `tally serve` options.
 #[derive(Args, Debug)]
@@ -64,25 +64,22 @@ pub struct ServeArgs {
     /// without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT
     /// is used when set. Protocol, headers and resource attributes come from the OTEL_*
     /// variables; OTEL_SDK_DISABLED=true turns the export off
-    #[cfg(feature = "otlp")]
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
     /// Seconds between OTLP exports
-    #[cfg(feature = "otlp")]
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub otlp_interval: u64,
 }
 
 /// The OTLP export `tally serve` was asked for, if any.
-#[cfg(feature = "otlp")]
 fn otlp_config(
     args: &ServeArgs,
-    settings: &crate::consent::settings::Settings,
+    telemetry: &Telemetry,
 ) -> anyhow::Result<Option<crate::server::otlp_export::ExportConfig>> {
-    let o = &settings.otlp;
-    let disabled = settings
-        .env
-        .non_empty(crate::consent::otel::SDK_DISABLED_VAR)
+    let o = telemetry.otlp_destination();
+    let disabled = telemetry
+        .env()
+        .non_empty("OTEL_SDK_DISABLED")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let endpoint = match &args.otlp_endpoint {
         Some(url) => {
@@ -99,7 +96,7 @@ fn otlp_config(
             }
         }
         None if o.enabled => match &o.endpoint {
-            Some(e) => e.value.clone(),
+            Some(e) => e.clone(),
             None => return Ok(None),
         },
         None => return Ok(None),
@@ -113,11 +110,11 @@ fn otlp_config(
     }
     Ok(Some(crate::server::otlp_export::ExportConfig {
         endpoint,
-        protocol: o.protocol.value,
-        headers: o.headers.clone(),
-        resource_attributes: o.resource_attributes.clone(),
+        protocol: o.protocol,
+        headers: o.headers,
+        resource_attributes: o.resource_attributes,
         interval: Duration::from_secs(args.otlp_interval),
-        settings: std::sync::Arc::new(settings.clone()),
+        client: tally_telemetry::otlp::Client::new(telemetry),
     }))
 }
 
@@ -161,8 +158,8 @@ pub fn store_location(
 }
 
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> anyhow::Result<()> {
-    let db = store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
+pub fn run(args: &ServeArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
+    let db = store_location(args.store.as_deref(), args.db.as_ref(), telemetry.env())?;
     if args.header_timeout == 0 || args.body_timeout == 0 {
         anyhow::bail!("--header-timeout and --body-timeout must be at least 1 second");
     }
@@ -185,10 +182,8 @@ pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> a
             Sync::Normal => Durability::Normal,
             Sync::Full => Durability::Full,
         },
-        #[cfg(feature = "otlp")]
-        otlp: otlp_config(args, settings)?,
+        otlp: otlp_config(args, telemetry)?,
     };
-    #[cfg(feature = "otlp")]
     let rate_otlp = cfg.otlp.as_ref().map_or(String::new(), |o| {
         format!(
             ", OTLP export to {} every {}s",
@@ -196,8 +191,6 @@ pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> a
             o.interval.as_secs()
         )
     });
-    #[cfg(not(feature = "otlp"))]
-    let rate_otlp = String::new();
     let limit = |n: u32, unit: &str, none: &str| {
         if n == 0 {
             none.to_owned()
@@ -215,7 +208,7 @@ pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> a
     server::run(cfg.clone(), |addr| {
         eprintln!(
             "tally serve: listening on http://{addr}{} (store {}, {rate}, retention {} days{rate_otlp})",
-            crate::schema::BATCH_PATH,
+            tally_telemetry::schema::BATCH_PATH,
             db,
             cfg.retention_days
         );

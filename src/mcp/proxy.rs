@@ -40,7 +40,6 @@ use signal_hook::iterator::Signals;
 use crate::mcp::jsonrpc::Message;
 use crate::mcp::session::{McpSession, Recorder};
 use crate::mcp::sniffer::Sniffer;
-use crate::record::recorder;
 
 /// How much is read and forwarded at a time.
 const CHUNK: usize = 64 * 1024;
@@ -129,7 +128,7 @@ pub fn run(opts: &Options) -> Result<i32, ProxyError> {
     let client_out = dup(io::stdout().as_fd(), "duplicating stdout")?;
 
     let mut child = spawn(opts)?;
-    let session: Option<Shared> = recorder::is_enabled().then(|| {
+    let session: Option<Shared> = tally_telemetry::is_recording().then(|| {
         Arc::new(Mutex::new(McpSession::new(
             Recorder,
             opts.tool_names,
@@ -300,7 +299,7 @@ impl Tap {
 
     /// Sniffs a chunk, keeping what it completed; `false` as for `feed`.
     fn sniff(&mut self, chunk: &[u8]) -> bool {
-        if !recorder::is_enabled() {
+        if !tally_telemetry::is_recording() {
             return false;
         }
         self.sniffer.feed(chunk, &mut self.found);

@@ -25,8 +25,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::mcp::jsonrpc::{Capabilities, Id, Message};
-use crate::record::recorder::{self, CallOutcome};
-use crate::schema::{self, ErrorClass, Pattern};
+use tally_telemetry::schema::{self, ErrorClass, Pattern};
+use tally_telemetry::{self as recorder, CallOutcome};
 
 /// Where a session's observations go. [`Recorder`] sends them to tally's
 /// counters; tests collect them.

@@ -18,12 +18,14 @@
 //! tables (`report/tables.rs`), so the same batches give the same report;
 //! this file orders them into the [`Report`] (`report/model.rs`).
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
-use crate::os::clock::{format_day, parse_day};
 use crate::report::model::*;
 use crate::report::tables::{Query, ReportError, Source, Tables};
-use crate::schema::{COMMAND_OUTCOMES, DURATION_LABELS, ERROR_CLASSES, LATENCY_LABELS, OUTCOMES};
+use tally_telemetry::schema::{
+    COMMAND_OUTCOMES, DURATION_LABELS, ERROR_CLASSES, LATENCY_LABELS, OUTCOMES,
+};
+use tally_telemetry::schema::{format_day, parse_day};
 
 /// Parses `--since`: `Nd` (N days before `today`) or a `YYYY-MM-DD` date.
 pub fn parse_since(s: &str, today: Date) -> Result<Date, ReportError> {
@@ -215,9 +217,9 @@ fn assemble(t: Tables, q: &Query) -> Report {
 mod tests {
     use super::*;
     use crate::report::text::render;
-    use crate::schema::validate::validate;
-    use crate::schema::*;
     use crate::server::store::{Durability, Store};
+    use tally_telemetry::schema::validate::validate;
+    use tally_telemetry::schema::*;
 
     fn today() -> Date {
         parse_day("2026-11-21").unwrap()
@@ -225,12 +227,12 @@ mod tests {
 
     fn post(store: &mut Store, machine: &str, commands: &[(&str, u64)], tool: Option<&str>) {
         let b = Batch {
-            envelope: crate::record::rollup::envelope(
+            envelope: tally_telemetry::schema::Envelope::new(
                 "demo",
                 "1.0.0",
                 false,
                 machine,
-                &crate::os::random::uuid().to_string(),
+                &uuid::Uuid::new_v4().to_string(),
             ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: "2026-11-20".into(),
@@ -284,20 +286,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         for _ in 0..3 {
-            let m = crate::os::random::uuid().to_string();
+            let m = uuid::Uuid::new_v4().to_string();
             post(&mut s, &m, &[("build", 2)], Some("search"));
         }
         // Two rare commands from one machine each: alone each is below k,
         // folded together they are backed by two machines.
         post(
             &mut s,
-            &crate::os::random::uuid().to_string(),
+            &uuid::Uuid::new_v4().to_string(),
             &[("rare-a", 1)],
             None,
         );
         post(
             &mut s,
-            &crate::os::random::uuid().to_string(),
+            &uuid::Uuid::new_v4().to_string(),
             &[("rare-b", 1)],
             None,
         );
@@ -337,7 +339,7 @@ mod tests {
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         post(
             &mut s,
-            &crate::os::random::uuid().to_string(),
+            &uuid::Uuid::new_v4().to_string(),
             &[("build", 2)],
             None,
         );
@@ -355,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         for _ in 0..3 {
-            let m = crate::os::random::uuid().to_string();
+            let m = uuid::Uuid::new_v4().to_string();
             post(&mut s, &m, &[("build", 1), ("test", 1)], Some("search"));
         }
         let c = s.connection();

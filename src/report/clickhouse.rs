@@ -25,11 +25,11 @@
 
 use serde_json::Value;
 
-use crate::os::clock::format_day;
 use crate::report::tables::{CommandNums, Dropped, Query, ReportError, Source, Tables, ToolNums};
-use crate::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, OUTCOMES};
 use crate::server::rows::{DROP_REASONS, RowKind};
 use crate::server::store::clickhouse::{ClickHouse, KIND_DROP, quote};
+use tally_telemetry::schema::format_day;
+use tally_telemetry::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, OUTCOMES};
 
 /// The text of a cell.
 fn text(v: &Value) -> String {

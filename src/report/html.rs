@@ -20,12 +20,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
-use crate::os::clock::parse_day;
 use crate::report::{CommandRow, Report};
 use chart::{BLUE, SKY};
 use fmt::{Better, change_count, change_rate, count, esc, pct, share};
+use tally_telemetry::schema::parse_day;
 
 const STYLE: &str = include_str!("html/style.css");
 
@@ -254,7 +254,7 @@ fn per_day(r: &Report, first: Date, n: usize) -> Vec<Option<usize>> {
         .map(|i| {
             let d = first + (i as i64);
             by_day
-                .get(crate::os::clock::format_day(d).as_str())
+                .get(tally_telemetry::schema::format_day(d).as_str())
                 .copied()
         })
         .collect()
@@ -338,7 +338,7 @@ fn distributions(s: &mut String, r: &Report) {
     );
     s.push_str(r#"<div class="pair">"#);
     let sum = |rows: &mut dyn Iterator<Item = &[u64]>| {
-        let mut t = [0u64; crate::schema::LATENCY_BUCKETS];
+        let mut t = [0u64; tally_telemetry::schema::LATENCY_BUCKETS];
         for row in rows {
             for (a, b) in t.iter_mut().zip(row) {
                 *a = a.saturating_add(*b);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::schema::LATENCY_BUCKETS;
+use tally_telemetry::schema::LATENCY_BUCKETS;
 
 /// Machines active on one day.
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 
-use crate::os::clock::format_day;
 use crate::report::kanon::{Agg, fold, fold_agg};
 use crate::report::tables::{CommandNums, Dropped, Query, ReportError, Source, Tables, ToolNums};
-use crate::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, LATENCY_BUCKETS, OUTCOMES};
 use crate::server::store::{RowKind, Store, day_from_number, day_number};
+use tally_telemetry::schema::format_day;
+use tally_telemetry::schema::{COMMAND_OUTCOMES, ERROR_CLASSES, LATENCY_BUCKETS, OUTCOMES};
 
 #[derive(Default)]
 struct ToolAgg {

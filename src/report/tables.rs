@@ -5,10 +5,10 @@
 //! assembly (`report/build.rs`) all depend on this file and it on none of
 //! them, so the dependencies point one way.
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
-use crate::schema::{COMMAND_OUTCOMES, LATENCY_BUCKETS};
 use crate::server::store::{AnyStore, StoreError};
+use tally_telemetry::schema::{COMMAND_OUTCOMES, LATENCY_BUCKETS};
 
 pub use crate::report::model::Dropped;
 

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 
 use crate::report::Report;
-use crate::schema::{DURATION_LABELS, LATENCY_LABELS};
+use tally_telemetry::schema::{DURATION_LABELS, LATENCY_LABELS};
 
 /// Column alignment.
 #[derive(Clone, Copy)]

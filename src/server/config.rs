@@ -58,7 +58,6 @@ pub struct Config {
     /// How hard commits push to disk.
     pub durability: Durability,
     /// Export what was accepted to an OTLP collector.
-    #[cfg(feature = "otlp")]
     pub otlp: Option<crate::server::otlp_export::ExportConfig>,
 }
 
@@ -78,7 +77,6 @@ impl Config {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             durability: Durability::default(),
-            #[cfg(feature = "otlp")]
             otlp: None,
         }
     }

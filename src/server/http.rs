@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::os::date::Timestamp;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -40,10 +39,9 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use tally_telemetry::schema::Timestamp;
 use tokio::net::TcpListener;
 
-use crate::schema::validate::validate;
-use crate::schema::{BATCH_PATH, MAX_BODY_BYTES, SCHEMA_VERSION};
 use crate::server::admission::{Admission, Refusal};
 use crate::server::config::Config;
 use crate::server::conn::{BUSY_RESPONSE, ConnTag, Phase, Slots, Tracked};
@@ -51,6 +49,8 @@ pub use crate::server::metrics::Metrics;
 use crate::server::ratelimit::RateLimiter;
 use crate::server::store::{AnyStore, Ingested, StoreError};
 use crate::server::writer::{WriteError, Writer, WriterHandle};
+use tally_telemetry::schema::validate::validate;
+use tally_telemetry::schema::{BATCH_PATH, MAX_BODY_BYTES, SCHEMA_VERSION};
 
 /// Longest wait for the writer before answering 503.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,7 +91,6 @@ struct AppState {
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
     body_timeout: Duration,
-    #[cfg(feature = "otlp")]
     otlp: Option<crate::server::otlp_export::Feed>,
 }
 
@@ -289,7 +288,6 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
         return r;
     }
     let drops = validated.drops;
-    #[cfg(feature = "otlp")]
     let accepted = st
         .otlp
         .as_ref()
@@ -300,7 +298,6 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
                 Ingested::Stored => {
                     m.stored.fetch_add(1, Ordering::Relaxed);
                     m.add_drops(&drops);
-                    #[cfg(feature = "otlp")]
                     if let (Some(feed), Some(a)) = (&st.otlp, accepted) {
                         feed.offer(a);
                     }
@@ -356,7 +353,6 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
         .thread_name("tally-serve")
         .build()
         .map_err(ServerError::Runtime)?;
-    #[cfg(feature = "otlp")]
     let exporter = match cfg.otlp.clone() {
         Some(c) => {
             Some(crate::server::otlp_export::Exporter::start(c).map_err(ServerError::Runtime)?)
@@ -369,7 +365,6 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
         admission: Arc::new(Admission::new(cfg.global_rate, cfg.source_rate)),
         metrics: Arc::clone(&metrics),
         body_timeout: cfg.body_timeout,
-        #[cfg(feature = "otlp")]
         otlp: exporter.as_ref().and_then(|e| e.feed()),
     };
     let served = rt.block_on(async {
@@ -380,7 +375,6 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
     // to the writer, which then commits what it holds and closes the store.
     rt.shutdown_timeout(Duration::from_secs(1));
     let closed = writer.finish();
-    #[cfg(feature = "otlp")]
     if let Some(e) = exporter {
         e.finish();
     }

@@ -10,13 +10,13 @@
 //! Counts add up with saturation at `i64::MAX`: SQLite turns an integer sum
 //! that overflows into a float, which is never stored here.
 
-use crate::os::date::Date;
 use rusqlite::{CachedStatement, Transaction, params};
+use tally_telemetry::schema::Date;
 
-use crate::schema::validate::{MAX_AGE_DAYS, Validated};
 use crate::server::cache::Bounded;
 use crate::server::rows::{Ingested, day_number};
 use crate::server::store::derive::derive;
+use tally_telemetry::schema::validate::{MAX_AGE_DAYS, Validated};
 
 /// Interned texts (names, versions, apps) cached per generation; two
 /// generations of 16,384 texts of at most 131 bytes are under 6 MB.
@@ -201,9 +201,9 @@ fn clamp(n: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::clock::{format_day, parse_day};
-    use crate::schema::validate::validate;
     use crate::server::store::{Durability, Store};
+    use tally_telemetry::schema::validate::validate;
+    use tally_telemetry::schema::{format_day, parse_day};
 
     fn body(day: &str, machine: &str, commands: &[(&str, u64)]) -> Vec<u8> {
         let commands: Vec<serde_json::Value> = commands
@@ -213,7 +213,7 @@ mod tests {
         serde_json::to_vec(&serde_json::json!({
             "envelope": {"app": "demo", "app_version": "1.0.0", "os": "linux", "arch": "x86_64",
                 "ci": false, "schema": 1, "machine_id": machine,
-                "batch_id": crate::os::random::uuid().to_string()},
+                "batch_id": uuid::Uuid::new_v4().to_string()},
             "events": [{"type": "usage_rollup", "day": day, "commands": commands}]
         }))
         .unwrap()
@@ -228,7 +228,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
         let today = parse_day("2026-11-21").unwrap();
-        let m = crate::os::random::uuid().to_string();
+        let m = uuid::Uuid::new_v4().to_string();
         let v = validate(&body("2026-11-20", &m, &[("build", 5)]), today).unwrap();
         s.ingest(&v, today).unwrap();
         s.connection()
@@ -252,7 +252,7 @@ mod tests {
         let v = validate(
             &body(
                 &format_day(received - (1)),
-                &crate::os::random::uuid().to_string(),
+                &uuid::Uuid::new_v4().to_string(),
                 &[("crafted-name", 1)],
             ),
             received,
@@ -274,7 +274,7 @@ mod tests {
         let v = validate(
             &body(
                 "2026-11-20",
-                &crate::os::random::uuid().to_string(),
+                &uuid::Uuid::new_v4().to_string(),
                 &[("crafted-name", 2)],
             ),
             today,

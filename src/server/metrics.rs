@@ -6,8 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::schema::validate::Drops;
 use crate::server::conn::Slots;
+use tally_telemetry::schema::validate::Drops;
 
 /// Counters of what the server did, for `/metrics` and the log.
 #[derive(Debug, Default)]

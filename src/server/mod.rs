@@ -10,7 +10,6 @@ pub mod conn;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
-#[cfg(feature = "otlp")]
 pub mod otlp_export;
 pub mod ratelimit;
 pub mod rows;

@@ -4,7 +4,7 @@
 //! counts what does not fit as dropped, never waiting), one thread sums them
 //! per application (service.name), version, OS and architecture in memory,
 //! bounded by [`MAX_RESOURCES`] and the series bound of
-//! [`Totals`](crate::deliver::otlp_metrics::Totals), and exports monotonic
+//! [`Totals`], and exports monotonic
 //! DELTA sums every interval, start and end being the window's bounds. A
 //! failed export keeps the window's counts for the next one (the window
 //! grows, its start stays), after an in-memory backoff; at shutdown one
@@ -16,11 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::consent::otel::Protocol;
-use crate::consent::settings::Settings;
-use crate::deliver::otlp::post_with;
-use crate::deliver::otlp_metrics::{self as om, Totals};
-use crate::schema::{Batch, Event};
+use tally_telemetry::otlp::{self, Client, Protocol, Totals};
+use tally_telemetry::schema::{Batch, Event};
 
 /// Distinct (app, version, OS, arch) resources held at most per window.
 pub const MAX_RESOURCES: usize = 256;
@@ -42,8 +39,9 @@ pub struct ExportConfig {
     pub resource_attributes: Vec<(String, String)>,
     /// Time between exports.
     pub interval: Duration,
-    /// tally's own settings (for the proxy variables of its environment).
-    pub settings: Arc<Settings>,
+    /// The bounded client, with the proxy variables of tally's own
+    /// environment.
+    pub client: Client,
 }
 
 type Key = (String, String, String, String);
@@ -201,7 +199,7 @@ fn run(cfg: &ExportConfig, rx: &Receiver<Msg>, dropped: &AtomicU64) {
 fn export(cfg: &ExportConfig, window: &mut Window, dropped: &AtomicU64) -> bool {
     let lost = dropped.swap(0, Ordering::Relaxed);
     if lost > 0 {
-        let e = Event::UsageRollup(crate::schema::UsageRollup {
+        let e = Event::UsageRollup(tally_telemetry::schema::UsageRollup {
             dropped: lost,
             ..Default::default()
         });
@@ -212,24 +210,25 @@ fn export(cfg: &ExportConfig, window: &mut Window, dropped: &AtomicU64) -> bool 
         return true;
     }
     let end = unix_nanos();
+    let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
     let mut resources = Vec::new();
     for ((app, version, os, arch), totals) in &window.by_resource {
         let mut attrs = vec![
-            om::kv_str("service.name", app),
-            om::kv_str("service.version", version),
-            om::kv_str("os.type", os),
-            om::kv_str("host.arch", arch),
+            kv("service.name", app),
+            kv("service.version", version),
+            kv("os.type", os),
+            kv("host.arch", arch),
         ];
         attrs.extend(resource_extra(cfg));
-        resources.push((attrs, om::metrics(totals, window.start, end)));
+        resources.push((attrs, totals));
     }
     if !window.overflow.is_empty() {
-        let mut attrs = vec![om::kv_str("service.name", "other")];
+        let mut attrs = vec![kv("service.name", "other")];
         attrs.extend(resource_extra(cfg));
-        resources.push((attrs, om::metrics(&window.overflow, window.start, end)));
+        resources.push((attrs, &window.overflow));
     }
-    let (body, ctype) = om::encode(&om::request(resources), cfg.protocol);
-    match post_with(&cfg.settings, &cfg.headers, &cfg.endpoint, &body, ctype) {
+    let (body, ctype) = otlp::encode(&resources, window.start, end, cfg.protocol);
+    match cfg.client.post(&cfg.headers, &cfg.endpoint, &body, ctype) {
         Ok((s, _)) if (200..300).contains(&s) => {
             *window = Window {
                 start: end,
@@ -265,9 +264,7 @@ fn export(cfg: &ExportConfig, window: &mut Window, dropped: &AtomicU64) -> bool 
     }
 }
 
-fn resource_extra(
-    cfg: &ExportConfig,
-) -> impl Iterator<Item = opentelemetry_proto::tonic::common::v1::KeyValue> + '_ {
+fn resource_extra(cfg: &ExportConfig) -> impl Iterator<Item = (String, String)> + '_ {
     cfg.resource_attributes
         .iter()
         .filter(|(k, _)| {
@@ -276,5 +273,5 @@ fn resource_extra(
                 "service.name" | "service.version" | "os.type" | "host.arch"
             )
         })
-        .map(|(k, v)| om::kv_str(k, v))
+        .cloned()
 }

@@ -2,7 +2,7 @@
 //! store and report that read them: what a `usage` row counts, the drop
 //! reasons, and days as the numbers they are stored as.
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
 /// What a `usage` row counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,11 +11,11 @@
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::schema::validate::Validated;
 use crate::server::store::{AnyStore, Ingested, Pruned, StoreError};
+use tally_telemetry::schema::validate::Validated;
 
 /// Batches committed in one SQLite transaction at most.
 pub const MAX_GROUP: usize = 256;

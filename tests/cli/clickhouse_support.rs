@@ -212,5 +212,5 @@ pub fn shared() -> &'static ClickHouse {
 
 /// A fresh database name for one test.
 pub fn database(test: &str) -> String {
-    format!("t_{test}_{}", tally::__private::os::random::uuid().simple())
+    format!("t_{test}_{}", uuid::Uuid::new_v4().simple())
 }

@@ -90,7 +90,7 @@ fn a_symlinked_consent_file_of_the_user_is_followed() {
         dotfiles.join("telemetry.toml"),
         format!(
             "# from my dotfiles\nenabled = true\nconsent_version = {}\n",
-            tally::__private::schema::CONSENT_VERSION
+            tally_telemetry::schema::CONSENT_VERSION
         ),
     )
     .unwrap();

@@ -142,7 +142,7 @@ fn only_completed_days_are_sent_and_today_stays_local() {
         .values()
         .flat_map(|b| b.events.iter())
         .map(|e| match e {
-            tally::__private::schema::Event::UsageRollup(r) => r.day.clone(),
+            tally_telemetry::schema::Event::UsageRollup(r) => r.day.clone(),
             other => panic!("unexpected {other:?}"),
         })
         .collect();

@@ -50,7 +50,7 @@ fn readme_embedding_snippet_is_examples_mytool_verbatim() {
         "the README's snippet and examples/mytool.rs differ; copy the example into the README"
     );
     let toml = block(section, "toml");
-    assert!(toml.contains("default-features = false"), "{toml}");
+    assert!(toml.contains("tally-telemetry = "), "{toml}");
     assert!(toml.contains("clap = "), "{toml}");
 }
 
@@ -66,11 +66,14 @@ fn build_readme_crate() -> PathBuf {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     let tally_line = deps
         .lines()
-        .find(|l| l.starts_with("tally = "))
-        .expect("the README names the tally dependency");
+        .find(|l| l.starts_with("tally-telemetry = "))
+        .expect("the README names the tally-telemetry dependency");
     let path_line = tally_line.replacen(
         "version = \"0.1\"",
-        &format!("path = {:?}", repo().display().to_string()),
+        &format!(
+            "path = {:?}",
+            repo().join("crates/tally-telemetry").display().to_string()
+        ),
         1,
     );
     assert_ne!(

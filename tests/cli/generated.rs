@@ -2,7 +2,7 @@
 //! generates today: shell completions and man pages (regenerated here with
 //! the built binary's hidden `generate` command into a temporary directory
 //! and compared file by file, so a missing, extra or stale file fails), and
-//! the field reference in TELEMETRY.md (compared with `tally::__private::schema::docs::splice`).
+//! the field reference in TELEMETRY.md (compared with `tally_telemetry::schema::docs::splice`).
 //! Each failure names the command that fixes it.
 
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ fn completions_never_offer_the_hidden_generate_command() {
 fn telemetry_md_lists_what_tally_records_and_every_field() {
     // tally's own contract, checked with the helper a host calls in its tests.
     let path = repo().join("TELEMETRY.md");
-    if let Err(e) = tally::check_contract(&tally::__private::cli::command(), &path) {
+    if let Err(e) = tally_telemetry::check_contract(&tally_cli::cli::command(), &path) {
         panic!("{e}\n{FIX} (or: cargo run -- generate telemetry-md TELEMETRY.md)");
     }
 }

@@ -92,7 +92,6 @@ fn record_yesterday_run_today(url: &str, yesterday: &str, today: &str) -> Sandbo
     sb
 }
 
-#[cfg(feature = "server")]
 #[test]
 fn a_cli_of_quick_commands_delivers_on_the_first_run_after_a_day_exactly_once() {
     use crate::serve_support::{Server, count, day};

@@ -3,15 +3,9 @@
 
 mod support;
 
-#[cfg(feature = "server")]
 mod attack;
-#[cfg(feature = "server")]
 mod browser;
-#[cfg(feature = "server")]
-mod builder_property;
-#[cfg(feature = "server")]
 mod clickhouse;
-#[cfg(feature = "server")]
 mod clickhouse_support;
 mod client_files;
 mod consent;
@@ -24,24 +18,17 @@ mod hostile;
 mod mcp_everything;
 mod mcp_library;
 mod off;
-#[cfg(feature = "otlp")]
 mod otlp;
-#[cfg(feature = "server")]
 mod outcomes;
 mod peer;
 mod privacy;
 mod prompt;
 mod proxy;
 mod receiver;
-#[cfg(feature = "server")]
 mod report;
-#[cfg(feature = "server")]
 mod report_html;
 mod rmcp;
-#[cfg(feature = "server")]
 mod serve;
-#[cfg(feature = "server")]
 mod serve_support;
 mod stress;
-#[cfg(feature = "server")]
 mod validator_property;

@@ -9,10 +9,9 @@ use crate::support::{Sandbox, host_bin, text};
 
 /// Runs `host wait-ms 400` under strace and returns the trace.
 fn traced(sb: &Sandbox, extra: &[(&str, &str)]) -> String {
-    let trace = sb.root().join(format!(
-        "trace-{}",
-        tally::__private::os::random::uuid().simple()
-    ));
+    let trace = sb
+        .root()
+        .join(format!("trace-{}", uuid::Uuid::new_v4().simple()));
     let mut cmd = sb.command(std::path::Path::new("strace"), &[]);
     cmd.args(["-f", "-qq", "-e", "trace=socket,connect,openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat", "-o"])
         .arg(&trace)

@@ -180,7 +180,7 @@ fn status(sb: &Sandbox, day: &str) -> Value {
 
 /// Day D's UTC bounds in Unix nanoseconds, as strings.
 fn bounds(day: &str) -> (String, String) {
-    let d = tally::__private::os::clock::parse_day(day).unwrap();
+    let d = tally_telemetry::schema::parse_day(day).unwrap();
     let s = i128::from(d.midnight_unix()) * 1_000_000_000;
     (s.to_string(), (s + 86_400_000_000_000).to_string())
 }
@@ -556,7 +556,6 @@ fn tally_binary_exports_its_own_counts_with_product_analytics_off() {
 }
 
 /// Sums `tally.command.runs` for `command` over parsed requests.
-#[cfg(feature = "server")]
 fn runs_of(parsed: &[Value], command: &str) -> i64 {
     parsed
         .iter()
@@ -569,7 +568,6 @@ fn runs_of(parsed: &[Value], command: &str) -> i64 {
         .sum()
 }
 
-#[cfg(feature = "server")]
 #[test]
 fn tally_serve_exports_what_it_accepted_and_flushes_at_shutdown() {
     use crate::serve_support::{Server, batch, bytes, day, post, uuid};

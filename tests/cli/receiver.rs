@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tally::__private::schema::{Batch, Event};
+use tally_telemetry::schema::{Batch, Event};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
@@ -61,7 +61,7 @@ impl Receiver {
         format!(
             "http://{}{}",
             self.addr,
-            tally::__private::schema::BATCH_PATH
+            tally_telemetry::schema::BATCH_PATH
         )
     }
 

@@ -69,7 +69,7 @@ fn commands_counted_on_two_days_arrive_in_the_report_exactly() {
     assert_eq!(r["versions"][0]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         r["platforms"][0]["os"],
-        tally::__private::schema::current_os()
+        tally_telemetry::schema::current_os()
     );
     assert_eq!(r["dropped"]["unknown_fields"], 0);
     assert_eq!(r["tools"], json!([]));

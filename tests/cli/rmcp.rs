@@ -1,4 +1,4 @@
-//! `tally::RmcpCounter` around a real rmcp server (`examples/rmcp_server.rs`,
+//! `tally_telemetry::RmcpCounter` around a real rmcp server (`examples/rmcp_server.rs`,
 //! built with the `rmcp` feature), driven by the official MCP Python SDK
 //! (`tests/mcp/client.py`) and, for cancellation, by raw JSON-RPC lines:
 //! the client is counted, each call after its reply, a cancelled call as
@@ -19,15 +19,7 @@ fn rmcp_server() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let st = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--locked",
-                    "--example",
-                    "rmcp_server",
-                    "--features",
-                    "rmcp",
-                ])
+                .args(["build", "--quiet", "--locked", "--example", "rmcp_server"])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .expect("run cargo build --example rmcp_server");

@@ -62,7 +62,7 @@ fn routes_answer_with_the_documented_status_codes() {
 fn oversized_bodies_are_413_whether_declared_or_streamed() {
     let sb = Sandbox::new();
     let srv = Server::start(&sb, &[]);
-    let big = vec![b' '; tally::__private::schema::MAX_BODY_BYTES + 1];
+    let big = vec![b' '; tally_telemetry::schema::MAX_BODY_BYTES + 1];
     assert_eq!(post(srv.addr, &big).status, 413);
 
     // Chunked: no length up front; the limit trips while reading.
@@ -87,7 +87,7 @@ fn oversized_bodies_are_413_whether_declared_or_streamed() {
     assert_eq!(status, Some(413));
 
     // Exactly at the limit is fine as far as size goes (it is not JSON).
-    let at = vec![b' '; tally::__private::schema::MAX_BODY_BYTES];
+    let at = vec![b' '; tally_telemetry::schema::MAX_BODY_BYTES];
     assert_eq!(post(srv.addr, &at).status, 400);
 }
 

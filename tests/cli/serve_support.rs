@@ -283,12 +283,12 @@ pub fn post(addr: SocketAddr, body: &[u8]) -> Response {
 
 /// The UTC day `offset` days from the real today, `YYYY-MM-DD`.
 pub fn day(offset: i64) -> String {
-    let d = tally::__private::os::date::Timestamp::now().date() + offset;
-    tally::__private::os::clock::format_day(d)
+    let d = tally_telemetry::schema::Timestamp::now().date() + offset;
+    tally_telemetry::schema::format_day(d)
 }
 
 pub fn uuid() -> String {
-    tally::__private::os::random::uuid().to_string()
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// A valid batch: `commands` run on `day` by `machine`.

@@ -98,7 +98,7 @@ fn thirty_two_processes_times_two_hundred_commands_arrive_exactly_once() {
     );
     for b in rx.unique_batches().values() {
         for e in &b.events {
-            if let tally::__private::schema::Event::UsageRollup(r) = e {
+            if let tally_telemetry::schema::Event::UsageRollup(r) = e {
                 assert_eq!(r.dropped, 0, "nothing was lost or corrupted locally");
             }
         }
@@ -190,14 +190,14 @@ fn kill_nine_at_random_points_never_corrupts_or_double_counts() {
         "seed {seed}: {got} counts arrived for {completed} finished and {killed} killed recorders"
     );
     for body in rx.raw_bodies() {
-        let v = tally::__private::schema::validate::validate(
+        let v = tally_telemetry::schema::validate::validate(
             &body,
-            tally::__private::os::clock::parse_day(D2).unwrap(),
+            tally_telemetry::schema::parse_day(D2).unwrap(),
         )
         .expect("every body is valid");
         assert_eq!(v.drops.total(), 0, "nothing outside the schema");
         for e in &v.batch.events {
-            if let tally::__private::schema::Event::UsageRollup(r) = e {
+            if let tally_telemetry::schema::Event::UsageRollup(r) = e {
                 assert_eq!(r.dropped, 0, "seed {seed}: no corrupt line was ever found");
             }
         }

@@ -9,9 +9,9 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tally::__private::schema::validate::validate;
-use tally::__private::schema::{self, Kind, Pattern};
-use tally::__private::server::store::{Durability, Store};
+use tally_cli::server::store::{Durability, Store};
+use tally_telemetry::schema::validate::validate;
+use tally_telemetry::schema::{self, Kind, Pattern};
 
 use crate::serve_support::*;
 use crate::support::Sandbox;
@@ -200,7 +200,7 @@ fn allowed(s: &str) -> bool {
         ]
         .contains(&s)
         || s.parse::<u16>().is_ok_and(|n| n <= 9999)
-        || tally::__private::server::store::DROP_REASONS.contains(&s)
+        || tally_cli::server::store::DROP_REASONS.contains(&s)
 }
 
 fn check_store(db: &std::path::Path) {
@@ -237,7 +237,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("p.sqlite3");
         let mut store = Store::open(&db, Durability::Normal).unwrap();
-        let today = tally::__private::os::date::Timestamp::now().date();
+        let today = tally_telemetry::schema::Timestamp::now().date();
         let mut kept = Vec::new();
         for seed in &seeds {
             let Ok(v) = validate(&body(*seed), today) else { continue };

@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::schema::validate::{Drops, Validated};
-use crate::schema::{CommandOutcome, Event, LATENCY_BUCKETS};
 use crate::server::rows::{DROP_REASONS, RowKind, day_number};
+use tally_telemetry::schema::validate::{Drops, Validated};
+use tally_telemetry::schema::{CommandOutcome, Event, LATENCY_BUCKETS};
 
 /// One counted thing of one batch on one day. `variant` and `class` are
 /// generic: an outcome and an error class for tool calls, a major version
@@ -68,7 +68,7 @@ pub fn derive(v: &Validated) -> BatchRows {
             Event::Facts(f) => &f.day,
         };
         // The validator kept only events with a valid day.
-        let Some(day) = crate::os::clock::parse_day(day_text).map(day_number) else {
+        let Some(day) = tally_telemetry::schema::parse_day(day_text).map(day_number) else {
             continue;
         };
         if !days.contains(&day) {
@@ -182,20 +182,20 @@ fn drops(d: &Drops) -> Vec<(&'static str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::clock::parse_day;
-    use crate::schema::validate::validate;
-    use crate::schema::*;
+    use tally_telemetry::schema::parse_day;
+    use tally_telemetry::schema::validate::validate;
+    use tally_telemetry::schema::*;
 
     #[test]
     fn repeated_items_of_one_batch_become_one_row() {
         let today = parse_day("2026-11-21").unwrap();
         let b = Batch {
-            envelope: crate::record::rollup::envelope(
+            envelope: tally_telemetry::schema::Envelope::new(
                 "demo",
                 "1.0.0",
                 false,
-                &crate::os::random::uuid().to_string(),
-                &crate::os::random::uuid().to_string(),
+                &uuid::Uuid::new_v4().to_string(),
+                &uuid::Uuid::new_v4().to_string(),
             ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: "2026-11-20".into(),

@@ -11,12 +11,12 @@ pub mod sqlite;
 
 use std::path::PathBuf;
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
 pub use sqlite::*;
 
-use crate::schema::validate::Validated;
 use clickhouse::{ClickHouse, ClickHouseUrl};
+use tally_telemetry::schema::validate::Validated;
 
 /// Where the data is.
 #[derive(Clone, Debug, PartialEq, Eq)]

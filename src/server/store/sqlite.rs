@@ -15,18 +15,18 @@
 //! second. Rows stay per machine because k-anonymity needs distinct-machine
 //! counts, which cannot be summed across days.
 //!
-//! Everything stored here passed [`crate::schema::validate`] first: only schema
+//! Everything stored here passed [`tally_telemetry::schema::validate`] first: only schema
 //! values, never an IP address, never a payload. How a batch becomes rows
 //! is in `ingest.rs`; WAL checkpoints run on their own thread
 //! (`checkpoint.rs`), never in the writer.
 
 use std::path::{Path, PathBuf};
 
-use crate::os::date::Date;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use tally_telemetry::schema::Date;
 
-use crate::schema::validate::Validated;
 pub use crate::server::rows::{DROP_REASONS, Ingested, RowKind, day_from_number, day_number};
+use tally_telemetry::schema::validate::Validated;
 
 /// The store's file name inside the data directory.
 pub const DEFAULT_FILE_NAME: &str = "store.sqlite3";
@@ -406,18 +406,18 @@ fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::clock::{format_day, parse_day};
-    use crate::schema::validate::validate;
-    use crate::schema::*;
+    use tally_telemetry::schema::validate::validate;
+    use tally_telemetry::schema::*;
+    use tally_telemetry::schema::{format_day, parse_day};
 
     fn batch(day: &str, machine: &str) -> Vec<u8> {
         let b = Batch {
-            envelope: crate::record::rollup::envelope(
+            envelope: tally_telemetry::schema::Envelope::new(
                 "demo",
                 "1.0.0",
                 false,
                 machine,
-                &crate::os::random::uuid().to_string(),
+                &uuid::Uuid::new_v4().to_string(),
             ),
             events: vec![Event::UsageRollup(UsageRollup {
                 day: day.into(),
@@ -438,7 +438,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("s.db");
         let today = parse_day("2026-11-21").unwrap();
-        let machine = crate::os::random::uuid().to_string();
+        let machine = uuid::Uuid::new_v4().to_string();
         let mut s = Store::open(&path, Durability::Normal).unwrap();
         let v = validate(&batch("2026-11-20", &machine), today).unwrap();
         assert_eq!(s.ingest(&v, today).unwrap(), Ingested::Stored);
@@ -463,7 +463,7 @@ mod tests {
         let path = dir.path().join("s.db");
         let today = parse_day("2026-11-21").unwrap();
         let v = validate(
-            &batch("2026-11-20", &crate::os::random::uuid().to_string()),
+            &batch("2026-11-20", &uuid::Uuid::new_v4().to_string()),
             today,
         )
         .unwrap();
@@ -498,12 +498,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let today = parse_day("2026-11-21").unwrap();
         let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
-        let old_machine = crate::os::random::uuid().to_string();
+        let old_machine = uuid::Uuid::new_v4().to_string();
         let old_day = today - (20);
         let v = validate(&batch(&format_day(old_day), &old_machine), today).unwrap();
         s.ingest(&v, old_day).unwrap();
         let v = validate(
-            &batch("2026-11-20", &crate::os::random::uuid().to_string()),
+            &batch("2026-11-20", &uuid::Uuid::new_v4().to_string()),
             today,
         )
         .unwrap();

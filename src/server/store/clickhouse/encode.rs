@@ -3,13 +3,13 @@
 //! order of [`COLUMNS`]. One marker row per batch, one machine-day row per
 //! event day, the usage rows, the drop counters.
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
-use crate::os::clock::format_day;
-use crate::schema::validate::Validated;
 use crate::server::rows::day_from_number;
 use crate::server::store::clickhouse::{KIND_BATCH, KIND_DROP, KIND_GROUP, KIND_MACHINE_DAY};
 use crate::server::store::derive::derive;
+use tally_telemetry::schema::format_day;
+use tally_telemetry::schema::validate::Validated;
 
 /// The columns an insert sends, in order.
 pub(crate) const COLUMNS: &str = "received, seq, batch_id, machine, app, day, kind, name, variant, class, \

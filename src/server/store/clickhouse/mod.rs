@@ -38,11 +38,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
-use crate::schema::validate::Validated;
 use crate::server::rows::Ingested;
 use crate::server::store::{Pruned, StoreError};
+use tally_telemetry::schema::validate::Validated;
 
 mod dedup;
 mod encode;
@@ -367,7 +367,7 @@ impl ClickHouse {
             let ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let r = crate::os::random::uuid().as_u128() as u64 & 0x3ff;
+            let r = uuid::Uuid::new_v4().as_u128() as u64 & 0x3ff;
             (ms << 22) | (r << 12)
         };
         debug_assert!(items.len() <= 1 << 12);

@@ -45,14 +45,14 @@
 //! Every table is partitioned by month of receipt, so retention drops the
 //! same partitions everywhere.
 
-use crate::os::date::Date;
+use tally_telemetry::schema::Date;
 
-use crate::os::clock::format_day;
 use crate::server::rows::RowKind;
 use crate::server::store::StoreError;
 use crate::server::store::clickhouse::{
     ClickHouse, KIND_BATCH, KIND_DROP, KIND_GROUP, KIND_MACHINE_DAY, quote,
 };
+use tally_telemetry::schema::format_day;
 
 /// The tables retention drops partitions of.
 pub(crate) const TABLES: [&str; 6] = [

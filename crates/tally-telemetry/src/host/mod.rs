@@ -17,3 +17,6 @@ pub mod status_api;
 pub mod telemetry;
 #[cfg(feature = "clap")]
 pub mod tree;
+
+#[cfg(test)]
+mod builder_property;

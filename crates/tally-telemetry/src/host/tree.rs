@@ -17,7 +17,7 @@ pub const EXTERNAL: &str = "external";
 /// The subcommand path of parsed arguments: `tally config otel get` gives
 /// `config otel get`. Only subcommand names the host defines are used;
 /// argument values never are, and an external subcommand becomes
-/// [`EXTERNAL`].
+/// `external`.
 pub fn command_path(matches: &ArgMatches) -> String {
     let mut path = String::new();
     let mut m = matches;

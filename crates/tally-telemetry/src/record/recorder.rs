@@ -254,7 +254,8 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Release);
 }
 
-/// Whether recording is on.
+/// Whether this process records: telemetry resolved on by
+/// [`Builder::init`](crate::Builder::init) and not turned off since.
 #[inline]
 pub fn is_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)

@@ -86,6 +86,7 @@ pub enum TelemetryCommand {
 pub enum ConfigCommand {
     /// Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`
     Otel {
+        /// What to do with the key.
         #[cfg_attr(feature = "clap", command(subcommand))]
         action: OtelAction,
     },

@@ -127,7 +127,6 @@ impl Spec {
             state_dir: self.state_dir,
             state_dir_origin: Origin::Builder,
             policy_file: self.policy_file,
-            policy_file_origin: Origin::Builder,
             extra_policy_file: self.extra_policy_file,
         };
         settings::resolve(app, env, Flags::default(), Some(paths))

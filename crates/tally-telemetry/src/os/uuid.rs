@@ -46,11 +46,13 @@ impl Uuid {
     }
 
     /// The sixteen bytes.
+    #[cfg(test)]
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
 
     /// The bytes as one big-endian number.
+    #[cfg(test)]
     pub fn as_u128(&self) -> u128 {
         u128::from_be_bytes(self.0)
     }

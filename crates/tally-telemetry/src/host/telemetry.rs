@@ -144,9 +144,9 @@ impl Builder {
         self
     }
 
-    /// Uses these locations instead of the platform's (benchmarks, tests).
-    #[doc(hidden)]
-    pub fn paths(mut self, paths: Paths) -> Self {
+    /// Uses these locations instead of the platform's (unit tests).
+    #[cfg(test)]
+    pub(crate) fn paths(mut self, paths: Paths) -> Self {
         self.paths = Some(paths);
         self
     }
@@ -189,7 +189,7 @@ impl Builder {
     /// Reports the counts under another application name (`tally run --app
     /// NAME`) while consent, the config file, the policy file and the
     /// environment variables stay this application's. The counts are kept
-    /// apart in `<state dir>/apps/<name>` (see [`Paths::for_app`]) and sent
+    /// apart in `<state dir>/apps/<name>` and sent
     /// with `name` in the envelope; `telemetry off` of this application
     /// deletes them too.
     pub fn report_as(mut self, name: &str) -> Self {
@@ -282,8 +282,9 @@ impl Builder {
 }
 
 /// What [`Builder::init`] resolves, without its side effects; for the
-/// tests (through `__private`), which check every batch it can build.
-pub fn resolved(b: &Builder) -> Settings {
+/// property test, which checks every batch it can build.
+#[cfg(test)]
+pub(crate) fn resolved(b: &Builder) -> Settings {
     b.resolve()
 }
 
@@ -333,6 +334,12 @@ impl Telemetry {
     /// Whether telemetry is on for this process.
     pub fn enabled(&self) -> bool {
         self.settings.consent.enabled
+    }
+
+    /// The environment snapshot this handle was resolved from (the
+    /// process's, or the one given to [`Builder::env`]).
+    pub fn env(&self) -> &Env {
+        &self.settings.env
     }
 
     /// The resolved settings (consent and what decided it, paths, endpoint).

@@ -206,6 +206,7 @@ pub fn rewrite(state: &StateFiles, lines: &[Line]) -> Result<(), SpoolError> {
 /// Merges the spool, turns bad lines into a `dropped` count for `today`,
 /// and drops rows until it fits in `budget` bytes, today's first (caller
 /// holds the lock). Returns the lines written.
+#[cfg(test)]
 pub fn compact(state: &StateFiles, today: &str, budget: u64) -> Result<Vec<Line>, SpoolError> {
     let parsed = read(state)?;
     let mut lines = parsed.lines;

@@ -18,8 +18,6 @@ pub enum Origin {
     Config(PathBuf),
     /// The system policy file.
     Policy(PathBuf),
-    /// A command-line flag.
-    Flag,
 }
 
 impl fmt::Display for Origin {
@@ -30,7 +28,6 @@ impl fmt::Display for Origin {
             Origin::Env(v) => write!(f, "env {v}"),
             Origin::Config(p) => write!(f, "config {}", p.display()),
             Origin::Policy(p) => write!(f, "policy {}", p.display()),
-            Origin::Flag => f.write_str("command-line flag"),
         }
     }
 }

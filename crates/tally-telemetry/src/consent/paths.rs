@@ -29,8 +29,6 @@ pub struct Paths {
     pub state_dir_origin: Origin,
     /// The system policy file (may not exist). It always applies.
     pub policy_file: PathBuf,
-    /// Where the policy file location came from.
-    pub policy_file_origin: Origin,
     /// A further policy file named by `<PREFIX>_POLICY_FILE`: it may turn
     /// telemetry off, never undo what the system file says.
     pub extra_policy_file: Option<PathBuf>,
@@ -60,10 +58,9 @@ impl Paths {
         // The system file is where the application says; only a test build
         // may move it (so tests never read this machine's /etc).
         let test_var = app.var("TELEMETRY_TEST_SYSTEM_POLICY_FILE");
-        let (policy_file, policy_file_origin) = match crate::os::testhook::var(env, &test_var) {
-            Some(v) => (PathBuf::from(v), Origin::Env(test_var)),
-            None if app.policy_file.is_some() => (app.default_policy_file(), Origin::Builder),
-            None => (app.default_policy_file(), Origin::Default),
+        let policy_file = match crate::os::testhook::var(env, &test_var) {
+            Some(v) => PathBuf::from(v),
+            None => app.default_policy_file(),
         };
         let extra_policy_file = env.non_empty(&app.var("POLICY_FILE")).map(PathBuf::from);
         Paths {
@@ -72,13 +69,13 @@ impl Paths {
             state_dir,
             state_dir_origin,
             policy_file,
-            policy_file_origin,
             extra_policy_file,
         }
     }
 
     /// Paths rooted in explicit directories (tests, embedders with their own
     /// layout).
+    #[cfg(test)]
     pub fn explicit(config_file: PathBuf, state_dir: PathBuf, policy_file: PathBuf) -> Self {
         Paths {
             config_file: Some(config_file),
@@ -86,7 +83,6 @@ impl Paths {
             state_dir: Some(state_dir),
             state_dir_origin: Origin::Builder,
             policy_file,
-            policy_file_origin: Origin::Builder,
             extra_policy_file: None,
         }
     }

@@ -39,8 +39,6 @@ pub struct Settings {
     /// The policy in force: the system file, restricted further by an
     /// environment-named one.
     pub policy: PolicyState,
-    /// The policy file that decided (for messages).
-    pub policy_path: std::path::PathBuf,
     /// The user's config file as loaded.
     pub config: ConfigState,
     /// Whether telemetry is on, and why.
@@ -196,7 +194,6 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         env,
         paths,
         policy,
-        policy_path,
         rotation,
         config,
         consent,

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::schema::{self, Field, Kind};
 
 /// Marks the start of the generated part.
-pub const BEGIN: &str = "<!-- BEGIN GENERATED FROM src/schema.rs: do not edit by hand; run `tally generate telemetry-md TELEMETRY.md` -->";
+pub const BEGIN: &str = "<!-- BEGIN GENERATED FROM the schema (crates/tally-telemetry/src/schema/): do not edit by hand; run `tally generate telemetry-md TELEMETRY.md` -->";
 /// Marks its end.
 pub const END: &str = "<!-- END GENERATED -->";
 

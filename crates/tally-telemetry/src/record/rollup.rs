@@ -180,16 +180,7 @@ fn set_fact(f: &mut Facts, name: &str, value: Option<&str>) -> bool {
 
 /// The envelope for this process.
 pub fn envelope(app: &str, version: &str, ci: bool, machine_id: &str, batch_id: &str) -> Envelope {
-    Envelope {
-        app: app.to_owned(),
-        app_version: version.to_owned(),
-        os: schema::current_os().to_owned(),
-        arch: schema::current_arch().to_owned(),
-        ci,
-        schema: schema::SCHEMA_VERSION,
-        machine_id: machine_id.to_owned(),
-        batch_id: batch_id.to_owned(),
-    }
+    Envelope::new(app, version, ci, machine_id, batch_id)
 }
 
 /// A batch for `lines`.

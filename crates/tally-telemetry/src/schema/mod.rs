@@ -91,6 +91,23 @@ pub struct Envelope {
     pub batch_id: String,
 }
 
+impl Envelope {
+    /// The envelope of a batch sent from this machine (its OS and
+    /// architecture, the current schema version).
+    pub fn new(app: &str, version: &str, ci: bool, machine_id: &str, batch_id: &str) -> Envelope {
+        Envelope {
+            app: app.to_owned(),
+            app_version: version.to_owned(),
+            os: current_os().to_owned(),
+            arch: current_arch().to_owned(),
+            ci,
+            schema: SCHEMA_VERSION,
+            machine_id: machine_id.to_owned(),
+            batch_id: batch_id.to_owned(),
+        }
+    }
+}
+
 /// One event.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -427,3 +444,7 @@ pub use crate::schema::normalize::{
 };
 
 pub use crate::schema::fields::{ENVELOPE, EVENTS, EventDef, Field, Kind, Pattern, event_def};
+
+/// Calendar days and instants in UTC, as batches carry them.
+pub use crate::os::clock::{format_day, parse_day};
+pub use crate::os::date::{Date, Timestamp};
