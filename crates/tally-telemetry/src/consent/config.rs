@@ -534,10 +534,10 @@ pub fn store_choice(
 
 /// Forgets the stored choice (back to the default policy).
 pub fn clear_choice(path: Option<&Path>, consent_var: &str) -> Result<(), ConfigError> {
-    if let Some(p) = path
-        && files::read_optional(&locate(p)?)?.is_none()
-    {
-        return Ok(());
+    if let Some(p) = path {
+        if files::read_optional(&locate(p)?)?.is_none() {
+            return Ok(());
+        }
     }
     edit(
         path,

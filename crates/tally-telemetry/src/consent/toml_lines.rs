@@ -117,9 +117,7 @@ pub fn remove_table(text: &str, name: &str, drop_comments: &[&str]) -> Option<St
                 .map(|i| line[i..].trim())
                 .filter(|c| !c.contains('"') && !c.contains('\''))
         };
-        if let Some(c) = comment
-            && !drop_comments.contains(&c)
-        {
+        if let Some(c) = comment.filter(|c| !drop_comments.contains(c)) {
             out.push(c.to_owned());
         }
     }

@@ -170,7 +170,7 @@ pub fn start(s: &Settings, exiting: bool) -> bool {
     let Ok(lock) = files::open_lock_file(&state.send_lock()) else {
         return false;
     };
-    if lock.try_lock().is_err() {
+    if crate::os::lock::try_lock(&lock).is_err() {
         return false; // a sender is running
     }
     match spawn(s, &lock) {
@@ -379,6 +379,9 @@ fn run() {
 
 /// Fd 3, if it is this state directory's `send.lock` (same device and
 /// inode) and holds the lock; anything else is not ours to use.
+// `st_dev` and `st_ino` are u64 on Linux, but not everywhere (macOS has an
+// i32 `st_dev`), so the casts stay.
+#[allow(clippy::unnecessary_cast)]
 fn adopt_lock(state: &StateFiles) -> Option<File> {
     use std::os::unix::fs::MetadataExt;
     let expected = std::fs::symlink_metadata(state.send_lock()).ok()?;
@@ -397,6 +400,6 @@ fn adopt_lock(state: &StateFiles) -> Option<File> {
     unsafe { libc::fcntl(LOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     // The same open file description as the starter's lock: this succeeds
     // if and only if the lock was handed over.
-    file.try_lock().ok()?;
+    crate::os::lock::try_lock(&file).ok()?;
     Some(file)
 }

@@ -172,9 +172,9 @@ fn attempt(settings: &Settings, foreground: bool) -> Exported {
         Err(_) => return Exported::Busy,
     };
     let locked = if foreground {
-        lock.lock().is_ok()
+        crate::os::lock::lock(&lock).is_ok()
     } else {
-        lock.try_lock().is_ok()
+        crate::os::lock::try_lock(&lock).is_ok()
     };
     if !locked {
         return Exported::Busy;

@@ -102,8 +102,9 @@ pub fn gate(settings: &Settings) -> Option<Outcome> {
     if settings.endpoint.is_none() && !settings.debug {
         return Some(Outcome::NoEndpoint);
     }
-    if !settings.debug
-        && let Some(p) = transport_problem(settings)
+    if let Some(p) = (!settings.debug)
+        .then(|| transport_problem(settings))
+        .flatten()
     {
         return Some(Outcome::Unusable(p));
     }
@@ -154,10 +155,10 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
         return Outcome::NoStateDir;
     };
     let now = settings.clock.unix();
-    if mode == Mode::Background
-        && let Some(b) = state::read_backoff(&state).filter(|b| b.until > now)
-    {
-        return Outcome::BackedOff(b.until);
+    if mode == Mode::Background {
+        if let Some(b) = state::read_backoff(&state).filter(|b| b.until > now) {
+            return Outcome::BackedOff(b.until);
+        }
     }
     if settings.debug {
         return print_debug(settings, &state);
@@ -176,8 +177,8 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
             // "busy" and exit while it is mid-post. Senders are bounded by
             // their timeouts, so the wait is too.
             let locked = match mode {
-                Mode::Foreground => lock.lock().is_ok(),
-                Mode::Background => lock.try_lock().is_ok(),
+                Mode::Foreground => crate::os::lock::lock(&lock).is_ok(),
+                Mode::Background => crate::os::lock::try_lock(&lock).is_ok(),
             };
             if !locked {
                 return Outcome::Busy;
@@ -436,9 +437,7 @@ pub fn proxy_for(settings: &Settings, endpoint: &str) -> Result<Option<ureq::Pro
     let Some(host) = endpoint::host_of(endpoint) else {
         return Ok(None);
     };
-    if let Some((_, list)) = get("NO_PROXY")
-        && no_proxy_matches(list, host)
-    {
+    if get("NO_PROXY").is_some_and(|(_, list)| no_proxy_matches(list, host)) {
         return Ok(None);
     }
     let unusable = |why: String| {
@@ -448,12 +447,13 @@ pub fn proxy_for(settings: &Settings, endpoint: &str) -> Result<Option<ureq::Pro
     };
     // ureq reads a missing scheme as http://; a scheme it does not know is
     // refused here rather than guessed.
-    if let Some((scheme, _)) = proxy.split_once("://")
-        && !matches!(
+    let known = |scheme: &str| {
+        matches!(
             scheme.to_ascii_lowercase().as_str(),
             "http" | "https" | "socks" | "socks4" | "socks4a" | "socks5" | "socks5h"
         )
-    {
+    };
+    if let Some((scheme, _)) = proxy.split_once("://").filter(|(s, _)| !known(s)) {
         return Err(unusable(format!("unknown proxy scheme {scheme:?}")));
     }
     // `catching`: a parser that panics on odd input must not reach the host.

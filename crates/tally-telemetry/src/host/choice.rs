@@ -75,9 +75,7 @@ pub(crate) fn switch(
         }
     } else {
         writeln!(out, "Telemetry on: your choice is stored in {cfg}.")?;
-        if fresh.consent.enabled
-            && let Some(st) = fresh.paths.state()
-        {
+        if let Some(st) = fresh.paths.state().filter(|_| fresh.consent.enabled) {
             let id = sender::machine_id(&fresh, &st)?;
             writeln!(
                 out,

@@ -40,9 +40,7 @@ pub(crate) fn normalize(app: &mut AppInfo) -> Vec<String> {
         ));
         app.env_prefix = prefix;
     }
-    if let Some(e) = &app.endpoint
-        && let Err(why) = check_endpoint(e)
-    {
+    if let Some((e, Err(why))) = app.endpoint.as_ref().map(|e| (e, check_endpoint(e))) {
         warnings.push(format!(
             "the compiled-in endpoint {:?} {why}; it is ignored",
             truncate(e, 100)

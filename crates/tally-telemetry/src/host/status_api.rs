@@ -74,9 +74,7 @@ impl Telemetry {
         store_choice(s, enabled, ChoiceVia::Command)?;
         if enabled {
             let fresh = s.reresolve();
-            if fresh.consent.enabled
-                && let Some(st) = fresh.paths.state()
-            {
+            if let Some(st) = fresh.paths.state().filter(|_| fresh.consent.enabled) {
                 sender::machine_id(&fresh, &st)?;
             }
         } else {

@@ -208,10 +208,10 @@ impl Builder {
             app.command = c.clone();
         }
         #[cfg(feature = "clap")]
-        if self.command.is_none()
-            && let Some(name) = self.tree.as_ref().and_then(crate::host::tree::manage_name)
-        {
-            app.command = name;
+        if self.command.is_none() {
+            if let Some(name) = self.tree.as_ref().and_then(crate::host::tree::manage_name) {
+                app.command = name;
+            }
         }
         let warnings = crate::host::identity::normalize(&mut app);
         let with_warnings = |mut s: Settings| {
@@ -255,11 +255,11 @@ impl Builder {
         let managing = path
             .as_deref()
             .is_some_and(|p| is_manage(&s.app.command, p));
-        if self.prompt
-            && !managing
-            && self.first_run_prompt
-            && crate::consent::prompt::due(&s)
-            && let Some(answer) = crate::consent::prompt::ask(&s)
+        let ask = self.prompt && !managing && self.first_run_prompt;
+        if let Some(answer) = ask
+            .then(|| crate::consent::prompt::due(&s))
+            .filter(|due| *due)
+            .and_then(|_| crate::consent::prompt::ask(&s))
         {
             let _ = store_choice(&s, answer, ChoiceVia::Prompt);
             if !answer {
@@ -380,9 +380,7 @@ impl Telemetry {
     /// value, never the host's `telemetry …` commands. Does nothing without
     /// [`Builder::cli`], or when telemetry is off.
     pub fn record(&self) {
-        if let Some(p) = &self.path
-            && recorder::is_enabled()
-        {
+        if let Some(p) = self.path.as_deref().filter(|_| recorder::is_enabled()) {
             recorder::record_command(p);
         }
     }
@@ -519,9 +517,9 @@ extern "C" fn at_exit() {
         // started at init it would compete for the spool lock with the
         // append above and, on a busy machine, delay this exit by
         // milliseconds.
-        if let Some(rt) = RUNTIME.get()
-            && rt.deliver_at_exit
-            && recorder::is_enabled()
+        if let Some(rt) = RUNTIME
+            .get()
+            .filter(|rt| rt.deliver_at_exit && recorder::is_enabled())
         {
             helper::start(&rt.settings, true);
         }

@@ -281,9 +281,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), File
             file.sync_all()
                 .map_err(|e| FileError::io("syncing", &tmp, e))?;
         }
-        if let Ok(meta) = fs::symlink_metadata(path)
-            && meta.file_type().is_symlink()
-        {
+        if fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
             return Err(FileError::Symlink {
                 path: path.to_owned(),
             });

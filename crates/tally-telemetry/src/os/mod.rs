@@ -8,6 +8,7 @@ pub mod clock;
 pub mod date;
 pub mod env;
 pub mod files;
+pub mod lock;
 pub mod random;
 pub mod testhook;
 pub mod uuid;

@@ -126,7 +126,7 @@ pub struct SpoolLock {
 
 impl Drop for SpoolLock {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        let _ = crate::os::lock::unlock(&self.file);
     }
 }
 
@@ -143,9 +143,9 @@ pub fn lock(state: &StateFiles) -> Result<SpoolLock, SpoolError> {
     let start = Instant::now();
     let mut pause = Duration::from_micros(50);
     loop {
-        match file.try_lock() {
+        match crate::os::lock::try_lock(&file) {
             Ok(()) => return Ok(SpoolLock { file }),
-            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+            Err(crate::os::lock::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(5));
             }
