@@ -15,24 +15,26 @@ type stats struct {
 	lat   [Buckets]uint64
 }
 
-type toolKey struct {
-	name    string
-	outcome ToolOutcome
-}
+// toolStats holds one tool name's counts, one stats per outcome.
+type toolStats [numToolOutcomes]stats
 
 type recorder struct {
 	enabled atomic.Bool
 	mu      sync.Mutex
 	// commands by path, one stats per outcome.
 	commands map[string]*[numCommandOutcomes]stats
-	tools    map[toolKey]*stats
-	overflow uint64
+	tools    map[string]*toolStats
+	// The last tool name recorded, so a run of calls to one tool skips
+	// the map.
+	lastTool  string
+	lastStats *toolStats
+	overflow  uint64
 	running  string
 	started  time.Time
 }
 
 func newRecorder() *recorder {
-	return &recorder{commands: map[string]*[numCommandOutcomes]stats{}, tools: map[toolKey]*stats{}}
+	return &recorder{commands: map[string]*[numCommandOutcomes]stats{}, tools: map[string]*toolStats{}}
 }
 
 func (r *recorder) countRun(path string, o CommandOutcome, d time.Duration) {
@@ -87,18 +89,22 @@ func (r *recorder) tool(name string, o ToolOutcome, d time.Duration) {
 	}
 	b := LatencyBucket(d)
 	r.mu.Lock()
-	s := r.tools[toolKey{name, o}]
-	if s == nil {
-		if len(r.tools) >= maxNames {
-			r.overflow++
-			r.mu.Unlock()
-			return
+	s := r.lastStats
+	if s == nil || r.lastTool != name {
+		s = r.tools[name]
+		if s == nil {
+			if len(r.tools) >= maxNames {
+				r.overflow++
+				r.mu.Unlock()
+				return
+			}
+			s = new(toolStats)
+			r.tools[name] = s
 		}
-		s = new(stats)
-		r.tools[toolKey{name, o}] = s
+		r.lastTool, r.lastStats = name, s
 	}
-	s.count++
-	s.lat[b]++
+	s[o].count++
+	s[o].lat[b]++
 	r.mu.Unlock()
 }
 
@@ -123,19 +129,25 @@ func (r *recorder) drain(day string, closeRunning bool) []spoolLine {
 			out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "command", Name: strp(path), Outcome: strp(o.String()), N: s[o].count, Lat: &lat})
 		}
 	}
-	for k, s := range r.tools {
+	for tool, ts := range r.tools {
 		var name *string
-		if k.name != "" {
-			name = strp(k.name)
+		if tool != "" {
+			name = strp(tool)
 		}
-		lat := s.lat
-		out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "tool", Name: name, Outcome: strp(k.outcome.String()), N: s.count, Lat: &lat})
+		for o := ToolOutcome(0); o < numToolOutcomes; o++ {
+			if ts[o].count == 0 {
+				continue
+			}
+			lat := ts[o].lat
+			out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "tool", Name: name, Outcome: strp(o.String()), N: ts[o].count, Lat: &lat})
+		}
 	}
 	if r.overflow > 0 {
 		out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "dropped", N: r.overflow})
 	}
 	r.commands = map[string]*[numCommandOutcomes]stats{}
-	r.tools = map[toolKey]*stats{}
+	r.tools = map[string]*toolStats{}
+	r.lastTool, r.lastStats = "", nil
 	r.overflow = 0
 	sortLines(out)
 	return out

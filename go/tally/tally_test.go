@@ -1,0 +1,260 @@
+package tally
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The conformance cases of ../../conformance/consent run through the real
+// loading code, with real files in a temp directory.
+func TestConformanceConsent(t *testing.T) {
+	files, _ := filepath.Glob("../../conformance/consent/*.json")
+	if len(files) == 0 {
+		t.Fatal("no conformance cases found")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cases []struct {
+			Name   string            `json:"name"`
+			OptIn  bool              `json:"opt_in"`
+			Env    map[string]string `json:"env"`
+			Flag   bool              `json:"flag"`
+			Policy *string           `json:"policy"`
+			Config *string           `json:"config"`
+			Want   struct {
+				Enabled   bool   `json:"enabled"`
+				DecidedBy string `json:"decided_by"`
+			} `json:"want"`
+		}
+		if err := json.Unmarshal(b, &cases); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, c := range cases {
+			dir := t.TempDir()
+			p := Paths{ConfigFile: filepath.Join(dir, "cfg", ConfigFileName), StateDir: filepath.Join(dir, "state"), PolicyFile: filepath.Join(dir, "policy.toml")}
+			if c.Policy != nil {
+				os.WriteFile(p.PolicyFile, []byte(*c.Policy), 0o644)
+			}
+			if c.Config != nil {
+				os.MkdirAll(filepath.Dir(p.ConfigFile), 0o700)
+				os.WriteFile(p.ConfigFile, []byte(*c.Config), 0o600)
+			}
+			env := []string{}
+			for k, v := range c.Env {
+				env = append(env, k+"="+v)
+			}
+			tl, err := New(Options{Name: "demo", OptIn: c.OptIn, NoTelemetry: c.Flag, Env: env, Paths: &p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := tl.Status()
+			if st.Enabled != c.Want.Enabled || st.DecidedBy != c.Want.DecidedBy {
+				t.Errorf("%s: got (%v, %s) want (%v, %s): %s", c.Name, st.Enabled, st.DecidedBy, c.Want.Enabled, c.Want.DecidedBy, st.Reason)
+			}
+		}
+	}
+}
+
+// Lines as the Rust library writes them parse and re-encode byte for byte.
+func TestSpoolLinesMatchRust(t *testing.T) {
+	written := `{"v":2,"day":"2026-11-20","k":"command","name":"build","n":1}
+{"v":2,"day":"2026-11-20","k":"command","name":"cache clean","outcome":"failure","n":2,"lat":[1,1,1,1,1,1,1]}
+{"v":2,"day":"2026-11-20","k":"tool","outcome":"ok","n":3}
+{"v":2,"day":"2026-11-20","k":"tool","name":"search","outcome":"protocol_error","class":"invalid_params","n":4,"b":"67e55044-10b1-426f-9247-bb680e5fe0c8"}
+{"v":2,"day":"2026-11-20","k":"client","name":"claude-code","major":2,"n":5}
+{"v":2,"day":"2026-11-20","k":"client","name":"other","n":6}
+{"v":2,"day":"2026-11-20","k":"lifecycle","kind":"upgrade","n":1}
+{"v":2,"day":"2026-11-20","k":"fact","name":"backend_count","n":1,"val":"2-5"}
+{"v":2,"day":"2026-11-20","k":"dropped","n":7}
+`
+	lines, bad := parseSpool([]byte(written))
+	if bad != 0 {
+		t.Fatalf("%d bad lines", bad)
+	}
+	if got := string(encodeLines(lines)); got != written {
+		t.Fatalf("re-encoded differently:\n%s", got)
+	}
+	_, bad = parseSpool([]byte("{\"v\":3,\"day\":\"2026-11-20\",\"k\":\"dropped\",\"n\":1}\nnot json\n{\"v\":2,\"day\":\"2026-02-30\",\"k\":\"dropped\",\"n\":1}\n"))
+	if bad != 3 {
+		t.Fatalf("bad = %d, want 3", bad)
+	}
+}
+
+func TestEventsDropWhatTheSchemaRefuses(t *testing.T) {
+	lines, _ := parseSpool([]byte(`{"v":2,"day":"2026-11-20","k":"command","name":"build","outcome":"success","n":2,"lat":[2,0,0,0,0,0,0]}
+{"v":2,"day":"2026-11-20","k":"command","name":"/home/alice/secret","outcome":"success","n":1}
+`))
+	ev := eventsFrom(lines)
+	if len(ev) != 1 {
+		t.Fatalf("%d events", len(ev))
+	}
+	want := `{"type":"usage_rollup","day":"2026-11-20","commands":[{"command":"build","outcome":"success","count":2,"duration":[2,0,0,0,0,0,0]}],"dropped":1}`
+	if string(ev[0]) != want {
+		t.Fatalf("got %s", ev[0])
+	}
+}
+
+func TestCommandPathsAndToolNames(t *testing.T) {
+	for _, ok := range []string{"build", "config otel get", "a b c d", "x-1_y"} {
+		if !ValidCommandPath(ok) {
+			t.Error(ok)
+		}
+	}
+	for _, bad := range []string{"", "a  b", "a b c d e", "Build", "-x", " a", "a/b", strings.Repeat("a", 33)} {
+		if ValidCommandPath(bad) {
+			t.Error(bad)
+		}
+	}
+	if !ValidToolName("Search.v2-x") || ValidToolName(".x") || ValidToolName("a b") {
+		t.Error("tool names")
+	}
+}
+
+func TestBuckets(t *testing.T) {
+	if LatencyBucket(9*time.Millisecond) != 0 || LatencyBucket(10*time.Millisecond) != 1 || LatencyBucket(time.Hour) != 6 {
+		t.Error("latency")
+	}
+	if DurationBucket(99*time.Millisecond) != 0 || DurationBucket(300*time.Second) != 6 {
+		t.Error("duration")
+	}
+	if OutcomeFromExitCode(0) != Success || OutcomeFromExitCode(2) != UsageError || OutcomeFromExitCode(130) != Interrupted || OutcomeFromExitCode(1) != Failure {
+		t.Error("exit codes")
+	}
+}
+
+func TestTOMLRoundTripKeepsComments(t *testing.T) {
+	text := "# mine\nenabled = false # old\nendpoint = 'http://x'\n"
+	out := setTOMLKeys(text, []tomlChange{{"enabled", tomlBool(true)}, {"notice_version", tomlInt(2)}})
+	c, err := ParseConfig(out)
+	if err != nil || !strings.HasPrefix(out, "# mine\n") || *c.Enabled != true || *c.NoticeVersion != 2 || *c.Endpoint != "http://x" {
+		t.Fatalf("%q %v", out, err)
+	}
+	for _, bad := range []string{"[telemetry]\nenabled = true\n", "enabled = \"yes\"\n", "enabled = [1]\n", "x = 1\n", "enabled = true\nenabled = false\n"} {
+		if _, err := ParseConfig(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	if s := renderTOMLString("a\"b\\c\n\x01"); s != `"a\"b\\c\n\u0001"` {
+		t.Error(s)
+	}
+}
+
+// Hostile state: a symlinked or oversized spool is refused or bounded.
+func TestHostileStateFiles(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere")
+	os.WriteFile(target, []byte("x"), 0o600)
+	os.Symlink(target, filepath.Join(dir, fileSpool))
+	if _, _, err := (spool{dir}).read(); err == nil {
+		t.Fatal("followed a symlinked spool")
+	}
+	os.Remove(filepath.Join(dir, fileSpool))
+	os.Mkdir(filepath.Join(dir, fileSpool), 0o700)
+	if err := (spool{dir}).appendLines([]spoolLine{newLine("2026-01-01", "dropped", 1)}, "2026-01-01"); err == nil {
+		t.Fatal("appended to a directory")
+	}
+	os.Remove(filepath.Join(dir, fileSpool))
+	big := strings.Repeat(`{"v":2,"day":"2026-01-01","k":"dropped","n":1}`+"\n", 20000)
+	os.WriteFile(filepath.Join(dir, fileSpool), []byte(big), 0o600)
+	lines, bad, err := (spool{dir}).read()
+	if err != nil || bad == 0 || len(encodeLines(lines)) > spoolCap {
+		t.Fatalf("unbounded read: %d lines, %d bad, %v", len(lines), bad, err)
+	}
+}
+
+// End to end in one process: record, close, and find the counts in the
+// spool; off leaves no file at all.
+func TestCloseWritesTheSpoolAndOffWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	p := Paths{ConfigFile: filepath.Join(dir, "cfg", ConfigFileName), StateDir: filepath.Join(dir, "state"), PolicyFile: filepath.Join(dir, "policy.toml")}
+	tl, _ := New(Options{Name: "demo", Version: "1.0.0", Env: []string{}, Paths: &p, NoBackgroundSend: true})
+	tl.RecordCommand("config otel get")
+	tl.FinishExitCode(0)
+	tl.RecordToolCall("search", ToolOK, 3*time.Millisecond)
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(p.StateDir, fileSpool))
+	if err != nil || !strings.Contains(string(b), `"name":"config otel get","outcome":"success","n":1`) || !strings.Contains(string(b), `"k":"tool","name":"search"`) {
+		t.Fatalf("spool: %s %v", b, err)
+	}
+	dir2 := t.TempDir()
+	p2 := Paths{ConfigFile: filepath.Join(dir2, "cfg", ConfigFileName), StateDir: filepath.Join(dir2, "state"), PolicyFile: filepath.Join(dir2, "policy.toml")}
+	off, _ := New(Options{Name: "demo", Env: []string{"DO_NOT_TRACK=1"}, Paths: &p2})
+	off.RecordCommand("build")
+	off.Close()
+	if entries, _ := os.ReadDir(dir2); len(entries) != 0 {
+		t.Fatalf("off wrote %v", entries)
+	}
+}
+
+func TestInvalidNameIsOffNotNil(t *testing.T) {
+	tl, err := New(Options{Name: "Bad Name"})
+	if err == nil || tl == nil || tl.Enabled() {
+		t.Fatal("want an error and a disabled handle")
+	}
+	tl.RecordCommand("x")
+	tl.Close()
+	var nilT *Telemetry
+	nilT.RecordCommand("x")
+	nilT.Close()
+}
+
+func TestUUIDAndVersions(t *testing.T) {
+	id := newUUID()
+	if _, ok := parseUUID(id); !ok || id[14] != '4' {
+		t.Fatal(id)
+	}
+	if !newerVersion("1.10.0", "1.9.9") || newerVersion("1.0.0", "1.0.1") || !newerVersion("1.2.0", "1.2") {
+		t.Fatal("versions")
+	}
+}
+
+func BenchmarkRecordToolCall(b *testing.B) {
+	tl := benchHandle(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		tl.RecordToolCall("search", ToolOK, 3*time.Millisecond)
+	}
+}
+
+func BenchmarkRecordToolCallParallel(b *testing.B) {
+	tl := benchHandle(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			tl.RecordToolCall("search", ToolOK, 3*time.Millisecond)
+		}
+	})
+}
+
+func BenchmarkRecordCommand(b *testing.B) {
+	tl := benchHandle(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		tl.RecordCommand("config otel get")
+	}
+}
+
+func BenchmarkRecordOff(b *testing.B) {
+	tl, _ := New(Options{Name: "demo", Env: []string{"DO_NOT_TRACK=1"}, Paths: &Paths{}})
+	for i := 0; i < b.N; i++ {
+		tl.RecordToolCall("search", ToolOK, 3*time.Millisecond)
+	}
+}
+
+func benchHandle(b *testing.B) *Telemetry {
+	dir := b.TempDir()
+	p := Paths{ConfigFile: filepath.Join(dir, "c.toml"), StateDir: filepath.Join(dir, "s"), PolicyFile: filepath.Join(dir, "p")}
+	tl, _ := New(Options{Name: "demo", Env: []string{}, Paths: &p, NoBackgroundSend: true})
+	if !tl.Enabled() {
+		b.Fatal("off")
+	}
+	return tl
+}
