@@ -29,8 +29,8 @@ type recorder struct {
 	lastTool  string
 	lastStats *toolStats
 	overflow  uint64
-	running  string
-	started  time.Time
+	running   string
+	started   time.Time
 }
 
 func newRecorder() *recorder {
