@@ -52,3 +52,17 @@ print(f"   added with tally on : median {med('tally-on') - med('without'):+.3f} 
 print(f"   added with tally off: median {med('tally-off') - med('without-env'):+.3f} ms, mean {mean('tally-off') - mean('without-env'):+.3f} ms")
 PY
 done
+
+echo "== the same, interleaved, with CPU time ($RUNS rounds)"
+python3 "$ROOT/scripts/bench_go_interleave.py" "$OUT/thv-plain" "$OUT/thv" "$RUNS"
+
+echo "== inside the process: New, record, Close, cold (median of 300 fresh processes, µs)"
+gopath go build -o "$OUT/coldcost" "$PKG/examples/coldcost"
+export COLDCOST_TELEMETRY_ENDPOINT=http://127.0.0.1:9/v1/batch
+"$OUT/coldcost" 2>/dev/null >/dev/null || true
+"$OUT/coldcost" 2>"$STAGE/coldcost-notice.txt" || true
+for _ in $(seq 300); do "$OUT/coldcost" 2>&1 >/dev/null; done | python3 -c '
+import sys, statistics
+rows = [list(map(int, l.split())) for l in sys.stdin if l[:1].isdigit()]
+new, rec, close = (statistics.median(c) for c in zip(*rows))
+print(f"   New {new:.0f} µs, record {rec:.0f} µs, Close {close:.0f} µs, total {new + rec + close:.0f} µs")'

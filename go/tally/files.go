@@ -44,31 +44,6 @@ func openChecked(path string, flag int, perm fs.FileMode) (*os.File, error) {
 	return f, nil
 }
 
-// readBounded reads at most max bytes of path; it returns nil, 0, nil when
-// the file does not exist, and the file's size so a caller can tell what
-// was left unread.
-func readBounded(path string, max int64) ([]byte, int64, error) {
-	f, err := openChecked(path, os.O_RDONLY, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, 0, nil
-		}
-		return nil, 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	n := fi.Size()
-	if n > max {
-		n = max
-	}
-	buf := make([]byte, 0, n)
-	buf, err = readAllInto(io.LimitReader(f, max), buf)
-	return buf, fi.Size(), err
-}
-
 func readAllInto(r io.Reader, b []byte) ([]byte, error) {
 	for {
 		if len(b) == cap(b) {

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // spoolCap: the spool never grows beyond this many bytes.
@@ -88,14 +89,99 @@ func (l *spoolLine) valid() bool {
 	return false
 }
 
+// encodeLines writes lines the way serde_json writes them in the Rust
+// library, without reflection (this runs at every command's exit).
 func encodeLines(lines []spoolLine) []byte {
-	var buf bytes.Buffer
+	b := make([]byte, 0, 128*len(lines))
 	for i := range lines {
-		b, _ := json.Marshal(&lines[i])
-		buf.Write(b)
-		buf.WriteByte('\n')
+		b = lines[i].appendJSON(b)
+		b = append(b, '\n')
 	}
-	return buf.Bytes()
+	return b
+}
+
+func (l *spoolLine) appendJSON(b []byte) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(l.V), 10)
+	b = append(b, `,"day":`...)
+	b = appendJSONString(b, l.Day)
+	b = append(b, `,"k":`...)
+	b = appendJSONString(b, l.K)
+	str := func(b []byte, key string, v *string) []byte {
+		if v == nil {
+			return b
+		}
+		b = append(b, ',', '"')
+		b = append(b, key...)
+		b = append(b, '"', ':')
+		return appendJSONString(b, *v)
+	}
+	b = str(b, "name", l.Name)
+	b = str(b, "outcome", l.Outcome)
+	b = str(b, "class", l.Class)
+	if l.Major != nil {
+		b = append(b, `,"major":`...)
+		b = strconv.AppendUint(b, *l.Major, 10)
+	}
+	b = str(b, "kind", l.Kind)
+	b = append(b, `,"n":`...)
+	b = strconv.AppendUint(b, l.N, 10)
+	if l.Lat != nil {
+		b = append(b, `,"lat":[`...)
+		for i, x := range l.Lat {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, x, 10)
+		}
+		b = append(b, ']')
+	}
+	b = str(b, "val", l.Val)
+	b = str(b, "b", l.B)
+	return append(b, '}')
+}
+
+// appendJSONString quotes s as serde_json does: " and \\ escaped, control
+// characters as \n-style or \u00xx escapes, everything else as is
+// (invalid UTF-8 becomes U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x80 {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, "\ufffd"...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c == '"':
+			b = append(b, '\\', '"')
+		case c == '\\':
+			b = append(b, '\\', '\\')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+		i++
+	}
+	return append(b, '"')
 }
 
 // parseSpool parses spool bytes; a bad line is counted, never fatal.
@@ -147,15 +233,7 @@ func (s spool) lock() (func(), error) {
 	if err := ensurePrivateDir(s.dir); err != nil {
 		return nil, err
 	}
-	f, err := openChecked(filepath.Join(s.dir, fileSpoolLock), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if !lockWait(f, 2*time.Second) {
-		f.Close()
-		return nil, fmt.Errorf("timed out waiting for the spool lock %s", f.Name())
-	}
-	return func() { unlock(f); f.Close() }, nil
+	return lockPath(filepath.Join(s.dir, fileSpoolLock), 2*time.Second)
 }
 
 // read reads at most spoolCap bytes; what lies beyond counts as dropped.
@@ -246,15 +324,7 @@ func (s spool) appendLines(lines []spoolLine, today string) error {
 		}
 		return s.rewrite(fit(mergeLines(append(all, lines...)), today, compactAt/2))
 	}
-	f, err := openAppend(s.path())
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return appendFile(s.path(), b)
 }
 
 // headDue reads at most 4 KB: is the first line claimed or of a day
@@ -267,6 +337,15 @@ func (s spool) headDue(today string) bool {
 	first := b
 	if i := bytes.IndexByte(b, '\n'); i >= 0 {
 		first = b[:i]
+	}
+	// tally writes its lines in one field order, so the head can be read
+	// without a JSON decoder (a `,"b":"` cannot occur inside a string).
+	const head = `{"v":2,"day":"`
+	if len(first) > len(head)+11 && string(first[:len(head)]) == head && first[len(head)+10] == '"' {
+		day := string(first[len(head) : len(head)+10])
+		if validDay(day) {
+			return bytes.Contains(first, []byte(`,"b":"`)) || day < today
+		}
 	}
 	var l spoolLine
 	if json.Unmarshal(first, &l) != nil || l.V != SchemaVersion {

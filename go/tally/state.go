@@ -128,12 +128,9 @@ func (d stateDir) endAttempt() {
 
 func (d stateDir) ledgerAppend(e LedgerEntry) {
 	line, _ := json.Marshal(e)
-	f, err := openAppend(d.file(fileLedger))
-	if err != nil {
+	if appendFile(d.file(fileLedger), append(line, '\n')) != nil {
 		return
 	}
-	_, _ = f.Write(append(line, '\n'))
-	f.Close()
 	if entries := d.ledger(); len(entries) > 2*ledgerMax {
 		var buf bytes.Buffer
 		for _, e := range entries[len(entries)-ledgerMax:] {

@@ -258,3 +258,36 @@ func benchHandle(b *testing.B) *Telemetry {
 	}
 	return tl
 }
+
+// The hand-written encoder agrees with a JSON decoder on every string.
+func TestSpoolStringsRoundTrip(t *testing.T) {
+	for _, s := range []string{"plain", "quote\"back\\slash", "ctl\x01\x1f\n\r\t\b\f", "ünïcødé ✓", "bad\xffutf8", "<>&", "\u2028"} {
+		l := newLine("2026-01-01", "command", 1)
+		l.Name = &s
+		b := encodeLines([]spoolLine{l})
+		var back spoolLine
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%q: %v (%s)", s, err, b)
+		}
+		if want := strings.ToValidUTF8(s, "\uFFFD"); *back.Name != want {
+			t.Errorf("%q came back as %q", s, *back.Name)
+		}
+	}
+}
+
+func TestHeadDue(t *testing.T) {
+	dir := t.TempDir()
+	sp := spool{dir}
+	os.WriteFile(sp.path(), []byte(`{"v":2,"day":"2026-11-19","k":"command","name":"a","n":1}`+"\n"), 0o600)
+	if !sp.headDue("2026-11-20") || sp.headDue("2026-11-19") {
+		t.Error("day")
+	}
+	os.WriteFile(sp.path(), []byte(`{"v":2,"day":"2026-11-20","k":"command","name":"a","n":1,"b":"x"}`+"\n"), 0o600)
+	if !sp.headDue("2026-11-20") {
+		t.Error("claim")
+	}
+	os.WriteFile(sp.path(), []byte(`{"day":"2026-11-20","v":2,"k":"command","name":"a","n":1}`+"\n"), 0o600)
+	if sp.headDue("2026-11-20") || !sp.headDue("2026-11-21") {
+		t.Error("other field order")
+	}
+}
