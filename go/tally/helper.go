@@ -88,7 +88,9 @@ func (t *Telemetry) startHelper() bool {
 	if !tryLock(lock) {
 		return false // a sender is running
 	}
-	spec, _ := json.Marshal(helperSpec{Options: s.opts, Paths: s.paths})
+	o := s.opts
+	o.Env, o.Paths = nil, nil // the helper gets the environment itself
+	spec, _ := json.Marshal(helperSpec{Options: o, Paths: s.paths})
 	env := make([]string, 0, len(s.env)+1)
 	for _, kv := range s.env.pairs() {
 		if !strings.HasPrefix(kv, helperMarker+"=") {

@@ -7,20 +7,20 @@ import (
 
 // Envelope is what every batch carries, as `tally serve` expects it.
 type Envelope struct {
-	App        string `json:"app"`
-	AppVersion string `json:"app_version"`
-	OS         string `json:"os"`
-	Arch       string `json:"arch"`
-	CI         bool   `json:"ci"`
-	Schema     int    `json:"schema"`
-	MachineID  string `json:"machine_id"`
-	BatchID    string `json:"batch_id"`
+	App        string `json:"app"`         // the application name
+	AppVersion string `json:"app_version"` // its version
+	OS         string `json:"os"`          // linux, macos, windows, ...
+	Arch       string `json:"arch"`        // x86_64, aarch64, ...
+	CI         bool   `json:"ci"`          // whether CI was detected
+	Schema     int    `json:"schema"`      // SchemaVersion
+	MachineID  string `json:"machine_id"`  // the random machine id, or the injected instance id
+	BatchID    string `json:"batch_id"`    // random per batch (idempotency key)
 }
 
 // Batch is one envelope and its events; its JSON is the wire format.
 type Batch struct {
-	Envelope Envelope          `json:"envelope"`
-	Events   []json.RawMessage `json:"events"`
+	Envelope Envelope          `json:"envelope"` // who sent it
+	Events   []json.RawMessage `json:"events"`   // usage_rollup, facts and lifecycle events
 }
 
 type commandCount struct {
