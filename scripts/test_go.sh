@@ -27,7 +27,7 @@ for os in linux darwin windows; do
 done
 
 echo "== cobra adapter and example hosts: vet"
-gopath go vet "$PKG/cobratally" "$PKG/examples/thv" "$PKG/examples/mcpserver" "$PKG/examples/e2e"
+gopath go vet "$PKG/cobratally" "$PKG/examples/thv" "$PKG/examples/mcpserver" "$PKG/examples/minihost" "$PKG/examples/coldcost" "$PKG/examples/e2e"
 
 echo "== end-to-end"
 TALLY_BIN="$(find_tally_bin)"

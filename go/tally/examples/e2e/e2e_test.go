@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 	for _, b := range [][]string{
 		{"-tags", "tally_testhooks", "-o", filepath.Join(dir, "thv"), "github.com/tally-telemetry/tally-go/examples/thv"},
 		{"-tags", "tally_testhooks", "-o", filepath.Join(dir, "mcpserver"), "github.com/tally-telemetry/tally-go/examples/mcpserver"},
+		{"-tags", "tally_testhooks", "-o", filepath.Join(dir, "minihost"), "github.com/tally-telemetry/tally-go/examples/minihost"},
 	} {
 		cmd := exec.Command("go", append([]string{"build"}, b...)...)
 		cmd.Stderr = os.Stderr
@@ -387,5 +388,78 @@ func TestMCPServerFlushesAndDeliversUnderItsInstanceID(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(u.home, ".local/state/mcpserver/machine_id")); err == nil {
 		t.Error("a machine id was minted despite the injected instance id")
+	}
+}
+
+// A Go host and a Rust host of the same application name (here `tally`
+// itself, opt-in) read each other's consent file and spool.
+func TestSharesFilesWithTheRustLibrary(t *testing.T) {
+	tallyBin := os.Getenv("TALLY_BIN")
+	if tallyBin == "" {
+		t.Fatal("TALLY_BIN must name the tally binary (cargo build --bin tally)")
+	}
+	u := newUser(t, "TALLY_TELEMETRY_TEST_SYSTEM_POLICY_FILE="+filepath.Join(t.TempDir(), "none.toml"))
+	rust := func(extra []string, args ...string) string {
+		cmd := exec.Command(tallyBin, args...)
+		cmd.Env = append(append([]string{}, u.env...), extra...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tally %v: %v", args, err)
+		}
+		return string(out)
+	}
+	rustStatus := func() (bool, string) {
+		var st struct {
+			Enabled   bool   `json:"enabled"`
+			DecidedBy string `json:"decided_by"`
+		}
+		if err := json.Unmarshal([]byte(rust(nil, "telemetry", "status", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Enabled, st.DecidedBy
+	}
+	goStatus := func() (bool, string) {
+		out, _ := u.run(nil, "minihost", "tally", "--opt-in", "status")
+		var st struct {
+			Enabled   bool   `json:"enabled"`
+			DecidedBy string `json:"decided_by"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("%v: %q", err, out)
+		}
+		return st.Enabled, st.DecidedBy
+	}
+	if on, by := rustStatus(); on || by != "default" {
+		t.Fatalf("rust before: %v %s", on, by)
+	}
+	u.run(nil, "minihost", "tally", "--opt-in", "on")
+	if on, by := rustStatus(); !on || by != "config" {
+		t.Fatalf("rust after the Go host's on: %v %s", on, by)
+	}
+	rust(nil, "telemetry", "off")
+	if on, by := goStatus(); on || by != "config" {
+		t.Fatalf("go after the Rust host's off: %v %s", on, by)
+	}
+	rust(nil, "telemetry", "on")
+	if on, by := goStatus(); !on || by != "config" {
+		t.Fatalf("go after the Rust host's on: %v %s", on, by)
+	}
+	// Both record into the one spool on the same day...
+	day1 := []string{"TALLY_TELEMETRY_NOW=2026-11-19T10:00:00Z"}
+	u.run(day1, "minihost", "tally", "--opt-in", "record", "build")
+	// (a report of a store that does not exist fails, and is counted so)
+	failing := exec.Command(tallyBin, "report", "--db", filepath.Join(t.TempDir(), "none.sqlite3"), "--json")
+	failing.Env = append(append([]string{}, u.env...), day1...)
+	_ = failing.Run()
+	u.run(day1, "minihost", "tally", "--opt-in", "record", "build")
+	// ...and each sees the other's counts in the next day's batch.
+	day2 := []string{"TALLY_TELEMETRY_NOW=2026-11-20T10:00:00Z"}
+	goShow, _ := u.run(day2, "minihost", "tally", "--opt-in", "show")
+	if !strings.Contains(goShow, `"command": "build"`) || !strings.Contains(goShow, `"command": "report"`) || !strings.Contains(goShow, `"count": 2`) || strings.Contains(goShow, `"dropped"`) {
+		t.Errorf("the Go host's pending batch: %s", goShow)
+	}
+	rustShow := rust(day2, "telemetry", "show")
+	if !strings.Contains(rustShow, "build") || !strings.Contains(rustShow, "report") {
+		t.Errorf("the Rust host's pending batch: %s", rustShow)
 	}
 }
