@@ -32,8 +32,10 @@
 //
 // # The delivery helper
 //
-// A host's main package must not stop the package's init from running
-// first: when the process was started as the helper (the environment
-// variable __TALLY_DELIVER_HELPER and the argument --tally-deliver-helper),
-// init sends and exits before the host's main runs. Hosts need do nothing.
+// Hosts need do nothing for it: when the process was started as the
+// helper (the environment variable __TALLY_DELIVER_HELPER and the argument
+// --tally-deliver-helper), the package's init sends and exits before the
+// host's own init functions that come later and its main run. The helper
+// has stdio on /dev/null, runs at most 6 s, and holds send.lock, so at
+// most one sends per application and machine.
 package tally

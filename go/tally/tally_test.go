@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,26 @@ func TestHeadDue(t *testing.T) {
 	os.WriteFile(sp.path(), []byte(`{"day":"2026-11-20","v":2,"k":"command","name":"a","n":1}`+"\n"), 0o600)
 	if sp.headDue("2026-11-20") || !sp.headDue("2026-11-21") {
 		t.Error("other field order")
+	}
+}
+
+// Close stops the interval flush and waits for it: no goroutine is left.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	dir := t.TempDir()
+	before := runtime.NumGoroutine()
+	p := Paths{ConfigFile: filepath.Join(dir, "c.toml"), StateDir: filepath.Join(dir, "s"), PolicyFile: filepath.Join(dir, "p")}
+	tl, _ := New(Options{Name: "demo", Env: []string{"DEMO_TELEMETRY_FLUSH_INTERVAL=1"}, Paths: &p, NoBackgroundSend: true})
+	tl.StartIntervalFlush()
+	tl.RecordToolCall("x", ToolOK, time.Millisecond)
+	if runtime.NumGoroutine() <= before {
+		t.Fatal("the flush goroutine did not start")
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if b, _ := os.ReadFile(filepath.Join(p.StateDir, fileSpool)); !strings.Contains(string(b), `"name":"x"`) {
+		t.Fatalf("the interval flush did not persist: %q", b)
+	}
+	tl.Close()
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after Close, %d before", n, before)
 	}
 }
