@@ -64,9 +64,9 @@ func ParsePolicy(text string) PolicyState {
 		case "endpoint":
 			p.Endpoint = strings.TrimSpace(v.s)
 		case "rotate_machine_id":
-			switch v.s {
+			switch w := strings.ToLower(strings.TrimSpace(v.s)); w {
 			case "never", "daily", "weekly", "monthly", "yearly":
-				p.Rotation = v.s
+				p.Rotation = w
 			default:
 				return PolicyState{Kind: PolicyBroken, Problem: fmt.Sprintf("sets rotate_machine_id = %q; accepted: never, daily, weekly, monthly, yearly", v.s)}
 			}
@@ -141,9 +141,7 @@ func CombinePolicy(system PolicyState, systemPath string, extra *PolicyState, ex
 	if out.Endpoint == "" {
 		out.Endpoint = extra.Endpoint
 	}
-	if out.Rotation == "" {
-		out.Rotation = extra.Rotation
-	}
+	out.Rotation = stricterRotation(system.Rotation, extra.Rotation)
 	if extra.ForceOff {
 		return out, extraPath
 	}

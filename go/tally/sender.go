@@ -145,7 +145,7 @@ func (s *settings) machineID(d stateDir) (string, error) {
 	if s.instanceID != "" {
 		return s.instanceID, nil
 	}
-	return d.ensureMachineID()
+	return d.currentID(rotationPeriod(s.rotation, s.clock.now()))
 }
 
 func (s *settings) buildBatch(machine, batchID string, lines []spoolLine) Batch {

@@ -39,6 +39,10 @@ type Options struct {
 	Paths *Paths
 	// NoBackgroundSend stops Close from starting the delivery helper.
 	NoBackgroundSend bool
+	// RotateMachineID replaces the machine id every "daily", "weekly",
+	// "monthly" or "yearly" period ("" or "never": kept). The system policy
+	// file's rotate_machine_id applies when it is more frequent.
+	RotateMachineID string
 }
 
 func (o *Options) manage() string { return o.Name + " " + o.Command }
@@ -62,6 +66,7 @@ type settings struct {
 	ci         string
 	instanceID string
 	flushEvery time.Duration
+	rotation   string
 }
 
 func resolveSettings(o Options, e env, paths Paths) *settings {
@@ -100,6 +105,7 @@ func resolveSettings(o Options, e env, paths Paths) *settings {
 			s.warnings = append(s.warnings, idVar+" is not a UUID (8-4-4-4-12 hex digits) and is ignored")
 		}
 	}
+	s.rotation = stricterRotation(strings.ToLower(strings.TrimSpace(o.RotateMachineID)), s.policy.Rotation)
 	s.flushEvery = defaultFlushInterval
 	if s.config.Kind == ConfigLoaded && s.config.User.FlushIntervalSecs != nil && *s.config.User.FlushIntervalSecs > 0 {
 		s.flushEvery = time.Duration(*s.config.User.FlushIntervalSecs) * time.Second
@@ -181,4 +187,38 @@ func newUUID() string {
 	h[12] = '4'
 	h[16] = "89ab"[h[16]%4]
 	return string(h[0:8]) + "-" + string(h[8:12]) + "-" + string(h[12:16]) + "-" + string(h[16:20]) + "-" + string(h[20:32])
+}
+
+var rotationRank = map[string]int{"daily": 0, "weekly": 1, "monthly": 2, "yearly": 3, "never": 4, "": 4}
+
+// stricterRotation returns the more frequent of two rotations.
+func stricterRotation(a, b string) string {
+	ra, ok := rotationRank[a]
+	if !ok {
+		ra, a = 4, ""
+	}
+	if rb, ok := rotationRank[b]; ok && rb < ra {
+		return b
+	}
+	if a == "never" {
+		return ""
+	}
+	return a
+}
+
+// rotationPeriod names the period day falls in, as the Rust library
+// stores it in machine_id_period ("" when the id is never replaced).
+func rotationPeriod(rotation string, day time.Time) string {
+	switch rotation {
+	case "yearly":
+		return day.Format("2006")
+	case "monthly":
+		return day.Format("2006-01")
+	case "weekly":
+		y, w := day.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w)
+	case "daily":
+		return day.Format("2006-01-02")
+	}
+	return ""
 }

@@ -67,6 +67,26 @@ func (d stateDir) ensureMachineID() (string, error) {
 	return id, writeAtomic(d.file(fileMachineID), []byte(id+"\n"), true)
 }
 
+// currentID returns the machine id for period, replacing it with a fresh
+// one when the stored period (machine_id_period) differs; "" never rotates.
+func (d stateDir) currentID(period string) (string, error) {
+	if period == "" {
+		return d.ensureMachineID()
+	}
+	b, _ := readOptional(d.file(fileMachineIDPeriod))
+	if strings.TrimSpace(string(b)) != period || d.readMachineID() == "" {
+		if _, err := removeIfExists(d.file(fileMachineID)); err != nil {
+			return "", err
+		}
+		id, err := d.ensureMachineID()
+		if err != nil {
+			return "", err
+		}
+		return id, writeAtomic(d.file(fileMachineIDPeriod), []byte(period+"\n"), true)
+	}
+	return d.ensureMachineID()
+}
+
 func (d stateDir) readBackoff() *backoff {
 	b, err := readOptional(d.file(fileBackoff))
 	if err != nil || b == nil {

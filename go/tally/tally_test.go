@@ -313,3 +313,23 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines after Close, %d before", n, before)
 	}
 }
+
+func TestMachineIDRotation(t *testing.T) {
+	day := func(s string) time.Time { d, _ := time.Parse("2006-01-02", s); return d }
+	for _, c := range [][3]string{{"monthly", "2026-11-25", "2026-11"}, {"weekly", "2026-11-25", "2026-W48"}, {"weekly", "2021-01-03", "2020-W53"},
+		{"weekly", "2027-01-01", "2026-W53"}, {"yearly", "2026-11-25", "2026"}, {"daily", "2026-11-25", "2026-11-25"}, {"", "2026-11-25", ""}} {
+		if got := rotationPeriod(c[0], day(c[1])); got != c[2] {
+			t.Errorf("%v: %q", c, got)
+		}
+	}
+	if stricterRotation("yearly", "monthly") != "monthly" || stricterRotation("daily", "monthly") != "daily" || stricterRotation("", "weekly") != "weekly" || stricterRotation("never", "") != "" {
+		t.Error("stricter")
+	}
+	d := stateDir(t.TempDir())
+	a, _ := d.currentID("2026-11")
+	b, _ := d.currentID("2026-11")
+	c, _ := d.currentID("2026-12")
+	if a == "" || a != b || c == a {
+		t.Fatalf("%s %s %s", a, b, c)
+	}
+}
