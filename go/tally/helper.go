@@ -2,7 +2,6 @@ package tally
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"strings"
 	"time"
@@ -18,9 +17,27 @@ const (
 	helperLifetime = 6 * time.Second
 )
 
-type helperSpec struct {
-	Options Options `json:"options"`
-	Paths   Paths   `json:"paths"`
+// The helper's spec: what it needs to resolve the same settings as its
+// starter (the environment it gets as its own).
+func encodeSpec(o Options, p Paths) []byte {
+	return (&jw{}).str("name", o.Name).str("version", o.Version).str("env_prefix", o.EnvPrefix).bool("opt_in", o.OptIn).
+		str("docs_url", o.DocsURL).str("endpoint", o.Endpoint).str("policy_file_option", o.PolicyFile).str("command", o.Command).
+		bool("no_telemetry", o.NoTelemetry).str("rotate_machine_id", o.RotateMachineID).
+		str("config_file", p.ConfigFile).str("state_dir", p.StateDir).str("policy_file", p.PolicyFile).
+		str("extra_policy_file", p.ExtraPolicyFile).done()
+}
+
+func decodeSpec(b []byte) (Options, Paths, bool) {
+	v, err := parseJSON(b)
+	if err != nil || v.kind != 'o' {
+		return Options{}, Paths{}, false
+	}
+	o := Options{Name: v.getStr("name"), Version: v.getStr("version"), EnvPrefix: v.getStr("env_prefix"), OptIn: v.getBool("opt_in"),
+		DocsURL: v.getStr("docs_url"), Endpoint: v.getStr("endpoint"), PolicyFile: v.getStr("policy_file_option"),
+		Command: v.getStr("command"), NoTelemetry: v.getBool("no_telemetry"), RotateMachineID: v.getStr("rotate_machine_id")}
+	p := Paths{ConfigFile: v.getStr("config_file"), StateDir: v.getStr("state_dir"), PolicyFile: v.getStr("policy_file"),
+		ExtraPolicyFile: v.getStr("extra_policy_file")}
+	return o, p, o.Name != ""
 }
 
 func init() {
@@ -36,8 +53,8 @@ func init() {
 func runHelper(spec string) {
 	defer func() { _ = recover() }()
 	time.AfterFunc(helperLifetime, func() { os.Exit(0) })
-	var h helperSpec
-	if json.Unmarshal([]byte(spec), &h) != nil {
+	opts, paths, ok := decodeSpec([]byte(spec))
+	if !ok {
 		return
 	}
 	var pairs []string
@@ -46,8 +63,7 @@ func runHelper(spec string) {
 			pairs = append(pairs, kv)
 		}
 	}
-	h.Options.Env = nil
-	s := resolveSettings(h.Options, envFrom(pairs), h.Paths)
+	s := resolveSettings(opts, envFrom(pairs), paths)
 	ctx, cancel := context.WithTimeout(context.Background(), helperLifetime)
 	defer cancel()
 	_, _ = s.send(ctx, true, inheritedLock())
@@ -88,9 +104,7 @@ func (t *Telemetry) startHelper() bool {
 	if !tryLock(lock) {
 		return false // a sender is running
 	}
-	o := s.opts
-	o.Env, o.Paths = nil, nil // the helper gets the environment itself
-	spec, _ := json.Marshal(helperSpec{Options: o, Paths: s.paths})
+	spec := encodeSpec(s.opts, s.paths)
 	env := make([]string, 0, len(s.env)+1)
 	for _, kv := range s.env.pairs() {
 		if !strings.HasPrefix(kv, helperMarker+"=") {

@@ -1,9 +1,6 @@
 package tally
 
-import (
-	"encoding/json"
-	"sort"
-)
+import "sort"
 
 // Envelope is what every batch carries, as `tally serve` expects it.
 type Envelope struct {
@@ -17,10 +14,18 @@ type Envelope struct {
 	BatchID    string `json:"batch_id"`    // random per batch (idempotency key)
 }
 
-// Batch is one envelope and its events; its JSON is the wire format.
-type Batch struct {
-	Envelope Envelope          `json:"envelope"` // who sent it
-	Events   []json.RawMessage `json:"events"`   // usage_rollup, facts and lifecycle events
+// batch is one envelope and its events (each already encoded).
+type batch struct {
+	envelope Envelope
+	events   [][]byte
+}
+
+// encode returns the batch as the wire JSON `tally serve` accepts.
+func (b *batch) encode() []byte {
+	e := b.envelope
+	env := (&jw{}).str("app", e.App).str("app_version", e.AppVersion).str("os", e.OS).str("arch", e.Arch).
+		bool("ci", e.CI).int("schema", int64(e.Schema)).str("machine_id", e.MachineID).str("batch_id", e.BatchID).done()
+	return (&jw{}).raw("envelope", env).raw("events", jarray(b.events)).done()
 }
 
 type commandCount struct {
@@ -151,7 +156,7 @@ func setFact(f *factsEvent, name, v string) bool {
 
 // eventsFrom builds the events for lines, the way the Rust rollup does: a
 // line outside the schema is not sent but added to its day's dropped count.
-func eventsFrom(lines []spoolLine) []json.RawMessage {
+func eventsFrom(lines []spoolLine) [][]byte {
 	type day struct {
 		r        usageRollup
 		f        factsEvent
@@ -228,20 +233,17 @@ func eventsFrom(lines []spoolLine) []json.RawMessage {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var events []json.RawMessage
-	add := func(v interface{}) {
-		b, _ := json.Marshal(v)
-		events = append(events, b)
-	}
+	var events [][]byte
+	add := func(v interface{ encode() []byte }) { events = append(events, v.encode()) }
 	for _, k := range names {
 		d := days[k]
 		sort.SliceStable(d.r.Commands, func(i, j int) bool { return d.r.Commands[i].Command < d.r.Commands[j].Command })
 		d.r.Dropped = capCount(d.r.Dropped)
 		if len(d.r.Commands)+len(d.r.ToolCalls)+len(d.r.Clients) > 0 || d.r.Dropped > 0 {
-			add(d.r)
+			add(&d.r)
 		}
 		if d.hasFacts {
-			add(d.f)
+			add(&d.f)
 		}
 	}
 	keys := make([]lk, 0, len(life))
@@ -255,7 +257,68 @@ func eventsFrom(lines []spoolLine) []json.RawMessage {
 		return keys[i].kind < keys[j].kind
 	})
 	for _, k := range keys {
-		add(lifecycleEvent{Type: "lifecycle", Kind: k.kind, Day: k.day, Count: capCount(life[k])})
+		add(&lifecycleEvent{Type: "lifecycle", Kind: k.kind, Day: k.day, Count: capCount(life[k])})
 	}
 	return events
+}
+
+func (r *usageRollup) encode() []byte {
+	w := (&jw{}).str("type", r.Type).str("day", r.Day)
+	if len(r.Commands) > 0 {
+		items := make([][]byte, len(r.Commands))
+		for i, c := range r.Commands {
+			cw := (&jw{}).str("command", c.Command)
+			if c.Outcome != "" {
+				cw.str("outcome", c.Outcome)
+			}
+			cw.uint("count", c.Count)
+			if c.Duration != nil {
+				cw.uints("duration", c.Duration[:])
+			}
+			items[i] = cw.done()
+		}
+		w.raw("commands", jarray(items))
+	}
+	if len(r.ToolCalls) > 0 {
+		items := make([][]byte, len(r.ToolCalls))
+		for i, t := range r.ToolCalls {
+			items[i] = (&jw{}).optStr("tool", t.Tool).str("outcome", t.Outcome).optStr("error_class", t.ErrorClass).
+				uint("count", t.Count).uints("latency", t.Latency[:]).done()
+		}
+		w.raw("tool_calls", jarray(items))
+	}
+	if len(r.Clients) > 0 {
+		items := make([][]byte, len(r.Clients))
+		for i, c := range r.Clients {
+			cw := (&jw{}).str("client", c.Client)
+			if c.Major != nil {
+				cw.uint("major", *c.Major)
+			}
+			items[i] = cw.uint("count", c.Count).done()
+		}
+		w.raw("clients", jarray(items))
+	}
+	if r.Dropped > 0 {
+		w.uint("dropped", r.Dropped)
+	}
+	return w.done()
+}
+
+func (l *lifecycleEvent) encode() []byte {
+	return (&jw{}).str("type", l.Type).str("kind", l.Kind).str("day", l.Day).uint("count", l.Count).done()
+}
+
+func (f *factsEvent) encode() []byte {
+	w := (&jw{}).str("type", f.Type).str("day", f.Day).optStr("backend_count", f.BackendCount).
+		optStr("auth_type", f.AuthType).optStr("conflict_strategy", f.ConflictStrategy).optStr("uptime", f.Uptime).
+		optStr("sessions", f.Sessions).optStr("protocol_version", f.ProtocolVersion)
+	for _, b := range []struct {
+		k string
+		v *bool
+	}{{"declares_tools", f.DeclaresTools}, {"declares_resources", f.DeclaresResources}, {"declares_prompts", f.DeclaresPrompts}} {
+		if b.v != nil {
+			w.bool(b.k, *b.v)
+		}
+	}
+	return w.done()
 }

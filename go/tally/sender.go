@@ -3,7 +3,6 @@ package tally
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -148,13 +147,9 @@ func (s *settings) machineID(d stateDir) (string, error) {
 	return d.currentID(rotationPeriod(s.rotation, s.clock.now()))
 }
 
-func (s *settings) buildBatch(machine, batchID string, lines []spoolLine) Batch {
-	events := eventsFrom(lines)
-	if events == nil {
-		events = []json.RawMessage{}
-	}
-	return Batch{Envelope: Envelope{App: s.opts.Name, AppVersion: s.opts.Version, OS: schemaOS(), Arch: schemaArch(),
-		CI: s.ci != "", Schema: SchemaVersion, MachineID: machine, BatchID: batchID}, Events: events}
+func (s *settings) buildBatch(machine, batchID string, lines []spoolLine) batch {
+	return batch{envelope: Envelope{App: s.opts.Name, AppVersion: s.opts.Version, OS: schemaOS(), Arch: schemaArch(),
+		CI: s.ci != "", Schema: SchemaVersion, MachineID: machine, BatchID: batchID}, events: eventsFrom(lines)}
 }
 
 // SendResult is what one delivery did.
@@ -199,7 +194,8 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 			id = newUUID()
 		}
 		m, _ := s.machineID(d)
-		body, _ := json.Marshal(s.buildBatch(m, id, out))
+		b := s.buildBatch(m, id, out)
+		body := b.encode()
 		fmt.Fprintf(os.Stderr, "[%s telemetry debug] would POST to %s: %s\n", s.opts.Name, redactURL(s.endpoint), body)
 		return SendResult{Skipped: "debug mode: printed, not sent"}, nil
 	}
@@ -253,10 +249,10 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 			return fail(err.Error())
 		}
 		batch := s.buildBatch(m, id, lines)
-		body, _ := json.Marshal(batch)
+		body := batch.encode()
 		entry := func(result string, status int) LedgerEntry {
 			return LedgerEntry{At: s.clock.instant(), BatchID: id, Result: result, Status: status,
-				Bytes: len(body), Events: len(batch.Events), Endpoint: shown}
+				Bytes: len(body), Events: len(batch.events), Endpoint: shown}
 		}
 		finish := func(e LedgerEntry) {
 			if release, err := sp.lock(); err == nil {
@@ -265,7 +261,7 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 			}
 			d.ledgerAppend(e)
 		}
-		if len(batch.Events) == 0 {
+		if len(batch.events) == 0 {
 			finish(entry("empty", 0))
 			continue
 		}

@@ -2,7 +2,6 @@ package tally
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -72,15 +71,75 @@ func satAdd(a, b uint64) uint64 {
 	return a + b
 }
 
+// decodeLine reads one spool line as the Rust library's serde reads it:
+// unknown fields are ignored, a field of the wrong type is an error.
+func decodeLine(raw []byte) (spoolLine, error) {
+	var l spoolLine
+	v, err := parseJSON(raw)
+	if err != nil || v.kind != 'o' {
+		return l, errJSON
+	}
+	var e [8]error
+	var vv, n *uint64
+	var day, k *string
+	vv, e[0] = v.optUint("v")
+	n, e[1] = v.optUint("n")
+	day, e[2] = v.optStr("day")
+	k, e[3] = v.optStr("k")
+	l.Name, e[4] = v.optStr("name")
+	l.Outcome, e[5] = v.optStr("outcome")
+	l.Class, e[6] = v.optStr("class")
+	l.Major, e[7] = v.optUint("major")
+	for _, x := range e {
+		if x != nil {
+			return l, x
+		}
+	}
+	if vv == nil || n == nil || day == nil || k == nil || *vv > 1<<32-1 {
+		return l, errJSON
+	}
+	l.V, l.N, l.Day, l.K = int(*vv), *n, *day, *k
+	if l.Kind, err = v.optStr("kind"); err != nil {
+		return l, err
+	}
+	if l.Val, err = v.optStr("val"); err != nil {
+		return l, err
+	}
+	if l.B, err = v.optStr("b"); err != nil {
+		return l, err
+	}
+	if f := v.field("lat"); f != nil {
+		if f.kind != 'a' || len(f.arr) != Buckets {
+			return l, errJSON
+		}
+		var lat [Buckets]uint64
+		for i, x := range f.arr {
+			if x.kind != 'n' {
+				return l, errJSON
+			}
+			if lat[i], err = strconv.ParseUint(x.str, 10, 64); err != nil {
+				return l, errJSON
+			}
+		}
+		l.Lat = &lat
+	}
+	return l, nil
+}
+
 func (l *spoolLine) valid() bool {
 	if l.V < 1 || l.V > SchemaVersion || !validDay(l.Day) {
 		return false
 	}
+	if (l.Class != nil && !errorClassSet[*l.Class]) || (l.Kind != nil && !lifecycleSet[*l.Kind]) {
+		return false
+	}
 	switch l.K {
-	case "command", "client", "fact":
+	case "command":
+		return l.Name != nil && (l.Outcome == nil || commandOutcomeSet[*l.Outcome])
+	case "client", "fact":
 		return l.Name != nil
 	case "tool":
-		return l.Outcome != nil
+		return l.Outcome != nil && toolOutcomeSet[*l.Outcome]
 	case "lifecycle":
 		return l.Kind != nil
 	case "dropped":
@@ -190,8 +249,8 @@ func parseSpool(b []byte) (lines []spoolLine, bad uint64) {
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		var l spoolLine
-		if err := json.Unmarshal(raw, &l); err != nil || !l.valid() {
+		l, err := decodeLine(raw)
+		if err != nil || !l.valid() {
 			bad++
 			continue
 		}
@@ -347,8 +406,8 @@ func (s spool) headDue(today string) bool {
 			return bytes.Contains(first, []byte(`,"b":"`)) || day < today
 		}
 	}
-	var l spoolLine
-	if json.Unmarshal(first, &l) != nil || l.V != SchemaVersion {
+	l, err := decodeLine(first)
+	if err != nil || l.V != SchemaVersion {
 		return len(first) > 0
 	}
 	return l.B != nil || l.Day < today

@@ -2,7 +2,6 @@ package tally
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +42,11 @@ type LedgerEntry struct {
 type stateDir string
 
 func (d stateDir) file(name string) string { return filepath.Join(string(d), name) }
+
+func (e LedgerEntry) encode() []byte {
+	return (&jw{}).str("at", e.At).str("batch_id", e.BatchID).str("result", e.Result).int("status", int64(e.Status)).
+		int("bytes", int64(e.Bytes)).int("events", int64(e.Events)).str("endpoint", e.Endpoint).done()
+}
 
 func (d stateDir) readMachineID() string {
 	b, err := readOptional(d.file(fileMachineID))
@@ -92,9 +96,14 @@ func (d stateDir) readBackoff() *backoff {
 	if err != nil || b == nil {
 		return nil
 	}
-	var bo backoff
-	if json.Unmarshal(b, &bo) != nil {
+	v, err := parseJSON(b)
+	if err != nil || v.kind != 'o' || v.field("until") == nil {
 		return nil
+	}
+	until, _ := v.optUint("delay")
+	bo := backoff{Until: v.getInt("until"), Attempt: v.getBool("attempt")}
+	if until != nil {
+		bo.Delay = *until
 	}
 	return &bo
 }
@@ -119,8 +128,11 @@ func (d stateDir) nextDelay() uint64 {
 
 func (d stateDir) writeBackoff(b backoff) {
 	if ensurePrivateDir(string(d)) == nil {
-		body, _ := json.Marshal(b)
-		_ = writeAtomic(d.file(fileBackoff), body, false)
+		w := (&jw{}).int("until", b.Until).uint("delay", b.Delay)
+		if b.Attempt {
+			w.bool("attempt", true)
+		}
+		_ = writeAtomic(d.file(fileBackoff), w.done(), false)
 	}
 }
 
@@ -147,15 +159,14 @@ func (d stateDir) endAttempt() {
 }
 
 func (d stateDir) ledgerAppend(e LedgerEntry) {
-	line, _ := json.Marshal(e)
+	line := e.encode()
 	if appendFile(d.file(fileLedger), append(line, '\n')) != nil {
 		return
 	}
 	if entries := d.ledger(); len(entries) > 2*ledgerMax {
 		var buf bytes.Buffer
 		for _, e := range entries[len(entries)-ledgerMax:] {
-			b, _ := json.Marshal(e)
-			buf.Write(b)
+			buf.Write(e.encode())
 			buf.WriteByte('\n')
 		}
 		_ = writeAtomic(d.file(fileLedger), buf.Bytes(), false)
@@ -169,10 +180,12 @@ func (d stateDir) ledger() []LedgerEntry {
 	}
 	var out []LedgerEntry
 	for _, l := range bytes.Split(b, []byte{'\n'}) {
-		var e LedgerEntry
-		if json.Unmarshal(l, &e) == nil {
-			out = append(out, e)
+		v, err := parseJSON(l)
+		if err != nil || v.kind != 'o' {
+			continue
 		}
+		out = append(out, LedgerEntry{At: v.getStr("at"), BatchID: v.getStr("batch_id"), Result: v.getStr("result"),
+			Status: int(v.getInt("status")), Bytes: int(v.getInt("bytes")), Events: int(v.getInt("events")), Endpoint: v.getStr("endpoint")})
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package tally
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -331,5 +332,59 @@ func TestMachineIDRotation(t *testing.T) {
 	c, _ := d.currentID("2026-12")
 	if a == "" || a != b || c == a {
 		t.Fatalf("%s %s %s", a, b, c)
+	}
+}
+
+// The hand-written JSON agrees with encoding/json: valid, and laid out as
+// json.Indent lays it out.
+func TestHandWrittenJSON(t *testing.T) {
+	lines, bad := parseSpool([]byte(`{"v":2,"day":"2026-11-20","k":"command","name":"build","outcome":"success","n":2,"lat":[2,0,0,0,0,0,0]}
+{"v":2,"day":"2026-11-20","k":"tool","name":"search","outcome":"protocol_error","class":"invalid_params","n":4,"lat":[1,1,1,1,0,0,0]}
+{"v":2,"day":"2026-11-20","k":"client","name":"claude-code","major":2,"n":5}
+{"v":2,"day":"2026-11-20","k":"fact","name":"declares_tools","n":1,"val":"true"}
+{"v":2,"day":"2026-11-20","k":"lifecycle","kind":"upgrade","n":1}
+`))
+	if bad != 0 {
+		t.Fatal(bad)
+	}
+	b := batch{envelope: Envelope{App: "demo", AppVersion: "1", OS: "linux", Arch: "x86_64", Schema: 2, MachineID: "m\"x", BatchID: "b"}, events: eventsFrom(lines)}
+	body := b.encode()
+	if !json.Valid(body) {
+		t.Fatalf("invalid: %s", body)
+	}
+	want := `{"envelope":{"app":"demo","app_version":"1","os":"linux","arch":"x86_64","ci":false,"schema":2,"machine_id":"m\"x","batch_id":"b"},"events":[{"type":"usage_rollup","day":"2026-11-20","commands":[{"command":"build","outcome":"success","count":2,"duration":[2,0,0,0,0,0,0]}],"tool_calls":[{"tool":"search","outcome":"protocol_error","error_class":"invalid_params","count":4,"latency":[1,1,1,1,0,0,0]}],"clients":[{"client":"claude-code","major":2,"count":5}]},{"type":"facts","day":"2026-11-20","declares_tools":true},{"type":"lifecycle","kind":"upgrade","day":"2026-11-20","count":1}]}`
+	if string(body) != want {
+		t.Fatalf("got\n%s", body)
+	}
+	var buf bytes.Buffer
+	json.Indent(&buf, body, "", "  ")
+	if got := string(indentJSON(body)); got != buf.String() {
+		t.Fatalf("indent differs:\n%s\n%s", got, buf.String())
+	}
+	st := Status{Enabled: true, DecidedBy: "env", Reason: "a \"b\"", Warnings: []string{"w"}}
+	var back map[string]interface{}
+	if err := json.Unmarshal(st.JSON(), &back); err != nil || back["reason"] != "a \"b\"" {
+		t.Fatalf("%v %s", err, st.JSON())
+	}
+	for _, bad := range []string{
+		`{"v":2,"day":"2026-11-20","k":"command","name":1,"n":1}`,
+		`{"v":2,"day":"2026-11-20","k":"command","name":"a","n":-1}`,
+		`{"v":2,"day":"2026-11-20","k":"command","name":"a","n":1,"lat":[1,2]}`,
+		`{"v":2,"day":"2026-11-20","k":"tool","outcome":"ok","class":"nope","n":1}`,
+		`{"v":2,"day":"2026-11-20","k":"tool","outcome":"maybe","n":1}`,
+		`{"v":2,"day":"2026-11-20","k":"command","name":"a","name":"b","n":1}`,
+		`{"v":2,"day":"2026-11-20","k":"command","name":"a","n":1}x`,
+		`{"v":2,"day":"2026-11-20","k":"command","name":"\ud800","n":1}`,
+	} {
+		if l, err := decodeLine([]byte(bad)); err == nil && l.valid() {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+	if l, err := decodeLine([]byte(`{"v":2,"day":"2026-11-20","k":"command","name":"\u00e9\n","n":1,"extra":[{"x":null}]}`)); err != nil || *l.Name != "é\n" {
+		t.Errorf("%v", err)
+	}
+	o, p, ok := decodeSpec(encodeSpec(Options{Name: "demo", OptIn: true, Endpoint: "http://x/\"y"}, Paths{StateDir: "/s"}))
+	if !ok || o.Name != "demo" || !o.OptIn || o.Endpoint != "http://x/\"y" || p.StateDir != "/s" {
+		t.Errorf("spec: %+v %+v", o, p)
 	}
 }

@@ -2,7 +2,6 @@ package tally
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -319,6 +318,26 @@ type Status struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
+// JSON returns the status as indented JSON (`telemetry status --json`).
+func (st Status) JSON() []byte {
+	w := (&jw{}).bool("enabled", st.Enabled).str("decided_by", st.DecidedBy).str("reason", st.Reason)
+	if len(st.Warnings) > 0 {
+		w.strs("warnings", st.Warnings)
+	}
+	w.str("config_file", st.ConfigFile).str("state_dir", st.StateDir).str("policy_file", st.PolicyFile)
+	if st.Endpoint != "" {
+		w.str("endpoint", st.Endpoint)
+	}
+	if st.EndpointProblem != "" {
+		w.str("endpoint_problem", st.EndpointProblem)
+	}
+	w.bool("notice_shown", st.NoticeShown)
+	if st.LastError != "" {
+		w.str("last_error", st.LastError)
+	}
+	return append(indentJSON(w.done()), '\n')
+}
+
 // Status re-reads the files and returns what decides telemetry now.
 func (t *Telemetry) Status() Status {
 	if t == nil || t.s == nil {
@@ -405,7 +424,8 @@ func (t *Telemetry) Pending() ([]byte, error) {
 	if m == "" {
 		m = d.readMachineID()
 	}
-	return json.MarshalIndent(s.buildBatch(m, id, out), "", "  ")
+	b := s.buildBatch(m, id, out)
+	return indentJSON(b.encode()), nil
 }
 
 // Log returns the ledger of what was sent, oldest first.

@@ -18,7 +18,6 @@ package cobratally
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,7 +140,8 @@ func TelemetryCommand(t *tally.Telemetry) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st := t.Status()
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), st)
+				_, err := cmd.OutOrStdout().Write(st.JSON())
+				return err
 			}
 			printStatus(cmd.OutOrStdout(), st)
 			return nil
@@ -303,12 +303,6 @@ func printStatus(w io.Writer, st tally.Status) {
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "  warning:     %s\n", warn)
 	}
-}
-
-func writeJSON(w io.Writer, v interface{}) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func isTerminal(f *os.File) bool {

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -32,8 +31,7 @@ func main() {
 	defer t.Close()
 	switch args[0] {
 	case "status":
-		b, _ := json.Marshal(t.Status())
-		fmt.Println(string(b))
+		os.Stdout.Write(t.Status().JSON())
 	case "on", "off":
 		if err := t.SetEnabled(args[0] == "on", "command"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
