@@ -1,0 +1,3 @@
+module github.com/tally-telemetry/tally-go
+
+go 1.19

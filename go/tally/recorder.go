@@ -1,0 +1,156 @@
+package tally
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxNames bounds the distinct command and tool names kept in memory; the
+// rest is counted as dropped.
+const maxNames = 256
+
+type stats struct {
+	count uint64
+	lat   [Buckets]uint64
+}
+
+// toolStats holds one tool name's counts, one stats per outcome.
+type toolStats [numToolOutcomes]stats
+
+type recorder struct {
+	enabled atomic.Bool
+	mu      sync.Mutex
+	// commands by path, one stats per outcome.
+	commands map[string]*[numCommandOutcomes]stats
+	tools    map[string]*toolStats
+	// The last tool name recorded, so a run of calls to one tool skips
+	// the map.
+	lastTool  string
+	lastStats *toolStats
+	overflow  uint64
+	running   string
+	started   time.Time
+}
+
+func newRecorder() *recorder {
+	return &recorder{commands: map[string]*[numCommandOutcomes]stats{}, tools: map[string]*toolStats{}}
+}
+
+func (r *recorder) countRun(path string, o CommandOutcome, d time.Duration) {
+	s := r.commands[path]
+	if s == nil {
+		if len(r.commands) >= maxNames {
+			r.overflow++
+			return
+		}
+		s = new([numCommandOutcomes]stats)
+		r.commands[path] = s
+	}
+	if o >= numCommandOutcomes {
+		o = Unknown
+	}
+	s[o].count++
+	s[o].lat[DurationBucket(d)]++
+}
+
+func (r *recorder) command(path string) {
+	if !r.enabled.Load() {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	if r.running != "" {
+		r.countRun(r.running, Unknown, now.Sub(r.started))
+	}
+	r.running, r.started = path, now
+	r.mu.Unlock()
+}
+
+func (r *recorder) finish(o CommandOutcome) {
+	if !r.enabled.Load() {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	if r.running != "" {
+		r.countRun(r.running, o, now.Sub(r.started))
+		r.running = ""
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder) tool(name string, o ToolOutcome, d time.Duration) {
+	if !r.enabled.Load() {
+		return
+	}
+	if o >= numToolOutcomes {
+		o = ToolOK
+	}
+	b := LatencyBucket(d)
+	r.mu.Lock()
+	s := r.lastStats
+	if s == nil || r.lastTool != name {
+		s = r.tools[name]
+		if s == nil {
+			if len(r.tools) >= maxNames {
+				r.overflow++
+				r.mu.Unlock()
+				return
+			}
+			s = new(toolStats)
+			r.tools[name] = s
+		}
+		r.lastTool, r.lastStats = name, s
+	}
+	s[o].count++
+	s[o].lat[b]++
+	r.mu.Unlock()
+}
+
+// drain takes the counts out as spool lines for day; an open run is
+// counted as unknown when closeRunning is set.
+func (r *recorder) drain(day string, closeRunning bool) []spoolLine {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if closeRunning && r.running != "" {
+		if r.enabled.Load() {
+			r.countRun(r.running, Unknown, time.Since(r.started))
+		}
+		r.running = ""
+	}
+	var out []spoolLine
+	for path, s := range r.commands {
+		for o := CommandOutcome(0); o < numCommandOutcomes; o++ {
+			if s[o].count == 0 {
+				continue
+			}
+			lat := s[o].lat
+			out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "command", Name: strp(path), Outcome: strp(o.String()), N: s[o].count, Lat: &lat})
+		}
+	}
+	for tool, ts := range r.tools {
+		var name *string
+		if tool != "" {
+			name = strp(tool)
+		}
+		for o := ToolOutcome(0); o < numToolOutcomes; o++ {
+			if ts[o].count == 0 {
+				continue
+			}
+			lat := ts[o].lat
+			out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "tool", Name: name, Outcome: strp(o.String()), N: ts[o].count, Lat: &lat})
+		}
+	}
+	if r.overflow > 0 {
+		out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "dropped", N: r.overflow})
+	}
+	r.commands = map[string]*[numCommandOutcomes]stats{}
+	r.tools = map[string]*toolStats{}
+	r.lastTool, r.lastStats = "", nil
+	r.overflow = 0
+	sortLines(out)
+	return out
+}
+
+func strp(s string) *string { return &s }

@@ -1,0 +1,214 @@
+package tally
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// tomlValue is one scalar of tally's flat TOML files: a string, a boolean
+// or an integer.
+type tomlValue struct {
+	kind byte // 's', 'b', 'i'
+	s    string
+	b    bool
+	i    int64
+}
+
+func (v tomlValue) typeName() string {
+	switch v.kind {
+	case 's':
+		return "a string"
+	case 'b':
+		return "a boolean"
+	}
+	return "an integer"
+}
+
+// parseFlatTOML parses the subset of TOML tally's consent and policy files
+// use: top-level `key = value` lines with basic or literal strings,
+// booleans and integers, comments and blank lines. Anything else (tables,
+// arrays, multi-line strings, dotted keys) is an error, so the file fails
+// closed rather than being half understood.
+func parseFlatTOML(text string) (map[string]tomlValue, error) {
+	out := map[string]tomlValue{}
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		t := strings.TrimSpace(line)
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		eq := strings.IndexByte(t, '=')
+		if eq < 0 {
+			return nil, fmt.Errorf("line %d: expected `key = value`", n+1)
+		}
+		key := strings.TrimSpace(t[:eq])
+		if key == "" || strings.IndexFunc(key, func(r rune) bool {
+			return !(r < 128 && (isAlnum(byte(r)) || r == '_' || r == '-'))
+		}) >= 0 {
+			return nil, fmt.Errorf("line %d: unsupported key %q", n+1, key)
+		}
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("line %d: duplicate key `%s`", n+1, key)
+		}
+		v, rest, err := parseTOMLValue(strings.TrimSpace(t[eq+1:]))
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", n+1, err)
+		}
+		rest = strings.TrimSpace(rest)
+		if rest != "" && rest[0] != '#' {
+			return nil, fmt.Errorf("line %d: unexpected %q after the value", n+1, rest)
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+func parseTOMLValue(s string) (tomlValue, string, error) {
+	switch {
+	case strings.HasPrefix(s, `"""`) || strings.HasPrefix(s, "'''"):
+		return tomlValue{}, "", fmt.Errorf("multi-line strings are not supported here")
+	case strings.HasPrefix(s, `"`):
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c == '"':
+				return tomlValue{kind: 's', s: b.String()}, s[i+1:], nil
+			case c == '\\' && i+1 < len(s):
+				i++
+				switch s[i] {
+				case '"', '\\':
+					b.WriteByte(s[i])
+				case 'n':
+					b.WriteByte('\n')
+				case 't':
+					b.WriteByte('\t')
+				case 'r':
+					b.WriteByte('\r')
+				case 'b':
+					b.WriteByte('\b')
+				case 'f':
+					b.WriteByte('\f')
+				case 'u', 'U':
+					w := 4
+					if s[i] == 'U' {
+						w = 8
+					}
+					if i+w >= len(s) {
+						return tomlValue{}, "", fmt.Errorf("bad escape")
+					}
+					r, err := strconv.ParseUint(s[i+1:i+1+w], 16, 32)
+					if err != nil {
+						return tomlValue{}, "", fmt.Errorf("bad escape")
+					}
+					b.WriteRune(rune(r))
+					i += w
+				default:
+					return tomlValue{}, "", fmt.Errorf("bad escape")
+				}
+			case c < 0x20 && c != '\t':
+				return tomlValue{}, "", fmt.Errorf("control character in string")
+			default:
+				b.WriteByte(c)
+			}
+		}
+		return tomlValue{}, "", fmt.Errorf("unterminated string")
+	case strings.HasPrefix(s, "'"):
+		end := strings.IndexByte(s[1:], '\'')
+		if end < 0 {
+			return tomlValue{}, "", fmt.Errorf("unterminated string")
+		}
+		return tomlValue{kind: 's', s: s[1 : 1+end]}, s[2+end:], nil
+	}
+	end := strings.IndexAny(s, " \t#")
+	if end < 0 {
+		end = len(s)
+	}
+	word, rest := s[:end], s[end:]
+	switch word {
+	case "true":
+		return tomlValue{kind: 'b', b: true}, rest, nil
+	case "false":
+		return tomlValue{kind: 'b', b: false}, rest, nil
+	}
+	i, err := strconv.ParseInt(strings.ReplaceAll(word, "_", ""), 10, 64)
+	if err != nil || word == "" {
+		return tomlValue{}, "", fmt.Errorf("unsupported value %q", word)
+	}
+	return tomlValue{kind: 'i', i: i}, rest, nil
+}
+
+// renderTOMLString writes s as a TOML basic string.
+func renderTOMLString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// tomlKeyOf returns the bare key a line assigns, if it is such a line.
+func tomlKeyOf(line string) string {
+	t := strings.TrimLeft(line, " \t")
+	end := 0
+	for end < len(t) && (isAlnum(t[end]) || t[end] == '_' || t[end] == '-') {
+		end++
+	}
+	if end == 0 || !strings.HasPrefix(strings.TrimLeft(t[end:], " \t"), "=") {
+		return ""
+	}
+	return t[:end]
+}
+
+type tomlChange struct {
+	key   string
+	value *string // rendered TOML; nil removes the key
+}
+
+// setTOMLKeys sets or removes top-level keys, replacing a key's line where
+// it is and appending new keys at the end; comments survive.
+func setTOMLKeys(text string, changes []tomlChange) string {
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if text == "" {
+		lines = nil
+	}
+	for _, c := range changes {
+		at := -1
+		for i, l := range lines {
+			if strings.HasPrefix(strings.TrimSpace(l), "[") {
+				break
+			}
+			if tomlKeyOf(l) == c.key {
+				at = i
+				break
+			}
+		}
+		switch {
+		case at >= 0 && c.value != nil:
+			lines[at] = c.key + " = " + *c.value
+		case at >= 0:
+			lines = append(lines[:at], lines[at+1:]...)
+		case c.value != nil:
+			lines = append(lines, c.key+" = "+*c.value)
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

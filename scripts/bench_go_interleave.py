@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+# Runs the cobra host with and without tally interleaved (A B C D, A B C D,
+# ...) so drift on a shared machine hits all alike; reports median wall time
+# and median CPU time (user+sys, from wait4) per variant.
+# Usage: bench_go_interleave.py THV_WITHOUT THV_WITH RUNS
+import os, sys, time, statistics
+cmds = {"without": [sys.argv[1], "list"], "tally-on": [sys.argv[2], "list"],
+        "tally-off": [sys.argv[2], "list", "--no-telemetry"], "without-flag": [sys.argv[1], "list", "--no-telemetry"]}
+n = int(sys.argv[3])
+wall = {k: [] for k in cmds}; cpu = {k: [] for k in cmds}
+null = os.open(os.devnull, os.O_RDWR)
+for i in range(n):
+    for k, argv in cmds.items():
+        t0 = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(null, 0); os.dup2(null, 1); os.dup2(null, 2)
+            os.execv(argv[0], argv)
+        _, status, ru = os.wait4(pid, 0)
+        wall[k].append(time.perf_counter() - t0)
+        cpu[k].append(ru.ru_utime + ru.ru_stime)
+ms = lambda xs: statistics.median(xs) * 1000
+for k in cmds:
+    print(f"   {k:13s} wall median {ms(wall[k]):.3f} ms   cpu (user+sys) median {ms(cpu[k]):.3f} ms")
+print(f"   added, tally on : wall {ms(wall['tally-on']) - ms(wall['without']):+.3f} ms, cpu {ms(cpu['tally-on']) - ms(cpu['without']):+.3f} ms")
+print(f"   added, tally off: wall {ms(wall['tally-off']) - ms(wall['without-flag']):+.3f} ms, cpu {ms(cpu['tally-off']) - ms(cpu['without-flag']):+.3f} ms")
