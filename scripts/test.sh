@@ -10,7 +10,8 @@
 #     Debian 12 and Ubuntu 23.04+ refuse to change): the official MCP Python
 #     SDK and the official opentelemetry-proto package.
 # Then it runs every test of the workspace (both crates), the attack tests
-# one at a time, and the Node.js and Python packages' tests.
+# one at a time, the Node.js and Python packages' tests, and the Go module's
+# (scripts/test_go.sh installs golang-go and cobra's sources with apt).
 # Needs about 6 GB of disk and, on 2 cores, about 15 minutes.
 # Usage: bash scripts/test.sh
 set -euo pipefail
@@ -60,3 +61,6 @@ cargo test --locked --test cli attack:: -- --test-threads 1
 
 # The Node.js and Python packages over the same library.
 bash scripts/test_bindings.sh
+
+# The Go module (pure Go, the same contract): Debian's Go and cobra.
+bash scripts/test_go.sh
