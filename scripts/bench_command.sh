@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-command cost of telemetry, measured with hyperfine on the release
-# build of the example host (DESIGN.md budgets: on vs off <= 5 % and
+# build of the example host (docs/DESIGN.md budgets: on vs off <= 5 % and
 # <= 0.5 ms; exit with a hung or unreachable endpoint <= 5 ms added).
 #
 #   scripts/bench_command.sh            # needs hyperfine (apt-get install hyperfine)
@@ -16,7 +16,7 @@
 #   delivering      the run that starts a delivery: a completed day is
 #                   restored before every run and the previous helper has
 #                   finished, so every run spawns the delivery helper, which
-#                   posts to a loopback endpoint that answers 204 (DESIGN.md:
+#                   posts to a loopback endpoint that answers 204 (docs/DESIGN.md:
 #                   <= 5 ms added), compared with `on` in the same invocation
 #   otlp            product analytics off, your own OTLP collector configured
 #                   (hung), nothing due: the cost of the second destination

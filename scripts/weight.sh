@@ -4,7 +4,7 @@
 # tally by path, default features off, plus the features the README lists),
 # both release and stripped, each from a clean target directory, and prints
 # the crates compiled, the binary size and the clean-build time side by side.
-# Budget (DESIGN.md): at most 45 crates and at most +1.5 MB.
+# Budget (docs/DESIGN.md): at most 45 crates and at most +1.5 MB.
 # Usage: bash scripts/weight.sh [FEATURES…]
 #   Each argument is one feature list (`'"clap", "rustls"'`, or '' for none);
 #   without arguments: none (plain `default-features = false`), then the

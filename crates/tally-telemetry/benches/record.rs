@@ -1,4 +1,4 @@
-//! Budgets for the host's hot path and its exit (DESIGN.md):
+//! Budgets for the host's hot path and its exit (docs/DESIGN.md):
 //! one `record_*` call ≤ 50 ns median with no syscalls, and the exit-time
 //! append ≤ 100 µs. Run: `cargo bench --bench record`.
 

@@ -1,4 +1,4 @@
-//! Consent resolution: the precedence table from DESIGN.md as one pure
+//! Consent resolution: the precedence table from docs/DESIGN.md as one pure
 //! function. First match wins, and the answer always carries what decided it,
 //! both as a stable machine-readable word and as a sentence for humans.
 

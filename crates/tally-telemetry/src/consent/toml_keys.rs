@@ -4,7 +4,7 @@
 //!
 //! The files are read through a `toml::Table` and this, not a
 //! `Deserialize` derive per file: each derive put a copy of toml's generic
-//! struct deserializer into every host's binary (about 10 KB each, issue 8's
+//! struct deserializer into every host's binary (about 10 KB each, the embedding
 //! size budget), while the table's parser is there anyway.
 
 use toml::{Table, Value};

@@ -1,6 +1,6 @@
 //! The one UUID shape tally writes and accepts: 36 characters, hex in the
 //! 8-4-4-4-12 hyphenated form. A host's build does not link the `uuid`
-//! crate for this (issue 8's weight budget: it would be one more crate for
+//! crate for this (the embedding weight budget: it would be one more crate for
 //! sixteen bytes and a formatter); the ingest server, which turns ids from
 //! the network into stored bytes, uses that crate, and a property test here
 //! checks both agree on arbitrary input.

@@ -6,7 +6,7 @@
 //! The shape is written and read through one flat struct rather than serde's
 //! `flatten` of an internally tagged enum: that pair buffers every line
 //! through serde's generic `Content` tree, which put about 40 KB of code
-//! into every host's binary (issue 8's size budget) and an allocation per
+//! into every host's binary (the embedding size budget) and an allocation per
 //! field into every parse.
 
 use std::borrow::Cow;
