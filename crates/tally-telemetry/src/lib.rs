@@ -70,7 +70,7 @@ pub mod schema;
 pub use consent::app::DefaultPolicy;
 pub use consent::precedence::Source;
 pub use consent::rotation::Rotation;
-pub use host::command::{ConfigCommand, TelemetryArgs, TelemetryCommand};
+pub use host::command::{ConfigCommand, OtelAction, TelemetryArgs, TelemetryCommand};
 #[cfg(feature = "clap")]
 pub use host::contract::{ContractError, check_contract, contract, write_contract};
 pub use host::output::CommandError;

@@ -20,6 +20,17 @@ impl DefaultPolicy {
     pub fn enabled(self) -> bool {
         matches!(self, DefaultPolicy::OptOut)
     }
+
+    /// The policy a word names: `opt-in` or `opt-out` (also written
+    /// `opt_in`, `optin`, `opt_out`, `optout`, in any case). The one parser
+    /// the bindings and hosts share.
+    pub fn from_word(word: &str) -> Option<DefaultPolicy> {
+        match word.to_ascii_lowercase().as_str() {
+            "opt-in" | "opt_in" | "optin" => Some(DefaultPolicy::OptIn),
+            "opt-out" | "opt_out" | "optout" => Some(DefaultPolicy::OptOut),
+            _ => None,
+        }
+    }
 }
 
 /// The embedding application's identity and defaults.

@@ -117,3 +117,89 @@ pub enum OtelAction {
 
 /// The keys `config otel` knows.
 pub const OTEL_KEYS: &[&str] = &["usage-analytics-enabled"];
+
+/// The subcommand words [`TelemetryCommand::from_words`] knows, in the
+/// order `--help` lists them.
+pub const TELEMETRY_WORDS: &[&str] = &[
+    "status",
+    "on",
+    "off",
+    "prompt",
+    "uninstall",
+    "reset",
+    "flush",
+    "show",
+    "log",
+];
+
+impl TelemetryCommand {
+    /// Parses the words after `telemetry` (`["status", "--json"]`) without
+    /// clap: the one parser behind the Node.js and Python packages and any
+    /// host that routes its own arguments, so every `telemetry …`
+    /// subcommand reaches the same implementation as the clap host's. The
+    /// error says what was wrong and what is accepted.
+    pub fn from_words<S: AsRef<str>>(words: &[S]) -> Result<TelemetryCommand, String> {
+        let (first, rest) = match words.split_first() {
+            Some((f, r)) => (f.as_ref(), r),
+            None => {
+                return Err(format!(
+                    "a subcommand is required: {}",
+                    TELEMETRY_WORDS.join(", ")
+                ));
+            }
+        };
+        let mut json = false;
+        let mut force = false;
+        for flag in rest.iter().map(AsRef::as_ref) {
+            match flag {
+                "--json" if matches!(first, "status" | "prompt" | "flush" | "show" | "log") => {
+                    json = true
+                }
+                "--force" if first == "prompt" => force = true,
+                other => {
+                    return Err(format!("unexpected argument {other:?} for `{first}`"));
+                }
+            }
+        }
+        Ok(match first {
+            "status" => TelemetryCommand::Status { json },
+            "on" => TelemetryCommand::On,
+            "off" => TelemetryCommand::Off,
+            "prompt" => TelemetryCommand::Prompt { force, json },
+            "uninstall" => TelemetryCommand::Uninstall,
+            "reset" => TelemetryCommand::Reset,
+            "flush" => TelemetryCommand::Flush { json },
+            "show" => TelemetryCommand::Show { json },
+            "log" => TelemetryCommand::Log { json },
+            other => {
+                return Err(format!(
+                    "unknown subcommand {other:?}; expected one of {}",
+                    TELEMETRY_WORDS.join(", ")
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_telemetry_word_parses_and_flags_go_only_where_they_belong() {
+        for w in TELEMETRY_WORDS {
+            assert!(TelemetryCommand::from_words(&[w]).is_ok(), "{w}");
+        }
+        assert!(matches!(
+            TelemetryCommand::from_words(&["prompt", "--force", "--json"]),
+            Ok(TelemetryCommand::Prompt {
+                force: true,
+                json: true
+            })
+        ));
+        assert!(TelemetryCommand::from_words(&["on", "--json"]).is_err());
+        assert!(TelemetryCommand::from_words(&["status", "--force"]).is_err());
+        assert!(TelemetryCommand::from_words::<&str>(&[]).is_err());
+        assert!(TelemetryCommand::from_words(&["stat"]).is_err());
+    }
+}

@@ -9,10 +9,8 @@ use std::path::PathBuf;
 
 use crate::consent::config::ChoiceVia;
 use crate::consent::precedence::Source;
-use crate::deliver::sender;
 use crate::host::output::CommandError;
-use crate::host::telemetry::{Telemetry, store_choice};
-use crate::record::{recorder, state};
+use crate::host::telemetry::Telemetry;
 
 /// What decides telemetry for the application right now, with where its
 /// data lives: the fields of `telemetry status --json` a host needs.
@@ -70,20 +68,14 @@ impl Telemetry {
     pub fn set_enabled_choice(&self, enabled: bool) -> Result<Status, CommandError> {
         // The steps of `telemetry on|off` without their text, and without
         // the clap types, so a host built without clap has them too.
-        let s = self.settings();
-        store_choice(s, enabled, ChoiceVia::Command)?;
-        if enabled {
-            let fresh = s.reresolve();
-            if let Some(st) = fresh.paths.state().filter(|_| fresh.consent.enabled) {
-                sender::machine_id(&fresh, &st)?;
-            }
-        } else {
-            recorder::set_enabled(false);
-            recorder::drain();
-            if let Some(st) = s.paths.state() {
-                state::delete_all(&st)?;
-            }
-        }
+        // The very steps of `telemetry on|off`, text discarded: off deletes
+        // buffered data and the machine id first, then stores the choice.
+        crate::host::choice::switch(
+            self.settings(),
+            enabled,
+            ChoiceVia::Command,
+            &mut std::io::sink(),
+        )?;
         Ok(self.status())
     }
 }

@@ -390,22 +390,33 @@ impl Telemetry {
     /// 0 on success, 1 when a file could not be changed or written, 2 for a
     /// usage error, 3 or 4 when `prompt` could not ask or got no answer; `ExitCode::from(code)` or `i32::from(code)` in the host.
     pub fn run_command(&self, command: &crate::TelemetryCommand) -> u8 {
-        use std::io::Write;
         let mut out = std::io::stdout().lock();
-        let result = command.run(self, &mut out);
+        self.run_command_to(command, &mut out, &mut std::io::stderr())
+    }
+
+    /// [`run_command`](Self::run_command) with the result written to `out`
+    /// and the error to `err` instead of the process's stdout and stderr:
+    /// for a host (or a Node.js or Python package) that owns its streams.
+    /// The same implementation, text and exit codes.
+    pub fn run_command_to(
+        &self,
+        command: &crate::TelemetryCommand,
+        out: &mut dyn std::io::Write,
+        err: &mut dyn std::io::Write,
+    ) -> u8 {
+        let result = command.run(self, out);
         let flushed = out.flush();
-        drop(out);
         match (result, flushed) {
             (Ok(()), Ok(())) => 0,
             // `status | head`: the reader went away, which is not a failure.
             (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
             (Ok(()), Err(_)) => {
-                eprintln!("{}: writing output failed", self.settings.app.name);
+                let _ = writeln!(err, "{}: writing output failed", self.settings.app.name);
                 1
             }
             (Err(e), _) => {
                 if !e.is_silent() {
-                    eprintln!("{}: {e}", self.settings.app.name);
+                    let _ = writeln!(err, "{}: {e}", self.settings.app.name);
                 }
                 e.exit_code()
             }

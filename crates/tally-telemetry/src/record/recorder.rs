@@ -50,7 +50,39 @@ pub enum CallOutcome {
 /// unanswered.
 const SLOTS: usize = 11;
 
+/// The words of [`CallOutcome::from_word`], in slot order.
+const CALL_WORDS: [&str; SLOTS] = [
+    "ok",
+    "tool_error",
+    "parse_error",
+    "invalid_request",
+    "method_not_found",
+    "invalid_params",
+    "internal_error",
+    "server_error",
+    "protocol_error",
+    "cancelled",
+    "unanswered",
+];
+
 impl CallOutcome {
+    /// The outcome a word names, the one vocabulary of the bindings and
+    /// hosts: `ok`, `tool_error`, `cancelled`, `unanswered`, and for a
+    /// JSON-RPC error `parse_error`, `invalid_request`, `method_not_found`,
+    /// `invalid_params`, `internal_error`, `server_error` or
+    /// `protocol_error` (any other code).
+    pub fn from_word(word: &str) -> Option<CallOutcome> {
+        CALL_WORDS
+            .iter()
+            .position(|w| *w == word)
+            .map(CallOutcome::from_slot)
+    }
+
+    /// The words [`from_word`](Self::from_word) accepts.
+    pub fn words() -> &'static [&'static str] {
+        &CALL_WORDS
+    }
+
     fn slot(self) -> usize {
         match self {
             CallOutcome::Ok => 0,
@@ -437,6 +469,14 @@ fn add_stats(mine: &mut [CallStats], other: &[CallStats]) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_call_outcome_word_names_its_own_slot() {
+        for (i, w) in super::CALL_WORDS.iter().enumerate() {
+            assert_eq!(super::CallOutcome::from_word(w).unwrap().slot(), i, "{w}");
+        }
+        assert!(super::CallOutcome::from_word("okay").is_none());
+    }
+
     use super::*;
 
     // The counters are process-global; one test exercises them end to end so

@@ -194,6 +194,20 @@ impl CommandOutcome {
     pub fn as_str(self) -> &'static str {
         COMMAND_OUTCOMES[self as usize]
     }
+
+    /// The outcome a wire word names (`success`, `failure`, `usage_error`,
+    /// `interrupted`, `unknown`).
+    pub fn from_word(word: &str) -> Option<CommandOutcome> {
+        [
+            CommandOutcome::Success,
+            CommandOutcome::Failure,
+            CommandOutcome::UsageError,
+            CommandOutcome::Interrupted,
+            CommandOutcome::Unknown,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == word)
+    }
 }
 
 /// The command outcomes, in declaration order.
@@ -372,6 +386,17 @@ impl LifecycleKind {
     /// The word on the wire.
     pub fn as_str(self) -> &'static str {
         LIFECYCLE_KINDS[self as usize]
+    }
+
+    /// The kind a wire word names (`install`, `uninstall`, `upgrade`).
+    pub fn from_word(word: &str) -> Option<LifecycleKind> {
+        [
+            LifecycleKind::Install,
+            LifecycleKind::Uninstall,
+            LifecycleKind::Upgrade,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == word)
     }
 }
 
