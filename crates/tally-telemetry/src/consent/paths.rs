@@ -123,6 +123,11 @@ impl StateFiles {
     pub fn machine_id_period(&self) -> PathBuf {
         self.0.join("machine_id_period")
     }
+    /// The ids of earlier periods whose days may still wait in the spool
+    /// (`<period> <id>` per line, bounded), when the id rotates.
+    pub fn machine_id_past(&self) -> PathBuf {
+        self.0.join("machine_id_past")
+    }
     /// The application version of the last run that recorded (upgrade
     /// detection).
     pub fn last_version(&self) -> PathBuf {
@@ -159,6 +164,7 @@ impl StateFiles {
         let mut files = vec![
             self.machine_id(),
             self.machine_id_period(),
+            self.machine_id_past(),
             self.last_version(),
             self.spool(),
             self.spool_lock(),

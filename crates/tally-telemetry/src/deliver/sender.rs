@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::consent::paths::StateFiles;
 use crate::consent::settings::Settings;
 use crate::deliver::endpoint;
-use crate::os::clock::{format_day, format_instant};
+use crate::os::clock::{format_day, format_instant, parse_day};
 use crate::os::files;
 use crate::record::rollup;
 use crate::record::spool;
@@ -76,6 +76,32 @@ pub fn machine_id(settings: &Settings, state: &StateFiles) -> Result<String, fil
         None => {
             crate::record::state::current_id(state, settings.rotation.value, settings.clock.today())
         }
+    }
+}
+
+/// The rotation period of a spool day: one period's days per batch, when
+/// the machine id rotates.
+pub fn batch_period(settings: &Settings) -> impl Fn(&str) -> Option<String> {
+    let rotation = settings.rotation.value;
+    move |day: &str| parse_day(day).and_then(|d| rotation.period(d))
+}
+
+/// The machine id a batch of `lines` (all of one rotation period) is sent
+/// under: that period's id, not the id of the day the send happens.
+pub fn batch_machine_id(
+    settings: &Settings,
+    state: &StateFiles,
+    lines: &[spool::Line],
+) -> Result<String, files::FileError> {
+    let day = lines.first().and_then(|l| parse_day(&l.day));
+    match (settings.instance_id, day) {
+        (None, Some(day)) => crate::record::state::id_for_day(
+            state,
+            settings.rotation.value,
+            settings.clock.today(),
+            day,
+        ),
+        _ => machine_id(settings, state),
     }
 }
 
@@ -201,13 +227,15 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
     let shown = endpoint::redact(&endpoint);
     let mut entries = Vec::new();
     for _ in 0..MAX_BATCHES {
-        let claimed = spool::lock(&state).and_then(|_l| spool::claim(&state, &today, MAX_LINES));
+        let period = batch_period(settings);
+        let claimed =
+            spool::lock(&state).and_then(|_l| spool::claim_by(&state, &today, MAX_LINES, &period));
         let (batch_id, lines) = match claimed {
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => return fail(settings, &state, e.to_string(), entries),
         };
-        let machine = match machine_id(settings, &state) {
+        let machine = match batch_machine_id(settings, &state, &lines) {
             Ok(m) => m,
             Err(e) => return fail(settings, &state, e.to_string(), entries),
         };
@@ -338,11 +366,12 @@ fn print_debug(settings: &Settings, state: &StateFiles) -> Outcome {
         Ok(p) => p.lines,
         Err(e) => return fail(settings, state, e.to_string(), Vec::new()),
     };
-    let (id, lines) = spool::peek_outgoing(&lines, &today);
+    let period = batch_period(settings);
+    let (id, lines, _) = spool::peek_outgoing(&lines, &today, MAX_LINES, &period);
     if lines.is_empty() {
         return Outcome::NothingDue;
     }
-    let machine = machine_id(settings, state).unwrap_or_default();
+    let machine = batch_machine_id(settings, state, &lines).unwrap_or_default();
     let id = id.unwrap_or_else(|| crate::os::random::uuid().to_string());
     let body = encode(&build(settings, &machine, &id, &lines));
     eprintln!(

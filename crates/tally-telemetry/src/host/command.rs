@@ -171,11 +171,17 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
         }
         _ => Vec::new(),
     };
-    let (claimed, outgoing) = spool::peek_outgoing(&lines, &today);
+    let period = sender::batch_period(s);
+    let (claimed, outgoing, later) =
+        spool::peek_outgoing(&lines, &today, sender::MAX_LINES, &period);
     // Before a machine id exists (or a batch is claimed) the batch shows
     // that one will be minted, never a made-up all-zero id that looks real.
+    // With a rotating id, the batch's own period's id (never minted here).
     let machine = match (s.instance_id, s.paths.state()) {
         (Some(id), _) => Some(id.to_string()),
+        (None, Some(st)) if st.machine_id_period().exists() => {
+            sender::batch_machine_id(s, &st, &outgoing).ok()
+        }
         (None, Some(st)) => state::read_machine_id(&st),
         _ => None,
     };
@@ -208,10 +214,9 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
     let today_events = crate::record::rollup::events_from(&spool::merge(today_lines));
     if json {
         let v = json!({
-            "endpoint": s.endpoint.as_ref().map(|e| &e.value),
-            "next_batch": shown.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
             "endpoint": s.endpoint.as_ref().map(|e| crate::deliver::endpoint::redact(&e.value)),
             "next_batch": next,
+            "lines_in_later_batches": later,
             "today": today_events,
         });
         print_json(out, &v)?;
@@ -228,6 +233,13 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
             )?;
             out.write_all(b.as_bytes())?;
             writeln!(out)?;
+            if later > 0 {
+                writeln!(
+                    out,
+                    "Then {later} more rows, in further batches of at most {} rows each (one machine-id period per batch).",
+                    sender::MAX_LINES
+                )?;
+            }
         }
         None => writeln!(out, "Nothing is waiting to be sent.")?,
     }

@@ -312,21 +312,69 @@ pub fn append(state: &StateFiles, lines: &[Line], today: &str) -> Result<(), Spo
 /// Lines the next send would take: already-claimed lines first (a resend
 /// under the same batch id), otherwise the unclaimed lines of completed
 /// days. Read-only; used by `telemetry show` and debug mode.
-pub fn peek_outgoing(lines: &[Line], today: &str) -> (Option<String>, Vec<Line>) {
+/// The third value counts the outgoing lines left for later batches (a
+/// batch takes at most `max_lines`, all of one rotation `period`), so what
+/// is shown is exactly the first post of a send.
+pub fn peek_outgoing(
+    lines: &[Line],
+    today: &str,
+    max_lines: usize,
+    period: &dyn Fn(&str) -> Option<String>,
+) -> (Option<String>, Vec<Line>, usize) {
     if let Some(id) = lines.iter().find_map(|l| l.b.clone()) {
-        let claimed = lines
+        let claimed: Vec<Line> = lines
             .iter()
             .filter(|l| l.b.as_deref() == Some(&id))
             .cloned()
             .collect();
-        return (Some(id), claimed);
+        let later = lines
+            .iter()
+            .filter(|l| l.b.is_none() && outgoing(l, today))
+            .count();
+        return (Some(id), claimed, later);
     }
-    let out = lines
-        .iter()
-        .filter(|l| l.b.is_none() && outgoing(l, today))
-        .cloned()
-        .collect();
-    (None, merge(out))
+    let out = merge(
+        lines
+            .iter()
+            .filter(|l| l.b.is_none() && outgoing(l, today))
+            .cloned()
+            .collect(),
+    );
+    let first = next_batch(&out, today, max_lines, period);
+    let later = out.len() - first.len();
+    (
+        None,
+        first.into_iter().map(|i| out[i].clone()).collect(),
+        later,
+    )
+}
+
+/// The indices of the unclaimed lines the next batch takes: at most
+/// `max_lines` of completed days, all of the first one's `period`.
+fn next_batch(
+    lines: &[Line],
+    today: &str,
+    max_lines: usize,
+    period: &dyn Fn(&str) -> Option<String>,
+) -> Vec<usize> {
+    let mut taken = Vec::new();
+    let mut batch_period = None;
+    for (i, l) in lines.iter().enumerate() {
+        if taken.len() >= max_lines {
+            break;
+        }
+        if l.b.is_some() || !outgoing(l, today) {
+            continue;
+        }
+        let p = period(&l.day);
+        if taken.is_empty() {
+            batch_period = p;
+        } else if p != batch_period {
+            continue;
+        }
+        taken.push(i);
+    }
+    taken
 }
 
 /// Whether an unclaimed line is ready to leave: its day is over. Lifecycle
@@ -347,10 +395,23 @@ pub fn send_due(lines: &[Line], today: &str) -> bool {
 /// Claims the outgoing lines for a batch (caller holds the lock): if lines
 /// are already claimed, returns those; otherwise tags up to `max_lines`
 /// outgoing lines with a new batch id in one atomic rewrite.
+#[cfg(test)]
 pub fn claim(
     state: &StateFiles,
     today: &str,
     max_lines: usize,
+) -> Result<Option<(String, Vec<Line>)>, SpoolError> {
+    claim_by(state, today, max_lines, &|_: &str| None)
+}
+
+/// [`claim`], taking into one batch only lines whose day has the same
+/// `period` as the first line taken: a batch carries one machine id, and a
+/// rotating id must never join two periods.
+pub fn claim_by(
+    state: &StateFiles,
+    today: &str,
+    max_lines: usize,
+    period: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<(String, Vec<Line>)>, SpoolError> {
     let parsed = read(state)?;
     let mut lines = parsed.lines;
@@ -378,11 +439,9 @@ pub fn claim(
     let mut lines = merge(lines);
     let id = crate::os::random::uuid().to_string();
     let mut taken = Vec::new();
-    for l in lines.iter_mut() {
-        if taken.len() < max_lines && outgoing(l, today) {
-            l.b = Some(id.clone());
-            taken.push(l.clone());
-        }
+    for i in next_batch(&lines, today, max_lines, period) {
+        lines[i].b = Some(id.clone());
+        taken.push(lines[i].clone());
     }
     if taken.is_empty() {
         return Ok(None);

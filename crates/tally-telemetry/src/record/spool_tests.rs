@@ -188,3 +188,39 @@ fn symlinked_spool_is_refused() {
     assert!(append(&s, &[cmd("2026-11-20", "a", 1)], "2026-11-21").is_err());
     assert_eq!(std::fs::read(&target).unwrap(), b"");
 }
+
+/// With a monthly machine id, November 30th and December 1st wait in one
+/// spool: each batch holds one month, so each is sent under its own id.
+#[test]
+fn a_batch_never_joins_two_rotation_periods() {
+    let (_t, s) = state();
+    append(
+        &s,
+        &[cmd("2026-11-30", "a", 1), cmd("2026-12-01", "b", 1)],
+        "2026-12-02",
+    )
+    .unwrap();
+    let month = |day: &str| Some(day[..7].to_owned());
+    let _l = lock(&s).unwrap();
+    let (id, first) = claim_by(&s, "2026-12-02", 100, &month).unwrap().unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].day, "2026-11-30");
+    release(&s, &id).unwrap();
+    let (_, second) = claim_by(&s, "2026-12-02", 100, &month).unwrap().unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].day, "2026-12-01");
+}
+
+/// `telemetry show` shows exactly the first post of a send: at most a
+/// batch's lines, and how many wait for later batches (it once printed
+/// one body of 600 commands where the send posted three).
+#[test]
+fn show_peeks_at_the_first_batch_only_and_counts_the_rest() {
+    let lines: Vec<Line> = (0..600)
+        .map(|i| cmd("2026-11-20", &format!("c{i}"), 1))
+        .collect();
+    let (id, first, later) = peek_outgoing(&lines, "2026-11-21", 250, &|_: &str| None);
+    assert!(id.is_none());
+    assert_eq!(first.len(), 250);
+    assert_eq!(later, 350);
+}

@@ -330,6 +330,11 @@ pub fn current_id(st: &StateFiles, rotation: Rotation, today: Date) -> Result<St
         .flatten()
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
     if stored.as_deref() != Some(period.as_str()) || read_machine_id(st).is_none() {
+        // The old period's id is kept for its days still in the spool: a
+        // day is always sent under its own period's id.
+        if let (Some(old), Some(id)) = (stored.as_deref(), read_machine_id(st)) {
+            remember_past(st, old, &id)?;
+        }
         files::remove_if_exists(&st.machine_id())?;
         let id = ensure_machine_id(st)?;
         files::write_atomic(
@@ -342,10 +347,106 @@ pub fn current_id(st: &StateFiles, rotation: Rotation, today: Date) -> Result<St
     ensure_machine_id(st)
 }
 
+/// Periods remembered in `machine_id_past`: more than the days a batch may
+/// be late (the server's window), whatever the period.
+const MAX_PAST: usize = 64;
+
+/// The id that `day`'s lines are sent under: the id of `day`'s own period,
+/// never the id of the period a send happens in (that would link two
+/// periods and count the machine twice). An earlier period's id is the one
+/// it had, or, when none was kept, a fresh random one minted for it and
+/// kept, so the period still has exactly one.
+pub fn id_for_day(
+    st: &StateFiles,
+    rotation: Rotation,
+    today: Date,
+    day: Date,
+) -> Result<String, FileError> {
+    let current = current_id(st, rotation, today)?;
+    let (Some(period), Some(now)) = (rotation.period(day), rotation.period(today)) else {
+        return Ok(current);
+    };
+    if period == now {
+        return Ok(current);
+    }
+    let past = read_past(st);
+    if let Some((_, id)) = past.iter().find(|(p, _)| *p == period) {
+        return Ok(id.clone());
+    }
+    let id = crate::os::random::uuid().to_string();
+    remember_past(st, &period, &id)?;
+    Ok(id)
+}
+
+fn read_past(st: &StateFiles) -> Vec<(String, String)> {
+    let Ok(Some(bytes)) = files::read_optional(&st.machine_id_past()) else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| {
+            let (p, id) = l.split_once(' ')?;
+            let id = crate::os::uuid::Uuid::parse(id.trim())?;
+            Some((p.to_owned(), id.to_string()))
+        })
+        .take(MAX_PAST)
+        .collect()
+}
+
+fn remember_past(st: &StateFiles, period: &str, id: &str) -> Result<(), FileError> {
+    let mut past: Vec<(String, String)> = read_past(st)
+        .into_iter()
+        .filter(|(p, _)| p != period)
+        .collect();
+    past.push((period.to_owned(), id.to_owned()));
+    let skip = past.len().saturating_sub(MAX_PAST);
+    let text: String = past
+        .iter()
+        .skip(skip)
+        .map(|(p, id)| format!("{p} {id}\n"))
+        .collect();
+    files::write_atomic(&st.machine_id_past(), text.as_bytes(), true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::os::date::parse_day;
+
+    #[test]
+    fn the_last_day_of_a_period_is_sent_under_that_periods_id() {
+        let t = tempfile::tempdir().unwrap();
+        let st = StateFiles(t.path().to_path_buf());
+        let day = |s| parse_day(s).unwrap();
+        // November's id, in use during November.
+        let nov = current_id(&st, Rotation::Monthly, day("2026-11-20")).unwrap();
+        // On December 1st, November 30th is sent: under November's id.
+        let sent =
+            id_for_day(&st, Rotation::Monthly, day("2026-12-01"), day("2026-11-30")).unwrap();
+        assert_eq!(sent, nov);
+        // December has an id of its own, not linked to November's.
+        let dec = current_id(&st, Rotation::Monthly, day("2026-12-01")).unwrap();
+        assert_ne!(dec, nov);
+        assert_eq!(
+            id_for_day(&st, Rotation::Monthly, day("2026-12-02"), day("2026-12-01")).unwrap(),
+            dec
+        );
+        // A period never seen before gets one id, kept for its other days.
+        let sep = id_for_day(&st, Rotation::Monthly, day("2026-12-02"), day("2026-09-30")).unwrap();
+        assert!(sep != nov && sep != dec);
+        assert_eq!(
+            id_for_day(&st, Rotation::Monthly, day("2026-12-03"), day("2026-09-29")).unwrap(),
+            sep
+        );
+        // Daily rotation: yesterday is sent under yesterday's id.
+        let t2 = tempfile::tempdir().unwrap();
+        let st2 = StateFiles(t2.path().to_path_buf());
+        let d21 = current_id(&st2, Rotation::Daily, day("2026-11-21")).unwrap();
+        assert_eq!(
+            id_for_day(&st2, Rotation::Daily, day("2026-11-22"), day("2026-11-21")).unwrap(),
+            d21
+        );
+    }
 
     #[test]
     fn backoff_doubles_to_a_day() {
