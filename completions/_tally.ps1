@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'tally' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'See the counts kept under this application name (`tally --app NAME telemetry status|show|flush|log`); consent and settings stay tally''s. `run --app` and `report --app` take it after their own name too')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -36,7 +36,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -55,7 +54,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;status' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -65,7 +63,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;on' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -74,7 +71,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;off' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -83,7 +79,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;prompt' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Ask even if a choice was already made (the new answer replaces it)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
@@ -94,7 +89,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;uninstall' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -103,7 +97,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;reset' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -112,7 +105,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;flush' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -122,7 +114,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;show' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -132,7 +123,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;telemetry;log' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -185,7 +175,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -196,7 +185,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -209,7 +197,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel;get' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -218,7 +205,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel;set' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -227,7 +213,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;config;otel;unset' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -278,7 +263,7 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;run' {
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (its own consent and settings stay tally''s; see them with `tally --app NAME telemetry show`)')
             [CompletionResult]::new('--tool-names', '--tool-names', [CompletionResultType]::ParameterName, 'Count tool calls under their tool names (names must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name). Off by default: only outcomes are counted')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -303,7 +288,6 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss')
             [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off')
             [CompletionResult]::new('--otlp-interval', '--otlp-interval', [CompletionResultType]::ParameterName, 'Seconds between OTLP exports')
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -312,12 +296,12 @@ Register-ArgumentCompleter -Native -CommandName 'tally' -ScriptBlock {
             break
         }
         'tally;report' {
+            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Show only this application')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: <data dir>/tally/store.sqlite3]')
             [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'The store as a URL: clickhouse://HOST:PORT/DATABASE (the aggregation runs inside ClickHouse) or sqlite:PATH; also read from TALLY_STORE')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)')
             [CompletionResult]::new('--min-machines', '--min-machines', [CompletionResultType]::ParameterName, 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)')
             [CompletionResult]::new('--html', '--html', [CompletionResultType]::ParameterName, 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`')
-            [CompletionResult]::new('--app', '--app', [CompletionResultType]::ParameterName, 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON')
             [CompletionResult]::new('--no-telemetry', '--no-telemetry', [CompletionResultType]::ParameterName, 'Disable telemetry for this run (nothing is recorded or sent)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')

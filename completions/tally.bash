@@ -221,16 +221,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config)
-            opts="-h -V --no-telemetry --app --help --version otel help"
+            opts="-h -V --no-telemetry --help --version otel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -323,16 +319,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel)
-            opts="-h -V --no-telemetry --app --help --version get set unset help"
+            opts="-h -V --no-telemetry --help --version get set unset help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -341,16 +333,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel__subcmd__get)
-            opts="-h -V --no-telemetry --app --help --version"
+            opts="-h -V --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -429,16 +417,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel__subcmd__set)
-            opts="-h -V --no-telemetry --app --help --version"
+            opts="-h -V --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -447,16 +431,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__config__subcmd__otel__subcmd__unset)
-            opts="-h -V --no-telemetry --app --help --version"
+            opts="-h -V --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -745,12 +725,16 @@ _tally() {
             return 0
             ;;
         tally__subcmd__report)
-            opts="-h -V --db --store --since --min-machines --json --html --no-telemetry --app --help --version"
+            opts="-h -V --app --db --store --since --min-machines --json --html --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -771,10 +755,6 @@ _tally() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -783,7 +763,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__run)
-            opts="-h -V --tool-names --no-telemetry --app --help --version"
+            opts="-h -V --app --tool-names --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -801,7 +781,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__serve)
-            opts="-h -V --listen --db --store --rate-limit --retention-days --max-connections --max-connections-per-source --max-requests-per-connection --global-rate --source-rate --header-timeout --body-timeout --sync --otlp-endpoint --otlp-interval --no-telemetry --app --help --version"
+            opts="-h -V --listen --db --store --rate-limit --retention-days --max-connections --max-connections-per-source --max-requests-per-connection --global-rate --source-rate --header-timeout --body-timeout --sync --otlp-endpoint --otlp-interval --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -867,10 +847,6 @@ _tally() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -879,16 +855,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry)
-            opts="-h -V --no-telemetry --app --help --version status on off prompt uninstall reset flush show log help"
+            opts="-h -V --no-telemetry --help --version status on off prompt uninstall reset flush show log help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -897,16 +869,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__flush)
-            opts="-h -V --json --no-telemetry --app --help --version"
+            opts="-h -V --json --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1069,16 +1037,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__log)
-            opts="-h -V --json --no-telemetry --app --help --version"
+            opts="-h -V --json --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1087,16 +1051,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__off)
-            opts="-h -V --no-telemetry --app --help --version"
+            opts="-h -V --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1105,16 +1065,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__on)
-            opts="-h -V --no-telemetry --app --help --version"
+            opts="-h -V --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1123,16 +1079,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__prompt)
-            opts="-h -V --force --json --no-telemetry --app --help --version"
+            opts="-h -V --force --json --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1141,16 +1093,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__reset)
-            opts="-h -V --no-telemetry --app --help --version"
+            opts="-h -V --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1159,16 +1107,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__show)
-            opts="-h -V --json --no-telemetry --app --help --version"
+            opts="-h -V --json --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1177,16 +1121,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__status)
-            opts="-h -V --json --no-telemetry --app --help --version"
+            opts="-h -V --json --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1195,16 +1135,12 @@ _tally() {
             return 0
             ;;
         tally__subcmd__telemetry__subcmd__uninstall)
-            opts="-h -V --no-telemetry --app --help --version"
+            opts="-h -V --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --app)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;

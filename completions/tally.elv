@@ -18,7 +18,7 @@ set edit:completion:arg-completer[tally] = {|@words|
     }
     var completions = [
         &'tally'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
+            cand --app 'See the counts kept under this application name (`tally --app NAME telemetry status|show|flush|log`); consent and settings stay tally''s. `run --app` and `report --app` take it after their own name too'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -32,7 +32,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;telemetry'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -50,7 +49,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;telemetry;status'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -59,7 +57,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;on'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -67,7 +64,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;off'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -75,7 +71,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;prompt'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --force 'Ask even if a choice was already made (the new answer replaces it)'
             cand --json 'Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
@@ -85,7 +80,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;uninstall'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -93,7 +87,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;reset'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -101,7 +94,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;flush'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
@@ -110,7 +102,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;show'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -119,7 +110,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;telemetry;log'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
@@ -160,7 +150,6 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;telemetry;help;help'= {
         }
         &'tally;config'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -170,7 +159,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;config;otel'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -182,7 +170,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tally;config;otel;get'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -190,7 +177,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;config;otel;set'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -198,7 +184,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;config;otel;unset'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -237,7 +222,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;config;help;help'= {
         }
         &'tally;run'= {
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
+            cand --app 'Count under this application name instead of tally (its own consent and settings stay tally''s; see them with `tally --app NAME telemetry show`)'
             cand --tool-names 'Count tool calls under their tool names (names must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name). Off by default: only outcomes are counted'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
@@ -261,7 +246,6 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --sync 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss'
             cand --otlp-endpoint 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off'
             cand --otlp-interval 'Seconds between OTLP exports'
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -269,12 +253,12 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --version 'Print version'
         }
         &'tally;report'= {
+            cand --app 'Show only this application'
             cand --db 'The SQLite store [default: <data dir>/tally/store.sqlite3]'
             cand --store 'The store as a URL: clickhouse://HOST:PORT/DATABASE (the aggregation runs inside ClickHouse) or sqlite:PATH; also read from TALLY_STORE'
             cand --since 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)'
             cand --min-machines 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)'
             cand --html 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`'
-            cand --app 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally''s). With `report`: show only this application'
             cand --json 'Print machine-readable JSON'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help'

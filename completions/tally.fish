@@ -24,7 +24,7 @@ function __fish_tally_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c tally -n "__fish_tally_needs_command" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
+complete -c tally -n "__fish_tally_needs_command" -l app -d 'See the counts kept under this application name (`tally --app NAME telemetry status|show|flush|log`); consent and settings stay tally\'s. `run --app` and `report --app` take it after their own name too' -r
 complete -c tally -n "__fish_tally_needs_command" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_needs_command" -s V -l version -d 'Print version'
@@ -34,7 +34,6 @@ complete -c tally -n "__fish_tally_needs_command" -f -a "run" -d 'Run an MCP ser
 complete -c tally -n "__fish_tally_needs_command" -f -a "serve" -d 'Run the ingest endpoint: validate posted batches against the schema and store them'
 complete -c tally -n "__fish_tally_needs_command" -f -a "report" -d 'Summarise what `tally serve` stored: machines, commands, tool calls, clients, versions'
 complete -c tally -n "__fish_tally_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt uninstall reset flush show log help" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt uninstall reset flush show log help" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt uninstall reset flush show log help" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt uninstall reset flush show log help" -s V -l version -d 'Print version'
@@ -48,44 +47,35 @@ complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_se
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt uninstall reset flush show log help" -f -a "show" -d 'Print exactly what the next send would post, and today\'s local counts'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt uninstall reset flush show log help" -f -a "log" -d 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and not __fish_seen_subcommand_from status on off prompt uninstall reset flush show log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from on" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from off" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l force -d 'Ask even if a choice was already made (the new answer replaces it)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l json -d 'Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from prompt" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from uninstall" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from uninstall" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from uninstall" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from uninstall" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from reset" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from flush" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from log" -s h -l help -d 'Print help'
@@ -100,13 +90,11 @@ complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_s
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print exactly what the next send would post, and today\'s local counts'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "log" -d 'List the batches sent from this machine, oldest first (at least the newest 100 are kept)'
 complete -c tally -n "__fish_tally_using_subcommand telemetry; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -f -a "otel" -d 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
 complete -c tally -n "__fish_tally_using_subcommand config; and not __fish_seen_subcommand_from otel help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -s h -l help -d 'Print help'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -s V -l version -d 'Print version'
@@ -116,7 +104,7 @@ complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subc
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from otel" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "otel" -d 'Get, set or unset `usage-analytics-enabled`: the stored telemetry choice, as in `thv config otel`'
 complete -c tally -n "__fish_tally_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tally -n "__fish_tally_using_subcommand run" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
+complete -c tally -n "__fish_tally_using_subcommand run" -l app -d 'Count under this application name instead of tally (its own consent and settings stay tally\'s; see them with `tally --app NAME telemetry show`)' -r
 complete -c tally -n "__fish_tally_using_subcommand run" -l tool-names -d 'Count tool calls under their tool names (names must match `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name). Off by default: only outcomes are counted'
 complete -c tally -n "__fish_tally_using_subcommand run" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -137,16 +125,15 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -l sync -d 'full: eve
 full\t'WAL, synchronous=FULL'"
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-endpoint -d 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-interval -d 'Seconds between OTLP exports' -r
-complete -c tally -n "__fish_tally_using_subcommand serve" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c tally -n "__fish_tally_using_subcommand report" -l app -d 'Show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l db -d 'The SQLite store [default: <data dir>/tally/store.sqlite3]' -r -F
 complete -c tally -n "__fish_tally_using_subcommand report" -l store -d 'The store as a URL: clickhouse://HOST:PORT/DATABASE (the aggregation runs inside ClickHouse) or sqlite:PATH; also read from TALLY_STORE' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l since -d 'Start of the window: a number of days back (`30d`) or a date (`2026-11-01`)' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l min-machines -d 'Rows backed by fewer distinct machines are folded into `other` (k-anonymity)' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l html -d 'Write one self-contained HTML page (charts, changes against the previous period of the same length) to FILE, or to stdout with `-`' -r -F
-complete -c tally -n "__fish_tally_using_subcommand report" -l app -d 'Count under this application name instead of tally (for `run`, and `telemetry status|show|flush|log` to see those counts; consent and settings stay tally\'s). With `report`: show only this application' -r
 complete -c tally -n "__fish_tally_using_subcommand report" -l json -d 'Print machine-readable JSON'
 complete -c tally -n "__fish_tally_using_subcommand report" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand report" -s h -l help -d 'Print help'

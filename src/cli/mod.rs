@@ -36,10 +36,10 @@ pub const ENV_PREFIX: &str = "TALLY";
 pub struct Cli {
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
-    /// Count under this application name instead of tally (for `run`, and
-    /// `telemetry status|show|flush|log` to see those counts; consent and
-    /// settings stay tally's). With `report`: show only this application.
-    #[arg(long, global = true, value_name = "NAME", value_parser = run::app_name)]
+    /// See the counts kept under this application name (`tally --app NAME
+    /// telemetry status|show|flush|log`); consent and settings stay tally's.
+    /// `run --app` and `report --app` take it after their own name too
+    #[arg(long, value_name = "NAME", value_parser = run::app_name)]
     pub app: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -84,7 +84,21 @@ pub fn command() -> clap::Command {
 /// Parses the process arguments, runs the command, returns the exit code.
 pub fn run() -> anyhow::Result<ExitCode> {
     let matches = command().get_matches();
-    let cli = Cli::from_arg_matches(&matches)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    // `--app` belongs to `run` and `report` (their own flag) and to the
+    // `telemetry` commands that read counts (the top-level flag): one value.
+    let own_app = match &cli.command {
+        Command::Run(a) => a.app.clone(),
+        Command::Report(a) => a.app.clone(),
+        _ => None,
+    };
+    if let (Some(top), Some(own)) = (&cli.app, &own_app) {
+        if top != own {
+            eprintln!("tally: --app is given twice ({top} and {own}); give it once");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    cli.app = cli.app.or(own_app);
     let managing = matches!(
         cli.command,
         Command::Telemetry { .. } | Command::Config { .. } | Command::Generate { .. }

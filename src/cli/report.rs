@@ -16,6 +16,9 @@ use crate::server::store::AnyStore;
 /// `tally report` options.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
+    /// Show only this application
+    #[arg(long, value_name = "NAME", value_parser = super::run::app_name)]
+    pub app: Option<String>,
     /// The SQLite store [default: <data dir>/tally/store.sqlite3]
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub db: Option<PathBuf>,

@@ -21,6 +21,11 @@ use tally_telemetry::schema::Pattern;
 #[derive(Args, Debug)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct RunArgs {
+    /// Count under this application name instead of tally (its own consent
+    /// and settings stay tally's; see them with `tally --app NAME telemetry show`)
+    #[arg(long, value_name = "NAME", value_parser = app_name)]
+    pub app: Option<String>,
+
     /// Count tool calls under their tool names (names must match
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`; others count without a name).
     /// Off by default: only outcomes are counted.

@@ -151,6 +151,30 @@ fn a_crate_written_from_the_readme_alone_has_working_telemetry_commands() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// The README host has no `about` of its own: its `--help` opened with the
+/// doc comment of `TelemetryArgs` ("The global flag a host flattens…"),
+/// and `--no-telemetry` stood among each subcommand's own flags.
+#[test]
+fn the_readme_hosts_help_shows_the_host_not_tallys_doc_comment() {
+    let bin = build_readme_crate();
+    let sb = Sandbox::new();
+    let help = text(&sb.command(&bin, &["--help"]).output().unwrap().stdout);
+    assert!(help.starts_with("Usage: mytool"), "{help}");
+    assert!(!help.contains("flattens"), "{help}");
+    let sub = text(
+        &sb.command(&bin, &["deploy", "--help"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let env = sub.find("--env").expect("deploy's own flag");
+    let flag = sub.find("--no-telemetry").expect("the global flag");
+    assert!(
+        env < flag,
+        "--no-telemetry comes after the command's own flags: {sub}"
+    );
+}
+
 #[test]
 fn an_external_subcommand_is_recorded_as_external_never_as_typed_acme_secret_project() {
     let sb = host_sandbox("http://127.0.0.1:9/v1/batch");

@@ -6,11 +6,16 @@
 use clap::{Args, Subcommand};
 
 /// The global flag a host flattens into its top-level arguments.
+// `about = None`, `long_about = None`: clap would otherwise show this doc
+// comment as the about text of a host that has none of its own; a host's
+// own `about` still wins (tests/cli: the README host's help).
 #[derive(Clone, Copy, Debug, Default)]
 #[cfg_attr(feature = "clap", derive(Args))]
+#[cfg_attr(feature = "clap", command(about = None, long_about = None))]
 pub struct TelemetryArgs {
     /// Disable telemetry for this run (nothing is recorded or sent)
-    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    // Listed after the command's own options, wherever it is propagated.
+    #[cfg_attr(feature = "clap", arg(long, global = true, display_order = 1000))]
     pub no_telemetry: bool,
 }
 
