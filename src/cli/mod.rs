@@ -92,11 +92,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Report(a) => a.app.clone(),
         _ => None,
     };
-    if let (Some(top), Some(own)) = (&cli.app, &own_app) {
-        if top != own {
-            eprintln!("tally: --app is given twice ({top} and {own}); give it once");
-            return Ok(ExitCode::from(2));
-        }
+    if let (Some(top), Some(own)) = (&cli.app, &own_app)
+        && top != own
+    {
+        eprintln!("tally: --app is given twice ({top} and {own}); give it once");
+        return Ok(ExitCode::from(2));
     }
     cli.app = cli.app.or(own_app);
     let managing = matches!(
