@@ -149,7 +149,8 @@ fn status_creates_nothing_while_undecided_or_disabled() {
     sb.ok(&["telemetry", "status", "--json"]);
     sb.ok(&["telemetry", "show"]);
     sb.ok(&["telemetry", "log"]);
-    sb.ok(&["telemetry", "flush"]);
+    // Undecided, so disabled: flush cannot try, which is exit code 1.
+    assert_eq!(sb.tally(&["telemetry", "flush"]).status.code(), Some(1));
     sb.ok(&["config", "otel", "get", "usage-analytics-enabled"]);
     assert!(sb.created().is_empty(), "created {:?}", sb.created());
     // The example host is opt-out: undecided means enabled by default, and
@@ -281,4 +282,25 @@ fn config_file_is_private_and_keeps_comments() {
         sb.status()["endpoint_source"].as_str().unwrap(),
         format!("config {}", sb.config_file().display())
     );
+}
+
+/// The README says `flush` "exits 1 when the send failed or could not be
+/// attempted", but it exited 0 with telemetry off and with no endpoint.
+#[test]
+fn flush_exits_1_when_nothing_could_be_attempted() {
+    let mut sb = Sandbox::new();
+    let out = sb.tally(&["telemetry", "flush", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"], "disabled", "{v}");
+    sb.set("TALLY_TELEMETRY", "1");
+    let out = sb.tally(&["telemetry", "flush"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("no_endpoint: "),
+        "{}",
+        text(&out.stdout)
+    );
+    // The reason is said once, on stdout; nothing is added on stderr.
+    assert_eq!(text(&out.stderr), "");
 }

@@ -156,8 +156,15 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
             )?;
         }
     }
+    // "Exits 1 when the send failed or could not be attempted". The export
+    // to the user's own collector has its own switch: where it is on, it
+    // was the attempt, even with the product's analytics off or unset.
     match outcome {
         Outcome::Failed(m, _) | Outcome::Unusable(m) => Err(CommandError::NotSent(m)),
+        Outcome::NoStateDir | Outcome::NoticePending => Err(CommandError::NotAttempted),
+        Outcome::Disabled | Outcome::NoEndpoint if !s.otlp.enabled => {
+            Err(CommandError::NotAttempted)
+        }
         _ => Ok(()),
     }
 }

@@ -24,6 +24,10 @@ pub enum CommandError {
     /// `telemetry flush` could not deliver (exit code 1); what happened was
     /// already printed, the message says why.
     NotSent(String),
+    /// `telemetry flush` could not even try (telemetry off, no endpoint, no
+    /// state directory, the notice not yet shown): exit code 1; the reason
+    /// was already printed.
+    NotAttempted,
     /// Writing the output failed.
     Output(io::Error),
     /// `telemetry prompt` decided nothing; the code says why (3: no one
@@ -39,6 +43,7 @@ impl std::fmt::Display for CommandError {
             }
             CommandError::Output(e) => write!(f, "writing output: {e}"),
             CommandError::Undecided(_) => f.write_str("nothing was decided"),
+            CommandError::NotAttempted => f.write_str("nothing could be sent"),
         }
     }
 }
@@ -71,7 +76,10 @@ impl CommandError {
 
     /// Whether the message was already shown, so a host prints nothing more.
     pub fn is_silent(&self) -> bool {
-        matches!(self, CommandError::Undecided(_))
+        matches!(
+            self,
+            CommandError::Undecided(_) | CommandError::NotAttempted
+        )
     }
 }
 
@@ -137,8 +145,13 @@ pub(crate) fn outcome_words(
         Outcome::NoEndpoint => (
             "no_endpoint",
             format!(
-                "no endpoint is configured (set {})",
-                s.app.var("TELEMETRY_ENDPOINT")
+                "no endpoint is configured (set {}){}",
+                s.app.var("TELEMETRY_ENDPOINT"),
+                if s.otlp.enabled {
+                    "; the export to your OpenTelemetry collector ran first (see `status` for its result)"
+                } else {
+                    ""
+                }
             ),
             vec![],
         ),
