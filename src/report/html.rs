@@ -112,8 +112,9 @@ fn page(r: &Report, prev: Option<&Report>) -> String {
     let prev = prev.filter(|p| p.machines > 0);
     let _ = write!(
         s,
-        r#"</p><p class="kanon">Every row rests on at least <b>{k}</b> distinct machines; rarer rows are folded into <i>other</i>.</p></header><main>"#,
-        k = r.min_machines
+        r#"</p><p class="kanon">Every row rests on at least <b>{k}</b> distinct {machines}; rarer rows are folded into <i>other</i>.</p></header><main>"#,
+        k = r.min_machines,
+        machines = machines_word(r.min_machines)
     );
     headline(&mut s, r, prev, period_days);
     if r.withheld_rows > 0 {
@@ -146,8 +147,33 @@ fn section_open(s: &mut String, id: &str, title: &str, note: &str) {
     }
 }
 
-fn empty(s: &mut String, what: &str) {
-    let _ = write!(s, r#"<p class="empty">{what}</p>"#);
+/// The empty state of a section. Where k-anonymity withheld rows, an empty
+/// table may only mean that each row had too few machines behind it, so
+/// the page says so instead of claiming nothing happened.
+fn empty(s: &mut String, r: &Report, what: &str) {
+    if r.withheld_rows > 0 {
+        let k = r.min_machines;
+        let _ = write!(
+            s,
+            r#"<p class="empty">Nothing to show here: {what_lower} Or each row rested on fewer than {k} {machines}, and was withheld.</p>"#,
+            what_lower = lower_first(what),
+            machines = machines_word(k),
+        );
+    } else {
+        let _ = write!(s, r#"<p class="empty">{what}</p>"#);
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// "machine" or "machines" after a count.
+fn machines_word(n: usize) -> &'static str {
+    if n == 1 { "machine" } else { "machines" }
 }
 
 fn headline(s: &mut String, r: &Report, prev: Option<&Report>, days: usize) {
@@ -269,7 +295,7 @@ fn daily(s: &mut String, r: &Report, prev: Option<&Report>) {
     );
     let shown = r.days.iter().any(|d| d.day != "other");
     match days_between(&r.since, &r.until).filter(|_| shown) {
-        None => empty(s, "No activity in this period."),
+        None => empty(s, r, "No activity in this period."),
         Some((first, n)) => {
             // A window of years would draw hair-thin bars: the last year is plenty.
             let keep = n.min(366);
@@ -371,7 +397,7 @@ fn distributions(s: &mut String, r: &Report) {
             count(total)
         );
         if total == 0 {
-            empty(s, none);
+            empty(s, r, none);
         } else {
             s.push_str(&chart::histogram(&counts, labels, colour, title));
         }

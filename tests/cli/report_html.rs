@@ -265,3 +265,30 @@ fn an_empty_store_gives_a_page_that_says_there_is_no_data() {
         "{err}"
     );
 }
+
+/// With rows only withheld (one machine, k = 5), the page said "No commands
+/// were run in this period", and the header "at least 1 distinct machines".
+#[test]
+fn withheld_rows_are_not_reported_as_nothing_having_happened() {
+    let sb = Sandbox::new();
+    let srv = Server::start(&sb, &[]);
+    let b = rich_batch(&uuid(), &day(-2), 1);
+    assert_eq!(post(srv.addr, &bytes(&b)).status, 204);
+    let (status, log) = srv.stop();
+    assert!(status.success(), "{log}");
+    let db = sb.root().join("server.sqlite3");
+    let (_, page) = html_report(&sb, &db, 5, &[]);
+    assert!(
+        !page.contains("No commands were run in this period."),
+        "the commands were run, on too few machines to show"
+    );
+    assert!(
+        page.contains("no commands were run in this period. Or each row rested on fewer than 5 machines, and was withheld."),
+        "{page}"
+    );
+    let (_, page) = html_report(&sb, &db, 1, &[]);
+    assert!(
+        page.contains("at least <b>1</b> distinct machine;"),
+        "{page}"
+    );
+}

@@ -33,7 +33,7 @@ pub(super) fn clients(s: &mut String, r: &Report) {
         "Sessions per client and major version.",
     );
     if r.clients.is_empty() {
-        empty(s, "No MCP sessions in this period.");
+        empty(s, r, "No MCP sessions in this period.");
     } else {
         let rows = r
             .clients
@@ -70,7 +70,7 @@ pub(super) fn versions_and_platforms(s: &mut String, r: &Report) {
     s.push_str(r#"<div class="pair">"#);
     section_open(s, "versions", "App versions", "Machines per version.");
     if r.versions.is_empty() {
-        empty(s, "No machines reported in this period.");
+        empty(s, r, "No machines reported in this period.");
     } else {
         let rows = r
             .versions
@@ -105,7 +105,7 @@ pub(super) fn versions_and_platforms(s: &mut String, r: &Report) {
         "Machines per platform.",
     );
     if r.platforms.is_empty() {
-        empty(s, "No machines reported in this period.");
+        empty(s, r, "No machines reported in this period.");
     } else {
         let rows = r
             .platforms
@@ -144,7 +144,7 @@ pub(super) fn lifecycle_and_facts(s: &mut String, r: &Report) {
         "Installs, upgrades and uninstalls.",
     );
     if r.lifecycle.is_empty() {
-        empty(s, "No installs, upgrades or uninstalls in this period.");
+        empty(s, r, "No installs, upgrades or uninstalls in this period.");
     } else {
         let rows = r
             .lifecycle
@@ -179,7 +179,7 @@ pub(super) fn lifecycle_and_facts(s: &mut String, r: &Report) {
         "What deployments reported about themselves.",
     );
     if r.facts.is_empty() {
-        empty(s, "No deployment facts in this period.");
+        empty(s, r, "No deployment facts in this period.");
     } else {
         let rows = r
             .facts
@@ -245,7 +245,7 @@ pub(super) fn dropped(s: &mut String, r: &Report) {
         ),
     ];
     if rows.iter().all(|(n, _, _)| *n == 0) {
-        empty(s, "Nothing was dropped in this period.");
+        empty(s, r, "Nothing was dropped in this period.");
     } else {
         table_open(s, &[("what", false), ("count", true), ("why", false)]);
         for (n, what, why) in rows.iter().filter(|(n, _, _)| *n > 0) {

@@ -32,7 +32,7 @@ pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
         "Most run first. The bar shows how runs ended; changes are against the previous period.",
     );
     if r.commands.is_empty() {
-        empty(s, "No commands were run in this period.");
+        empty(s, r, "No commands were run in this period.");
         s.push_str("</section>");
         return;
     }
@@ -98,7 +98,7 @@ pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
     });
     s.push_str("<h3>Failing most often</h3>");
     if failing.is_empty() {
-        empty(s, "No command failed in this period.");
+        empty(s, r, "No command failed in this period.");
     } else {
         let worst = failing.first().map_or(0.0, |c| c.failure_rate);
         table_open(
@@ -152,7 +152,7 @@ pub(super) fn tools(s: &mut String, r: &Report, prev: Option<&Report>) {
         "Most called first. The bar shows how calls ended; changes are against the previous period.",
     );
     if r.tools.is_empty() {
-        empty(s, "No MCP tool calls in this period.");
+        empty(s, r, "No MCP tool calls in this period.");
         s.push_str("</section>");
         return;
     }
