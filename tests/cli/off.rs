@@ -95,3 +95,55 @@ fn do_not_track_opens_no_socket_and_writes_no_file() {
         "control run did not write the spool:\n{trace}"
     );
 }
+
+/// `HTTPS_PROXY=garbage` was taken as a proxy host and looked up in DNS,
+/// and status blamed the endpoint. Now the run with a completed day waiting
+/// opens no socket (strace), and `status` and `flush` name the proxy
+/// setting.
+#[test]
+fn a_proxy_variable_that_is_not_a_url_causes_no_network_activity() {
+    let rx = Receiver::start(Mode::Accept);
+    let mut sb = host_sandbox(&rx.url());
+    let out = sb
+        .command(&host_bin(), &["build"])
+        .env("HOST_TELEMETRY_NOW", D1)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+        sb.set(var, "garbage");
+    }
+    let trace = traced(&sb, &[]);
+    let net: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("connect(") || (l.contains("socket(") && !l.contains("AF_UNIX")))
+        .collect();
+    assert!(
+        net.is_empty(),
+        "a garbage proxy still reached the network:\n{}",
+        net.join("\n")
+    );
+    assert_eq!(rx.connections(), 0);
+    let status = sb
+        .command(&host_bin(), &["telemetry", "status"])
+        .env("HOST_TELEMETRY_NOW", D2)
+        .output()
+        .unwrap();
+    let status = text(&status.stdout);
+    assert!(
+        status.contains("HTTP_PROXY=\"garbage\" cannot be used (not a URL"),
+        "{status}"
+    );
+    let out = sb
+        .command(&host_bin(), &["telemetry", "flush"])
+        .env("HOST_TELEMETRY_NOW", D2)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("proxy setting"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(rx.connections(), 0);
+}

@@ -309,7 +309,13 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
                 return fail(
                     settings,
                     &state,
-                    format!("sending to {shown} failed: {err}"),
+                    match proxy_setting(settings, &endpoint).map(|(var, _)| var) {
+                        // A refused or dead proxy is not the endpoint refusing.
+                        Some(var) => format!(
+                            "sending to {shown} through the proxy in {var} failed: {err} (check the proxy as well as the endpoint)"
+                        ),
+                        None => format!("sending to {shown} failed: {err}"),
+                    },
                     entries,
                 );
             }
@@ -447,28 +453,9 @@ fn tls_config() -> ureq::tls::TlsConfig {
 /// HTTP(S) and SOCKS4/4a/5/5h proxies are supported. A setting that cannot
 /// be parsed is an error, never a silent direct connection.
 pub fn proxy_for(settings: &Settings, endpoint: &str) -> Result<Option<ureq::Proxy>, String> {
-    let env = &settings.env;
-    let get = |k: &str| {
-        let lower = k.to_ascii_lowercase();
-        env.non_empty(k)
-            .map(|v| (k.to_owned(), v))
-            .or_else(|| env.non_empty(&lower).map(|v| (lower.clone(), v)))
-    };
-    let https = endpoint::scheme(endpoint) == Some("https");
-    let Some((var, proxy)) = if https {
-        get("HTTPS_PROXY")
-    } else {
-        get("HTTP_PROXY")
-    }
-    .or_else(|| get("ALL_PROXY")) else {
+    let Some((var, proxy)) = proxy_setting(settings, endpoint) else {
         return Ok(None);
     };
-    let Some(host) = endpoint::host_of(endpoint) else {
-        return Ok(None);
-    };
-    if get("NO_PROXY").is_some_and(|(_, list)| no_proxy_matches(list, host)) {
-        return Ok(None);
-    }
     let unusable = |why: String| {
         endpoint::redact_text(&format!(
             "the proxy setting {var}={proxy:?} cannot be used ({why}); nothing is sent until it is fixed or unset, rather than connecting directly"
@@ -485,12 +472,60 @@ pub fn proxy_for(settings: &Settings, endpoint: &str) -> Result<Option<ureq::Pro
     if let Some((scheme, _)) = proxy.split_once("://").filter(|(s, _)| !known(s)) {
         return Err(unusable(format!("unknown proxy scheme {scheme:?}")));
     }
+    // Without a scheme, only the common `HOST:PORT` shorthand is taken;
+    // anything else (`garbage`) would be looked up in DNS as a host name.
+    if !proxy.contains("://") && !is_host_port(proxy) {
+        return Err(unusable(
+            "not a URL: write it as http://HOST:PORT or socks5://HOST:PORT".into(),
+        ));
+    }
     // `catching`: a parser that panics on odd input must not reach the host.
     match crate::deliver::guard::catching(|| ureq::Proxy::new(proxy)) {
         Ok(Ok(p)) => Ok(Some(p)),
         Ok(Err(e)) => Err(unusable(e.to_string())),
         Err(panic) => Err(unusable(panic)),
     }
+}
+
+/// `HOST:PORT` with a plausible host (letters, digits, `-`, `.`, or a
+/// bracketed IPv6 address) and a numeric port.
+fn is_host_port(s: &str) -> bool {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !inner.is_empty() && inner.chars().all(|c| c.is_ascii_hexdigit() || c == ':')
+    } else {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    };
+    host_ok && !port.is_empty() && port.len() <= 5 && port.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The proxy variable and its value that a send to `endpoint` goes
+/// through (`NO_PROXY` considered), if any.
+fn proxy_setting<'a>(settings: &'a Settings, endpoint: &str) -> Option<(String, &'a str)> {
+    let env = &settings.env;
+    let get = |k: &str| {
+        let lower = k.to_ascii_lowercase();
+        env.non_empty(k)
+            .map(|v| (k.to_owned(), v))
+            .or_else(|| env.non_empty(&lower).map(|v| (lower.clone(), v)))
+    };
+    let https = endpoint::scheme(endpoint) == Some("https");
+    let found = if https {
+        get("HTTPS_PROXY")
+    } else {
+        get("HTTP_PROXY")
+    }
+    .or_else(|| get("ALL_PROXY"))?;
+    let host = endpoint::host_of(endpoint)?;
+    if get("NO_PROXY").is_some_and(|(_, list)| no_proxy_matches(list, host)) {
+        return None;
+    }
+    Some(found)
 }
 
 /// `NO_PROXY` semantics: comma-separated hosts or domain suffixes
@@ -512,6 +547,19 @@ pub fn no_proxy_matches(list: &str, host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// `HTTPS_PROXY=garbage` was taken as a proxy host name and looked up
+    /// in DNS; a value without a scheme must be `HOST:PORT`.
+    #[test]
+    fn a_proxy_value_that_is_not_a_url_is_refused_not_looked_up() {
+        assert!(super::is_host_port("proxy.corp:3128"));
+        assert!(super::is_host_port("[::1]:8080"));
+        assert!(super::is_host_port("10.0.0.1:80"));
+        assert!(!super::is_host_port("garbage"));
+        assert!(!super::is_host_port("garbage:"));
+        assert!(!super::is_host_port("a b:80"));
+        assert!(!super::is_host_port("host:99999x"));
+    }
+
     use super::*;
 
     #[test]
