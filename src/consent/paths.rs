@@ -7,6 +7,14 @@
 //! Locations follow the platform conventions through `directories` (XDG on
 //! Linux) and can be overridden by environment for containers, where there
 //! may be no home at all but a volume to keep state on.
+//!
+//! | | consent file | state directory | system policy |
+//! |---|---|---|---|
+//! | Linux | `$XDG_CONFIG_HOME/<app>/telemetry.toml` (`~/.config/…`) | `$XDG_STATE_HOME/<app>` (`~/.local/state/…`) | `/etc/tally/<app>.toml` |
+//! | macOS | `~/Library/Application Support/<app>/telemetry.toml` | `~/Library/Application Support/<app>` (the same folder: macOS has no separate state location) | `/etc/tally/<app>.toml` |
+//! | Windows | `%APPDATA%\<app>\config\telemetry.toml` (roaming: the choice is the user's, on every machine) | `%LOCALAPPDATA%\<app>\data` (local: a roaming machine id would be shared by machines) | `%ProgramData%\tally\<app>.toml` |
+//!
+//! `<PREFIX>_TELEMETRY_DIR` replaces the state directory everywhere.
 
 use std::path::{Path, PathBuf};
 
