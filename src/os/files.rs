@@ -18,7 +18,7 @@
 //! | FIFOs, devices | opened `O_NONBLOCK`, then refused | named pipes and devices do not live in directories; refused by kind |
 //! | owner | the file's uid must be the effective uid | not compared: the state lives in the user's profile (`%LOCALAPPDATA%`), whose inherited ACL admits only the user, SYSTEM and Administrators, who could replace any file of the user's anyway |
 //! | modes | files 0600, directories 0700, loose directories repaired | inherited from the profile's ACL |
-//! | replace | `rename(2)`, atomic | `fs::rename`, which replaces an existing file (`FILE_RENAME_FLAG_REPLACE_IF_EXISTS`, falling back to `MoveFileExW(MOVEFILE_REPLACE_EXISTING)`) |
+//! | replace | `rename(2)`, atomic | `fs::rename`, which replaces an existing file: `MoveFileExW(MOVEFILE_REPLACE_EXISTING)`, retried on "access denied" as `FileRenameInfoEx` with `FILE_RENAME_FLAG_REPLACE_IF_EXISTS` (std 1.95, `sys/fs/windows.rs`) |
 //! | locks | `flock` (through `File::try_lock`) | `LockFileEx` (through `File::try_lock`) |
 
 use std::fs::{self, File, OpenOptions};
@@ -374,8 +374,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), File
             });
         }
         // Over an existing file too, on every platform: on Windows std
-        // renames with FILE_RENAME_FLAG_REPLACE_IF_EXISTS (MoveFileExW with
-        // MOVEFILE_REPLACE_EXISTING where that is unsupported).
+        // renames with MoveFileExW(MOVEFILE_REPLACE_EXISTING), retrying as
+        // FileRenameInfoEx with FILE_RENAME_FLAG_REPLACE_IF_EXISTS.
         fs::rename(&tmp, path).map_err(|e| FileError::io("replacing", path, e))
     })();
     if result.is_err() {
