@@ -152,6 +152,13 @@ impl StateFiles {
     pub fn send_lock(&self) -> PathBuf {
         self.0.join("send.lock")
     }
+    /// Written by a process that starts the delivery helper, removed by
+    /// the helper as soon as tally's code runs in it: one that outlives the
+    /// helper's lifetime means the helper never got there (see
+    /// `deliver::helper`).
+    pub fn helper_started(&self) -> PathBuf {
+        self.0.join("helper.started")
+    }
     /// The bounded ledger of what was sent.
     pub fn ledger(&self) -> PathBuf {
         self.0.join("sent.jsonl")
@@ -175,6 +182,7 @@ impl StateFiles {
             self.spool(),
             self.spool_lock(),
             self.send_lock(),
+            self.helper_started(),
             self.ledger(),
             self.backoff(),
             self.last_error(),

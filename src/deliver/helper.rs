@@ -36,9 +36,13 @@
 //! 2. the helper's only argument is `--tally-deliver-helper`, which a host
 //!    that parses its arguments first (`Cli::parse()`) rejects as unknown:
 //!    it exits with a usage error on the null stderr before any of its own
-//!    logic runs. Such a helper delivers nothing, and the attempt shows in
-//!    `telemetry status` as the backoff of an attempt that never ended
-//!    (see below), never as a silent loop of helpers.
+//!    logic runs. Such a helper delivers nothing, and it is not silent:
+//!    the starter leaves `helper.started` in the state directory, which the
+//!    helper removes as soon as tally's code runs in it. The next run that
+//!    finds it older than the helper's lifetime records "the delivery
+//!    helper … never reached tally's code" as the last error and a backoff
+//!    (both in `telemetry status`), instead of starting a helper on every
+//!    run.
 //!
 //! The helper shows in `ps` and the task manager under the host's own name:
 //! argv[0] is the host's argv[0], and on Linux, where the image is
@@ -221,12 +225,28 @@ pub fn start(s: &Settings, exiting: bool) -> bool {
         crate::deliver::deliver_due(s, Mode::Background, None);
         return true;
     }
+    if let Some(started) = never_ran(&state) {
+        // Visible in `telemetry status`, and backed off like a failed send
+        // (1 h, doubling), rather than a helper started on every run.
+        let _ = files::remove_if_exists(&state.helper_started());
+        let _ = state::record_failure(&state, s.clock.unix(), None);
+        state::note_error(
+            &state,
+            &format_instant(s.clock.now()),
+            &format!(
+                "the delivery helper started at {started} never reached tally's code: the constructor that runs it before main did not run, and main exited before Telemetry::init; nothing was sent"
+            ),
+        );
+        return false;
+    }
     let Ok(lock) = files::open_lock_file(&state.send_lock()) else {
         return false;
     };
     if lock.try_lock().is_err() {
         return false; // a sender is running
     }
+    // Before the spawn, so the helper always finds it to remove.
+    let _ = files::write_atomic(&state.helper_started(), b"", false);
     match spawn(s, &lock) {
         Ok(child) => {
             if !exiting {
@@ -252,6 +272,25 @@ pub fn start(s: &Settings, exiting: bool) -> bool {
     }
     // Unix: `lock` closes here without unlocking: the helper's copy of the
     // descriptor keeps the lock until the helper ends.
+}
+
+/// When `helper.started` (see the module's documentation) was left by a
+/// helper that should have ended by now, when that was (RFC 3339, UTC).
+/// Its modification time is the real clock's, as is the helper's lifetime.
+fn never_ran(state: &StateFiles) -> Option<String> {
+    let started = std::fs::symlink_metadata(state.helper_started())
+        .ok()?
+        .modified()
+        .ok()?;
+    let age = started.elapsed().ok()?;
+    if age <= std::time::Duration::from_secs(LIFETIME_SECS.into()) {
+        return None;
+    }
+    let unix = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(crate::os::clock::format_unix(unix as i64))
 }
 
 /// Waits for the helper on a thread, so it never lingers as a zombie in a
@@ -415,9 +454,16 @@ fn spawn(s: &Settings, _lock: &File) -> std::io::Result<()> {
 static ENTRY: extern "C" fn() = entry;
 
 extern "C" fn entry() {
-    if marker_set() {
+    if marker_set() && !entry_disabled_by_test() {
         run_and_exit()
     }
+}
+
+/// Debug builds only: `__TALLY_TEST_NO_HELPER_ENTRY` makes the helper run
+/// the host's `main` as if neither the constructor nor `init()` ran, so
+/// the tests can check that such a helper fails safe and is reported.
+fn entry_disabled_by_test() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("__TALLY_TEST_NO_HELPER_ENTRY").is_some()
 }
 
 #[cfg(unix)]
@@ -444,7 +490,7 @@ fn marker_set() -> bool {
 /// fallback for a platform where the constructor does not run, for hosts
 /// that call `init()` first thing in `main`.
 pub fn run_if_helper(env: &Env) {
-    if env.get(MARKER).is_some() {
+    if env.get(MARKER).is_some() && !entry_disabled_by_test() {
         run_and_exit()
     }
 }
@@ -556,6 +602,10 @@ fn run() {
     };
     let env = Env::from_pairs(std::env::vars().filter(|(k, _)| k != MARKER));
     let mut s = spec.settings(env);
+    // tally's code runs in the helper: the starter's breadcrumb goes.
+    if let Some(state) = s.paths.state() {
+        let _ = files::remove_if_exists(&state.helper_started());
+    }
     if crate::deliver::testing::helper_delay(&s) {
         // Consent as it is now, not as it was before the test's pause.
         s = s.reresolve();
