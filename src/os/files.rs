@@ -234,6 +234,27 @@ fn no_follow(opts: &mut OpenOptions) -> &mut OpenOptions {
     opts
 }
 
+/// Why an open failed. Windows refuses to open a directory as a file with
+/// "access denied", which would hide what is wrong: the path is looked at
+/// (without following it) to name a directory or a link as such.
+fn open_error(path: &Path, op: &'static str, e: io::Error) -> FileError {
+    #[cfg(windows)]
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if is_link(&meta) {
+            return FileError::Symlink {
+                path: path.to_owned(),
+            };
+        }
+        if !meta.is_file() {
+            return FileError::WrongKind {
+                path: path.to_owned(),
+                expected: "regular file",
+            };
+        }
+    }
+    FileError::io(op, path, e)
+}
+
 fn open_checked(path: &Path, opts: &mut OpenOptions, op: &'static str) -> Result<File, FileError> {
     no_follow(opts);
     let file = opts.open(path).map_err(|e| match e.raw_os_error() {
@@ -248,7 +269,7 @@ fn open_checked(path: &Path, opts: &mut OpenOptions, op: &'static str) -> Result
             path: path.to_owned(),
             expected: "regular file",
         },
-        _ => FileError::io(op, path, e),
+        _ => open_error(path, op, e),
     })?;
     let meta = file
         .metadata()
