@@ -220,6 +220,21 @@ host $D2 telemetry off
 left=$(find "$WINEPREFIX/drive_c/users" -path '*AppData/Local/host/data/*' -type f | wc -l)
 [[ $left == 0 ]] && pass "off: no state file left" || fail "off left $left files"
 
+echo "== a hostile state dir: a directory where the spool should be"
+host $D2 telemetry on
+data=$(dirname "$(find "$WINEPREFIX/drive_c/users" -path '*AppData/Local/host/data/machine_id' | head -1)")
+mkdir -p "$data/spool.jsonl"
+host $D2 build
+[[ $rc == 0 && $(cat "$work/out.txt") == built && ! -s $work/err.txt ]] &&
+    pass "the host runs on, silently" || fail "hostile: rc=$rc err=$(cat "$work/err.txt")"
+host $D2 telemetry status
+if grep -q "last error:.*spool.jsonl is not a regular file" "$work/out.txt"; then
+    pass "status names the refused path"
+else
+    fail "status: $(cat "$work/out.txt")"
+fi
+grep "last error" "$work/out.txt" | sed 's/^/   | /'
+
 if [[ $fails == 0 ]]; then
     echo "all Windows checks passed under $("$WINE" --version)"
 else
