@@ -235,6 +235,25 @@ else
 fi
 grep "last error" "$work/out.txt" | sed 's/^/   | /'
 
+echo "== a delivery started from inside std::process::exit (ExitProcess)"
+rmdir "$data/spool.jsonl"
+host $D2 build
+D3=$(date -u -d tomorrow +%F)
+host $D3 exit-deep 3
+[[ $rc == 3 && ! -s $work/err.txt ]] && pass "exit-deep 3 on the next day: its own exit code, nothing on stderr" ||
+    fail "exit-deep on D3: rc=$rc err=$(cat "$work/err.txt")"
+for _ in $(seq 150); do
+    grep -q '"result":"sent"' "$data/sent.jsonl" 2>/dev/null && break
+    sleep 0.2
+done
+if grep -q '"result":"sent"' "$data/sent.jsonl" 2>/dev/null; then
+    pass "the helper started in ExitProcess delivered"
+else
+    fail "no delivery after exit-deep"
+    host $D3 telemetry status
+    sed 's/^/   | /' "$work/out.txt"
+fi
+
 if [[ $fails == 0 ]]; then
     echo "all Windows checks passed under $("$WINE" --version)"
 else

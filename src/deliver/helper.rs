@@ -60,7 +60,7 @@
 //!   Windows a `LockFileEx` lock belongs to the handle that took it and
 //!   handles are not handed over, so the starter keeps its lock until it
 //!   exits and the helper takes the lock itself, waiting up to
-//!   [`TAKE_LOCK_MS`] for the starter to be gone. A second starter that
+//!   `TAKE_LOCK_MS` (2 s) for the starter to be gone. A second starter that
 //!   slips into that gap starts a second helper, which waits for the lock
 //!   and then finds nothing due: at most one sends.
 //! - **Only when due.** Nothing is spawned when telemetry is off, no usable
