@@ -45,7 +45,7 @@
 //!    run.
 //!
 //! The helper shows in `ps` and the task manager under the host's own name:
-//! argv[0] is the host's argv[0], and on Linux, where the image is
+//! `argv[0]` is the host's `argv[0]`, and on Linux, where the image is
 //! executed as `/proc/self/exe` (the running file, even if an upgrade
 //! replaced it since), the helper renames its thread (`PR_SET_NAME`) after
 //! the executable so that `ps` and `top` do not show `exe`.
@@ -310,8 +310,8 @@ fn reap(pid: libc::pid_t) {
 #[cfg(windows)]
 fn reap(_child: ()) {}
 
-/// The host's name as it was started (its argv[0]), for the helper's
-/// argv[0]: `ps` shows the helper as the host, not as `/proc/self/exe`.
+/// The host's name as it was started (its `argv[0]`), for the helper's
+/// `argv[0]`: `ps` shows the helper as the host, not as `/proc/self/exe`.
 #[cfg(unix)]
 fn arg0() -> CString {
     use std::os::unix::ffi::OsStrExt;
