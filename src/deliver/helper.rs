@@ -408,9 +408,10 @@ unsafe fn fork_exec(
 
 /// Windows: `CreateProcessW` through std, with the host's executable, null
 /// stdio, the environment snapshot plus the marker, and no console: a
-/// console host's helper would otherwise share (or, detached, open) a
-/// console window. The child's handles are closed at once; the helper
-/// outlives this process.
+/// helper sharing the host's console would be ended when that console
+/// closes and gets its Ctrl+C; a console program without one would be
+/// given a new console window (`CREATE_NO_WINDOW` says not to). The
+/// child's handles are closed at once; the helper outlives this process.
 #[cfg(windows)]
 fn spawn(s: &Settings, _lock: &File) -> std::io::Result<()> {
     use std::os::windows::process::CommandExt;
