@@ -14,6 +14,7 @@ mod delivery;
 mod embedding;
 mod generated;
 mod helper;
+mod helper_entry;
 mod hostile;
 mod mcp_everything;
 mod mcp_library;

@@ -76,12 +76,56 @@ impl AppInfo {
         self.var("TELEMETRY")
     }
 
-    /// The path of the system policy file when none is configured.
+    /// The path of the system policy file when none is configured:
+    /// `/etc/tally/<name>.toml` on Linux and macOS,
+    /// `%ProgramData%\tally\<name>.toml` on Windows.
     pub fn default_policy_file(&self) -> PathBuf {
         self.policy_file
             .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("/etc/tally/{}.toml", self.name)))
+            .unwrap_or_else(|| system_policy_dir().join(format!("{}.toml", self.name)))
     }
+}
+
+/// Where administrators keep policy files: `/etc/tally` on Unix (macOS
+/// included: `/etc` is root's there too).
+#[cfg(not(windows))]
+fn system_policy_dir() -> PathBuf {
+    PathBuf::from("/etc/tally")
+}
+
+/// Windows: `tally` in the ProgramData known folder, asked of the shell
+/// rather than read from `%ProgramData%`, which every user may set in their
+/// own environment (and so escape the administrator's policy). `/etc/…`
+/// would be `C:\etc\…`, a folder any user may create.
+#[cfg(windows)]
+fn system_policy_dir() -> PathBuf {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::System::Com::CoTaskMemFree;
+    use windows_sys::Win32::UI::Shell::{
+        FOLDERID_ProgramData, KF_FLAG_DEFAULT, SHGetKnownFolderPath,
+    };
+    let mut raw: *mut u16 = std::ptr::null_mut();
+    // SAFETY: a valid folder id and out-pointer; the shell allocates the
+    // string, freed below whatever the result.
+    let hr = unsafe {
+        SHGetKnownFolderPath(
+            &FOLDERID_ProgramData,
+            KF_FLAG_DEFAULT as u32,
+            std::ptr::null_mut(),
+            &mut raw,
+        )
+    };
+    let mut dir = PathBuf::from(r"C:\ProgramData");
+    if hr >= 0 && !raw.is_null() {
+        // SAFETY: on success `raw` is a NUL-terminated UTF-16 string.
+        let len = (0..).take_while(|&i| unsafe { *raw.add(i) } != 0).count();
+        // SAFETY: `len` u16s before the NUL are readable.
+        let wide = unsafe { std::slice::from_raw_parts(raw, len) };
+        dir = PathBuf::from(std::ffi::OsString::from_wide(wide));
+    }
+    // SAFETY: `raw` came from SHGetKnownFolderPath (null is allowed).
+    unsafe { CoTaskMemFree(raw.cast()) };
+    dir.join("tally")
 }
 
 /// Derives an environment prefix from an application name: `my-tool` →

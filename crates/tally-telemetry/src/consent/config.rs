@@ -17,7 +17,13 @@
 //! link the user owns to a file the user owns is followed, and the file it
 //! points to is replaced, the link kept. Anything else is refused with the
 //! reason and the fix.
+//!
+//! On Windows there is no uid to compare: links are followed whoever made
+//! them (creating one needs the user's own rights or an administrator's),
+//! and the file's ACL, inherited from the user's profile, is what keeps
+//! other users out.
 
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -184,9 +190,22 @@ impl From<FileError> for ConfigError {
 /// How many symbolic links in a row are followed before giving up.
 const MAX_LINKS: usize = 8;
 
+#[cfg(unix)]
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// The owner of `meta` when it is neither the current user nor root (Unix);
+/// never on Windows (see the module's documentation).
+fn foreign_owner(meta: &std::fs::Metadata, root_ok: bool) -> Option<u32> {
+    #[cfg(unix)]
+    return Some(meta.uid()).filter(|&u| u != euid() && !(root_ok && u == 0));
+    #[cfg(not(unix))]
+    {
+        let _ = (meta, root_ok);
+        None
+    }
 }
 
 fn link_error(path: &Path, why: String, fix: String) -> ConfigError {
@@ -223,12 +242,11 @@ pub fn locate(path: &Path) -> Result<PathBuf, ConfigError> {
         if !meta.file_type().is_symlink() {
             return real_dir_of(path, &current);
         }
-        if meta.uid() != euid() && meta.uid() != 0 {
+        if let Some(uid) = foreign_owner(&meta, true) {
             return Err(link_error(
                 &current,
                 format!(
-                    "is a symbolic link owned by another user (uid {}), so tally does not follow it",
-                    meta.uid()
+                    "is a symbolic link owned by another user (uid {uid}), so tally does not follow it"
                 ),
                 "replace it with a file or a link of your own".into(),
             ));
@@ -284,10 +302,11 @@ fn real_dir_of(asked: &Path, file: &Path) -> Result<PathBuf, ConfigError> {
             .into());
         }
     };
-    let owner = std::fs::metadata(&real)
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX);
-    if owner != euid() {
+    let owner = match std::fs::metadata(&real) {
+        Ok(m) => foreign_owner(&m, false),
+        Err(_) => Some(u32::MAX),
+    };
+    if let Some(owner) = owner {
         return Err(link_error(
             asked,
             format!(
@@ -341,6 +360,7 @@ pub fn load(path: Option<&Path>) -> ConfigState {
 pub struct Generation(u64, u64, i64, i64, u64);
 
 /// The consent file's generation, `None` when it does not exist.
+#[cfg(unix)]
 pub fn generation(path: &Path) -> Option<Generation> {
     let m = std::fs::metadata(path).ok()?;
     Some(Generation(
@@ -348,6 +368,23 @@ pub fn generation(path: &Path) -> Option<Generation> {
         m.ino(),
         m.mtime(),
         m.mtime_nsec(),
+        m.len(),
+    ))
+}
+
+/// The consent file's generation, `None` when it does not exist. Windows:
+/// std gives no file id without an open handle, so the creation and
+/// last-write times (100 ns ticks) and the size stand in for it; every
+/// write replaces the file with a freshly written one.
+#[cfg(windows)]
+pub fn generation(path: &Path) -> Option<Generation> {
+    use std::os::windows::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Generation(
+        0,
+        m.creation_time(),
+        m.last_write_time() as i64,
+        0,
         m.len(),
     ))
 }

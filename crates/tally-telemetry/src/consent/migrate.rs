@@ -132,7 +132,16 @@ pub fn run(legacy: &Path, consent: &Path) -> Migration {
 }
 
 /// Replaces the host's file atomically, keeping its permission bits (it is
+/// the host's file, not ours to make private). On Windows the new file has
+/// the ACL its directory passes on.
+#[cfg(not(unix))]
+fn write_keeping_mode(path: &Path, bytes: &[u8]) -> Result<(), files::FileError> {
+    files::write_atomic(path, bytes, true)
+}
+
+/// Replaces the host's file atomically, keeping its permission bits (it is
 /// the host's file, not ours to make private).
+#[cfg(unix)]
 fn write_keeping_mode(path: &Path, bytes: &[u8]) -> Result<(), files::FileError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777);

@@ -11,6 +11,7 @@
 //! nothing is sent until it has been seen.
 
 use std::io::Write;
+#[cfg(unix)]
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -80,6 +81,7 @@ pub fn text(settings: &Settings) -> String {
 /// Whether file descriptor 2 leads somewhere a person or a log can read:
 /// a terminal, a regular file, a pipe or a socket. Not `/dev/null` (or any
 /// other character device that is not a terminal), not a closed stderr.
+#[cfg(unix)]
 pub fn stderr_is_readable() -> bool {
     let fd = std::io::stderr().as_raw_fd();
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
@@ -95,6 +97,34 @@ pub fn stderr_is_readable() -> bool {
         libc::S_IFCHR => unsafe { libc::isatty(fd) == 1 },
         _ => false,
     }
+}
+
+/// Windows: the handle behind stderr is a disk file, a pipe, or a console
+/// (`NUL` is a character device too, but no console). A GUI host without
+/// a console has no handle at all.
+#[cfg(windows)]
+pub fn stderr_is_readable() -> bool {
+    use std::io::IsTerminal;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_TYPE_CHAR, FILE_TYPE_DISK, FILE_TYPE_PIPE, GetFileType,
+    };
+    let handle = std::io::stderr().as_raw_handle();
+    if handle.is_null() {
+        return false;
+    }
+    // SAFETY: GetFileType only inspects the handle; an invalid one gives
+    // FILE_TYPE_UNKNOWN.
+    match unsafe { GetFileType(handle) } {
+        FILE_TYPE_DISK | FILE_TYPE_PIPE => true,
+        FILE_TYPE_CHAR => std::io::stderr().is_terminal(),
+        _ => false,
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+pub fn stderr_is_readable() -> bool {
+    false
 }
 
 /// Prints the notice to stderr and, when someone can read it there, stores

@@ -7,6 +7,14 @@
 //! Locations follow the platform conventions through `directories` (XDG on
 //! Linux) and can be overridden by environment for containers, where there
 //! may be no home at all but a volume to keep state on.
+//!
+//! | | consent file | state directory | system policy |
+//! |---|---|---|---|
+//! | Linux | `$XDG_CONFIG_HOME/<app>/telemetry.toml` (`~/.config/…`) | `$XDG_STATE_HOME/<app>` (`~/.local/state/…`) | `/etc/tally/<app>.toml` |
+//! | macOS | `~/Library/Application Support/<app>/telemetry.toml` | `~/Library/Application Support/<app>` (the same folder: macOS has no separate state location) | `/etc/tally/<app>.toml` |
+//! | Windows | `%APPDATA%\<app>\config\telemetry.toml` (roaming: the choice is the user's, on every machine) | `%LOCALAPPDATA%\<app>\data` (local: a roaming machine id would be shared by machines) | `%ProgramData%\tally\<app>.toml` |
+//!
+//! `<PREFIX>_TELEMETRY_DIR` replaces the state directory everywhere.
 
 use std::path::{Path, PathBuf};
 
@@ -145,6 +153,13 @@ impl StateFiles {
     pub fn send_lock(&self) -> PathBuf {
         self.0.join("send.lock")
     }
+    /// Written by a process that starts the delivery helper, removed by
+    /// the helper as soon as tally's code runs in it: one that outlives the
+    /// helper's lifetime means the helper never got there (see
+    /// `deliver::helper`).
+    pub fn helper_started(&self) -> PathBuf {
+        self.0.join("helper.started")
+    }
     /// The bounded ledger of what was sent.
     pub fn ledger(&self) -> PathBuf {
         self.0.join("sent.jsonl")
@@ -169,6 +184,7 @@ impl StateFiles {
             self.spool(),
             self.spool_lock(),
             self.send_lock(),
+            self.helper_started(),
             self.ledger(),
             self.backoff(),
             self.last_error(),

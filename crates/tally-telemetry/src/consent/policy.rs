@@ -1,8 +1,8 @@
 //! The system policy file an administrator may install (by default
-//! `/etc/tally/<app>.toml`). It outranks everything: it may force telemetry
-//! off for every user of the machine, and may set the endpoint (a company
-//! collector) and how often the machine id is replaced. It can never force
-//! telemetry on.
+//! `/etc/tally/<app>.toml`; `%ProgramData%\tally\<app>.toml` on Windows).
+//! It outranks everything: it may force telemetry off for every user of the
+//! machine, and may set the endpoint (a company collector) and how often
+//! the machine id is replaced. It can never force telemetry on.
 //!
 //! The system file always applies. A second file named by
 //! `<PREFIX>_POLICY_FILE` (for containers, where /etc is the image's) may

@@ -12,7 +12,7 @@
 //! question appears, and the mode is restored on every way out.
 
 use std::io::IsTerminal;
-#[cfg(feature = "prompt")]
+#[cfg(all(feature = "prompt", unix))]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 #[cfg(feature = "prompt")]
@@ -78,7 +78,10 @@ pub fn ask(settings: &Settings) -> Option<bool> {
     // Raw mode before the first byte of the question is written: a key typed
     // as soon as the question shows must already be read as a key, never
     // turned into SIGINT by the terminal.
+    #[cfg(unix)]
     let _raw = RawMode::enter(stdin.as_fd())?;
+    #[cfg(windows)]
+    let _raw = RawMode::enter(&stdin)?;
     let term = Term::stderr();
     term.write_line(&format!(
         "{app} can send anonymous usage counts (which commands run and how they end; never arguments, paths or names) to help its authors.{docs}\n  You can change this at any time with `{manage} on|off`."
@@ -124,13 +127,13 @@ fn confirm(term: &Term, prompt: &str, default: bool) -> Option<bool> {
 /// The terminal in raw mode (no echo, no line editing, no signals from
 /// keys), with output processing kept so `\n` still starts a new line; the
 /// previous mode comes back on drop.
-#[cfg(feature = "prompt")]
+#[cfg(all(feature = "prompt", unix))]
 struct RawMode {
     fd: i32,
     saved: libc::termios,
 }
 
-#[cfg(feature = "prompt")]
+#[cfg(all(feature = "prompt", unix))]
 impl RawMode {
     fn enter(fd: BorrowedFd<'_>) -> Option<RawMode> {
         let fd = fd.as_raw_fd();
@@ -154,12 +157,55 @@ impl RawMode {
     }
 }
 
-#[cfg(feature = "prompt")]
+#[cfg(all(feature = "prompt", unix))]
 impl Drop for RawMode {
     fn drop(&mut self) {
         // SAFETY: `fd` is stdin, still open; `saved` came from tcgetattr.
         unsafe {
             libc::tcsetattr(self.fd, libc::TCSADRAIN, &self.saved);
         }
+    }
+}
+
+/// Windows: the console's input mode without line input, echo and
+/// processed input, so Ctrl+C arrives as a key instead of ending the host;
+/// the previous mode comes back on drop.
+#[cfg(all(feature = "prompt", windows))]
+struct RawMode {
+    handle: windows_sys::Win32::Foundation::HANDLE,
+    saved: u32,
+}
+
+#[cfg(all(feature = "prompt", windows))]
+impl RawMode {
+    fn enter(stdin: &std::io::Stdin) -> Option<RawMode> {
+        use std::os::windows::io::AsRawHandle;
+        use windows_sys::Win32::System::Console::{
+            ENABLE_ECHO_INPUT, ENABLE_LINE_INPUT, ENABLE_PROCESSED_INPUT, GetConsoleMode,
+            SetConsoleMode,
+        };
+        let handle = stdin.as_raw_handle();
+        let mut saved = 0;
+        // SAFETY: `handle` is stdin's, open for the duration; `saved` is a
+        // valid out-pointer.
+        if unsafe { GetConsoleMode(handle, &mut saved) } == 0 {
+            return None;
+        }
+        let raw = saved & !(ENABLE_LINE_INPUT | ENABLE_ECHO_INPUT | ENABLE_PROCESSED_INPUT);
+        // SAFETY: as above.
+        if unsafe { SetConsoleMode(handle, raw) } == 0 {
+            return None;
+        }
+        Some(RawMode { handle, saved })
+    }
+}
+
+#[cfg(all(feature = "prompt", windows))]
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        use windows_sys::Win32::System::Console::SetConsoleMode;
+        // SAFETY: stdin's handle, still open; `saved` came from
+        // GetConsoleMode.
+        unsafe { SetConsoleMode(self.handle, self.saved) };
     }
 }

@@ -4,21 +4,65 @@
 //! A send to a real HTTPS endpoint takes 50–300 ms, far longer than a quick
 //! command lives, and a thread dies with its process. So when a command
 //! ends (tally's exit hook, after the counts are appended) and something is
-//! due, tally re-executes the host's own executable
-//! (`/proc/self/exe`) as a detached helper: new session, stdin, stdout and
-//! stderr on `/dev/null`, the same environment snapshot plus one marker
-//! variable that carries the application's identity and locations. A
-//! constructor in tally's library code (an `.init_array` entry, run by the
-//! loader before the host's `main`) sees the marker, sends, and exits with
-//! `_exit`: the host's `main`, its atexit handlers and its output never run
-//! in the helper. ([`run_if_helper`] repeats the check at the start of
-//! `init()`, for a platform where the constructor would not run.)
+//! due, tally re-executes the host's own executable as a detached helper
+//! with null stdio, the same environment snapshot plus one marker variable
+//! that carries the application's identity and locations, and one argument,
+//! `--tally-deliver-helper`.
 //!
-//! - **One at a time.** The starting process takes `send.lock` (`flock`)
-//!   before it spawns and hands the locked descriptor to the helper as
-//!   fd 3, so there is never a moment where a second helper could start:
-//!   at most one helper (or sender) per application and machine, and the
-//!   kernel releases the lock when the helper ends, however it ends.
+//! # How the helper runs without the host's `main`
+//!
+//! A constructor in tally's library code, which the platform's loader or C
+//! runtime runs before the host's `main`, sees the marker, sends, and ends
+//! the process without returning (`_exit`, `TerminateProcess`): the host's
+//! `main`, its argument parsing, its atexit handlers and its output never
+//! run in the helper. The same few lines cover all three platforms, each
+//! with the section its start-up code walks:
+//!
+//! | platform | section | run by |
+//! |---|---|---|
+//! | Linux (ELF) | `.init_array` | the dynamic loader / `__libc_start_main` |
+//! | macOS (Mach-O) | `__DATA,__mod_init_func` | `dyld` |
+//! | Windows (PE) | `.CRT$XCU` | the C runtime's `_initterm`, after its own initialisation (MSVC and mingw-w64 alike) |
+//!
+//! This was chosen over an explicit call the host makes first in `main`
+//! because there is nothing to forget: a host that embeds tally as the
+//! README says cannot run its own code in a helper. Without the marker
+//! the constructor costs one `getenv`. Two more guards stand behind it,
+//! for a platform or a link where the constructor did not run:
+//!
+//! 1. [`run_if_helper`] repeats the check at the start of `init()`, so a
+//!    host that calls `init()` before doing anything becomes the helper
+//!    there;
+//! 2. the helper's only argument is `--tally-deliver-helper`, which a host
+//!    that parses its arguments first (`Cli::parse()`) rejects as unknown:
+//!    it exits with a usage error on the null stderr before any of its own
+//!    logic runs. Such a helper delivers nothing, and it is not silent:
+//!    the starter leaves `helper.started` in the state directory, which the
+//!    helper removes as soon as tally's code runs in it. The next run that
+//!    finds it older than the helper's lifetime records "the delivery
+//!    helper … never reached tally's code" as the last error and a backoff
+//!    (both in `telemetry status`), instead of starting a helper on every
+//!    run.
+//!
+//! The helper shows in `ps` and the task manager under the host's own name:
+//! `argv[0]` is the host's `argv[0]`, and on Linux, where the image is
+//! executed as `/proc/self/exe` (the running file, even if an upgrade
+//! replaced it since), the helper renames its thread (`PR_SET_NAME`) after
+//! the executable so that `ps` and `top` do not show `exe`.
+//!
+//! # One at a time, only when due, bounded, silent
+//!
+//! - **One at a time.** The starting process takes `send.lock` before it
+//!   spawns, so no second helper starts while one may be sending. On Unix
+//!   it hands the locked descriptor to the helper as fd 3 (`flock` locks
+//!   belong to the open file description, so the helper simply owns it and
+//!   the kernel releases it when the helper ends, however it ends). On
+//!   Windows a `LockFileEx` lock belongs to the handle that took it and
+//!   handles are not handed over, so the starter keeps its lock until it
+//!   exits and the helper takes the lock itself, waiting up to
+//!   `TAKE_LOCK_MS` (2 s) for the starter to be gone. A second starter that
+//!   slips into that gap starts a second helper, which waits for the lock
+//!   and then finds nothing due: at most one sends.
 //! - **Only when due.** Nothing is spawned when telemetry is off, no usable
 //!   endpoint is set, the notice has not been shown in an earlier run, a
 //!   backoff is in force, or the spool's first line is of today (lines are
@@ -26,19 +70,26 @@
 //!   reads at most 4 KB. The helper resolves consent again from the files
 //!   and re-checks it right before each post.
 //! - **Bounded.** The sender's own timeouts (1 s connect, 2 s per request),
-//!   and `alarm()` ends the helper after [`LIFETIME_SECS`] whatever happens
-//!   (a DNS lookup that never returns). A helper killed at any point loses
+//!   and the helper ends after [`LIFETIME_SECS`] whatever happens (a DNS
+//!   lookup that never returns): `alarm()` on Unix, a watchdog thread that
+//!   terminates the process on Windows. A helper killed at any point loses
 //!   nothing and doubles nothing: claimed lines keep their batch id until
 //!   acknowledged, and a background attempt counts as failed until it ends
 //!   (so a dying helper is not restarted on every run).
 //! - **Nothing reaches the host.** The helper is a separate process with
 //!   null stdio and a silent panic hook; even a `panic = "abort"` host only
-//!   loses the helper. The starting process pays one `fork` (it does not
-//!   wait for the exec) on its way out; a long-running one (the interval
-//!   flush) also a thread that reaps the child.
+//!   loses the helper. On Windows it is created with `DETACHED_PROCESS |
+//!   CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP`: no console window
+//!   appears, and a Ctrl+C in the host's console does not reach it. On Unix
+//!   the starting process pays one `fork` (it does not wait for the exec)
+//!   on its way out, and the helper gets a session of its own; a
+//!   long-running one (the interval flush) also a thread that reaps the
+//!   child.
 
+#[cfg(unix)]
 use std::ffi::{CStr, CString};
 use std::fs::File;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::PathBuf;
 
@@ -57,14 +108,20 @@ use crate::record::{spool, state};
 
 /// The environment variable that makes a process the delivery helper.
 const MARKER: &str = "__TALLY_DELIVER_HELPER";
+#[cfg(unix)]
 const MARKER_C: &CStr = c"__TALLY_DELIVER_HELPER";
 /// The helper's only argument: should the constructor not run, a host that
 /// parses its arguments refuses this one instead of doing its work.
-const ARG: &CStr = c"--tally-deliver-helper";
+const ARG: &str = "--tally-deliver-helper";
 /// The descriptor the locked `send.lock` is handed over on.
+#[cfg(unix)]
 const LOCK_FD: libc::c_int = 3;
 /// The helper never lives longer than this (seconds).
 pub const LIFETIME_SECS: u32 = 6;
+/// Windows: how long the helper waits for its starter to release
+/// `send.lock` (the starter holds it until it has exited).
+#[cfg(windows)]
+pub const TAKE_LOCK_MS: u64 = 2000;
 
 /// What the helper needs to resolve the same settings as its starter.
 #[derive(Serialize, Deserialize)]
@@ -167,16 +224,39 @@ pub fn start(s: &Settings, exiting: bool) -> bool {
         crate::deliver::deliver_due(s, Mode::Background, None);
         return true;
     }
+    if let Some(started) = never_ran(&state) {
+        // Visible in `telemetry status`, and backed off like a failed send
+        // (1 h, doubling), rather than a helper started on every run.
+        let _ = files::remove_if_exists(&state.helper_started());
+        let _ = state::record_failure(&state, s.clock.unix(), None);
+        state::note_error(
+            &state,
+            &format_instant(s.clock.now()),
+            &format!(
+                "the delivery helper started at {started} never reached tally's code: the constructor that runs it before main did not run, and main exited before Telemetry::init; nothing was sent"
+            ),
+        );
+        return false;
+    }
     let Ok(lock) = files::open_lock_file(&state.send_lock()) else {
         return false;
     };
     if crate::os::lock::try_lock(&lock).is_err() {
         return false; // a sender is running
     }
+    // Before the spawn, so the helper always finds it to remove.
+    let _ = files::write_atomic(&state.helper_started(), b"", false);
     match spawn(s, &lock) {
-        Ok(pid) => {
+        Ok(child) => {
             if !exiting {
-                reap(pid);
+                reap(child);
+            }
+            // Windows: the helper takes the lock itself once this process
+            // is gone; an exiting starter keeps it until then, so no other
+            // run starts a helper meanwhile.
+            #[cfg(windows)]
+            if exiting {
+                std::mem::forget(lock);
             }
             true
         }
@@ -189,12 +269,32 @@ pub fn start(s: &Settings, exiting: bool) -> bool {
             false
         }
     }
-    // `lock` closes here without unlocking: the helper's copy of the
+    // Unix: `lock` closes here without unlocking: the helper's copy of the
     // descriptor keeps the lock until the helper ends.
+}
+
+/// When `helper.started` (see the module's documentation) was left by a
+/// helper that should have ended by now, when that was (RFC 3339, UTC).
+/// Its modification time is the real clock's, as is the helper's lifetime.
+fn never_ran(state: &StateFiles) -> Option<String> {
+    let started = std::fs::symlink_metadata(state.helper_started())
+        .ok()?
+        .modified()
+        .ok()?;
+    let age = started.elapsed().ok()?;
+    if age <= std::time::Duration::from_secs(LIFETIME_SECS.into()) {
+        return None;
+    }
+    let unix = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(crate::os::clock::format_unix(unix as i64))
 }
 
 /// Waits for the helper on a thread, so it never lingers as a zombie in a
 /// long-running host. A short command simply exits first.
+#[cfg(unix)]
 fn reap(pid: libc::pid_t) {
     let _ = std::thread::Builder::new()
         .name("tally-reap".into())
@@ -205,6 +305,23 @@ fn reap(pid: libc::pid_t) {
         });
 }
 
+/// Windows has no zombies: the child's handle was closed at spawn.
+#[cfg(windows)]
+fn reap(_child: ()) {}
+
+/// The host's name as it was started (its `argv[0]`), for the helper's
+/// `argv[0]`: `ps` shows the helper as the host, not as `/proc/self/exe`.
+#[cfg(unix)]
+fn arg0() -> CString {
+    use std::os::unix::ffi::OsStrExt;
+    std::env::args_os()
+        .next()
+        .filter(|a| !a.is_empty())
+        .and_then(|a| CString::new(a.as_bytes()).ok())
+        .unwrap_or_else(|| c"tally-helper".to_owned())
+}
+
+#[cfg(unix)]
 fn exe() -> std::io::Result<CString> {
     // The running image itself, even if the file was replaced since (an
     // upgrade in place): the helper is the same program as its starter.
@@ -218,6 +335,7 @@ fn exe() -> std::io::Result<CString> {
     }
 }
 
+#[cfg(unix)]
 fn spawn(s: &Settings, lock: &File) -> std::io::Result<libc::pid_t> {
     let spec = serde_json::to_string(&Spec::of(s)).map_err(std::io::Error::other)?;
     let mut env: Vec<CString> = s
@@ -230,7 +348,9 @@ fn spawn(s: &Settings, lock: &File) -> std::io::Result<libc::pid_t> {
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
     envp.push(std::ptr::null());
     let exe = exe()?;
-    let argv = [exe.as_ptr(), ARG.as_ptr(), std::ptr::null()];
+    let arg0 = arg0();
+    let arg = CString::new(ARG).map_err(std::io::Error::other)?;
+    let argv = [arg0.as_ptr(), arg.as_ptr(), std::ptr::null()];
     // SAFETY: every pointer is valid and NUL-terminated for the call's
     // duration (`exe`, `argv`, `env`/`envp` live until it returns).
     unsafe { fork_exec(&exe, &argv, &envp, lock.as_raw_fd()) }
@@ -241,6 +361,7 @@ fn spawn(s: &Settings, lock: &File) -> std::io::Result<libc::pid_t> {
 /// that should end it. Not `posix_spawn`: that suspends the caller until
 /// the child has exec'd, which on a busy machine means waiting for the
 /// child to be scheduled; after `fork` the caller goes on at once.
+#[cfg(unix)]
 unsafe fn fork_exec(
     exe: &CStr,
     argv: &[*const libc::c_char],
@@ -284,8 +405,36 @@ unsafe fn fork_exec(
     }
 }
 
-// The helper's entry point: run by the loader before `main` in every
-// program that links tally. Without the marker it costs one `getenv`.
+/// Windows: `CreateProcessW` through std, with the host's executable, null
+/// stdio, the environment snapshot plus the marker, and no console: a
+/// helper sharing the host's console would be ended when that console
+/// closes and gets its Ctrl+C; a console program without one would be
+/// given a new console window (`CREATE_NO_WINDOW` says not to). The
+/// child's handles are closed at once; the helper outlives this process.
+#[cfg(windows)]
+fn spawn(s: &Settings, _lock: &File) -> std::io::Result<()> {
+    use std::os::windows::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use windows_sys::Win32::System::Threading::{
+        CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, DETACHED_PROCESS,
+    };
+    let spec = serde_json::to_string(&Spec::of(s)).map_err(std::io::Error::other)?;
+    Command::new(std::env::current_exe()?)
+        .arg(ARG)
+        .env_clear()
+        .envs(s.env.vars().filter(|(k, _)| *k != MARKER))
+        .env(MARKER, spec)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .creation_flags(DETACHED_PROCESS | CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP)
+        .spawn()
+        .map(drop)
+}
+
+// The helper's entry point: run before `main` in every program that links
+// tally (see the module's table). Without the marker it costs one
+// `getenv`.
 #[used]
 #[cfg_attr(
     any(
@@ -301,27 +450,53 @@ unsafe fn fork_exec(
     target_vendor = "apple",
     unsafe(link_section = "__DATA,__mod_init_func")
 )]
+#[cfg_attr(windows, unsafe(link_section = ".CRT$XCU"))]
 static ENTRY: extern "C" fn() = entry;
 
 extern "C" fn entry() {
+    if marker_set() && !entry_disabled_by_test() {
+        run_and_exit()
+    }
+}
+
+/// Debug builds only: `__TALLY_TEST_NO_HELPER_ENTRY` makes the helper run
+/// the host's `main` as if neither the constructor nor `init()` ran, so
+/// the tests can check that such a helper fails safe and is reported.
+fn entry_disabled_by_test() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("__TALLY_TEST_NO_HELPER_ENTRY").is_some()
+}
+
+#[cfg(unix)]
+fn marker_set() -> bool {
     // SAFETY: a NUL-terminated name; before `main` no other thread exists
     // that could be changing the environment.
-    if unsafe { libc::getenv(MARKER_C.as_ptr()) }.is_null() {
-        return;
-    }
-    run_and_exit()
+    !unsafe { libc::getenv(MARKER_C.as_ptr()) }.is_null()
+}
+
+/// Windows: std reads the process environment block directly
+/// (`GetEnvironmentVariableW`), which is ready before the C runtime runs
+/// its constructors.
+#[cfg(windows)]
+fn marker_set() -> bool {
+    std::env::var_os(MARKER).is_some()
+}
+
+#[cfg(not(any(unix, windows)))]
+fn marker_set() -> bool {
+    false
 }
 
 /// Becomes the helper (and never returns) when `env` carries the marker: the
 /// fallback for a platform where the constructor does not run, for hosts
 /// that call `init()` first thing in `main`.
 pub fn run_if_helper(env: &Env) {
-    if env.get(MARKER).is_some() {
+    if env.get(MARKER).is_some() && !entry_disabled_by_test() {
         run_and_exit()
     }
 }
 
 fn run_and_exit() -> ! {
+    #[cfg(unix)]
     // SAFETY: alarm and close have no memory-safety preconditions; the
     // descriptors closed are ones this fresh process inherited by accident
     // (a host's descriptor without close-on-exec), never one it uses.
@@ -329,12 +504,76 @@ fn run_and_exit() -> ! {
         libc::alarm(LIFETIME_SECS);
         close_from(LOCK_FD + 1);
     }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    name_after_executable();
+    #[cfg(windows)]
+    watchdog();
     std::panic::set_hook(Box::new(|_| {}));
     let _ = std::panic::catch_unwind(run);
-    // SAFETY: ends the process without the host's atexit handlers.
+    exit_now()
+}
+
+/// Ends the process without the host's atexit handlers.
+#[cfg(unix)]
+fn exit_now() -> ! {
+    // SAFETY: `_exit` has no preconditions.
     unsafe { libc::_exit(0) }
 }
 
+/// Ends the process without the host's atexit handlers, the C runtime's
+/// cleanup or DLL detach notifications (nothing of the host ran).
+#[cfg(windows)]
+fn exit_now() -> ! {
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
+    // SAFETY: the pseudo-handle of this process; terminating it does not
+    // return.
+    unsafe { TerminateProcess(GetCurrentProcess(), 0) };
+    loop {
+        std::thread::park();
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+fn exit_now() -> ! {
+    std::process::exit(0)
+}
+
+/// Windows has no `alarm`: a thread that ends the helper after
+/// [`LIFETIME_SECS`], whatever the sender is doing.
+#[cfg(windows)]
+fn watchdog() {
+    let _ = std::thread::Builder::new()
+        .name("tally-watchdog".into())
+        .stack_size(64 * 1024)
+        .spawn(|| {
+            std::thread::sleep(std::time::Duration::from_secs(LIFETIME_SECS.into()));
+            exit_now()
+        });
+}
+
+/// Linux: executed as `/proc/self/exe`, the helper's name (`comm`, what
+/// `ps` and `top` show) would be `exe`; it takes the executable's name.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn name_after_executable() {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Some(name) = exe.file_name() else {
+        return;
+    };
+    // An upgraded or removed executable reads as "name (deleted)"; the
+    // kernel keeps 15 bytes of the rest.
+    let bytes = name.as_bytes();
+    let bytes = bytes.strip_suffix(b" (deleted)").unwrap_or(bytes);
+    let Ok(name) = CString::new(&bytes[..bytes.len().min(15)]) else {
+        return;
+    };
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+#[cfg(unix)]
 unsafe fn close_from(first: libc::c_int) {
     // SAFETY: see the caller.
     unsafe {
@@ -363,6 +602,10 @@ fn run() {
     };
     let env = Env::from_pairs(std::env::vars().filter(|(k, _)| k != MARKER));
     let mut s = spec.settings(env);
+    // tally's code runs in the helper: the starter's breadcrumb goes.
+    if let Some(state) = s.paths.state() {
+        let _ = files::remove_if_exists(&state.helper_started());
+    }
     if crate::deliver::testing::helper_delay(&s) {
         // Consent as it is now, not as it was before the test's pause.
         s = s.reresolve();
@@ -371,7 +614,12 @@ fn run() {
         return;
     };
     // After `telemetry off` the lock file is gone and nothing is touched.
+    #[cfg(unix)]
     let Some(lock) = adopt_lock(&state) else {
+        return;
+    };
+    #[cfg(windows)]
+    let Some(lock) = take_lock(&state) else {
         return;
     };
     crate::deliver::deliver_due(&s, Mode::Background, Some(lock));
@@ -379,6 +627,7 @@ fn run() {
 
 /// Fd 3, if it is this state directory's `send.lock` (same device and
 /// inode) and holds the lock; anything else is not ours to use.
+#[cfg(unix)]
 // `st_dev` and `st_ino` are u64 on Linux, but not everywhere (macOS has an
 // i32 `st_dev`), so the casts stay.
 #[allow(clippy::unnecessary_cast)]
@@ -402,4 +651,25 @@ fn adopt_lock(state: &StateFiles) -> Option<File> {
     // if and only if the lock was handed over.
     crate::os::lock::try_lock(&file).ok()?;
     Some(file)
+}
+
+/// Windows: `send.lock`, locked by this process once the starter (which
+/// holds it until it exits) is gone; `None` if it does not exist (after
+/// `telemetry off`), is not a regular file of ours, or stays locked for
+/// [`TAKE_LOCK_MS`] (another sender is running).
+#[cfg(windows)]
+fn take_lock(state: &StateFiles) -> Option<File> {
+    use std::time::{Duration, Instant};
+    std::fs::symlink_metadata(state.send_lock()).ok()?;
+    let file = files::open_lock_file(&state.send_lock()).ok()?;
+    let deadline = Instant::now() + Duration::from_millis(TAKE_LOCK_MS);
+    loop {
+        if crate::os::lock::try_lock(&file).is_ok() {
+            return Some(file);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -496,24 +496,15 @@ pub fn worth_trying(settings: &Settings) -> bool {
     oldest_spool_day(&state).is_some_and(|d| d < format_day(settings.clock.today()))
 }
 
-/// The day of the spool's first line, from its first 4 KB.
+/// The day of the spool's first line, from its first 4 KB (opened as
+/// carefully as every state file: no link followed, nothing but a regular
+/// file of ours, never blocking).
 fn oldest_spool_day(state: &StateFiles) -> Option<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     #[derive(Deserialize)]
     struct Day {
         day: String,
     }
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(state.spool())
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut buf = [0u8; 4096];
-    let n = f.read(&mut buf).ok()?;
-    let line = buf[..n].split(|b| *b == b'\n').next()?;
+    let (buf, _) = crate::os::files::read_bounded(&state.spool(), 4096).ok()??;
+    let line = buf.split(|b| *b == b'\n').next()?;
     serde_json::from_slice::<Day>(line).ok().map(|d| d.day)
 }

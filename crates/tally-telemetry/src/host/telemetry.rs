@@ -6,6 +6,12 @@
 //! panic that unwinds out of `main`. What an exit hook cannot save: counts of
 //! a process killed by a signal it does not handle (SIGKILL, an unhandled
 //! SIGTERM/SIGINT), `abort()` and `panic = "abort"` builds.
+//!
+//! On Windows `std::process::exit` is `ExitProcess`, which does not run the
+//! C runtime's atexit table (a return from `main` does). There the same
+//! hook also runs from a fiber-local-storage callback, which `ExitProcess`
+//! calls for the exiting thread; the hook runs once, whichever comes
+//! first.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -126,7 +132,8 @@ impl Builder {
         self
     }
 
-    /// The system policy file (default `/etc/tally/<name>.toml`).
+    /// The system policy file (default `/etc/tally/<name>.toml`;
+    /// `%ProgramData%\tally\<name>.toml` on Windows).
     pub fn policy_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.app.policy_file = Some(path.into());
         self
@@ -513,10 +520,18 @@ fn activate(s: &Arc<Settings>, deliver_at_exit: bool) {
         unsafe {
             libc::atexit(at_exit);
         }
+        #[cfg(windows)]
+        hook_exit_process();
     }
 }
 
 extern "C" fn at_exit() {
+    // Once: on Windows both the C runtime's atexit table and the
+    // ExitProcess callback (see `hook_exit_process`) lead here.
+    static RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if RAN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     // A panic must not unwind into libc, nor print on the host's stderr;
     // whatever fails here is dropped.
     let _ = crate::deliver::guard::catching(|| {
@@ -535,6 +550,44 @@ extern "C" fn at_exit() {
             helper::start(&rt.settings, true);
         }
     });
+}
+
+/// Windows: `std::process::exit` is `ExitProcess`, which skips the C
+/// runtime's atexit table but, before the DLLs are detached, runs the
+/// fiber-local-storage callbacks of the exiting thread. So [`activate`]
+/// also stores a value in an FLS slot of its thread, whose callback runs
+/// the exit hook, but only while the process is shutting down (the same
+/// callback runs when that thread ends in a live process, which is no
+/// exit). By then the other threads are gone: the hook does file work (the
+/// spool lock is waited for at most 2 s, never forever) and starts the
+/// helper, which needs no other thread of this process.
+#[cfg(windows)]
+fn hook_exit_process() {
+    use windows_sys::Win32::System::Threading::{FlsAlloc, FlsSetValue};
+    const FLS_OUT_OF_INDEXES: u32 = u32::MAX;
+    // SAFETY: registers a plain function; the slot's value is a non-null
+    // marker that is never dereferenced.
+    unsafe {
+        let slot = FlsAlloc(Some(on_fls_release));
+        if slot != FLS_OUT_OF_INDEXES {
+            FlsSetValue(slot, std::ptr::NonNull::<u8>::dangling().as_ptr().cast());
+        }
+    }
+}
+
+#[cfg(windows)]
+#[link(name = "ntdll")]
+unsafe extern "system" {
+    /// TRUE once `ExitProcess` has begun tearing the process down.
+    fn RtlDllShutdownInProgress() -> u8;
+}
+
+#[cfg(windows)]
+unsafe extern "system" fn on_fls_release(_value: *const std::ffi::c_void) {
+    // SAFETY: no arguments, no preconditions.
+    if unsafe { RtlDllShutdownInProgress() } != 0 {
+        at_exit();
+    }
 }
 
 /// Appends everything recorded so far to the spool. Called at exit and by

@@ -8,10 +8,25 @@
 //! files 0600 and directories 0700, repairs a directory of ours that is
 //! group- or world-writable, reads at most a stated number of bytes, and
 //! replaces whole files only by write-to-temp-then-rename.
+//!
+//! What is checked differs by platform, because the platforms differ:
+//!
+//! | | Linux, macOS | Windows |
+//! |---|---|---|
+//! | links | `O_NOFOLLOW`: a symlink is refused | `FILE_FLAG_OPEN_REPARSE_POINT`: a symlink, junction or any other reparse point is opened as itself and refused |
+//! | kind | regular file (directory), checked on the open descriptor | the same, on the open handle |
+//! | FIFOs, devices | opened `O_NONBLOCK`, then refused | named pipes and devices do not live in directories; refused by kind |
+//! | owner | the file's uid must be the effective uid | not compared: the state lives in the user's profile (`%LOCALAPPDATA%`), whose inherited ACL admits only the user, SYSTEM and Administrators, who could replace any file of the user's anyway |
+//! | modes | files 0600, directories 0700, loose directories repaired | inherited from the profile's ACL |
+//! | replace | `rename(2)`, atomic | `fs::rename`, which replaces an existing file: `MoveFileExW(MOVEFILE_REPLACE_EXISTING)`, retried on "access denied" as `FileRenameInfoEx` with `FILE_RENAME_FLAG_REPLACE_IF_EXISTS` (std 1.95, `sys/fs/windows.rs`) |
+//! | locks | `flock` (`os/lock.rs`) | `LockFileEx` (`os/lock.rs`) |
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+#[cfg(windows)]
+use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// A file-system failure, with the path it happened to.
@@ -26,7 +41,8 @@ pub enum FileError {
         /// The OS error.
         source: io::Error,
     },
-    /// The path is a symbolic link; tally never follows one.
+    /// The path is a symbolic link (on Windows also a junction or another
+    /// reparse point); tally never follows one.
     Symlink {
         /// The path concerned.
         path: PathBuf,
@@ -97,13 +113,39 @@ impl FileError {
     }
 }
 
+#[cfg(unix)]
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
 
+/// A link of any kind: on Windows a junction or mount point is not a
+/// "symlink" to std, but it redirects all the same.
+pub fn is_link(meta: &fs::Metadata) -> bool {
+    #[cfg(windows)]
+    if meta.file_attributes()
+        & windows_sys::Win32::Storage::FileSystem::FILE_ATTRIBUTE_REPARSE_POINT
+        != 0
+    {
+        return true;
+    }
+    meta.file_type().is_symlink()
+}
+
+/// Whether `meta` belongs to the current user (see the module's table for
+/// what Windows checks instead).
+pub fn ours(meta: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    return meta.uid() == euid();
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        true
+    }
+}
+
 fn check_meta(path: &Path, meta: &fs::Metadata, dir: bool) -> Result<(), FileError> {
-    if meta.file_type().is_symlink() {
+    if is_link(meta) {
         return Err(FileError::Symlink {
             path: path.to_owned(),
         });
@@ -115,7 +157,7 @@ fn check_meta(path: &Path, meta: &fs::Metadata, dir: bool) -> Result<(), FileErr
             expected: if dir { "directory" } else { "regular file" },
         });
     }
-    if meta.uid() != euid() {
+    if !ours(meta) {
         return Err(FileError::ForeignOwner {
             path: path.to_owned(),
         });
@@ -124,8 +166,15 @@ fn check_meta(path: &Path, meta: &fs::Metadata, dir: bool) -> Result<(), FileErr
 }
 
 /// Group- or world-writable: anyone else could plant or swap files in it.
+/// (Windows has no mode bits; its ACLs are inherited from the profile.)
 pub fn loosely_writable(meta: &fs::Metadata) -> bool {
-    meta.mode() & 0o022 != 0
+    #[cfg(unix)]
+    return meta.mode() & 0o022 != 0;
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
 }
 
 /// Creates `dir` (and missing parents) with mode 0700, then checks that it is
@@ -141,9 +190,11 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(FileError::io("inspecting", dir, e)),
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
         .create(dir)
         .map_err(|e| FileError::io("creating directory", dir, e))?;
     let meta = fs::symlink_metadata(dir).map_err(|e| FileError::io("inspecting", dir, e))?;
@@ -151,6 +202,7 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
     repair_mode(dir, &meta)
 }
 
+#[cfg(unix)]
 fn repair_mode(dir: &Path, meta: &fs::Metadata) -> Result<(), FileError> {
     if !loosely_writable(meta) {
         return Ok(());
@@ -162,21 +214,62 @@ fn repair_mode(dir: &Path, meta: &fs::Metadata) -> Result<(), FileError> {
         .map_err(|e| FileError::io("making private (chmod 700)", dir, e))
 }
 
-fn open_checked(path: &Path, opts: &mut OpenOptions, op: &'static str) -> Result<File, FileError> {
-    // O_NONBLOCK: opening a FIFO would otherwise wait for a peer forever.
-    // It has no effect on regular files, the only kind accepted below.
+/// No mode bits to repair: the directory's ACL is inherited from the
+/// profile (see the module's table).
+#[cfg(not(unix))]
+fn repair_mode(_dir: &Path, _meta: &fs::Metadata) -> Result<(), FileError> {
+    Ok(())
+}
+
+/// Open flags that never follow a link and never block: on Unix
+/// `O_NOFOLLOW` (and `O_NONBLOCK`: opening a FIFO would otherwise wait for
+/// a peer forever; it has no effect on regular files, the only kind
+/// accepted); on Windows the reparse point itself is opened, so the check
+/// on the handle sees it.
+fn no_follow(opts: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
     opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK);
+    #[cfg(windows)]
+    opts.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT);
+    opts
+}
+
+/// Why an open failed. Windows refuses to open a directory as a file with
+/// "access denied", which would hide what is wrong: the path is looked at
+/// (without following it) to name a directory or a link as such.
+fn open_error(path: &Path, op: &'static str, e: io::Error) -> FileError {
+    #[cfg(windows)]
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if is_link(&meta) {
+            return FileError::Symlink {
+                path: path.to_owned(),
+            };
+        }
+        if !meta.is_file() {
+            return FileError::WrongKind {
+                path: path.to_owned(),
+                expected: "regular file",
+            };
+        }
+    }
+    FileError::io(op, path, e)
+}
+
+fn open_checked(path: &Path, opts: &mut OpenOptions, op: &'static str) -> Result<File, FileError> {
+    no_follow(opts);
     let file = opts.open(path).map_err(|e| match e.raw_os_error() {
         // O_NOFOLLOW on a symlink fails with ELOOP.
+        #[cfg(unix)]
         Some(libc::ELOOP) => FileError::Symlink {
             path: path.to_owned(),
         },
         // A FIFO without a reader, opened for writing without blocking.
+        #[cfg(unix)]
         Some(libc::ENXIO) => FileError::WrongKind {
             path: path.to_owned(),
             expected: "regular file",
         },
-        _ => FileError::io(op, path, e),
+        _ => open_error(path, op, e),
     })?;
     let meta = file
         .metadata()
@@ -185,11 +278,19 @@ fn open_checked(path: &Path, opts: &mut OpenOptions, op: &'static str) -> Result
     Ok(file)
 }
 
+/// Files tally creates are 0600 on Unix; on Windows they inherit the
+/// profile directory's ACL (see the module's table).
+fn private(opts: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    opts.mode(0o600);
+    opts
+}
+
 /// Opens `path` for appending, creating it 0600 if needed.
 pub fn open_append(path: &Path) -> Result<File, FileError> {
     open_checked(
         path,
-        OpenOptions::new().append(true).create(true).mode(0o600),
+        private(OpenOptions::new().append(true).create(true)),
         "opening for append",
     )
 }
@@ -199,12 +300,13 @@ pub fn open_append(path: &Path) -> Result<File, FileError> {
 pub fn open_lock_file(path: &Path) -> Result<File, FileError> {
     open_checked(
         path,
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600),
+        private(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        ),
         "opening lock file",
     )
 }
@@ -241,10 +343,11 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Option<(Vec<u8>, u64)>, Fil
 /// text: it may be a symlink and owned by root, but it must be a regular
 /// file, opening it never blocks (a FIFO), and at most `max` bytes are read.
 pub fn read_admin_file(path: &Path, max: u64) -> io::Result<String> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)?;
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    opts.custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK);
+    let file = opts.open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -272,7 +375,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), File
     let result = (|| {
         let mut file = open_checked(
             &tmp,
-            OpenOptions::new().write(true).create_new(true).mode(0o600),
+            private(OpenOptions::new().write(true).create_new(true)),
             "creating",
         )?;
         file.write_all(bytes)
@@ -281,11 +384,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), File
             file.sync_all()
                 .map_err(|e| FileError::io("syncing", &tmp, e))?;
         }
-        if fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        // Closed before the rename: Windows renames an open file only if
+        // every handle to it allows deletion.
+        drop(file);
+        if fs::symlink_metadata(path).is_ok_and(|meta| is_link(&meta)) {
             return Err(FileError::Symlink {
                 path: path.to_owned(),
             });
         }
+        // Over an existing file too, on every platform: on Windows std
+        // renames with MoveFileExW(MOVEFILE_REPLACE_EXISTING), retrying as
+        // FileRenameInfoEx with FILE_RENAME_FLAG_REPLACE_IF_EXISTS.
         fs::rename(&tmp, path).map_err(|e| FileError::io("replacing", path, e))
     })();
     if result.is_err() {
@@ -315,6 +424,7 @@ pub fn size_of(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -344,6 +454,7 @@ mod tests {
         assert!(std::error::Error::source(&e).is_none());
     }
 
+    #[cfg(unix)]
     #[test]
     fn creates_private_dirs_and_files() {
         let tmp = tempfile::tempdir().unwrap();
@@ -363,6 +474,7 @@ mod tests {
         assert!(read_optional(&dir.join("missing")).unwrap().is_none());
     }
 
+    #[cfg(unix)]
     #[test]
     fn refuses_symlinks() {
         let tmp = tempfile::tempdir().unwrap();
@@ -386,6 +498,7 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"secret");
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_fifo_in_place_of_a_file_does_not_hang() {
         let tmp = tempfile::tempdir().unwrap();
@@ -408,6 +521,7 @@ mod tests {
         assert!(read_admin_file(&fifo, 10).is_err(), "a policy FIFO neither");
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_world_writable_dir_of_ours_is_made_private() {
         let tmp = tempfile::tempdir().unwrap();

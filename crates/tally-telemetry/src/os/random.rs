@@ -1,11 +1,14 @@
 //! Random version-4 UUIDs (machine and batch ids, temporary file names)
-//! from the kernel's `getrandom`, so a host does not link a second
-//! random-number crate for sixteen bytes. Should the call be unavailable
-//! (an old kernel or a seccomp filter), `/dev/urandom` is read instead; only
-//! if both fail is the id derived from the time, the process and a counter,
-//! which is unique but guessable — never a panic in the host.
+//! from the operating system's own generator, so a host does not link a
+//! second random-number crate for sixteen bytes: `getrandom` on Linux,
+//! `getentropy` on macOS (both are system calls that cannot be starved of
+//! entropy once the system is up), `BCryptGenRandom` with the system
+//! preferred generator on Windows. Should that call be unavailable (an old
+//! kernel, a seccomp filter, a stripped-down Wine), `/dev/urandom` is read
+//! instead (Unix) or `RtlGenRandom` asked (Windows); only if both fail is
+//! the id derived from the time, the process and a counter, which is unique
+//! but guessable — never a panic in the host.
 
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::uuid::Uuid;
@@ -17,7 +20,7 @@ pub fn uuid() -> Uuid {
 
 fn random_bytes() -> [u8; 16] {
     let mut buf = [0u8; 16];
-    if fill_getrandom(&mut buf) || fill_urandom(&mut buf) {
+    if fill_os(&mut buf) || fill_fallback(&mut buf) {
         return buf;
     }
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -31,7 +34,8 @@ fn random_bytes() -> [u8; 16] {
     buf
 }
 
-fn fill_getrandom(buf: &mut [u8]) -> bool {
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn fill_os(buf: &mut [u8]) -> bool {
     let mut filled = 0;
     while filled < buf.len() {
         let rest = &mut buf[filled..];
@@ -49,10 +53,70 @@ fn fill_getrandom(buf: &mut [u8]) -> bool {
     true
 }
 
-fn fill_urandom(buf: &mut [u8]) -> bool {
+/// macOS (10.12+) and the other Apple systems: `getentropy` fills up to 256
+/// bytes in one call and only fails for a bigger buffer.
+#[cfg(target_vendor = "apple")]
+fn fill_os(buf: &mut [u8]) -> bool {
+    buf.chunks_mut(256).all(|chunk| {
+        // SAFETY: the pointer and length (≤ 256) describe a writable chunk.
+        unsafe { libc::getentropy(chunk.as_mut_ptr().cast(), chunk.len()) == 0 }
+    })
+}
+
+/// Windows: the system's preferred generator (no algorithm handle to open
+/// or close), which is what `ProcessPrng` serves on Windows 10 and later.
+#[cfg(windows)]
+fn fill_os(buf: &mut [u8]) -> bool {
+    use windows_sys::Win32::Security::Cryptography::{
+        BCRYPT_USE_SYSTEM_PREFERRED_RNG, BCryptGenRandom,
+    };
+    buf.chunks_mut(u32::MAX as usize).all(|chunk| {
+        // SAFETY: a null algorithm handle is allowed with this flag; the
+        // pointer and length describe a writable chunk.
+        let status = unsafe {
+            BCryptGenRandom(
+                std::ptr::null_mut(),
+                chunk.as_mut_ptr(),
+                chunk.len() as u32,
+                BCRYPT_USE_SYSTEM_PREFERRED_RNG,
+            )
+        };
+        status >= 0 // NT_SUCCESS
+    })
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    windows
+)))]
+fn fill_os(_buf: &mut [u8]) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn fill_fallback(buf: &mut [u8]) -> bool {
+    use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(buf))
         .is_ok()
+}
+
+/// `RtlGenRandom` (advapi32's `SystemFunction036`): older than BCrypt's
+/// call, and present in every Windows and Wine.
+#[cfg(windows)]
+fn fill_fallback(buf: &mut [u8]) -> bool {
+    use windows_sys::Win32::Security::Authentication::Identity::RtlGenRandom;
+    buf.chunks_mut(u32::MAX as usize).all(|chunk| {
+        // SAFETY: the pointer and length describe a writable chunk.
+        unsafe { RtlGenRandom(chunk.as_mut_ptr().cast(), chunk.len() as u32) }
+    })
+}
+
+#[cfg(not(any(unix, windows)))]
+fn fill_fallback(_buf: &mut [u8]) -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -67,8 +131,11 @@ mod tests {
         let text = a.to_string();
         assert_eq!(&text[14..15], "4", "version 4: {text}");
         assert!("89ab".contains(&text[19..20]), "RFC 4122 variant: {text}");
-        let mut urandom = [0u8; 16];
-        assert!(fill_urandom(&mut urandom));
-        assert_ne!(urandom, [0u8; 16]);
+        let mut os = [0u8; 16];
+        assert!(fill_os(&mut os));
+        assert_ne!(os, [0u8; 16]);
+        let mut fallback = [0u8; 16];
+        assert!(fill_fallback(&mut fallback));
+        assert_ne!(fallback, [0u8; 16]);
     }
 }

@@ -230,30 +230,32 @@ pub fn last_error(state: &StateFiles) -> Option<String> {
 /// Checks the state directory without changing anything: a path that is
 /// not a private directory of ours, a read-only file system, or a full one.
 /// `None` when it looks usable (or does not exist yet and need not).
+///
+/// On Windows the writability and free-space checks are left out (no
+/// `access`/`statvfs`; a failed write is reported as the last error
+/// instead), and so is the owner (see `os::files`).
 pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Not created yet: it will be, if its nearest existing ancestor
             // lets us.
             let ancestor = dir.ancestors().skip(1).find(|a| a.exists())?;
-            let c = std::ffi::CString::new(ancestor.as_os_str().as_bytes()).ok()?;
-            // SAFETY: `c` is a valid NUL-terminated path.
-            if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
-                let e = std::io::Error::last_os_error();
+            #[cfg(unix)]
+            if let Some(e) = unix::not_writable(ancestor) {
                 return Some(format!(
                     "{} cannot be created: {} is not writable ({e})",
                     dir.display(),
                     ancestor.display()
                 ));
             }
+            #[cfg(not(unix))]
+            let _ = ancestor;
             return None;
         }
         Err(e) => return Some(format!("{} cannot be inspected: {e}", dir.display())),
     };
-    if meta.file_type().is_symlink() {
+    if files::is_link(&meta) {
         return Some(format!(
             "{} is a symbolic link; tally refuses to follow it",
             dir.display()
@@ -265,51 +267,75 @@ pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
             dir.display()
         ));
     }
-    // SAFETY: geteuid cannot fail.
-    if meta.uid() != unsafe { libc::geteuid() } {
+    if !files::ours(&meta) {
         return Some(format!(
             "{} is owned by another user; tally refuses to use it",
             dir.display()
         ));
     }
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated path; `vfs` is plain old data
-    // that statvfs fills in.
-    unsafe {
-        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
-            let e = std::io::Error::last_os_error();
+    #[cfg(unix)]
+    {
+        if let Some(e) = unix::not_writable(dir) {
             return Some(format!("{} is not writable: {e}", dir.display()));
         }
-        let mut vfs: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_bavail == 0 {
+        if unix::full(dir) {
             return Some(format!("the file system holding {} is full", dir.display()));
         }
     }
     None
 }
 
+#[cfg(unix)]
+mod unix {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// Why `dir` is not writable for this process, if it is not.
+    pub fn not_writable(dir: &Path) -> Option<std::io::Error> {
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            return Some(std::io::Error::last_os_error());
+        }
+        None
+    }
+
+    /// Whether the file system holding `dir` has no block left for us.
+    pub fn full(dir: &Path) -> bool {
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: `c` is a valid NUL-terminated path; `vfs` is plain old
+        // data that statvfs fills in.
+        unsafe {
+            let mut vfs: libc::statvfs = std::mem::zeroed();
+            libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_bavail == 0
+        }
+    }
+}
+
 /// A directory of ours that others may write to (group- or
 /// world-writable): another user could plant a FIFO or a link in it. tally
 /// makes it 0700 at its next write; `telemetry status` says so before.
+/// (Never on Windows, which has no mode bits: see `os::files`.)
 pub fn probe_writable(dir: &std::path::Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(dir).ok()?;
     if !meta.is_dir() || !files::loosely_writable(&meta) {
         return None;
     }
-    // SAFETY: geteuid cannot fail.
-    let ours = meta.uid() == unsafe { libc::geteuid() };
-    Some(if ours {
+    #[cfg(unix)]
+    let mode = std::os::unix::fs::MetadataExt::mode(&meta) & 0o7777;
+    #[cfg(not(unix))]
+    let mode = 0;
+    Some(if files::ours(&meta) {
         format!(
-            "{} is writable by other users (mode {:o}); tally makes it private (mode 700) the next time it writes there",
+            "{} is writable by other users (mode {mode:o}); tally makes it private (mode 700) the next time it writes there",
             dir.display(),
-            meta.mode() & 0o7777
         )
     } else {
         format!(
-            "{} is writable by other users (mode {:o}) and owned by another user; tally refuses to use it",
+            "{} is writable by other users (mode {mode:o}) and owned by another user; tally refuses to use it",
             dir.display(),
-            meta.mode() & 0o7777
         )
     })
 }
