@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "hyperfine is needed: apt-get install -y hyperfine" >&2; exit 1; }
-cargo build --release --quiet --example host
+cargo build --release --quiet -p tally-telemetry --features clap,prompt,rustls,otlp,rmcp --example host
 HOST=$PWD/target/release/examples/host
 T=$(mktemp -d)
 cleanup() {

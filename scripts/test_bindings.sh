@@ -28,7 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The tests start the real `tally serve` and compare with the Rust example host.
-cargo build --locked --bin tally --example host
+cargo build --locked --bin tally
+cargo build --locked -p tally-telemetry --features clap,prompt,rustls,otlp,rmcp --example host
 
 if [ "$which" != python ]; then
   (

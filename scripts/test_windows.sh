@@ -39,7 +39,7 @@ for tool in "$WINE" wineserver x86_64-w64-mingw32-gcc; do
 done
 
 echo "== building (host.exe for $TARGET; the Linux tally server)"
-cargo build --quiet --locked --example host --target "$TARGET" --no-default-features --features clap
+cargo build --quiet --locked -p tally-telemetry --example host --target "$TARGET" --no-default-features --features clap
 cargo build --quiet --locked --bin tally
 
 work=$(mktemp -d /tmp/tally-wine.XXXXXX)

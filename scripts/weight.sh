@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What embedding tally costs a host: builds one minimal clap host twice,
-# without tally and with it (the README's snippet, examples/mytool.rs, with
+# without tally and with it (the README's snippet, crates/tally-telemetry/examples/mytool.rs, with
 # tally by path, default features off, plus the features the README lists),
 # both release and stripped, each from a clean target directory, and prints
 # the crates compiled, the binary size and the clean-build time side by side.
@@ -102,7 +102,7 @@ fi
 
 mb() { echo "$1/1048576" | bc -l; }
 read -r c0 b0 t0 < <(measure "$work/without")
-echo "minimal clap host (examples/mytool.rs), release, stripped, tally by path with default-features = false"
+echo "minimal clap host (crates/tally-telemetry/examples/mytool.rs), release, stripped, tally by path with default-features = false"
 # MB here is 2^20 bytes; the exact bytes added are printed too.
 printf '%-40s %7s %7s %10s %9s %12s %10s\n' "" crates added "size (MB)" added "added (B)" "build (s)"
 printf '%-40s %7d %7s %10.3f %9s %12s %10.1f\n' "without tally" "$c0" "" "$(mb "$b0")" "" "" "$t0"
@@ -118,7 +118,7 @@ for features in "$@"; do
         # plain host records its subcommand by name instead.
         cp scripts/weight_plain_host.rs "$dir/src/main.rs"
     else
-        cp examples/mytool.rs "$dir/src/main.rs"
+        cp crates/tally-telemetry/examples/mytool.rs "$dir/src/main.rs"
     fi
     read -r c1 b1 t1 < <(measure "$dir")
     printf '%-40s %7d %+7d %10.3f %+9.3f %+12d %10.1f\n' "with tally [$features]" "$c1" "$((c1 - c0))" \

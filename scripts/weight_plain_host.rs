@@ -1,5 +1,5 @@
 //! The weight script's host for tally without its clap feature: the same
-//! clap CLI as examples/mytool.rs, recording each subcommand by name.
+//! clap CLI as crates/tally-telemetry/examples/mytool.rs, recording each subcommand by name.
 
 use std::process::ExitCode;
 

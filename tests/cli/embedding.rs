@@ -43,11 +43,12 @@ fn block<'a>(text: &'a str, lang: &str) -> &'a str {
 fn readme_embedding_snippet_is_examples_mytool_verbatim() {
     let readme = readme();
     let section = embedding_section(&readme);
-    let example = std::fs::read_to_string(repo().join("examples/mytool.rs")).unwrap();
+    let example =
+        std::fs::read_to_string(repo().join("crates/tally-telemetry/examples/mytool.rs")).unwrap();
     assert_eq!(
         block(section, "rust"),
         example,
-        "the README's snippet and examples/mytool.rs differ; copy the example into the README"
+        "the README's snippet and crates/tally-telemetry/examples/mytool.rs differ; copy the example into the README"
     );
     let toml = block(section, "toml");
     assert!(toml.contains("tally-telemetry = "), "{toml}");

@@ -14,9 +14,14 @@ use serde_json::Value;
 
 use crate::support::{Sandbox, tally_bin, text};
 
-/// An example binary (`examples/<name>.rs`). A plain `cargo test` builds the
-/// examples; when only this test binary was built, build it here once.
+/// An example binary: the binary crate's test server `mcp_edge`
+/// (`examples/mcp_edge.rs`), or one of the library's examples. A plain
+/// `cargo test` builds the examples; when only this test binary was built,
+/// build it here once.
 pub fn example_bin(name: &str) -> PathBuf {
+    if name != "mcp_edge" {
+        return crate::support::library_example(name);
+    }
     static BUILD: Mutex<()> = Mutex::new(());
     let p = tally_bin().parent().unwrap().join("examples").join(name);
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());

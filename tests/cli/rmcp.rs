@@ -1,4 +1,4 @@
-//! `tally_telemetry::RmcpCounter` around a real rmcp server (`examples/rmcp_server.rs`,
+//! `tally_telemetry::RmcpCounter` around a real rmcp server (`crates/tally-telemetry/examples/rmcp_server.rs`,
 //! built with the `rmcp` feature), driven by the official MCP Python SDK
 //! (`tests/mcp/client.py`) and, for cancellation, by raw JSON-RPC lines:
 //! the client is counted, each call after its reply, a cancelled call as
@@ -11,25 +11,12 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 use crate::peer::{Peer, call, initialize};
-use crate::support::{Sandbox, tally_bin, text};
+use crate::support::{Sandbox, text};
 
 fn rmcp_server() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let st = Command::new(cargo)
-                .args(["build", "--quiet", "--locked", "--example", "rmcp_server"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build --example rmcp_server");
-            assert!(st.success(), "building the rmcp example failed");
-            tally_bin()
-                .parent()
-                .unwrap()
-                .join("examples")
-                .join("rmcp_server")
-        })
+        .get_or_init(|| crate::support::library_example("rmcp_server"))
         .clone()
 }
 

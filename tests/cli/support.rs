@@ -15,26 +15,32 @@ pub fn tally_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tally"))
 }
 
-/// The example host (`examples/host.rs`), built once per test run with the
-/// same cargo (a no-op when `cargo test` already built the examples, and
-/// needed when only this test binary was built, as with `--test cli`).
+/// The features the library's examples are built with (every one a host
+/// may use, so one build of the library serves them all).
+pub const EXAMPLE_FEATURES: &str = "clap,prompt,rustls,otlp,rmcp";
+
+/// One of the library's examples (`crates/tally-telemetry/examples/`),
+/// built with the same cargo (a no-op when `cargo test --workspace`
+/// already built them, needed when only this test binary was built).
+pub fn library_example(name: &str) -> PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "--quiet", "--locked", "-p", "tally-telemetry"])
+        .args(["--features", EXAMPLE_FEATURES, "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build --example");
+    assert!(st.success(), "building the library's example {name} failed");
+    tally_bin().parent().unwrap().join("examples").join(name)
+}
+
+/// The example host (`crates/tally-telemetry/examples/host.rs`), built
+/// once per test run.
 pub fn host_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let p = tally_bin().parent().unwrap().join("examples").join("host");
-            {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let st = Command::new(cargo)
-                    .args(["build", "--quiet", "--example", "host"])
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .status()
-                    .expect("run cargo build --example host");
-                assert!(st.success(), "building the example host failed");
-            }
-            p
-        })
-        .clone()
+    BUILT.get_or_init(|| library_example("host")).clone()
 }
 
 /// An isolated home for one test.
