@@ -60,12 +60,12 @@ def add_telemetry_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "words",
+        "_tally_words",
         nargs=argparse.REMAINDER,
         metavar="subcommand ...",
         help="status, on, off, prompt, uninstall, reset, flush, show or log, with its flags",
     )
-    p.set_defaults(**{_TELEMETRY: True, "func": lambda a: _run(telemetry, p, a.words)})
+    p.set_defaults(**{_TELEMETRY: True, "func": lambda a: _run(telemetry, p, a._tally_words)})
     return p
 
 
@@ -77,8 +77,16 @@ def _run(t: Telemetry, parser: argparse.ArgumentParser, words: "List[str]") -> i
         return 0
     r = t.run_command(words)
     if r.stdout:
-        sys.stdout.write(r.stdout)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(r.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `telemetry show | head`: the reader went away, which is not a
+            # failure (as in a Rust host). Python's own flush at exit must
+            # not fail on it either.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if r.stderr:
         sys.stderr.write(r.stderr)
         sys.stderr.flush()
