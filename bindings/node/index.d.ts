@@ -125,7 +125,7 @@ export interface CommanderLike {
  * `reset`, `flush [--json]`, `show [--json]`, `log [--json]`) goes to the
  * library, whose text is written to the process's stdout and stderr and
  * whose exit code becomes `process.exitCode`. Returns the `telemetry`
- * command (one command with a variadic argument, nothing built under it).
+ * command (one command whose words go to the library; nothing is built under it).
  */
 export declare function addTelemetryCommand<C extends CommanderLike>(
   program: C,

@@ -198,20 +198,27 @@ function addTelemetryCommand(program, t, options = {}) {
     if (path === name || path.startsWith(name + ' ')) return
     recordCommand(path)
   })
-  // One command with the words as a variadic argument: no Commander tree
-  // under it to build on every run of every other command. Unknown options
-  // (`--json`, `--force`) stay in the words, in order; `-h`/`--help` is
-  // Commander's, anywhere after `telemetry`.
-  return program
+  // One command whose words (`cmd.args`) go to the library: no Commander
+  // tree under it to build on every run of every other command. Unknown
+  // options (`--json`, `--force`) stay in the words, in order; `-h`/`--help`
+  // is Commander's, anywhere after `telemetry`. Neither a declared argument
+  // nor addHelpText: each costs a CLI's start tens of microseconds more
+  // (the first Argument object, an event listener), so the help's listing
+  // is appended when the help is built.
+  const tel = program
     .command(name)
     .description('See and change what this tool collects')
-    .argument('[subcommand...]', 'status, on, off, prompt, uninstall, reset, flush, show or log, with its flags')
+    .usage('<subcommand> [flags]')
     .allowUnknownOption()
     .allowExcessArguments()
-    .addHelpText('after', () => HELP)
-    .action((words) => {
-      emit(t.run(words))
+    .action((_options, cmd) => {
+      emit(t.run(cmd.args))
     })
+  const helpInformation = tel.helpInformation
+  tel.helpInformation = function (...args) {
+    return helpInformation.apply(this, args) + HELP + '\n'
+  }
+  return tel
 }
 
 /**
