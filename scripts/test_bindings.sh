@@ -46,7 +46,11 @@ if [ "$which" != node ]; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -c 'import pytest' 2>/dev/null || "$venv/bin/pip" install -q 'pytest>=7'
   # A debug build, like the Node package's and `cargo test`'s: the tests pin
-  # the clock with <APP>_TELEMETRY_NOW, which release builds ignore.
-  MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q ./bindings/python
-  (cd bindings/python && "$venv/bin/python" -m pytest -q)
+  # the clock with <APP>_TELEMETRY_NOW, which release builds ignore (against
+  # a release build those tests skip, saying so). Under the root target/,
+  # like the Node addon, so one `cargo clean` clears it; only for the build:
+  # the tests find `tally` and the example host under target/debug.
+  CARGO_TARGET_DIR="$root/target/bindings" MATURIN_PEP517_ARGS="--profile dev" \
+    "$venv/bin/pip" install -q ./bindings/python
+  (cd bindings/python && "$venv/bin/python" -m pytest -q -rs)
 fi

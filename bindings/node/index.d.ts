@@ -6,8 +6,12 @@ export interface Options {
   version?: string
   /** The environment-variable prefix: "MYTOOL" reads MYTOOL_TELEMETRY. Default: the upper-cased name. */
   envPrefix?: string
-  /** What holds before the user chooses. Default "opt-in". */
-  policy?: 'opt-in' | 'opt-out'
+  /**
+   * What holds before the user chooses. Default "opt-in". The library parses
+   * the word (`DefaultPolicy::from_word`): `opt_in`/`optin` and
+   * `opt_out`/`optout` are accepted too, as in the Python package.
+   */
+  policy?: PolicyWord
   /** Where batches are posted (the env var, config and policy file can override it). */
   endpoint?: string
   /** Where users read what is collected. */
@@ -20,6 +24,19 @@ export interface Options {
   prompt?: boolean
   /** Whether a background send may start. Default true. */
   backgroundSend?: boolean
+}
+
+/** The policy words the library accepts (in any case). */
+export type PolicyWord = 'opt-in' | 'opt-out' | 'opt_in' | 'opt_out' | 'optin' | 'optout'
+
+/** What `<app> telemetry <words…>` printed and the code it exits with. */
+export interface CommandResult {
+  /** 0 success, 1 a file could not be changed or a send failed, 2 a usage error, 3/4 `prompt` decided nothing. */
+  code: number
+  /** The command's result text, as a Rust host prints it on stdout. */
+  stdout: string
+  /** The error text, `<app>: <message>`, as a Rust host prints it on stderr. */
+  stderr: string
 }
 
 /** What decided consent, in precedence order. */
@@ -64,10 +81,18 @@ export declare class Telemetry {
   readonly enabled: boolean
   /** The current status, re-read from the files. */
   status(): Status
-  /** Stores "on", as `<app> telemetry on` does; the status after. */
+  /** The steps of `<app> telemetry on`; the status after. Throws when the choice cannot be stored. */
   on(): Status
-  /** Stores "off": stops recording, deletes buffered data and the machine id. */
+  /**
+   * The steps of `<app> telemetry off`: deletes buffered data and the machine id, then stores
+   * "off"; the status after. Throws when the choice cannot be stored (the data is deleted even then).
+   */
   off(): Status
+  /**
+   * Runs `<app> telemetry <words…>` (`['log', '--json']`) as a Rust host does, without
+   * printing: its text and exit code. Never throws; a wrong word is code 2.
+   */
+  run(words: readonly string[]): CommandResult
   /** Counts a command path such as "cache clean" (names, never argument values). */
   recordCommand(path: string): void
   /** Ends the running command with the outcome of `exitCode`; returns it. */
@@ -95,15 +120,21 @@ export interface CommanderLike {
 /**
  * Wires telemetry into a Commander program in one call: a `preAction` hook
  * counts each command's path (its outcome comes from the exit code), and
- * `telemetry status [--json] | on | off` is added. Returns the `telemetry` command;
- * its three subcommands are added when it is run or its help is shown (a
- * `preSubcommand` hook), so other commands' starts do not pay for them.
+ * `telemetry <subcommand> [flags]` is added: every subcommand and flag
+ * (`status [--json]`, `on`, `off`, `prompt [--force] [--json]`, `uninstall`,
+ * `reset`, `flush [--json]`, `show [--json]`, `log [--json]`) goes to the
+ * library, whose text is written to the process's stdout and stderr and
+ * whose exit code becomes `process.exitCode`. Returns the `telemetry`
+ * command (one command whose words go to the library; nothing is built under it).
  */
 export declare function addTelemetryCommand<C extends CommanderLike>(
   program: C,
   t: Telemetry,
   options?: { name?: string },
 ): any
+
+/** Whether the native addon honours the test hooks (`<APP>_TELEMETRY_NOW`): true for a debug build. */
+export declare function testHooks(): boolean
 
 /** The subcommand path of a Commander command, root excluded. */
 export declare function commandPath(cmd: CommanderLike): string

@@ -85,14 +85,31 @@ class Telemetry {
     return this._h.status()
   }
 
-  /** Stores "on", as `<app> telemetry on` does; returns the status after. */
+  /**
+   * The steps of `<app> telemetry on`: stores "on"; returns the status after.
+   * Throws when the choice cannot be stored.
+   */
   on() {
     return this._h.setEnabledChoice(true)
   }
 
-  /** Stores "off": stops recording, deletes buffered data and the machine id. */
+  /**
+   * The steps of `<app> telemetry off`: stops recording, deletes buffered
+   * data and the machine id, then stores "off"; returns the status after.
+   * Throws when the choice cannot be stored (the data is deleted even then).
+   */
   off() {
     return this._h.setEnabledChoice(false)
+  }
+
+  /**
+   * Runs `<app> telemetry <words…>` (`['show', '--json']`) as a Rust host
+   * does, with its text and exit code: returns `{ code, stdout, stderr }`
+   * without printing. Never throws: a wrong word is code 2 with the reason
+   * on `stderr`.
+   */
+  run(words) {
+    return this._h.runCommand(Array.from(words, String))
   }
 
   /** Counts a command path such as "cache clean" (names, never argument values). */
@@ -141,46 +158,38 @@ function commandPath(cmd) {
   return names.join(' ')
 }
 
-function printStatus(s, json) {
-  if (json) {
-    process.stdout.write(JSON.stringify(s, null, 2) + '\n')
-    return
-  }
-  const lines = [
-    `Telemetry for ${s.app}: ${s.enabled ? 'enabled' : 'disabled'}`,
-    `  why:        ${s.reason} [${s.decidedBy}]`,
-    `  config:     ${s.configPath ?? 'unknown'}`,
-    `  state dir:  ${s.stateDir ?? 'unknown'}`,
-    `  endpoint:   ${s.endpoint ?? 'none, so nothing is sent'}`,
-    `To change: \`${s.app} telemetry on|off\`; DO_NOT_TRACK=1 turns off every tool that honours it.`,
-  ]
-  process.stdout.write(lines.join('\n') + '\n')
-}
+// The help of `telemetry`: what the library's subcommands do. Parsing,
+// text and exit codes are the library's (`run`); this is only the listing.
+const HELP = `
+Commands (run by the tally library, as in a Rust host):
+  status [--json]            Show whether telemetry is on, what decided it, and where its data lives
+  on                         Turn telemetry on (stores your choice in the config file)
+  off                        Turn telemetry off: stores your choice, deletes buffered data and the machine id
+  prompt [--force] [--json]  Ask whether to share usage statistics and store the answer (for installers);
+                             exit 3 when no one could be asked, 4 when unanswered
+  uninstall                  For uninstallers: record the uninstall, send what is left, delete local data
+  reset                      Drop buffered data and replace the machine id with a new random one
+  flush [--json]             Send completed days now, in the foreground, and report what happened
+  show [--json]              Print exactly what the next send would post, and today's local counts
+  log [--json]               List the batches sent from this machine, oldest first`
 
-function switchTo(t, enabled) {
-  let s
-  try {
-    s = enabled ? t.on() : t.off()
-  } catch (e) {
-    process.stderr.write(`${t.name}: ${e.message}\n`)
-    process.exitCode = 1
-    return
-  }
-  process.stdout.write(
-    `Telemetry ${enabled ? 'on' : 'off'}: your choice is stored in ${s.configPath ?? 'unknown'}.\n`,
-  )
-  if (s.enabled !== enabled) {
-    process.stdout.write(
-      `Note: the choice is stored, but telemetry is ${s.enabled ? 'on' : 'off'} for now: ${s.reason}.\n`,
-    )
-  }
+/** Writes a `run` result to the process's streams and sets its exit code. */
+function emit(result) {
+  if (result.stdout) process.stdout.write(result.stdout)
+  if (result.stderr) process.stderr.write(result.stderr)
+  process.exitCode = result.code
+  return result.code
 }
 
 /**
  * Wires telemetry into a Commander program in one call: a `preAction` hook
  * counts the path of each command that runs (its outcome comes from the
- * process's exit code at exit), and `telemetry status [--json] | on | off`
- * is added. The `telemetry` commands themselves are never counted.
+ * process's exit code at exit), and `telemetry <subcommand> [flags]` is
+ * added, passing every subcommand and flag (`status [--json]`, `on`, `off`,
+ * `prompt [--force] [--json]`, `uninstall`, `reset`, `flush [--json]`,
+ * `show [--json]`, `log [--json]`) to the library, which prints what a
+ * Rust host prints and decides the exit code. The `telemetry` commands
+ * themselves are never counted.
  */
 function addTelemetryCommand(program, t, options = {}) {
   const name = options.name ?? 'telemetry'
@@ -189,48 +198,40 @@ function addTelemetryCommand(program, t, options = {}) {
     if (path === name || path.startsWith(name + ' ')) return
     recordCommand(path)
   })
-  const tel = program.command(name).description('See and change what this tool collects')
-  // Each Commander command costs a CLI's start tens of microseconds; the
-  // three under `telemetry` are added only when `telemetry` is the command
-  // being run (or asked for help), not on every run of every other command.
-  // The program's own help lists `telemetry` from its own entry.
-  let built = false
-  const build = () => {
-    if (built) return
-    built = true
-    tel
-      .command('status')
-      .description('Show whether telemetry is on, what decided it, and where its data lives')
-      .option('--json', 'Print machine-readable JSON')
-      .action((opts) => printStatus(t.status(), Boolean(opts.json)))
-    tel
-      .command('on')
-      .description('Turn telemetry on (stores your choice)')
-      .action(() => switchTo(t, true))
-    tel
-      .command('off')
-      .description('Turn telemetry off: stores your choice, deletes buffered data and the machine id')
-      .action(() => switchTo(t, false))
-  }
-  try {
-    // Commander >= 10 calls it before dispatching to a subcommand.
-    program.hook('preSubcommand', (_thisCommand, sub) => {
-      if (sub === tel) build()
+  // One command whose words (`cmd.args`) go to the library: no Commander
+  // tree under it to build on every run of every other command. Unknown
+  // options (`--json`, `--force`) stay in the words, in order; `-h`/`--help`
+  // is Commander's, anywhere after `telemetry`. Neither a declared argument
+  // nor addHelpText: each costs a CLI's start tens of microseconds more
+  // (the first Argument object, an event listener), so the help's listing
+  // is appended when the help is built.
+  const tel = program
+    .command(name)
+    .description('See and change what this tool collects')
+    .usage('<subcommand> [flags]')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_options, cmd) => {
+      emit(t.run(cmd.args))
     })
-  } catch (_) {
-    build()
-  }
-  // `help telemetry` prints the command's help without dispatching to it.
   const helpInformation = tel.helpInformation
   tel.helpInformation = function (...args) {
-    build()
-    return helpInformation.apply(this, args)
+    return helpInformation.apply(this, args) + HELP + '\n'
   }
   return tel
 }
 
+/**
+ * Whether the native addon honours the test hooks (`<APP>_TELEMETRY_NOW`):
+ * true for a debug build (`npm run build`), false for a release build.
+ */
+function testHooks() {
+  return native.testHooks()
+}
+
 module.exports = {
   Telemetry,
+  testHooks,
   addTelemetryCommand,
   commandPath,
   recordCommand,

@@ -9,10 +9,10 @@
 #    interval, wall and CPU time. Node's own start (~50 ms) varies by more
 #    than the budget, so a difference of two medians measured apart is noise.
 # 2. In process: require() of the package, the constructor,
-#    addTelemetryCommand, tally's Commander hooks (preSubcommand, preAction:
-#    the record call) and the exit hook, each timed with hrtime inside the
-#    CLI: far less noise, but blind to what Node's teardown spends on the
-#    extra module.
+#    addTelemetryCommand, tally's Commander hook (preAction: the record
+#    call) and the exit hook, each timed with hrtime inside the CLI: far
+#    less noise, but blind to what Node's teardown spends on the extra
+#    module.
 #
 # Usage: (cd bindings/node && npm ci && npm run build:release) && bash bindings/node/bench/startup.sh
 # Env: RUNS (pairs, default 300), INPROC (runs, default 200)

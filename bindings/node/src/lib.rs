@@ -7,7 +7,15 @@
 //! The record functions are plain exported functions: a call from
 //! JavaScript is the string conversion plus the library's mutex and map
 //! update.
+//!
+//! Every word (policy, outcomes, lifecycle kinds, the `telemetry …`
+//! subcommands) is parsed by the library, so this package accepts exactly
+//! what a Rust host and the Python package accept. No panic crosses into
+//! Node: each export catches one and turns it into a thrown error (or, for
+//! `runCommand`, exit code 1), since unwinding out of the addon would abort
+//! the host process.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use napi::{Error, Result, Status as NapiStatus};
@@ -15,6 +23,24 @@ use napi_derive::napi;
 
 fn invalid(msg: String) -> Error {
     Error::new(NapiStatus::InvalidArg, msg)
+}
+
+/// What a panic said, for the error that replaces it.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Runs `f`, turning a panic into a thrown error instead of an abort.
+fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        Err(Error::new(
+            NapiStatus::GenericFailure,
+            format!("tally: internal error: {}", panic_text(&*p)),
+        ))
+    })
 }
 
 /// How to configure telemetry for an application.
@@ -25,7 +51,8 @@ pub struct Options {
     pub version: Option<String>,
     /// The environment-variable prefix (`MYTOOL` → `MYTOOL_TELEMETRY`).
     pub env_prefix: Option<String>,
-    /// `"opt-in"` (default) or `"opt-out"`.
+    /// `"opt-in"` (default) or `"opt-out"` (also `opt_in`, `optin`, …: the
+    /// words `DefaultPolicy::from_word` accepts).
     pub policy: Option<String>,
     /// Where batches are posted.
     pub endpoint: Option<String>,
@@ -93,12 +120,37 @@ pub struct Handle {
     t: tally::Telemetry,
 }
 
+/// What `telemetry <words…>` printed and the code it exits with, as the
+/// same command of a Rust host prints and exits.
+#[napi(object)]
+pub struct CommandResult {
+    /// 0 success, 1 a file could not be changed or a send failed, 2 a
+    /// usage error, 3 or 4 when `prompt` decided nothing.
+    pub code: u32,
+    /// What the command printed for the user (its result).
+    pub stdout: String,
+    /// What it printed as an error, `<app>: <message>`.
+    pub stderr: String,
+}
+
+fn policy(word: &str) -> Result<tally::DefaultPolicy> {
+    tally::DefaultPolicy::from_word(word).ok_or_else(|| {
+        invalid(format!(
+            "policy must be \"opt-in\" or \"opt-out\", not {word:?}"
+        ))
+    })
+}
+
 /// Resolves consent once and, when telemetry is on, starts recording.
 /// Never prints to stdout; throws only for a bad policy word.
 #[napi]
 pub fn init(name: String, options: Option<Options>) -> Result<Handle> {
+    guard(|| init_inner(&name, options))
+}
+
+fn init_inner(name: &str, options: Option<Options>) -> Result<Handle> {
     let o = options.unwrap_or_default();
-    let mut b = tally::Telemetry::builder(&name)
+    let mut b = tally::Telemetry::builder(name)
         .no_telemetry(o.no_telemetry.unwrap_or(false))
         .prompt(o.prompt.unwrap_or(false))
         .background_send(o.background_send.unwrap_or(true));
@@ -108,14 +160,8 @@ pub fn init(name: String, options: Option<Options>) -> Result<Handle> {
     if let Some(p) = &o.env_prefix {
         b = b.env_prefix(p);
     }
-    match o.policy.as_deref() {
-        None | Some("opt-in") => {}
-        Some("opt-out") => b = b.default_policy(tally::DefaultPolicy::OptOut),
-        Some(other) => {
-            return Err(invalid(format!(
-                "policy must be \"opt-in\" or \"opt-out\", not {other:?}"
-            )));
-        }
+    if let Some(p) = &o.policy {
+        b = b.default_policy(policy(p)?);
     }
     if let Some(e) = &o.endpoint {
         b = b.endpoint(e);
@@ -139,113 +185,163 @@ impl Handle {
 
     /// The current status (re-read from the files).
     #[napi]
-    pub fn status(&self) -> Status {
-        self.t.status().into()
+    pub fn status(&self) -> Result<Status> {
+        guard(|| Ok(self.t.status().into()))
     }
 
-    /// Stores the user's choice as `telemetry on|off` does; the status after.
+    /// The very steps of `telemetry on|off` (off deletes buffered data and
+    /// the machine id first, then stores the choice); the status after.
+    /// Throws when the choice could not be stored.
     #[napi]
     pub fn set_enabled_choice(&self, enabled: bool) -> Result<Status> {
-        self.t
-            .set_enabled_choice(enabled)
-            .map(Status::from)
-            .map_err(|e| Error::new(NapiStatus::GenericFailure, e.to_string()))
+        guard(|| {
+            self.t
+                .set_enabled_choice(enabled)
+                .map(Status::from)
+                .map_err(|e| Error::new(NapiStatus::GenericFailure, e.to_string()))
+        })
+    }
+
+    /// Runs `telemetry <words…>` (`["status", "--json"]`) as a Rust host
+    /// runs it: parsed by `TelemetryCommand::from_words`, run by
+    /// `Telemetry::run_command_to` into buffers. A parse error is exit code
+    /// 2 with `<app>: <message>` on stderr. Never throws.
+    #[napi]
+    pub fn run_command(&self, words: Vec<String>) -> CommandResult {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = catch_unwind(AssertUnwindSafe(
+            || match tally::TelemetryCommand::from_words(&words) {
+                Ok(c) => self.t.run_command_to(&c, &mut out, &mut err),
+                Err(m) => {
+                    err.extend_from_slice(format!("{}: {m}\n", self.t.status().app).as_bytes());
+                    2
+                }
+            },
+        ))
+        .unwrap_or_else(|p| {
+            err.extend_from_slice(
+                format!("tally: internal error: {}\n", panic_text(&*p)).as_bytes(),
+            );
+            1
+        });
+        CommandResult {
+            code: u32::from(code),
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        }
     }
 
     /// Ends the running command with the outcome of `exitCode`; returns it.
     #[napi]
-    pub fn finish(&self, exit_code: i32) -> i32 {
-        self.t.finish(exit_code)
+    pub fn finish(&self, exit_code: i32) -> Result<i32> {
+        guard(|| Ok(self.t.finish(exit_code)))
     }
 
     /// Persists and sends what is due, in the foreground.
     #[napi]
-    pub fn shutdown(&self) {
-        self.t.shutdown();
+    pub fn shutdown(&self) -> Result<()> {
+        guard(|| {
+            self.t.shutdown();
+            Ok(())
+        })
     }
+}
+
+/// Whether this build honours the test hooks (`<APP>_TELEMETRY_NOW`, the
+/// fixed clock): true for a debug build (`npm run build`), false for a
+/// release build, which ignores them.
+#[napi]
+pub fn test_hooks() -> bool {
+    cfg!(debug_assertions)
 }
 
 /// Counts a command path (`"cache clean"`); it runs until finished.
 #[napi]
-pub fn record_command(path: String) {
-    tally::record_command(&path);
+pub fn record_command(path: String) -> Result<()> {
+    guard(|| {
+        tally::record_command(&path);
+        Ok(())
+    })
 }
 
 /// Ends the running command with the outcome of an exit code (no-op when
 /// no command is running).
 #[napi]
-pub fn finish_command_code(exit_code: i32) {
-    tally::finish_command(tally::CommandOutcome::from_exit_code(exit_code));
-}
-
-/// Ends the running command with an outcome word.
-#[napi]
-pub fn finish_command(outcome: String) -> Result<()> {
-    let o = match outcome.as_str() {
-        "success" => tally::CommandOutcome::Success,
-        "failure" => tally::CommandOutcome::Failure,
-        "usage_error" => tally::CommandOutcome::UsageError,
-        "interrupted" => tally::CommandOutcome::Interrupted,
-        "unknown" => tally::CommandOutcome::Unknown,
-        other => return Err(invalid(format!("unknown command outcome {other:?}"))),
-    };
-    tally::finish_command(o);
-    Ok(())
-}
-
-fn call_outcome(word: &str) -> Result<tally::CallOutcome> {
-    use tally::ErrorClass as E;
-    Ok(match word {
-        "ok" => tally::CallOutcome::Ok,
-        "tool_error" => tally::CallOutcome::ToolError,
-        "cancelled" => tally::CallOutcome::Cancelled,
-        "unanswered" => tally::CallOutcome::Unanswered,
-        "parse_error" => tally::CallOutcome::ProtocolError(E::Parse),
-        "invalid_request" => tally::CallOutcome::ProtocolError(E::InvalidRequest),
-        "method_not_found" => tally::CallOutcome::ProtocolError(E::MethodNotFound),
-        "invalid_params" => tally::CallOutcome::ProtocolError(E::InvalidParams),
-        "internal_error" => tally::CallOutcome::ProtocolError(E::Internal),
-        "server_error" => tally::CallOutcome::ProtocolError(E::ServerDefined),
-        "protocol_error" => tally::CallOutcome::ProtocolError(E::Other),
-        other => return Err(invalid(format!("unknown tool call outcome {other:?}"))),
+pub fn finish_command_code(exit_code: i32) -> Result<()> {
+    guard(|| {
+        tally::finish_command(tally::CommandOutcome::from_exit_code(exit_code));
+        Ok(())
     })
 }
 
-/// Counts one MCP tool call; `""` counts the outcome only.
+/// Ends the running command with an outcome word (`CommandOutcome::from_word`).
+#[napi]
+pub fn finish_command(outcome: String) -> Result<()> {
+    let o = tally::CommandOutcome::from_word(&outcome).ok_or_else(|| {
+        invalid(format!(
+            "unknown command outcome {outcome:?}; expected one of {}",
+            tally::schema::COMMAND_OUTCOMES.join(", ")
+        ))
+    })?;
+    guard(|| {
+        tally::finish_command(o);
+        Ok(())
+    })
+}
+
+/// Counts one MCP tool call; `""` counts the outcome only. The outcome is a
+/// word of `CallOutcome::from_word`.
 #[napi]
 pub fn record_tool_call(name: String, outcome: String, duration_ms: f64) -> Result<()> {
+    let o = tally::CallOutcome::from_word(&outcome).ok_or_else(|| {
+        invalid(format!(
+            "unknown tool call outcome {outcome:?}; expected one of {}",
+            tally::CallOutcome::words().join(", ")
+        ))
+    })?;
     let d = Duration::try_from_secs_f64(duration_ms / 1000.0).unwrap_or_default();
-    tally::record_tool_call(&name, call_outcome(&outcome)?, d);
-    Ok(())
+    guard(|| {
+        tally::record_tool_call(&name, o, d);
+        Ok(())
+    })
 }
 
 /// Counts a connecting MCP client.
 #[napi]
-pub fn record_client(name: String, version: String) {
-    tally::record_client(&name, &version);
+pub fn record_client(name: String, version: String) -> Result<()> {
+    guard(|| {
+        tally::record_client(&name, &version);
+        Ok(())
+    })
 }
 
 /// Sets a deployment fact for today; false where the schema refuses it.
 #[napi]
-pub fn set_fact(name: String, value: String) -> bool {
-    tally::set_fact(&name, &value)
+pub fn set_fact(name: String, value: String) -> Result<bool> {
+    guard(|| Ok(tally::set_fact(&name, &value)))
 }
 
-/// Counts install, uninstall or upgrade.
+/// Counts install, uninstall or upgrade (`LifecycleKind::from_word`).
 #[napi]
 pub fn record_lifecycle(kind: String) -> Result<()> {
-    let k = match kind.as_str() {
-        "install" => tally::LifecycleKind::Install,
-        "uninstall" => tally::LifecycleKind::Uninstall,
-        "upgrade" => tally::LifecycleKind::Upgrade,
-        other => return Err(invalid(format!("unknown lifecycle kind {other:?}"))),
-    };
-    tally::record_lifecycle(k);
-    Ok(())
+    let k = tally::LifecycleKind::from_word(&kind).ok_or_else(|| {
+        invalid(format!(
+            "unknown lifecycle kind {kind:?}; expected one of {}",
+            tally::schema::LIFECYCLE_KINDS.join(", ")
+        ))
+    })?;
+    guard(|| {
+        tally::record_lifecycle(k);
+        Ok(())
+    })
 }
 
 /// Appends what was recorded to the spool (the exit hook calls it).
 #[napi]
-pub fn persist() {
-    tally::persist();
+pub fn persist() -> Result<()> {
+    guard(|| {
+        tally::persist();
+        Ok(())
+    })
 }

@@ -7,7 +7,13 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { Sandbox, startServer, cargoBin, today, counts, spawnSync } = require('./support.js')
+const { Sandbox, startServer, cargoBin, today, counts, normalized, AS_HOST, spawnSync } = require('./support.js')
+const { testHooks } = require('..')
+
+// A release build of the addon ignores <APP>_TELEMETRY_NOW, the test clock.
+const needsClock = testHooks()
+  ? {}
+  : { skip: 'a release build ignores <APP>_TELEMETRY_NOW (the test clock); `npm run build` makes a debug build' }
 
 const NOTICE = 'collects anonymous usage counts'
 
@@ -22,7 +28,7 @@ function withSandbox(fn) {
   }
 }
 
-test('notice once on stderr and the first send only from a later process', withSandbox(async (sb) => {
+test('notice once on stderr and the first send only from a later process', needsClock, withSandbox(async (sb) => {
   const srv = await startServer(sb)
   try {
     const env = { NODEAPP_TELEMETRY_ENDPOINT: srv.url, NODEAPP_TELEMETRY_NOW: today(-1) }
@@ -53,7 +59,7 @@ test('DO_NOT_TRACK records nothing', withSandbox(async (sb) => {
   assert.deepEqual(sb.files(), ['cli.js'])
   const st = JSON.parse(sb.run(['telemetry', 'status', '--json'], { DO_NOT_TRACK: '1' }).stdout)
   assert.equal(st.enabled, false)
-  assert.equal(st.decidedBy, 'do_not_track')
+  assert.equal(st.decided_by, 'do_not_track')
 }))
 
 test('CI records nothing for an opt-out tool', withSandbox(async (sb) => {
@@ -62,7 +68,7 @@ test('CI records nothing for an opt-out tool', withSandbox(async (sb) => {
   assert.equal(out.stderr, '')
   assert.deepEqual(sb.files(), ['cli.js'])
   const st = JSON.parse(sb.run(['telemetry', 'status', '--json'], { CI: 'true' }).stdout)
-  assert.equal(st.decidedBy, 'ci')
+  assert.equal(st.decided_by, 'ci')
   assert.equal(st.enabled, false)
 }))
 
@@ -98,7 +104,7 @@ test('telemetry commands are not counted and off deletes the spool', withSandbox
   assert.ok(!sb.spool().includes('telemetry'))
 }))
 
-test('off is off: no socket, no file written (strace)', withSandbox(async (sb) => {
+test('off is off: no socket, no file written (strace)', needsClock, withSandbox(async (sb) => {
   const srv = await startServer(sb)
   try {
     const env = { NODEAPP_TELEMETRY_ENDPOINT: srv.url, NODEAPP_TELEMETRY: '1', NODEAPP_TELEMETRY_NOW: today(-1) }
@@ -138,19 +144,16 @@ test('the same state as a Rust host of the same name', withSandbox(async (sb) =>
     assert.equal(out.status, 0, out.stderr)
     return out.stdout
   }
-  const env = { TEST_APP: 'host', TEST_PREFIX: 'HOST' }
+  const env = AS_HOST
   const nodeStatus = () => {
     const out = sb.run(['telemetry', 'status', '--json'], env)
     assert.equal(out.code, 0, out.stderr)
     return JSON.parse(out.stdout)
   }
+  // `telemetry status --json` is the library's in both: the same object.
   const agree = () => {
     const r = JSON.parse(hostRun(['telemetry', 'status', '--json']))
-    const n = nodeStatus()
-    assert.deepEqual(
-      [n.enabled, n.decidedBy, n.configPath, n.stateDir, n.policyFile],
-      [r.enabled, r.decided_by, r.config_path, r.state_dir, r.policy_file],
-    )
+    assert.deepEqual(nodeStatus(), r)
     return r
   }
   agree()
@@ -167,7 +170,7 @@ test('the same state as a Rust host of the same name', withSandbox(async (sb) =>
   assert.ok(spool.includes('"name":"build"') && spool.includes('"name":"cache clean"'), spool)
 }))
 
-test('a canary argument never reaches the spool or the server', withSandbox(async (sb) => {
+test('a canary argument never reaches the spool or the server', needsClock, withSandbox(async (sb) => {
   const canary = 'CANARY-7f3a9c-secret-project'
   const srv = await startServer(sb)
   try {
@@ -188,20 +191,95 @@ test('a canary argument never reaches the spool or the server', withSandbox(asyn
   }
 }))
 
-test('the telemetry subcommands, added only when telemetry runs, parse and show in help', withSandbox(async (sb) => {
+test('telemetry is one passthrough command: help lists every subcommand', withSandbox(async (sb) => {
   const env = { NODEAPP_TELEMETRY: '1' }
-  for (const args of [['help', 'telemetry'], ['telemetry', '--help']]) {
+  const subs = ['status [--json]', 'on ', 'off ', 'prompt [--force] [--json]', 'uninstall', 'reset', 'flush [--json]', 'show [--json]', 'log [--json]']
+  for (const args of [['help', 'telemetry'], ['telemetry', '--help'], ['telemetry', 'status', '--help'], ['telemetry', '-h']]) {
     const out = sb.run(args, env)
     assert.equal(out.code, 0, out.stderr)
-    for (const sub of ['status [options]', 'on ', 'off ']) assert.ok(out.stdout.includes(sub), `${args}: ${out.stdout}`)
+    for (const sub of subs) assert.ok(out.stdout.includes(sub), `${args}: ${sub}: ${out.stdout}`)
   }
-  // Without a subcommand: the help with the subcommands, on stderr, exit 1.
+  // Without a subcommand: the library's own usage error, exit 2.
   const bare = sb.run(['telemetry'], env)
-  assert.equal(bare.code, 1)
-  assert.ok(bare.stderr.includes('status [options]'), bare.stderr)
-  assert.ok(sb.run(['telemetry', 'status', '--help'], env).stdout.includes('--json'))
+  assert.equal(bare.code, 2)
+  assert.equal(bare.stdout, '')
+  assert.match(bare.stderr, /^nodeapp: a subcommand is required: status, on, off, prompt, uninstall, reset, flush, show, log\n$/)
+  const wrong = sb.run(['telemetry', 'on', '--json'], env)
+  assert.deepEqual([wrong.code, wrong.stderr], [2, 'nodeapp: unexpected argument "--json" for `on`\n'])
   assert.equal(JSON.parse(sb.run(['telemetry', 'status', '--json'], env).stdout).enabled, true)
   // The program's own help lists telemetry once, and nothing under it.
   const top = sb.run(['--help'], env).stdout
-  assert.ok(top.includes('telemetry') && !top.includes('status'), top)
+  assert.ok(top.includes('telemetry') && !top.includes('Show whether'), top)
+}))
+
+test('every telemetry subcommand prints and exits as the Rust host does', withSandbox(async (sb) => {
+  // Two sandboxes set up alike by the Rust host; then the same steps, one
+  // through the Rust host, the other through the Node CLI as "host".
+  const other = new Sandbox()
+  try {
+    const clock = testHooks() ? { HOST_TELEMETRY_NOW: today() } : {}
+    for (const s of [sb, other]) assert.equal(s.host(['build'], clock).code, 0)
+    // The installer's question, undecided, with an endpoint but no terminal
+    // to ask on: "not_asked", exit 3 (it changes nothing).
+    const p = other.run(['telemetry', 'prompt', '--json'], { ...AS_HOST, HOST_TELEMETRY_ENDPOINT: 'http://127.0.0.1:9/v1' })
+    assert.equal(p.code, 3, p.stderr)
+    assert.deepEqual([JSON.parse(p.stdout).result, p.stderr], ['not_asked', ''])
+    assert.match(JSON.parse(p.stdout).message, /not a terminal/)
+    const steps = [
+      ['status'], ['status', '--json'], ['show'], ['show', '--json'], ['log'], ['log', '--json'],
+      ['prompt', '--json'], ['prompt'], ['flush'], ['flush', '--json'],
+      ['on'], ['reset'], ['show'], ['prompt', '--force', '--json'], ['off'], ['status'],
+      ['on'], ['uninstall'], ['log', '--json'], ['off'], ['off'], ['status', '--json'],
+    ]
+    for (const step of steps) {
+      const rust = normalized(sb.host(['telemetry', ...step], clock), sb.root)
+      const node = normalized(other.run(['telemetry', ...step], { ...AS_HOST, ...clock }), other.root)
+      assert.deepEqual(node, rust, `telemetry ${step.join(' ')}`)
+    }
+  } finally {
+    other.cleanup()
+  }
+}))
+
+test('off deletes buffered data even when the choice cannot be stored, as the Rust host does', withSandbox(async (sb) => {
+  const other = new Sandbox()
+  try {
+    const results = []
+    for (const [s, run] of [[sb, (a) => sb.host(a)], [other, (a) => other.run(a, AS_HOST)]]) {
+      const st = JSON.parse(run(['telemetry', 'status', '--json']).stdout)
+      assert.ok(st.config_path ?? st.configPath, JSON.stringify(st))
+      assert.equal(run(['build']).code, 0)
+      assert.ok(s.spool('host').includes('"name":"build"'))
+      // A file where the consent file's directory goes: the choice cannot
+      // be stored, whoever runs the test (root included). (A directory in
+      // place of the file itself is a broken consent file, which off backs
+      // up and replaces.)
+      const dir = path.dirname(st.config_path ?? st.configPath)
+      fs.rmSync(dir, { recursive: true, force: true })
+      fs.mkdirSync(path.dirname(dir), { recursive: true })
+      fs.writeFileSync(dir, 'in the way\n')
+      const off = run(['telemetry', 'off'])
+      assert.equal(off.code, 1, off.stderr)
+      assert.equal(s.spool('host'), '', 'buffered data deleted although the choice was not stored')
+      assert.ok(!fs.existsSync(path.join(s.root, 'state', 'host', 'machine_id')))
+      assert.match(off.stderr, /^host: .*\nYour choice could not be stored; until it is, set HOST_TELEMETRY=0 in your environment\. Buffered data and the machine id were deleted\.\n$/s)
+      results.push(normalized(off, s.root))
+    }
+    assert.deepEqual(results[1], results[0])
+    // The API: off() throws, and has deleted the data first. (The broken
+    // consent directory turned telemetry off; the env var turns it on.)
+    const on = { ...AS_HOST, HOST_TELEMETRY: '1' }
+    const code = `
+      const { Telemetry } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const t = new Telemetry('host', { policy: 'opt-out', envPrefix: 'HOST' })
+      try { t.off(); console.log('stored') } catch (e) { console.log('threw: ' + e.message.split('\\n')[1]) }
+    `
+    assert.equal(other.run(['build'], on).code, 0)
+    assert.ok(other.spool('host'))
+    const api = spawnSync(process.execPath, ['-e', code], { env: { ...other.env, ...on }, encoding: 'utf8' })
+    assert.equal(api.stdout, 'threw: Your choice could not be stored; until it is, set HOST_TELEMETRY=0 in your environment. Buffered data and the machine id were deleted.\n', api.stderr)
+    assert.equal(other.spool('host'), '')
+  } finally {
+    other.cleanup()
+  }
 }))

@@ -15,6 +15,11 @@ const PKG = path.resolve(__dirname, '..')
 const REPO = path.resolve(PKG, '..', '..')
 const TARGET = process.env.CARGO_TARGET_DIR || path.join(REPO, 'target')
 
+// The environment under which the test CLI is the same application as the
+// Rust example host: its name, prefix, version (the root crate's), policy
+// and docs URL.
+const AS_HOST = { TEST_APP: 'host', TEST_PREFIX: 'HOST', TEST_VERSION: '0.1.0' }
+
 // The test CLI: a Commander program with nested commands, a
 // process.exit deep inside an action, a bare record call without the
 // helpers, and a foreground send.
@@ -23,11 +28,12 @@ const CLI = `
 const { Command } = require(${JSON.stringify(require.resolve('commander'))})
 const { Telemetry, addTelemetryCommand } = require(${JSON.stringify(PKG)})
 
-const t = new Telemetry(process.env.TEST_APP || 'nodeapp', {
-  version: '1.2.3',
+const app = process.env.TEST_APP || 'nodeapp'
+const t = new Telemetry(app, {
+  version: process.env.TEST_VERSION || '1.2.3',
   envPrefix: process.env.TEST_PREFIX || 'NODEAPP',
-  policy: 'opt-out',
-  docsUrl: 'https://example.invalid/nodeapp/TELEMETRY.md',
+  policy: process.env.TEST_POLICY || 'opt-out',
+  docsUrl: \`https://example.invalid/\${app}/TELEMETRY.md\`,
   // \`flush\` sends in the foreground; no background send to race with it.
   backgroundSend: process.argv[2] !== 'flush',
 })
@@ -87,6 +93,19 @@ class Sandbox {
   run(args, env = {}, prefix = []) {
     const argv = [...prefix, process.execPath, this.cli, ...args]
     const out = spawnSync(argv[0], argv.slice(1), {
+      env: { ...this.env, ...env },
+      cwd: this.root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      timeout: 60000,
+    })
+    return { code: out.status, stdout: out.stdout, stderr: out.stderr }
+  }
+
+  // The repository's Rust example host (app "host", prefix HOST), run with
+  // this sandbox's environment.
+  host(args, env = {}) {
+    const out = spawnSync(cargoBin('examples/host'), args, {
       env: { ...this.env, ...env },
       cwd: this.root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -173,4 +192,16 @@ function counts(spool) {
   return out
 }
 
-module.exports = { Sandbox, startServer, cargoBin, today, counts, spawnSync }
+// What differs between two sandboxes' runs of the same steps: the sandbox
+// path, random ids and the time.
+function normalized(r, root) {
+  const clean = (s) =>
+    s
+      .split(root)
+      .join('<root>')
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
+  return { code: r.code, stdout: clean(r.stdout), stderr: clean(r.stderr) }
+}
+
+module.exports = { Sandbox, startServer, cargoBin, today, counts, normalized, AS_HOST, spawnSync }

@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit` by `npm test`: index.d.ts describes the
 // package as a TypeScript CLI uses it, with Commander's own types.
 import { Command } from 'commander'
-import { Telemetry, addTelemetryCommand, Status, recordToolCall } from '..'
+import { Telemetry, addTelemetryCommand, Status, CommandResult, recordToolCall, testHooks } from '..'
 
 const t = new Telemetry('mytool', { version: '1.0.0', policy: 'opt-out', endpoint: 'https://x.invalid/v1/batch' })
 const program = new Command('mytool')
@@ -13,6 +13,10 @@ const path: string | null = s.configPath
 t.recordCommand('build')
 const code: number = t.finish(0)
 recordToolCall('search', 'ok', 3)
-// @ts-expect-error: a policy outside the two words is a type error
+const r: CommandResult = t.run(['log', '--json'])
+const exitCode: number = r.code
+new Telemetry('mytool', { policy: 'opt_in' })
+const debugBuild: boolean = testHooks()
+// @ts-expect-error: a policy outside the library's words is a type error
 new Telemetry('mytool', { policy: 'sometimes' })
-void [decided, path, code]
+void [decided, path, code, exitCode, debugBuild]

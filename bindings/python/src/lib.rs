@@ -8,10 +8,17 @@
 //! The record functions are module-level functions taking `&str`: a call
 //! from Python is argument conversion plus the library's mutex and map
 //! update, no allocation once a name has been seen.
+//!
+//! Every word (policy, outcomes, lifecycle kinds, the `telemetry …`
+//! subcommands) is parsed by the library, so this package accepts exactly
+//! what a Rust host and the Node.js package accept. A panic is caught here
+//! and raised as `RuntimeError` (`run_command` returns exit code 1), never
+//! as PyO3's `PanicException`, which `except Exception` does not catch.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -21,14 +28,30 @@ struct Handle {
     t: tally::Telemetry,
 }
 
+/// What a panic said, for the error that replaces it.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Runs `f`, turning a panic into `RuntimeError`.
+fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        Err(PyRuntimeError::new_err(format!(
+            "tally: internal error: {}",
+            panic_text(&*p)
+        )))
+    })
+}
+
 fn policy(word: &str) -> PyResult<tally::DefaultPolicy> {
-    match word {
-        "opt-in" | "opt_in" | "optin" => Ok(tally::DefaultPolicy::OptIn),
-        "opt-out" | "opt_out" | "optout" => Ok(tally::DefaultPolicy::OptOut),
-        other => Err(PyValueError::new_err(format!(
-            "policy must be \"opt-in\" or \"opt-out\", not {other:?}"
-        ))),
-    }
+    tally::DefaultPolicy::from_word(word).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "policy must be \"opt-in\" or \"opt-out\", not {word:?}"
+        ))
+    })
 }
 
 /// Resolves consent once and, when telemetry is on, starts recording.
@@ -49,6 +72,7 @@ fn init(
     prompt: bool,
     background_send: bool,
 ) -> PyResult<Handle> {
+    let default_policy = policy_word.map(policy).transpose()?;
     let mut b = tally::Telemetry::builder(name)
         .no_telemetry(no_telemetry)
         .prompt(prompt)
@@ -59,8 +83,8 @@ fn init(
     if let Some(p) = env_prefix {
         b = b.env_prefix(p);
     }
-    if let Some(p) = policy_word {
-        b = b.default_policy(policy(p)?);
+    if let Some(p) = default_policy {
+        b = b.default_policy(p);
     }
     if let Some(e) = endpoint {
         b = b.endpoint(e);
@@ -71,7 +95,7 @@ fn init(
     if let Some(f) = policy_file {
         b = b.policy_file(f);
     }
-    Ok(Handle { t: b.init() })
+    guard(|| Ok(Handle { t: b.init() }))
 }
 
 fn path_str(p: Option<&std::path::Path>) -> Option<String> {
@@ -102,125 +126,166 @@ impl Handle {
 
     /// The current status as a dict (re-read from the files).
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        status_dict(py, &self.t.status())
+        let s = guard(|| Ok(self.t.status()))?;
+        status_dict(py, &s)
     }
 
-    /// Stores the user's choice as `telemetry on|off` does; returns the
-    /// status afterwards. Raises OSError when the choice cannot be stored.
+    /// The very steps of `telemetry on|off` (off deletes buffered data and
+    /// the machine id first, then stores the choice); returns the status
+    /// afterwards. Raises OSError when the choice cannot be stored.
     fn set_enabled_choice<'py>(
         &self,
         py: Python<'py>,
         enabled: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        match self.t.set_enabled_choice(enabled) {
-            Ok(s) => status_dict(py, &s),
-            Err(e) => Err(PyOSError::new_err(e.to_string())),
-        }
+        let s = guard(|| {
+            self.t
+                .set_enabled_choice(enabled)
+                .map_err(|e| PyOSError::new_err(e.to_string()))
+        })?;
+        status_dict(py, &s)
+    }
+
+    /// Runs `telemetry <words…>` (`["status", "--json"]`) as a Rust host
+    /// runs it: parsed by `TelemetryCommand::from_words`, run by
+    /// `Telemetry::run_command_to` into buffers. Returns `(code, stdout,
+    /// stderr)`; a parse error is code 2 with `<app>: <message>` on stderr.
+    /// Never raises for what the user typed.
+    fn run_command(&self, py: Python<'_>, words: Vec<String>) -> (u8, String, String) {
+        let t = &self.t;
+        py.detach(move || {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let code = catch_unwind(AssertUnwindSafe(
+                || match tally::TelemetryCommand::from_words(&words) {
+                    Ok(c) => t.run_command_to(&c, &mut out, &mut err),
+                    Err(m) => {
+                        err.extend_from_slice(format!("{}: {m}\n", t.status().app).as_bytes());
+                        2
+                    }
+                },
+            ))
+            .unwrap_or_else(|p| {
+                err.extend_from_slice(
+                    format!("tally: internal error: {}\n", panic_text(&*p)).as_bytes(),
+                );
+                1
+            });
+            (
+                code,
+                String::from_utf8_lossy(&out).into_owned(),
+                String::from_utf8_lossy(&err).into_owned(),
+            )
+        })
     }
 
     /// Ends the running command with the outcome of `exit_code`; returns it.
-    fn finish(&self, exit_code: i32) -> i32 {
-        self.t.finish(exit_code)
+    fn finish(&self, exit_code: i32) -> PyResult<i32> {
+        guard(|| Ok(self.t.finish(exit_code)))
     }
 
     /// Persists and sends what is due, in the foreground (long-running hosts).
-    fn shutdown(&self, py: Python<'_>) {
-        py.detach(|| self.t.shutdown());
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| {
+            guard(|| {
+                self.t.shutdown();
+                Ok(())
+            })
+        })
     }
+}
+
+/// Whether this build honours the test hooks (`<APP>_TELEMETRY_NOW`, the
+/// fixed clock): True for a debug build (`MATURIN_PEP517_ARGS="--profile
+/// dev"`), False for a release build (a plain `pip install`), which
+/// ignores them.
+#[pyfunction]
+fn test_hooks() -> bool {
+    cfg!(debug_assertions)
 }
 
 /// Counts a command path (`"cache clean"`); it runs until `finish_command`.
 #[pyfunction]
-fn record_command(path: &str) {
-    tally::record_command(path);
-}
-
-fn command_outcome(word: &str) -> PyResult<tally::CommandOutcome> {
-    Ok(match word {
-        "success" => tally::CommandOutcome::Success,
-        "failure" => tally::CommandOutcome::Failure,
-        "usage_error" => tally::CommandOutcome::UsageError,
-        "interrupted" => tally::CommandOutcome::Interrupted,
-        "unknown" => tally::CommandOutcome::Unknown,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "outcome must be success, failure, usage_error, interrupted or unknown, not {other:?}"
-            )));
-        }
+fn record_command(path: &str) -> PyResult<()> {
+    guard(|| {
+        tally::record_command(path);
+        Ok(())
     })
 }
 
-/// Ends the running command with an outcome word.
+/// Ends the running command with an outcome word (`CommandOutcome::from_word`).
 #[pyfunction]
 fn finish_command(outcome: &str) -> PyResult<()> {
-    tally::finish_command(command_outcome(outcome)?);
-    Ok(())
-}
-
-fn call_outcome(word: &str) -> PyResult<tally::CallOutcome> {
-    use tally::ErrorClass as E;
-    Ok(match word {
-        "ok" => tally::CallOutcome::Ok,
-        "tool_error" => tally::CallOutcome::ToolError,
-        "cancelled" => tally::CallOutcome::Cancelled,
-        "unanswered" => tally::CallOutcome::Unanswered,
-        "parse_error" => tally::CallOutcome::ProtocolError(E::Parse),
-        "invalid_request" => tally::CallOutcome::ProtocolError(E::InvalidRequest),
-        "method_not_found" => tally::CallOutcome::ProtocolError(E::MethodNotFound),
-        "invalid_params" => tally::CallOutcome::ProtocolError(E::InvalidParams),
-        "internal_error" => tally::CallOutcome::ProtocolError(E::Internal),
-        "server_error" => tally::CallOutcome::ProtocolError(E::ServerDefined),
-        "protocol_error" => tally::CallOutcome::ProtocolError(E::Other),
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown tool call outcome {other:?}"
-            )));
-        }
+    let o = tally::CommandOutcome::from_word(outcome).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "outcome must be one of {}, not {outcome:?}",
+            tally::schema::COMMAND_OUTCOMES.join(", ")
+        ))
+    })?;
+    guard(|| {
+        tally::finish_command(o);
+        Ok(())
     })
 }
 
-/// Counts one MCP tool call; `""` as the name counts the outcome only.
+/// Counts one MCP tool call; `""` as the name counts the outcome only. The
+/// outcome is a word of `CallOutcome::from_word`.
 #[pyfunction]
 #[pyo3(signature = (name, outcome="ok", duration_s=0.0))]
 fn record_tool_call(name: &str, outcome: &str, duration_s: f64) -> PyResult<()> {
+    let o = tally::CallOutcome::from_word(outcome).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown tool call outcome {outcome:?}; expected one of {}",
+            tally::CallOutcome::words().join(", ")
+        ))
+    })?;
     let d = Duration::try_from_secs_f64(duration_s).unwrap_or_default();
-    tally::record_tool_call(name, call_outcome(outcome)?, d);
-    Ok(())
+    guard(|| {
+        tally::record_tool_call(name, o, d);
+        Ok(())
+    })
 }
 
 /// Counts a connecting MCP client (name and version, normalised).
 #[pyfunction]
-fn record_client(name: &str, version: &str) {
-    tally::record_client(name, version);
+fn record_client(name: &str, version: &str) -> PyResult<()> {
+    guard(|| {
+        tally::record_client(name, version);
+        Ok(())
+    })
 }
 
 /// Sets a deployment fact for today; False where the schema refuses it.
 #[pyfunction]
-fn set_fact(name: &str, value: &str) -> bool {
-    tally::set_fact(name, value)
+fn set_fact(name: &str, value: &str) -> PyResult<bool> {
+    guard(|| Ok(tally::set_fact(name, value)))
 }
 
-/// Counts a lifecycle event: install, uninstall or upgrade.
+/// Counts a lifecycle event: install, uninstall or upgrade
+/// (`LifecycleKind::from_word`).
 #[pyfunction]
 fn record_lifecycle(kind: &str) -> PyResult<()> {
-    let k = match kind {
-        "install" => tally::LifecycleKind::Install,
-        "uninstall" => tally::LifecycleKind::Uninstall,
-        "upgrade" => tally::LifecycleKind::Upgrade,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "lifecycle kind must be install, uninstall or upgrade, not {other:?}"
-            )));
-        }
-    };
-    tally::record_lifecycle(k);
-    Ok(())
+    let k = tally::LifecycleKind::from_word(kind).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "lifecycle kind must be one of {}, not {kind:?}",
+            tally::schema::LIFECYCLE_KINDS.join(", ")
+        ))
+    })?;
+    guard(|| {
+        tally::record_lifecycle(k);
+        Ok(())
+    })
 }
 
 /// Appends what was recorded to the spool (the exit hook calls it).
 #[pyfunction]
-fn persist(py: Python<'_>) {
-    py.detach(tally::persist);
+fn persist(py: Python<'_>) -> PyResult<()> {
+    py.detach(|| {
+        guard(|| {
+            tally::persist();
+            Ok(())
+        })
+    })
 }
 
 #[pymodule]
@@ -234,5 +299,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_fact, m)?)?;
     m.add_function(wrap_pyfunction!(record_lifecycle, m)?)?;
     m.add_function(wrap_pyfunction!(persist, m)?)?;
+    m.add_function(wrap_pyfunction!(test_hooks, m)?)?;
     Ok(())
 }

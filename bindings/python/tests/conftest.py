@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import tally
+
 REPO = Path(__file__).resolve().parents[3]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 
@@ -29,12 +31,13 @@ CLI = textwrap.dedent(
     import argparse, os, sys, time
     import tally, tally.argparse
 
+    app = os.environ.get("TEST_APP", "pyapp")
     t = tally.Telemetry(
-        os.environ.get("TEST_APP", "pyapp"),
-        version="1.2.3",
+        app,
+        version=os.environ.get("TEST_VERSION", "1.2.3"),
         env_prefix=os.environ.get("TEST_PREFIX", "PYAPP"),
-        policy="opt-out",
-        docs_url="https://example.invalid/pyapp/TELEMETRY.md",
+        policy=os.environ.get("TEST_POLICY", "opt-out"),
+        docs_url=f"https://example.invalid/{app}/TELEMETRY.md",
         # `flush` sends in the foreground; no background send to race with it.
         background_send=sys.argv[1:2] != ["flush"],
     )
@@ -69,6 +72,33 @@ CLI = textwrap.dedent(
     sys.exit(tally.argparse.run(t, parser))
     """
 )
+
+
+# A release build (a plain `pip install`) ignores <APP>_TELEMETRY_NOW, the
+# test clock; the tests that need a completed day skip there.
+needs_clock = pytest.mark.skipif(
+    not tally.test_hooks(),
+    reason="a release build ignores <APP>_TELEMETRY_NOW (the test clock); "
+    "install a debug build to run this: MATURIN_PEP517_ARGS='--profile dev' pip install ./bindings/python",
+)
+
+# The environment under which the test CLI is the same application as the
+# Rust example host: its name, prefix, version (the root crate's), policy
+# and docs URL.
+AS_HOST = {"TEST_APP": "host", "TEST_PREFIX": "HOST", "TEST_VERSION": "0.1.0"}
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+def normalized(r: subprocess.CompletedProcess, root: Path) -> tuple:
+    """What may differ between two sandboxes' runs of the same steps taken
+    out: the sandbox path, random ids and the time."""
+
+    def clean(s: str) -> str:
+        return TIME.sub("<time>", UUID.sub("<uuid>", s.replace(str(root), "<root>")))
+
+    return (r.returncode, clean(r.stdout), clean(r.stderr))
 
 
 def today(offset: int = 0) -> str:
@@ -115,6 +145,19 @@ class Sandbox:
     def run(self, *args: str, env: dict | None = None, prefix: list | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             (prefix or []) + [sys.executable, str(self.cli), *args],
+            env={**self.env, **(env or {})},
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def host(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        """The repository's Rust example host (app "host", prefix HOST) with
+        this sandbox's environment."""
+        return subprocess.run(
+            [str(cargo_bin("examples/host")), *args],
             env={**self.env, **(env or {})},
             cwd=self.root,
             stdin=subprocess.DEVNULL,

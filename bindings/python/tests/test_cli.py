@@ -5,8 +5,14 @@ conftest.py, run as child processes in a sandboxed HOME, with a real
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
-from conftest import Server, Sandbox, cargo_bin, strace, today
+import pytest
+
+from conftest import AS_HOST, Server, Sandbox, cargo_bin, needs_clock, normalized, strace, today
 
 NOTICE = "collects anonymous usage counts"
 
@@ -21,6 +27,7 @@ def counts(spool: str) -> dict:
     return out
 
 
+@needs_clock
 def test_notice_once_on_stderr_and_the_first_send_only_from_a_later_process(sb: Sandbox, server: Server) -> None:
     env = {"PYAPP_TELEMETRY_ENDPOINT": server.url, "PYAPP_TELEMETRY_NOW": today(-1)}
     first = sb.run("build", "x", env=env)
@@ -87,6 +94,7 @@ def test_telemetry_commands_are_not_counted_and_off_deletes_the_spool(sb: Sandbo
     assert "telemetry" not in sb.spool()
 
 
+@needs_clock
 def test_off_is_off_no_socket_no_file(sb: Sandbox, server: Server) -> None:
     env = {"PYAPP_TELEMETRY_ENDPOINT": server.url, "PYAPP_TELEMETRY": "1", "PYAPP_TELEMETRY_NOW": today(-1)}
     # A completed day is waiting: a run with telemetry on would send it.
@@ -131,17 +139,16 @@ def test_the_same_state_as_a_rust_host_of_the_same_name(sb: Sandbox) -> None:
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
-    env = {"TEST_APP": "host", "TEST_PREFIX": "HOST"}
+    env = AS_HOST
 
     def py_status() -> dict:
         out = sb.run("telemetry", "status", "--json", env=env)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
+    # `telemetry status --json` is the library's in both: the same object.
     def agree() -> None:
-        r, p = host_status(), py_status()
-        assert (p["enabled"], p["decided_by"], p["config_path"], p["state_dir"], p["policy_file"]) == (
-            r["enabled"], r["decided_by"], r["config_path"], r["state_dir"], r["policy_file"]), (p, r)
+        assert py_status() == host_status()
 
     agree()
     # The Python CLI's off is the Rust host's off, and the other way round.
@@ -158,6 +165,7 @@ def test_the_same_state_as_a_rust_host_of_the_same_name(sb: Sandbox) -> None:
     assert '"name":"build"' in spool and '"name":"cache clean"' in spool, spool
 
 
+@needs_clock
 def test_a_canary_argument_never_reaches_the_spool_or_the_server(sb: Sandbox, server: Server) -> None:
     canary = "CANARY-7f3a9c-secret-project"
     env = {"PYAPP_TELEMETRY": "1", "PYAPP_TELEMETRY_ENDPOINT": server.url, "PYAPP_TELEMETRY_NOW": today(-1)}
@@ -173,17 +181,106 @@ def test_a_canary_argument_never_reaches_the_spool_or_the_server(sb: Sandbox, se
             assert canary.encode() not in f.read_bytes(), f
 
 
-def test_the_telemetry_subcommands_built_only_when_used_parse_and_show_in_help(sb: Sandbox) -> None:
+SUBCOMMANDS = ("status [--json]", "on ", "off ", "prompt [--force] [--json]", "uninstall", "reset",
+               "flush [--json]", "show [--json]", "log [--json]")
+
+
+def test_telemetry_is_one_passthrough_command_and_help_lists_every_subcommand(sb: Sandbox) -> None:
     env = {"PYAPP_TELEMETRY": "1"}
-    out = sb.run("telemetry", "--help", env=env)
-    assert out.returncode == 0, out.stderr
-    for sub in ("{status,on,off}", "status", "Turn telemetry on", "Turn telemetry off"):
-        assert sub in out.stdout, out.stdout
-    # Without a subcommand argparse's own error, with the choices.
+    for args in (["telemetry", "--help"], ["telemetry", "status", "--help"], ["telemetry", "-h"]):
+        out = sb.run(*args, env=env)
+        assert out.returncode == 0, out.stderr
+        for sub in SUBCOMMANDS:
+            assert sub in out.stdout, (args, sub, out.stdout)
+    # Without a subcommand: the library's own usage error, exit 2.
     bare = sb.run("telemetry", env=env)
-    assert bare.returncode == 2 and "{status,on,off}" in bare.stderr, bare.stderr
-    assert "--json" in sb.run("telemetry", "status", "--help", env=env).stdout
+    assert (bare.returncode, bare.stdout) == (2, "")
+    assert bare.stderr == "pyapp: a subcommand is required: status, on, off, prompt, uninstall, reset, flush, show, log\n"
+    wrong = sb.run("telemetry", "on", "--json", env=env)
+    assert (wrong.returncode, wrong.stderr) == (2, 'pyapp: unexpected argument "--json" for `on`\n')
     assert json.loads(sb.run("telemetry", "status", "--json", env=env).stdout)["enabled"] is True
     # The program's own help lists telemetry, and nothing under it.
     top = sb.run("--help", env=env).stdout
-    assert "telemetry" in top and "Turn telemetry on" not in top, top
+    assert "telemetry" in top and "Show whether" not in top, top
+
+
+STEPS = [
+    ["status"], ["status", "--json"], ["show"], ["show", "--json"], ["log"], ["log", "--json"],
+    ["prompt", "--json"], ["prompt"], ["flush"], ["flush", "--json"],
+    ["on"], ["reset"], ["show"], ["prompt", "--force", "--json"], ["off"], ["status"],
+    ["on"], ["uninstall"], ["log", "--json"], ["off"], ["off"], ["status", "--json"],
+]
+
+
+def test_every_telemetry_subcommand_prints_and_exits_as_the_rust_host_does(
+    sb: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Two sandboxes set up alike by the Rust host; then the same steps, one
+    # through the Rust host, the other through the Python CLI as "host".
+    other = Sandbox(tmp_path_factory.mktemp("other"))
+    import tally
+
+    clock = {"HOST_TELEMETRY_NOW": today()} if tally.test_hooks() else {}
+    for s in (sb, other):
+        assert s.host("build", env=clock).returncode == 0
+    # The installer's question, undecided, with an endpoint but no terminal
+    # to ask on: "not_asked", exit 3 (it changes nothing).
+    p = other.run("telemetry", "prompt", "--json", env={**AS_HOST, "HOST_TELEMETRY_ENDPOINT": "http://127.0.0.1:9/v1"})
+    assert (p.returncode, p.stderr) == (3, ""), p.stderr
+    assert json.loads(p.stdout)["result"] == "not_asked"
+    assert "not a terminal" in json.loads(p.stdout)["message"]
+    for step in STEPS:
+        rust = normalized(sb.host("telemetry", *step, env=clock), sb.root)
+        py = normalized(other.run("telemetry", *step, env={**AS_HOST, **clock}), other.root)
+        assert py == rust, f"telemetry {' '.join(step)}"
+
+
+NOT_STORED = re.compile(
+    r"^host: .*\nYour choice could not be stored; until it is, set HOST_TELEMETRY=0 in your environment\. "
+    r"Buffered data and the machine id were deleted\.\n$",
+    re.S,
+)
+
+
+def test_off_deletes_buffered_data_even_when_the_choice_cannot_be_stored_as_the_rust_host_does(
+    sb: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other = Sandbox(tmp_path_factory.mktemp("other"))
+    results = []
+    for s, run in ((sb, sb.host), (other, lambda *a: other.run(*a, env=AS_HOST))):
+        cfg = Path(json.loads(run("telemetry", "status", "--json").stdout)["config_path"])
+        assert run("build").returncode == 0
+        assert '"name":"build"' in s.spool("host")
+        # A file where the consent file's directory goes: the choice cannot
+        # be stored, whoever runs the test (root included). (A directory in
+        # place of the file itself is a broken consent file, which off backs
+        # up and replaces.)
+        shutil.rmtree(cfg.parent, ignore_errors=True)
+        cfg.parent.parent.mkdir(parents=True, exist_ok=True)
+        cfg.parent.write_text("in the way\n")
+        off = run("telemetry", "off")
+        assert off.returncode == 1, off.stderr
+        assert s.spool("host") == "", "buffered data deleted although the choice was not stored"
+        assert not (s.root / "state" / "host" / "machine_id").exists()
+        assert NOT_STORED.match(off.stderr), off.stderr
+        results.append(normalized(off, s.root))
+    assert results[1] == results[0]
+    # The API: off() raises OSError, and has deleted the data first. (The
+    # broken consent directory turned telemetry off; the env var turns it on.)
+    on = {**AS_HOST, "HOST_TELEMETRY": "1"}
+    assert other.run("build", env=on).returncode == 0
+    assert other.spool("host")
+    code = (
+        "import tally\n"
+        "t = tally.Telemetry('host', env_prefix='HOST', policy='opt-out')\n"
+        "try:\n    t.off(); print('stored')\n"
+        "except OSError as e:\n    print('OSError:', str(e).splitlines()[1])\n"
+    )
+    import sys
+
+    api = subprocess.run([sys.executable, "-c", code], env={**other.env, **on}, capture_output=True, text=True)
+    assert api.stdout == (
+        "OSError: Your choice could not be stored; until it is, set HOST_TELEMETRY=0 in your environment. "
+        "Buffered data and the machine id were deleted.\n"
+    ), api.stderr
+    assert other.spool("host") == ""

@@ -5,7 +5,9 @@ A Python CLI and a Rust CLI of the same application name share one consent,
 one config file, one policy file and one spool. Counts stay in memory until
 the process exits (``atexit``, which also runs after ``sys.exit()``), are
 appended to a local spool and leave the machine only as daily aggregates,
-sent from a later process. Nothing is ever written to stdout.
+sent from a later process. Nothing is written to stdout but the result of a
+``telemetry …`` command the user runs (:meth:`Telemetry.run_command`, whose
+text, exit codes and steps are the Rust library's, as in a Rust host).
 
     import sys, tally
     t = tally.Telemetry("mytool", version="1.2.0", policy="opt-out",
@@ -34,9 +36,10 @@ from ._native import (  # noqa: F401  (re-exported: the hot-path calls)
 # imports the __future__ module at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Optional, Sequence
 
 __all__ = [
+    "CommandResult",
     "Status",
     "Telemetry",
     "exit_code_of",
@@ -47,7 +50,18 @@ __all__ = [
     "record_lifecycle",
     "record_tool_call",
     "set_fact",
+    "test_hooks",
 ]
+
+
+def test_hooks() -> bool:
+    """Whether the native module honours the test hooks
+    (``<APP>_TELEMETRY_NOW``, the fixed clock): True for a debug build,
+    False for a release build (a plain ``pip install``), which ignores them."""
+    return _native.test_hooks()
+
+
+test_hooks.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 class Status:
@@ -88,6 +102,35 @@ class Status:
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
         return f"Status({inner})"
+
+
+class CommandResult:
+    """What ``<app> telemetry <words…>`` printed and the code it exits
+    with, as the same command of a Rust host prints and exits."""
+
+    __slots__ = ("code", "stdout", "stderr")
+
+    #: 0 success, 1 a file could not be changed or a send failed, 2 a usage
+    #: error, 3 or 4 when ``prompt`` decided nothing
+    code: int
+    #: the command's result text (a Rust host prints it on stdout)
+    stdout: str
+    #: the error text, ``<app>: <message>`` (a Rust host prints it on stderr)
+    stderr: str
+
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CommandResult) and (self.code, self.stdout, self.stderr) == (
+            other.code, other.stdout, other.stderr)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CommandResult(code={self.code!r}, stdout={self.stdout!r}, stderr={self.stderr!r})"
 
 
 def exit_code_of(exc: "Optional[BaseException]") -> int:
@@ -153,13 +196,23 @@ class Telemetry:
         return Status(**self._h.status())
 
     def on(self) -> Status:
-        """Stores the user's choice "on", as ``<app> telemetry on`` does."""
+        """The steps of ``<app> telemetry on``: stores "on"; returns the
+        status after. Raises OSError when the choice cannot be stored."""
         return Status(**self._h.set_enabled_choice(True))
 
     def off(self) -> Status:
-        """Stores "off": stops recording, deletes buffered data and the
-        machine id, as ``<app> telemetry off`` does."""
+        """The steps of ``<app> telemetry off``: stops recording, deletes
+        buffered data and the machine id, then stores "off"; returns the
+        status after. Raises OSError when the choice cannot be stored (the
+        data is deleted even then)."""
         return Status(**self._h.set_enabled_choice(False))
+
+    def run_command(self, words: "Sequence[str]") -> CommandResult:
+        """Runs ``<app> telemetry <words…>`` (``["show", "--json"]``) as a
+        Rust host does, without printing: its text and exit code. Never
+        raises for what the user typed: a wrong word is code 2 with the
+        reason in ``stderr``."""
+        return CommandResult(*self._h.run_command([str(w) for w in words]))
 
     def record_command(self, path: str) -> None:
         """Counts a command path such as ``"cache clean"``: names the host
@@ -225,5 +278,5 @@ def _at_exit() -> None:
     try:
         finish_command("unknown")
         persist()
-    except Exception:
+    except BaseException:
         pass

@@ -1,5 +1,6 @@
-"""argparse integration: ``telemetry status|on|off`` added to a parser in one
-call, and :func:`run`, which parses, counts the chosen subcommand path (names
+"""argparse integration: ``telemetry …`` (every subcommand of the library,
+run by the library as in a Rust host) added to a parser in one call, and
+:func:`run`, which parses, counts the chosen subcommand path (names
 only, never argument values), calls the handler and ends the command with
 its exit code.
 
@@ -16,10 +17,27 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, List, Optional, Sequence
 
-from . import Status, Telemetry, exit_code_of, record_command
+from . import Telemetry, exit_code_of, record_command
 
 _PATH = "_tally_command_path"
 _TELEMETRY = "_tally_is_telemetry"
+
+
+# The help of `telemetry`: what the library's subcommands do. Parsing, text
+# and exit codes are the library's (Telemetry.run_command); this is only
+# the listing.
+_HELP = """\
+commands (run by the tally library, as in a Rust host):
+  status [--json]            Show whether telemetry is on, what decided it, and where its data lives
+  on                         Turn telemetry on (stores your choice in the config file)
+  off                        Turn telemetry off: stores your choice, deletes buffered data and the machine id
+  prompt [--force] [--json]  Ask whether to share usage statistics and store the answer (for installers);
+                             exit 3 when no one could be asked, 4 when unanswered
+  uninstall                  For uninstallers: record the uninstall, send what is left, delete local data
+  reset                      Drop buffered data and replace the machine id with a new random one
+  flush [--json]             Send completed days now, in the foreground, and report what happened
+  show [--json]              Print exactly what the next send would post, and today's local counts
+  log [--json]               List the batches sent from this machine, oldest first"""
 
 
 def add_telemetry_command(
@@ -27,86 +45,52 @@ def add_telemetry_command(
     telemetry: Telemetry,
     name: str = "telemetry",
 ) -> argparse.ArgumentParser:
-    """Adds ``<name> status [--json] | on | off`` to ``subparsers``; their
-    handlers print to stdout (the user asked) and return 0. The three
-    subparsers are built when ``<name>`` is parsed or its help is shown, so
-    other commands' starts do not pay for them."""
-    p = subparsers.add_parser(name, help="See and change what this tool collects")
-    p.set_defaults(**{_TELEMETRY: True})
-
-    def build() -> None:
-        actions = p.add_subparsers(dest="_tally_action", metavar="{status,on,off}")
-        actions.required = True
-        st = actions.add_parser("status", help="Show whether telemetry is on, what decided it, and where its data lives")
-        st.add_argument("--json", action="store_true", help="Print machine-readable JSON")
-        st.set_defaults(func=lambda a: _status(telemetry, a.json))
-        actions.add_parser("on", help="Turn telemetry on (stores your choice)").set_defaults(
-            func=lambda a: _switch(telemetry, True)
-        )
-        actions.add_parser(
-            "off", help="Turn telemetry off: stores your choice, deletes buffered data and the machine id"
-        ).set_defaults(func=lambda a: _switch(telemetry, False))
-
-    _build_when_used(p, build)
+    """Adds ``<name> <subcommand> [flags]`` to ``subparsers``: every
+    subcommand and flag (``status [--json]``, ``on``, ``off``, ``prompt
+    [--force] [--json]``, ``uninstall``, ``reset``, ``flush [--json]``,
+    ``show [--json]``, ``log [--json]``) goes to the library, whose text is
+    written to ``sys.stdout``/``sys.stderr``; the handler returns the
+    library's exit code. One parser with the words as its argument: nothing
+    is built under it on every run of every other command."""
+    p = subparsers.add_parser(
+        name,
+        help="See and change what this tool collects",
+        description="See and change what this tool collects.",
+        epilog=_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "_tally_words",
+        nargs=argparse.REMAINDER,
+        metavar="subcommand ...",
+        help="status, on, off, prompt, uninstall, reset, flush, show or log, with its flags",
+    )
+    p.set_defaults(**{_TELEMETRY: True, "func": lambda a: _run(telemetry, p, a._tally_words)})
     return p
 
 
-# The methods through which argparse uses a subparser: parsing (the parent's
-# subparsers action calls parse_known_args) and help, usage and errors
-# (which format the usage).
-_USES = ("parse_known_args", "_parse_known_args", "parse_known_intermixed_args", "format_usage", "format_help")
-
-
-def _build_when_used(parser: argparse.ArgumentParser, build: "Callable[[], None]") -> None:
-    # Each ArgumentParser costs a CLI about 0.1 ms of start; the three under
-    # `telemetry` are built only when the user chose `telemetry`, not on
-    # every run of every other command (see bench/startup.sh). The parent
-    # lists `telemetry` from its own entry, so its help needs none of them.
-    originals = {m: getattr(parser, m) for m in _USES if hasattr(parser, m)}
-
-    def ensure() -> None:
-        if originals:
-            for m in originals:
-                delattr(parser, m)
-            originals.clear()
-            build()
-
-    for m, original in originals.items():
-
-        def wrapper(*args: object, _original: "Callable[..., object]" = original, **kwargs: object) -> object:
-            ensure()
-            return _original(*args, **kwargs)
-
-        setattr(parser, m, wrapper)
-
-
-def _status(t: Telemetry, as_json: bool) -> int:
-    s = t.status()
-    if as_json:
-        import json  # only here: a CLI's start does not pay for it
-
-        print(json.dumps(s.to_dict(), indent=2))
+def _run(t: Telemetry, parser: argparse.ArgumentParser, words: "List[str]") -> int:
+    # argparse hands `-h` after a subcommand (`telemetry status -h`) to the
+    # words: it is help here too, as in a clap host.
+    if "-h" in words or "--help" in words:
+        parser.print_help()
         return 0
-    print(f"Telemetry for {s.app}: {'enabled' if s.enabled else 'disabled'}")
-    print(f"  why:        {s.reason} [{s.decided_by}]")
-    print(f"  config:     {s.config_path or 'unknown'}")
-    print(f"  state dir:  {s.state_dir or 'unknown'}")
-    print(f"  endpoint:   {s.endpoint or 'none, so nothing is sent'}")
-    print(f"To change: `{s.app} telemetry on|off`; DO_NOT_TRACK=1 turns off every tool that honours it.")
-    return 0
+    r = t.run_command(words)
+    if r.stdout:
+        try:
+            sys.stdout.write(r.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `telemetry show | head`: the reader went away, which is not a
+            # failure (as in a Rust host). Python's own flush at exit must
+            # not fail on it either.
+            import os
 
-
-def _switch(t: Telemetry, enabled: bool) -> int:
-    try:
-        s: Status = t.on() if enabled else t.off()
-    except OSError as e:
-        print(f"{t.name}: {e}", file=sys.stderr)
-        return 1
-    word = "on" if enabled else "off"
-    print(f"Telemetry {word}: your choice is stored in {s.config_path or 'unknown'}.")
-    if s.enabled != enabled:
-        print(f"Note: the choice is stored, but telemetry is {'on' if s.enabled else 'off'} for now: {s.reason}.")
-    return 0
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if r.stderr:
+        sys.stderr.write(r.stderr)
+        sys.stderr.flush()
+    return r.code
 
 
 def _mark(parser: argparse.ArgumentParser, prefix: "List[str]") -> None:
