@@ -61,10 +61,13 @@ function today(offset = 0) {
 function cargoBin(rel) {
   const p = path.join(TARGET, 'debug', rel)
   if (!fs.existsSync(p)) {
-    execFileSync('cargo', ['build', '--locked', '--bin', 'tally', '--example', 'host'], {
-      cwd: REPO,
-      stdio: 'inherit',
-    })
+    execFileSync('cargo', ['build', '--locked', '--bin', 'tally'], { cwd: REPO, stdio: 'inherit' })
+    // The example host is the library's, built with every host feature.
+    execFileSync(
+      'cargo',
+      ['build', '--locked', '-p', 'tally-telemetry', '--features', 'clap,prompt,rustls,otlp,rmcp', '--example', 'host'],
+      { cwd: REPO, stdio: 'inherit' },
+    )
   }
   return p
 }

@@ -110,8 +110,11 @@ def cargo_bin(rel: str) -> Path:
     """A binary of the repository's root crate, built on first use."""
     path = TARGET / "debug" / rel
     if not path.exists():
+        subprocess.run(["cargo", "build", "--locked", "--bin", "tally"], cwd=REPO, check=True)
+        # The example host is the library's, built with every host feature.
         subprocess.run(
-            ["cargo", "build", "--locked", "--bin", "tally", "--example", "host"],
+            ["cargo", "build", "--locked", "-p", "tally-telemetry",
+             "--features", "clap,prompt,rustls,otlp,rmcp", "--example", "host"],
             cwd=REPO,
             check=True,
         )
