@@ -20,8 +20,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What it needs, installed when missing (CI starts from a bare machine).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v clang >/dev/null || missing+=(clang)
+command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "check_targets.sh: installing with apt: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+rustup target add x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu >/dev/null
+
 TARGETS=${TARGETS:-"x86_64-unknown-linux-gnu x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu"}
-FEATURE_SETS=("" "clap" "prompt" "rustls" "otlp" "clap,prompt,rustls" "clap,rustls,otlp" "clap,rustls,rmcp" "native-tls")
+FEATURE_SETS=("" "clap" "prompt" "rustls" "otlp" "clap,prompt,rustls" "clap,rustls,otlp" "clap,rustls,rmcp" "native-tls" "clap,native-tls")
 
 apple_cc=0
 if [[ $(uname) == Darwin ]]; then

@@ -11,7 +11,9 @@
 #     SDK and the official opentelemetry-proto package.
 # Then it runs every test of the workspace (both crates), the attack tests
 # one at a time, the Node.js and Python packages' tests, and the Go module's
-# (scripts/test_go.sh installs golang-go and cobra's sources with apt).
+# (scripts/test_go.sh installs golang-go and cobra's sources with apt), and
+# the Windows run under Wine (scripts/test_windows.sh installs wine64 and
+# gcc-mingw-w64-x86-64, and the rustup target).
 # Needs about 6 GB of disk and, on 2 cores, about 15 minutes.
 # Usage: bash scripts/test.sh
 set -euo pipefail
@@ -64,3 +66,7 @@ bash scripts/test_bindings.sh
 
 # The Go module (pure Go, the same contract): Debian's Go and cobra.
 bash scripts/test_go.sh
+
+# The example host cross-built for Windows and run under Wine (Debian's
+# wine64 and mingw-w64), delivering to a Linux `tally serve`.
+bash scripts/test_windows.sh

@@ -23,6 +23,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What it needs, installed when missing (CI starts from a bare machine).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+command -v wine64 >/dev/null || [ -x /usr/lib/wine/wine64 ] || missing+=(wine64)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "test_windows.sh: installing with apt: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+rustup target add x86_64-pc-windows-gnu >/dev/null
+
 TARGET=x86_64-pc-windows-gnu
 # Yesterday and today by the real clock: the server accepts only recent
 # days (older ones count as out of its window).
