@@ -282,3 +282,37 @@ fn a_world_writable_config_dir_is_reported_then_made_private() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+/// A relative `<APP>_TELEMETRY_DIR` silently created the state directory
+/// under the working directory of the run.
+#[test]
+fn a_relative_state_dir_is_ignored_with_a_warning_not_created_in_the_working_directory() {
+    let mut sb = crate::support::Sandbox::new();
+    sb.set("TALLY_TELEMETRY", "1")
+        .set("TALLY_TELEMETRY_DIR", "rel-state");
+    let cwd = sb.root().join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = sb
+        .command(&crate::support::tally_bin(), &["telemetry", "status"])
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    let status = crate::support::text(&out.stdout);
+    assert!(
+        status.contains("TALLY_TELEMETRY_DIR=\"rel-state\" is not an absolute path"),
+        "{status}"
+    );
+    let out = sb
+        .command(
+            &crate::support::tally_bin(),
+            &["config", "otel", "get", "usage-analytics-enabled"],
+        )
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !cwd.join("rel-state").exists(),
+        "state created under the working directory"
+    );
+}

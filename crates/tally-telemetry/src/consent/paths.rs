@@ -52,7 +52,12 @@ impl Paths {
             .map(|d| d.config_dir().join(crate::consent::config::FILE_NAME));
         let legacy_config = dirs.as_ref().map(|d| d.config_dir().join("config.toml"));
         let dir_var = app.var("TELEMETRY_DIR");
-        let (state_dir, state_dir_origin) = match env.non_empty(&dir_var) {
+        // A relative directory would follow the working directory of each
+        // run; it is ignored (status warns, see `settings`).
+        let absolute = env
+            .non_empty(&dir_var)
+            .filter(|v| std::path::Path::new(v).is_absolute());
+        let (state_dir, state_dir_origin) = match absolute {
             Some(v) => (Some(PathBuf::from(v)), Origin::Env(dir_var)),
             None => (
                 dirs.as_ref().map(|d| {

@@ -100,6 +100,15 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         config_path: paths.config_file.as_deref(),
     });
     warnings.extend(early_warnings);
+    let dir_var = app.var("TELEMETRY_DIR");
+    if let Some(v) = env
+        .non_empty(&dir_var)
+        .filter(|v| !std::path::Path::new(v).is_absolute())
+    {
+        warnings.push(format!(
+            "{dir_var}={v:?} is not an absolute path, so it is ignored (it would put the state under whichever directory a run starts in); the default state directory is used"
+        ));
+    }
 
     let endpoint_var = app.var("TELEMETRY_ENDPOINT");
     let endpoint = match &policy {
