@@ -1,12 +1,14 @@
-//! The background WAL checkpointer of the ingest store. The writing
-//! connection never checkpoints itself (a checkpoint copies pages into the
-//! database and syncs, and every request waiting on the next commit would
-//! wait for it too); this thread does, with its own connection, in PASSIVE
-//! mode, which never blocks the writer, at a lower CPU priority.
+//! The WAL checkpoints of the ingest store. A background thread does the
+//! bulk of the work: with its own connection, in PASSIVE mode, which never
+//! blocks the writer, at a lower CPU priority (a checkpoint copies pages
+//! into the database and syncs, and every request waiting on the next
+//! commit would wait for it too if the writer did it all). Passive
+//! checkpoints never shrink the log, though, so the writer keeps it bounded
+//! with an occasional truncating one ([`WalBound`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -20,13 +22,15 @@ pub(crate) struct Checkpointer {
 /// Interval between background checkpoints.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// The connections' wait for a lock held by another.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Checkpointer {
     /// Starts the thread, with its own connection to `path` at `sync`.
     pub(crate) fn spawn(path: &Path, sync: &str) -> Result<Checkpointer, rusqlite::Error> {
         let conn = Connection::open(path)?;
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;"
-        ))?;
+        conn.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -69,6 +73,98 @@ impl Drop for Checkpointer {
         cv.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Default WAL size at which the writer checkpoints and truncates it.
+pub const DEFAULT_WAL_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// How long a truncating checkpoint waits for readers (a `tally report`
+/// reading the same file) before the writer goes on and tries again later.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
+
+/// Time between attempts after a checkpoint that readers kept from
+/// completing.
+const RETRY_AFTER_BUSY: Duration = Duration::from_millis(100);
+
+/// Keeps the WAL bounded while serving. The passive checkpoints above copy
+/// pages into the database but never reset the log: under sustained load
+/// the writer appends while they run, so the log never ends up fully
+/// copied at the moment a new transaction starts, and it grows without end
+/// (110 MB in 80 s with the default limits, 3.16 GB without them). So after
+/// each commit the writer looks at the log's size (one `stat`), and past
+/// the limit it runs a `TRUNCATE` checkpoint itself: most pages are already
+/// copied by the background thread, the rest is at most the limit, and the
+/// log is cut to zero bytes. The log thus stays under the limit plus one
+/// group's pages, unless a reader holds an old snapshot for longer (then
+/// the writer retries every 100 ms and says so once).
+#[derive(Debug)]
+pub(crate) struct WalBound {
+    wal: PathBuf,
+    limit: u64,
+    next_try: Option<Instant>,
+    busy_reported: bool,
+    /// Truncating checkpoints run.
+    pub(crate) truncations: u64,
+}
+
+impl WalBound {
+    /// Bounds the WAL of the database at `db` to about `limit` bytes.
+    pub(crate) fn new(db: &Path, limit: u64) -> WalBound {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        WalBound {
+            wal: PathBuf::from(wal),
+            limit: limit.max(1),
+            next_try: None,
+            busy_reported: false,
+            truncations: 0,
+        }
+    }
+
+    /// The limit in bytes.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The WAL's size now (0 when there is none).
+    pub(crate) fn size(&self) -> u64 {
+        std::fs::metadata(&self.wal).map_or(0, |m| m.len())
+    }
+
+    /// Called by the writer after each commit, on its own connection.
+    pub(crate) fn after_commit(&mut self, conn: &Connection) {
+        if self.size() < self.limit || self.next_try.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let _ = conn.busy_timeout(TRUNCATE_WAIT);
+        // (busy, log frames, frames checkpointed); busy = 1 when a reader
+        // or the background checkpoint kept it from completing.
+        let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        });
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        match result {
+            Ok(0) => {
+                self.truncations += 1;
+                self.next_try = None;
+                self.busy_reported = false;
+            }
+            Ok(_) => {
+                self.next_try = Some(Instant::now() + RETRY_AFTER_BUSY);
+                if !self.busy_reported {
+                    self.busy_reported = true;
+                    eprintln!(
+                        "tally serve: the SQLite WAL is over {} MiB and a reader (a long `tally report`?) keeps it from being truncated; retrying every 100 ms",
+                        self.limit >> 20
+                    );
+                }
+            }
+            Err(e) => {
+                self.next_try = Some(Instant::now() + RETRY_AFTER_BUSY);
+                eprintln!("tally serve: truncating the SQLite WAL failed: {e}; retrying in 100 ms");
+            }
         }
     }
 }
