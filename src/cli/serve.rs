@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::os::env::Env;
+use crate::server::proxy::TrustedProxies;
 use crate::server::store::{DEFAULT_FILE_NAME, Durability, StoreLocation};
 use crate::server::{self, Config};
 
@@ -60,6 +61,20 @@ pub struct ServeArgs {
     /// crash of tally, but the last ones may not survive a power loss
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     pub sync: Sync,
+    /// Milliseconds the store has to acknowledge a batch (and ClickHouse to answer any
+    /// statement); past it the batch gets 503, /readyz fails and batches get 503 at once
+    /// until a probe of the store succeeds
+    #[arg(long, value_name = "MS", default_value_t = server::DEFAULT_STORE_TIMEOUT.as_millis() as u64)]
+    pub store_timeout: u64,
+    /// SQLite: the write-ahead log's size at which the writer truncates it (it stays below
+    /// this plus one commit's pages while no reader holds an old snapshot)
+    #[arg(long, value_name = "MIB", default_value_t = server::DEFAULT_WAL_LIMIT >> 20)]
+    pub wal_limit: u64,
+    /// A reverse proxy's address or range (CIDR, repeatable): from such a peer the client
+    /// address for --source-rate is the rightmost untrusted hop of Forwarded or
+    /// X-Forwarded-For; also read from TALLY_TRUSTED_PROXIES (comma-separated)
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
     /// Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL
     /// without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT
     /// is used when set. Protocol, headers and resource attributes come from the OTEL_*
@@ -141,6 +156,34 @@ pub fn default_db() -> anyhow::Result<PathBuf> {
 /// `--db` are not given (for containers).
 pub const STORE_ENV: &str = "TALLY_STORE";
 
+/// The environment variable with the trusted proxies (comma-separated
+/// CIDRs) when no `--trusted-proxy` is given.
+pub const TRUSTED_PROXIES_ENV: &str = "TALLY_TRUSTED_PROXIES";
+
+/// `--trusted-proxy`, else `TALLY_TRUSTED_PROXIES`.
+fn trusted_proxies(args: &ServeArgs, env: &Env) -> anyhow::Result<TrustedProxies> {
+    let (list, from): (Vec<&str>, &str) = if !args.trusted_proxy.is_empty() {
+        (
+            args.trusted_proxy.iter().map(String::as_str).collect(),
+            "--trusted-proxy",
+        )
+    } else if let Some(v) = env.non_empty(TRUSTED_PROXIES_ENV) {
+        (
+            v.split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            TRUSTED_PROXIES_ENV,
+        )
+    } else {
+        return Ok(TrustedProxies::default());
+    };
+    list.iter()
+        .map(|c| c.parse().map_err(|e| anyhow::anyhow!("{from}: {e}")))
+        .collect::<anyhow::Result<_>>()
+        .map(TrustedProxies)
+}
+
 /// The store `serve` and `report` use: `--store`, else `--db`, else
 /// `TALLY_STORE`, else the default SQLite file.
 pub fn store_location(
@@ -166,6 +209,10 @@ pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> a
     if args.header_timeout == 0 || args.body_timeout == 0 {
         anyhow::bail!("--header-timeout and --body-timeout must be at least 1 second");
     }
+    if args.store_timeout == 0 || args.wal_limit == 0 {
+        anyhow::bail!("--store-timeout and --wal-limit must be at least 1");
+    }
+    let trusted = trusted_proxies(args, &settings.env)?;
     let cfg = Config {
         listen: args.listen,
         store: db.clone(),
@@ -185,6 +232,9 @@ pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> a
             Sync::Normal => Durability::Normal,
             Sync::Full => Durability::Full,
         },
+        store_timeout: Duration::from_millis(args.store_timeout),
+        wal_limit: args.wal_limit.saturating_mul(1 << 20),
+        trusted_proxies: trusted,
         #[cfg(feature = "otlp")]
         otlp: otlp_config(args, settings)?,
     };
@@ -205,12 +255,24 @@ pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> a
             format!("{n} batches/{unit}")
         }
     };
+    let proxies = if cfg.trusted_proxies.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = cfg
+            .trusted_proxies
+            .0
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        format!(", trusting the proxies {}", list.join(" "))
+    };
     let rate = format!(
-        "{}, {}, {}, up to {} connections",
+        "{}, {}, {}, up to {} connections{proxies}, store timeout {} ms",
         limit(cfg.rate_limit, "min per machine", "no per-machine limit"),
         limit(cfg.source_rate, "s per address", "no per-address limit"),
         limit(cfg.global_rate, "s overall", "no global limit"),
-        cfg.max_connections
+        cfg.max_connections,
+        cfg.store_timeout.as_millis()
     );
     server::run(cfg.clone(), |addr| {
         eprintln!(

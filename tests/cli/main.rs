@@ -41,6 +41,8 @@ mod rmcp;
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
+mod serve_ops;
+#[cfg(feature = "server")]
 mod serve_support;
 mod stress;
 #[cfg(feature = "server")]

@@ -82,6 +82,40 @@ impl AnyStore {
         })
     }
 
+    /// Applies the server's limits: the SQLite WAL's size, ClickHouse's
+    /// longest insert.
+    pub fn set_limits(
+        &mut self,
+        wal_limit: u64,
+        timeout: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.set_wal_limit(wal_limit),
+            AnyStore::ClickHouse(c) => {
+                c.set_timeout(timeout);
+                Ok(())
+            }
+        }
+    }
+
+    /// How the health prober checks this store (`server/health.rs`): room
+    /// on disk for the WAL to reach `wal_limit` twice, or ClickHouse
+    /// answering.
+    pub fn probe(&self, wal_limit: u64) -> crate::server::health::Probe {
+        use crate::server::health::Probe;
+        match self {
+            AnyStore::Sqlite(s) => Probe::Sqlite {
+                dir: s
+                    .path()
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or_else(|| PathBuf::from("."), PathBuf::from),
+                min_free: wal_limit.saturating_mul(2),
+            },
+            AnyStore::ClickHouse(c) => Probe::ClickHouse(c.probe_connection()),
+        }
+    }
+
     /// Stores a group of batches: all acknowledged, or an error.
     pub fn ingest_group(
         &mut self,

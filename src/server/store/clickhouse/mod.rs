@@ -63,9 +63,10 @@ pub const KIND_DROP: u8 = 102;
 /// `kind` of the row that marks one insert, for the views (`tables.rs`).
 pub const KIND_GROUP: u8 = 103;
 
-/// Time to connect to ClickHouse; a refused connection fails at once.
+/// Time to connect to ClickHouse at most; a refused connection fails at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest insert or lookup; the request handler answers 503 after 10 s.
+/// Longest insert or lookup unless told otherwise
+/// ([`ClickHouse::set_timeout`]: `tally serve --store-timeout`).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
 /// Longest report query (or bulk statement).
 const READ_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -112,7 +113,7 @@ impl fmt::Debug for ClickHouse {
 
 fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_connect(Some(CONNECT_TIMEOUT.min(timeout)))
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
@@ -182,6 +183,30 @@ impl ClickHouse {
             });
         }
         Ok(ch)
+    }
+
+    /// Bounds every insert, lookup and probe to `timeout` (a frozen
+    /// ClickHouse accepts connections and never answers).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.writer = agent(timeout);
+    }
+
+    /// A second connection to the same store, with the same timeout, for
+    /// the health probe.
+    pub fn probe_connection(&self) -> ClickHouse {
+        let mut ch = ClickHouse::new(&self.url);
+        ch.writer = self.writer.clone();
+        ch
+    }
+
+    /// Whether ClickHouse answers `SELECT 1` (within the write timeout).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let answer = self.query_text("SELECT 1")?;
+        if answer.trim() == "1" {
+            Ok(())
+        } else {
+            Err(self.error(format!("SELECT 1 answered {:?}", answer.trim())))
+        }
     }
 
     /// The store's URL.
