@@ -13,8 +13,11 @@
 //! its own thread every [`PROBE_EVERY`], whether or not batches arrive: for
 //! SQLite it checks the free space of the store's file system (room for the
 //! WAL to reach its limit twice over); for ClickHouse it runs `SELECT 1`
-//! within the store timeout. A probe that succeeds closes the circuit
-//! again, and the next commit confirms it (or opens it again).
+//! within the store timeout. A failed commit alone fails readiness but
+//! leaves the circuit closed (ClickHouse may have refused one statement and
+//! still answer: the client's retry goes through and a commit that succeeds
+//! makes the store ready again); a timeout or a failed probe opens it. A
+//! probe that succeeds closes it, and the next commit confirms it.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +32,7 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct Health {
     down: AtomicBool,
+    open: AtomicBool,
     reason: Mutex<String>,
     /// Batches answered 503 at once because the store was known down.
     pub refused_while_down: AtomicU64,
@@ -52,21 +56,45 @@ impl Health {
         })
     }
 
-    /// Marks the store down for `reason` (logged when the state changes).
+    /// Whether batches are refused at once (the circuit is open).
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Marks the store down for `reason` and opens the circuit: it does
+    /// not answer (a timeout) or the probe failed.
     pub fn fail(&self, reason: &str) {
+        self.mark_down(reason);
+        if !self.open.swap(true, Ordering::AcqRel) {
+            eprintln!("tally serve: batches get 503 at once until a probe of the store succeeds");
+        }
+    }
+
+    /// Marks the store down for `reason` after a failed commit: readiness
+    /// fails, batches still reach the store.
+    pub fn fail_commit(&self, reason: &str) {
+        self.mark_down(reason);
+    }
+
+    /// Marks the store down (logged when the state changes).
+    fn mark_down(&self, reason: &str) {
         let reason = reason.replace(['\n', '\r'], " ");
         let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if !self.down.swap(true, Ordering::AcqRel) {
             self.outages.fetch_add(1, Ordering::Relaxed);
             eprintln!(
-                "tally serve: the store cannot take writes ({reason}); /readyz answers 503 and batches get 503 at once until a probe succeeds"
+                "tally serve: the store cannot take writes ({reason}); /readyz answers 503 until a commit or a probe succeeds"
             );
         }
         *r = reason;
     }
 
-    /// Marks the store up again (logged when the state changes).
+    /// Marks the store up again and closes the circuit (logged when the
+    /// state changes).
     pub fn recover(&self) {
+        if self.open.load(Ordering::Acquire) {
+            self.open.store(false, Ordering::Release);
+        }
         if self.down.load(Ordering::Acquire) && self.down.swap(false, Ordering::AcqRel) {
             eprintln!("tally serve: the store takes writes again; /readyz answers 200");
         }
@@ -84,7 +112,7 @@ pub enum Probe {
         min_free: u64,
     },
     /// ClickHouse's HTTP interface: `SELECT 1` answers.
-    ClickHouse(crate::server::store::clickhouse::ClickHouse),
+    ClickHouse(Box<crate::server::store::clickhouse::ClickHouse>),
 }
 
 impl Probe {

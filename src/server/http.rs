@@ -255,7 +255,7 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
         None => 0,
     };
     // The circuit is open: nothing would be stored, so nothing is read.
-    if st.health.is_down() {
+    if st.health.is_open() {
         m.unavailable.fetch_add(1, Ordering::Relaxed);
         st.health.refused_while_down.fetch_add(1, Ordering::Relaxed);
         return refuse(

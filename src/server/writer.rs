@@ -220,7 +220,7 @@ fn commit(store: &mut AnyStore, group: &mut Vec<Pending>, health: &Health) {
                 group.len()
             );
             let msg = e.to_string();
-            health.fail(&msg);
+            health.fail_commit(&msg);
             for (_, _, ack) in group.drain(..) {
                 let _ = ack.send(Err(WriteError::Failed(msg.clone())));
             }
