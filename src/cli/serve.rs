@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::os::env::Env;
 use crate::server::proxy::TrustedProxies;
+use crate::server::store::clickhouse::Secret;
 use crate::server::store::{DEFAULT_FILE_NAME, Durability, StoreLocation};
 use crate::server::{self, Config};
 
@@ -22,10 +23,16 @@ pub struct ServeArgs {
     /// The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub db: Option<PathBuf>,
-    /// The store as a URL: clickhouse://HOST:PORT/DATABASE (tables are created on first
-    /// start) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]
+    /// The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are
+    /// created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or
+    /// sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing
+    /// newline is ignored); also TALLY_STORE_PASSWORD_FILE, or the password itself in
+    /// TALLY_STORE_PASSWORD. A password in the URL wins
+    #[arg(long, value_name = "PATH")]
+    pub store_password_file: Option<PathBuf>,
     /// Batches accepted per machine per minute (0: no limit)
     #[arg(long, value_name = "N", default_value_t = server::DEFAULT_RATE_LIMIT)]
     pub rate_limit: u32,
@@ -184,28 +191,86 @@ fn trusted_proxies(args: &ServeArgs, env: &Env) -> anyhow::Result<TrustedProxies
         .map(TrustedProxies)
 }
 
+/// The environment variable naming a file with the ClickHouse password.
+pub const STORE_PASSWORD_FILE_ENV: &str = "TALLY_STORE_PASSWORD_FILE";
+
+/// The environment variable holding the ClickHouse password itself.
+pub const STORE_PASSWORD_ENV: &str = "TALLY_STORE_PASSWORD";
+
+/// A password file's size at most.
+const MAX_PASSWORD_FILE: u64 = 4096;
+
 /// The store `serve` and `report` use: `--store`, else `--db`, else
-/// `TALLY_STORE`, else the default SQLite file.
+/// `TALLY_STORE`, else the default SQLite file. A ClickHouse URL without a
+/// password gets one from `TALLY_STORE_PASSWORD_FILE` or
+/// `TALLY_STORE_PASSWORD` (as user `default` if the URL names none).
 pub fn store_location(
     store: Option<&str>,
     db: Option<&PathBuf>,
     env: &Env,
 ) -> anyhow::Result<StoreLocation> {
-    if let Some(s) = store {
-        return StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("--store: {e}"));
+    let mut at = if let Some(s) = store {
+        StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("--store: {e}"))?
+    } else if let Some(p) = db {
+        StoreLocation::Sqlite(p.clone())
+    } else if let Some(s) = env.non_empty(STORE_ENV) {
+        StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("{STORE_ENV}: {e}"))?
+    } else {
+        StoreLocation::Sqlite(default_db()?)
+    };
+    if let Some(file) = env.non_empty(STORE_PASSWORD_FILE_ENV) {
+        set_password(&mut at, || read_password(std::path::Path::new(file)))?;
+    } else if let Some(p) = env.non_empty(STORE_PASSWORD_ENV) {
+        set_password(&mut at, || Ok(p.to_owned()))?;
     }
-    if let Some(p) = db {
-        return Ok(StoreLocation::Sqlite(p.clone()));
+    Ok(at)
+}
+
+/// Gives a ClickHouse store without a password the one `get` reads.
+fn set_password(
+    at: &mut StoreLocation,
+    get: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    if let StoreLocation::ClickHouse(u) = at
+        && u.password.is_none()
+    {
+        u.password = Some(Secret::new(get()?));
+        u.user.get_or_insert_with(|| "default".to_owned());
     }
-    if let Some(s) = env.non_empty(STORE_ENV) {
-        return StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("{STORE_ENV}: {e}"));
-    }
-    Ok(StoreLocation::Sqlite(default_db()?))
+    Ok(())
+}
+
+/// The password in `path`, without one trailing newline.
+fn read_password(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PASSWORD_FILE).read_to_string(&mut text))
+        .with_context(|| format!("cannot read the store password file {}", path.display()))?;
+    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
+}
+
+/// Whether a store URL carries a password (`USER:PASSWORD@`).
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, r)| &r[..r.find('/').unwrap_or(r.len())])
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> anyhow::Result<()> {
-    let db = store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
+    let mut db = store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
+    if let Some(file) = &args.store_password_file {
+        if let StoreLocation::ClickHouse(u) = &mut db {
+            // The flag beats the environment, not a password in the URL.
+            if args.store.as_deref().is_none_or(|s| !has_password(s)) {
+                u.password = None;
+            }
+        }
+        set_password(&mut db, || read_password(file))?;
+    }
     if args.header_timeout == 0 || args.body_timeout == 0 {
         anyhow::bail!("--header-timeout and --body-timeout must be at least 1 second");
     }

@@ -12,6 +12,8 @@ mod builder_property;
 #[cfg(feature = "server")]
 mod clickhouse;
 #[cfg(feature = "server")]
+mod clickhouse_ops;
+#[cfg(feature = "server")]
 mod clickhouse_support;
 mod client_files;
 mod consent;

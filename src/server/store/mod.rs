@@ -37,10 +37,11 @@ impl std::fmt::Display for StoreLocation {
 }
 
 impl StoreLocation {
-    /// Reads a `--store` value: `clickhouse://HOST:PORT/DATABASE`, or
+    /// Reads a `--store` value:
+    /// `clickhouse[+https]://[USER[:PASSWORD]@]HOST:PORT/DATABASE`, or
     /// `sqlite:PATH` (a plain path also means SQLite).
     pub fn parse(s: &str) -> Result<StoreLocation, String> {
-        if s.starts_with("clickhouse://") {
+        if s.starts_with("clickhouse://") || s.starts_with("clickhouse+https://") {
             return s.parse().map(StoreLocation::ClickHouse);
         }
         let path = s
@@ -49,7 +50,8 @@ impl StoreLocation {
             .unwrap_or(s);
         if path.is_empty() || path.contains("://") {
             return Err(format!(
-                "{s:?} is not a store; expected clickhouse://HOST:PORT/DATABASE or sqlite:PATH"
+                "{:?} is not a store; expected clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE, clickhouse+https://… or sqlite:PATH",
+                clickhouse::redact(s)
             ));
         }
         Ok(StoreLocation::Sqlite(PathBuf::from(path)))
@@ -112,7 +114,7 @@ impl AnyStore {
                     .map_or_else(|| PathBuf::from("."), PathBuf::from),
                 min_free: wal_limit.saturating_mul(2),
             },
-            AnyStore::ClickHouse(c) => Probe::ClickHouse(c.probe_connection()),
+            AnyStore::ClickHouse(c) => Probe::ClickHouse(Box::new(c.probe_connection())),
         }
     }
 

@@ -52,7 +52,7 @@ mod url;
 pub use encode::machine_key;
 use encode::{COLUMNS, days_of, group_row, rows_of};
 use tables::{TABLES, repair_group};
-pub use url::{ClickHouseUrl, quote};
+pub use url::{ClickHouseUrl, Secret, quote, redact};
 
 /// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
 pub const KIND_BATCH: u8 = 100;
@@ -77,6 +77,10 @@ const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 pub struct ClickHouse {
     url: ClickHouseUrl,
     endpoint: String,
+    /// `Authorization: Basic …` when the URL names a user.
+    auth: Option<String>,
+    /// The roots an HTTPS store's certificate is checked against.
+    tls: Tls,
     writer: ureq::Agent,
     reader: ureq::Agent,
     /// Batches inserted whose check for a concurrent copy is still due
@@ -111,8 +115,81 @@ impl fmt::Debug for ClickHouse {
     }
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// How an HTTPS store's certificate is checked: the public (webpki)
+/// roots, or the certificate authorities of the URL's `?ca=` file.
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+type Tls = ureq::tls::TlsConfig;
+/// Without a TLS feature there is nothing to configure.
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+#[derive(Clone, Debug)]
+struct Tls;
+
+/// The TLS setup of `url`: its CA file read, or the public roots.
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+fn tls_for(url: &ClickHouseUrl) -> Result<Tls, String> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig, parse_pem};
+    let Some(path) = &url.ca else {
+        return Ok(TlsConfig::default());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+    let certs: Vec<_> = parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(format!(
+            "the CA file {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(TlsConfig::builder()
+        .root_certs(RootCerts::new_with_certs(&certs))
+        .build())
+}
+
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+fn tls_for(url: &ClickHouseUrl) -> Result<Tls, String> {
+    if url.https {
+        return Err(
+            "this tally was built without TLS (the rustls or native-tls feature); use clickhouse:// or rebuild".into(),
+        );
+    }
+    Ok(Tls)
+}
+
+/// `Basic base64(user:password)`.
+fn basic_auth(user: &str, password: &str) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let raw = format!("{user}:{password}").into_bytes();
+    let mut out = String::from("Basic ");
+    for chunk in raw.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn agent(timeout: Duration, tls: &Tls) -> ureq::Agent {
+    let builder = ureq::Agent::config_builder();
+    #[cfg(any(feature = "rustls", feature = "native-tls"))]
+    let builder = builder.tls_config(tls.clone());
+    #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+    let _ = tls;
+    builder
         .timeout_connect(Some(CONNECT_TIMEOUT.min(timeout)))
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -144,33 +221,43 @@ fn encode(q: &str) -> String {
 }
 
 impl ClickHouse {
-    fn new(url: &ClickHouseUrl) -> ClickHouse {
+    fn new(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
         let host = if url.host.contains(':') {
             format!("[{}]", url.host)
         } else {
             url.host.clone()
         };
-        ClickHouse {
+        let tls = tls_for(url).map_err(|message| StoreError::ClickHouse {
+            url: url.to_string(),
+            message,
+        })?;
+        let scheme = if url.https { "https" } else { "http" };
+        Ok(ClickHouse {
             url: url.clone(),
-            endpoint: format!("http://{host}:{}/", url.port),
-            writer: agent(WRITE_TIMEOUT),
-            reader: agent(READ_TIMEOUT),
+            endpoint: format!("{scheme}://{host}:{}/", url.port),
+            auth: url
+                .user
+                .as_deref()
+                .map(|u| basic_auth(u, url.password.as_ref().map_or("", |p| p.expose()))),
+            writer: agent(WRITE_TIMEOUT, &tls),
+            reader: agent(READ_TIMEOUT, &tls),
+            tls,
             unchecked: Vec::new(),
             failed: Vec::new(),
-        }
+        })
     }
 
     /// Connects for writing: creates the database, tables and views if
     /// missing (see `tables.rs`).
     pub fn open(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
-        let ch = ClickHouse::new(url);
+        let ch = ClickHouse::new(url)?;
         tables::create(&ch)?;
         Ok(ch)
     }
 
     /// Connects for reading; fails if tally's tables are not there.
     pub fn open_read_only(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
-        let ch = ClickHouse::new(url);
+        let ch = ClickHouse::new(url)?;
         // The aggregates came last: a store without them predates them.
         let found = ch.query_text(&format!("EXISTS TABLE {}.envelope_agg", url.database))?;
         if found.trim() != "1" {
@@ -188,15 +275,22 @@ impl ClickHouse {
     /// Bounds every insert, lookup and probe to `timeout` (a frozen
     /// ClickHouse accepts connections and never answers).
     pub fn set_timeout(&mut self, timeout: Duration) {
-        self.writer = agent(timeout);
+        self.writer = agent(timeout, &self.tls);
     }
 
     /// A second connection to the same store, with the same timeout, for
     /// the health probe.
     pub fn probe_connection(&self) -> ClickHouse {
-        let mut ch = ClickHouse::new(&self.url);
-        ch.writer = self.writer.clone();
-        ch
+        ClickHouse {
+            url: self.url.clone(),
+            endpoint: self.endpoint.clone(),
+            auth: self.auth.clone(),
+            tls: self.tls.clone(),
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+            unchecked: Vec::new(),
+            failed: Vec::new(),
+        }
     }
 
     /// Whether ClickHouse answers `SELECT 1` (within the write timeout).
@@ -228,8 +322,11 @@ impl ClickHouse {
 
     fn post(&self, agent: &ureq::Agent, params: &str, body: &[u8]) -> Result<String, StoreError> {
         let url = format!("{}?{params}", self.endpoint);
-        let mut resp = agent
-            .post(&url)
+        let mut req = agent.post(&url);
+        if let Some(auth) = &self.auth {
+            req = req.header("Authorization", auth);
+        }
+        let mut resp = req
             .send(body)
             .map_err(|e| self.error(format!("{e}; is ClickHouse running and reachable?")))?;
         let status = resp.status().as_u16();
