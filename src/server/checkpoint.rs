@@ -4,9 +4,10 @@
 //! into the database and syncs, and every request waiting on the next
 //! commit would wait for it too if the writer did it all). Passive
 //! checkpoints never shrink the log, though, so the writer keeps it bounded
-//! with an occasional truncating one ([`WalBound`]).
+//! with an occasional truncating one (`WalBound`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,9 @@ use rusqlite::Connection;
 /// [`CHECKPOINT_EVERY`], so the writer never stalls on one.
 pub(crate) struct Checkpointer {
     stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Set while the writer wants to truncate the log: the background
+    /// thread then starts no checkpoint that would make it wait.
+    yield_to_writer: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -33,6 +37,8 @@ impl Checkpointer {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = Arc::clone(&stop);
+        let yield_to_writer = Arc::new(AtomicBool::new(false));
+        let writer_first = Arc::clone(&yield_to_writer);
         let thread = std::thread::Builder::new()
             .name("tally-checkpoint".into())
             .spawn(move || {
@@ -51,7 +57,7 @@ impl Checkpointer {
                         .wait_timeout(stopped, CHECKPOINT_EVERY)
                         .unwrap_or_else(|e| e.into_inner());
                     stopped = guard;
-                    if !*stopped {
+                    if !*stopped && !writer_first.load(Ordering::Acquire) {
                         // PASSIVE never blocks the writer; a busy or partial
                         // checkpoint simply continues next time.
                         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
@@ -61,8 +67,14 @@ impl Checkpointer {
             .map_err(|_| rusqlite::Error::InvalidQuery)?;
         Ok(Checkpointer {
             stop,
+            yield_to_writer,
             thread: Some(thread),
         })
+    }
+
+    /// The flag [`WalBound`] raises while it wants to truncate the log.
+    pub(crate) fn yield_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.yield_to_writer)
     }
 }
 
@@ -88,6 +100,10 @@ const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 /// completing.
 const RETRY_AFTER_BUSY: Duration = Duration::from_millis(100);
 
+/// Attempts kept from completing in a row before the log says so (a
+/// background checkpoint still running is a brief, normal wait).
+const BUSY_REPORT_AFTER: u32 = 30;
+
 /// Keeps the WAL bounded while serving. The passive checkpoints above copy
 /// pages into the database but never reset the log: under sustained load
 /// the writer appends while they run, so the log never ends up fully
@@ -96,29 +112,34 @@ const RETRY_AFTER_BUSY: Duration = Duration::from_millis(100);
 /// each commit the writer looks at the log's size (one `stat`), and past
 /// the limit it runs a `TRUNCATE` checkpoint itself: most pages are already
 /// copied by the background thread, the rest is at most the limit, and the
-/// log is cut to zero bytes. The log thus stays under the limit plus one
-/// group's pages, unless a reader holds an old snapshot for longer (then
-/// the writer retries every 100 ms and says so once).
+/// log is cut to zero bytes; meanwhile the background thread starts no
+/// checkpoint of its own. The log thus stays under the limit plus the
+/// commits made while a truncation waits (for a background checkpoint that
+/// was running, or a reader holding an old snapshot: the writer retries
+/// every 100 ms, and says so when that lasts three seconds).
 #[derive(Debug)]
 pub(crate) struct WalBound {
     wal: PathBuf,
     limit: u64,
     next_try: Option<Instant>,
-    busy_reported: bool,
+    busy: u32,
+    yield_flag: Option<Arc<AtomicBool>>,
     /// Truncating checkpoints run.
     pub(crate) truncations: u64,
 }
 
 impl WalBound {
-    /// Bounds the WAL of the database at `db` to about `limit` bytes.
-    pub(crate) fn new(db: &Path, limit: u64) -> WalBound {
+    /// Bounds the WAL of the database at `db` to about `limit` bytes,
+    /// holding off the background checkpointer through `yield_flag`.
+    pub(crate) fn new(db: &Path, limit: u64, yield_flag: Option<Arc<AtomicBool>>) -> WalBound {
         let mut wal = db.as_os_str().to_owned();
         wal.push("-wal");
         WalBound {
             wal: PathBuf::from(wal),
             limit: limit.max(1),
             next_try: None,
-            busy_reported: false,
+            busy: 0,
+            yield_flag,
             truncations: 0,
         }
     }
@@ -138,6 +159,9 @@ impl WalBound {
         if self.size() < self.limit || self.next_try.is_some_and(|t| Instant::now() < t) {
             return;
         }
+        if let Some(f) = &self.yield_flag {
+            f.store(true, Ordering::Release);
+        }
         let _ = conn.busy_timeout(TRUNCATE_WAIT);
         // (busy, log frames, frames checkpointed); busy = 1 when a reader
         // or the background checkpoint kept it from completing.
@@ -149,14 +173,17 @@ impl WalBound {
             Ok(0) => {
                 self.truncations += 1;
                 self.next_try = None;
-                self.busy_reported = false;
+                self.busy = 0;
+                if let Some(f) = &self.yield_flag {
+                    f.store(false, Ordering::Release);
+                }
             }
             Ok(_) => {
                 self.next_try = Some(Instant::now() + RETRY_AFTER_BUSY);
-                if !self.busy_reported {
-                    self.busy_reported = true;
+                self.busy += 1;
+                if self.busy == BUSY_REPORT_AFTER {
                     eprintln!(
-                        "tally serve: the SQLite WAL is over {} MiB and a reader (a long `tally report`?) keeps it from being truncated; retrying every 100 ms",
+                        "tally serve: the SQLite WAL is over {} MiB and has not been truncated for 3 s: a reader holds an old snapshot (a long `tally report`?); retrying every 100 ms",
                         self.limit >> 20
                     );
                 }

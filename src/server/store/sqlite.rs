@@ -259,7 +259,11 @@ impl Store {
     /// Keeps the write-ahead log at about `bytes` (plus one commit's
     /// pages): past it, the writer truncates it after its next commit.
     pub fn set_wal_limit(&mut self, bytes: u64) -> Result<(), StoreError> {
-        let bound = crate::server::checkpoint::WalBound::new(&self.path, bytes);
+        let bound = crate::server::checkpoint::WalBound::new(
+            &self.path,
+            bytes,
+            self.checkpointer.as_ref().map(|c| c.yield_flag()),
+        );
         // Also what a log that was reset is cut back to.
         self.conn
             .execute_batch(&format!("PRAGMA journal_size_limit={};", bound.limit()))
