@@ -264,8 +264,13 @@ pub fn run(args: &ServeArgs, settings: &crate::consent::settings::Settings) -> a
     let mut db = store_location(args.store.as_deref(), args.db.as_ref(), &settings.env)?;
     if let Some(file) = &args.store_password_file {
         if let StoreLocation::ClickHouse(u) = &mut db {
-            // The flag beats the environment, not a password in the URL.
-            if args.store.as_deref().is_none_or(|s| !has_password(s)) {
+            // The flag beats the environment, not a password in the URL
+            // (--store's, or TALLY_STORE's when it named the store).
+            let url = args
+                .store
+                .as_deref()
+                .or_else(|| settings.env.non_empty(STORE_ENV));
+            if url.is_none_or(|s| !has_password(s)) {
                 u.password = None;
             }
         }
