@@ -13,8 +13,14 @@
 //! cargo bench --bench ingest -- [--rate 10000] [--duration 10] [--connections 32]
 //!                               [--sync full|normal] [--addr HOST:PORT]
 //!                               [--store clickhouse|clickhouse://HOST:PORT/DB]
-//!                               [--max-connections N]
+//!                               [--max-connections N] [--closed]
 //! ```
+//!
+//! `--closed` drops the schedule: every connection sends its next batch as
+//! soon as the previous one is answered, until `--duration` is over (the
+//! most this client can send, in bounded time; `scripts/wal.sh` uses it).
+//! Without it, every scheduled request is sent, so a server slower than
+//! `--rate` makes the run last longer than `--duration`.
 //!
 //! `--store clickhouse` starts a private clickhouse-server (Debian's package)
 //! in a temp dir and points `tally serve --store` at it. ClickHouse answers
@@ -39,6 +45,7 @@ struct Opts {
     addr: Option<SocketAddr>,
     store: Option<String>,
     max_connections: Option<usize>,
+    closed: bool,
 }
 
 fn opts() -> Opts {
@@ -50,6 +57,7 @@ fn opts() -> Opts {
         addr: None,
         store: None,
         max_connections: None,
+        closed: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -64,6 +72,11 @@ fn opts() -> Opts {
             "--store" => o.store = Some(val),
             "--max-connections" => {
                 o.max_connections = Some(val.parse().expect("--max-connections N"))
+            }
+            "--closed" => {
+                o.closed = true;
+                i += 1;
+                continue;
             }
             // `cargo bench` passes --bench; anything else is ignored too.
             _ => {
@@ -295,6 +308,7 @@ fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
         .expect("runtime");
     let per_conn = Duration::from_secs_f64(o.connections as f64 / o.rate as f64);
     let connections = o.connections;
+    let closed = o.closed;
     rt.block_on(async move {
         let start = Instant::now() + Duration::from_millis(50);
         let end = start + Duration::from_secs(secs);
@@ -310,7 +324,11 @@ fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
                     let mut seq = t as u64 * 1_000_000_000;
                     let mut i = 0u32;
                     loop {
-                        let scheduled = start + offset + per_conn * i;
+                        let scheduled = if closed {
+                            Instant::now().max(start)
+                        } else {
+                            start + offset + per_conn * i
+                        };
                         if scheduled >= end {
                             break;
                         }

@@ -111,7 +111,8 @@ complete -c tally -n "__fish_tally_using_subcommand run" -s h -l help -d 'Print 
 complete -c tally -n "__fish_tally_using_subcommand run" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_using_subcommand serve" -l listen -d 'Address and port to listen on (port 0 picks a free one)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l db -d 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]' -r -F
-complete -c tally -n "__fish_tally_using_subcommand serve" -l store -d 'The store as a URL: clickhouse://HOST:PORT/DATABASE (tables are created on first start) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l store -d 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l store-password-file -d 'A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing newline is ignored); also TALLY_STORE_PASSWORD_FILE, or the password itself in TALLY_STORE_PASSWORD. A password in the URL wins' -r -F
 complete -c tally -n "__fish_tally_using_subcommand serve" -l rate-limit -d 'Batches accepted per machine per minute (0: no limit)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l retention-days -d 'Days of data kept; older days are pruned at start and daily' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l max-connections -d 'Concurrent connections at most (the open-file limit is raised to fit); when all are taken, the connection idle the longest is closed to make room' -r
@@ -123,6 +124,9 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -l header-timeout -d 
 complete -c tally -n "__fish_tally_using_subcommand serve" -l body-timeout -d 'Seconds a client has to send its request body' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l sync -d 'full: every commit is synced to disk before the 204; normal: a commit survives a crash of tally, but the last ones may not survive a power loss' -r -f -a "normal\t'WAL, synchronous=NORMAL'
 full\t'WAL, synchronous=FULL'"
+complete -c tally -n "__fish_tally_using_subcommand serve" -l store-timeout -d 'Milliseconds the store has to acknowledge a batch (and ClickHouse to answer any statement); past it the batch gets 503, /readyz fails and batches get 503 at once until a probe of the store succeeds' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l wal-limit -d 'SQLite: the write-ahead log\'s size at which the writer truncates it (it stays below this plus one commit\'s pages while no reader holds an old snapshot)' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l trusted-proxy -d 'A reverse proxy\'s address or range (CIDR, repeatable): from such a peer the client address for --source-rate is the rightmost untrusted hop of Forwarded or X-Forwarded-For; also read from TALLY_TRUSTED_PROXIES (comma-separated)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-endpoint -d 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-interval -d 'Seconds between OTLP exports' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'

@@ -37,6 +37,22 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "A CI environment: off, no question, no notice.",
     ),
     ("NO_COLOR", "No colour in output."),
+    (
+        "TALLY_STORE",
+        "serve and report: the store's URL when neither --store nor --db is given.",
+    ),
+    (
+        "TALLY_STORE_PASSWORD_FILE",
+        "serve and report: a file holding the ClickHouse password (a mounted Secret).",
+    ),
+    (
+        "TALLY_STORE_PASSWORD",
+        "serve and report: the ClickHouse password itself, when no file is named.",
+    ),
+    (
+        "TALLY_TRUSTED_PROXIES",
+        "serve: comma-separated CIDRs of reverse proxies, when no --trusted-proxy is given.",
+    ),
 ];
 
 /// Files tally reads and writes.

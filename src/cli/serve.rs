@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use crate::server::proxy::TrustedProxies;
+use crate::server::store::clickhouse::Secret;
 use crate::server::store::{DEFAULT_FILE_NAME, Durability, StoreLocation};
 use crate::server::{self, Config};
 use tally_telemetry::{Env, Telemetry};
@@ -21,10 +23,16 @@ pub struct ServeArgs {
     /// The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub db: Option<PathBuf>,
-    /// The store as a URL: clickhouse://HOST:PORT/DATABASE (tables are created on first
-    /// start) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]
+    /// The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are
+    /// created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or
+    /// sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing
+    /// newline is ignored); also TALLY_STORE_PASSWORD_FILE, or the password itself in
+    /// TALLY_STORE_PASSWORD. A password in the URL wins
+    #[arg(long, value_name = "PATH")]
+    pub store_password_file: Option<PathBuf>,
     /// Batches accepted per machine per minute (0: no limit)
     #[arg(long, value_name = "N", default_value_t = server::DEFAULT_RATE_LIMIT)]
     pub rate_limit: u32,
@@ -60,6 +68,20 @@ pub struct ServeArgs {
     /// crash of tally, but the last ones may not survive a power loss
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     pub sync: Sync,
+    /// Milliseconds the store has to acknowledge a batch (and ClickHouse to answer any
+    /// statement); past it the batch gets 503, /readyz fails and batches get 503 at once
+    /// until a probe of the store succeeds
+    #[arg(long, value_name = "MS", default_value_t = server::DEFAULT_STORE_TIMEOUT.as_millis() as u64)]
+    pub store_timeout: u64,
+    /// SQLite: the write-ahead log's size at which the writer truncates it (it stays below
+    /// this plus one commit's pages while no reader holds an old snapshot)
+    #[arg(long, value_name = "MIB", default_value_t = server::DEFAULT_WAL_LIMIT >> 20)]
+    pub wal_limit: u64,
+    /// A reverse proxy's address or range (CIDR, repeatable): from such a peer the client
+    /// address for --source-rate is the rightmost untrusted hop of Forwarded or
+    /// X-Forwarded-For; also read from TALLY_TRUSTED_PROXIES (comma-separated)
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
     /// Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL
     /// without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT
     /// is used when set. Protocol, headers and resource attributes come from the OTEL_*
@@ -138,31 +160,126 @@ pub fn default_db() -> anyhow::Result<PathBuf> {
 /// `--db` are not given (for containers).
 pub const STORE_ENV: &str = "TALLY_STORE";
 
+/// The environment variable with the trusted proxies (comma-separated
+/// CIDRs) when no `--trusted-proxy` is given.
+pub const TRUSTED_PROXIES_ENV: &str = "TALLY_TRUSTED_PROXIES";
+
+/// `--trusted-proxy`, else `TALLY_TRUSTED_PROXIES`.
+fn trusted_proxies(args: &ServeArgs, env: &Env) -> anyhow::Result<TrustedProxies> {
+    let (list, from): (Vec<&str>, &str) = if !args.trusted_proxy.is_empty() {
+        (
+            args.trusted_proxy.iter().map(String::as_str).collect(),
+            "--trusted-proxy",
+        )
+    } else if let Some(v) = env.non_empty(TRUSTED_PROXIES_ENV) {
+        (
+            v.split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            TRUSTED_PROXIES_ENV,
+        )
+    } else {
+        return Ok(TrustedProxies::default());
+    };
+    list.iter()
+        .map(|c| c.parse().map_err(|e| anyhow::anyhow!("{from}: {e}")))
+        .collect::<anyhow::Result<_>>()
+        .map(TrustedProxies)
+}
+
+/// The environment variable naming a file with the ClickHouse password.
+pub const STORE_PASSWORD_FILE_ENV: &str = "TALLY_STORE_PASSWORD_FILE";
+
+/// The environment variable holding the ClickHouse password itself.
+pub const STORE_PASSWORD_ENV: &str = "TALLY_STORE_PASSWORD";
+
+/// A password file's size at most.
+const MAX_PASSWORD_FILE: u64 = 4096;
+
 /// The store `serve` and `report` use: `--store`, else `--db`, else
-/// `TALLY_STORE`, else the default SQLite file.
+/// `TALLY_STORE`, else the default SQLite file. A ClickHouse URL without a
+/// password gets one from `TALLY_STORE_PASSWORD_FILE` or
+/// `TALLY_STORE_PASSWORD` (as user `default` if the URL names none).
 pub fn store_location(
     store: Option<&str>,
     db: Option<&PathBuf>,
     env: &Env,
 ) -> anyhow::Result<StoreLocation> {
-    if let Some(s) = store {
-        return StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("--store: {e}"));
+    let mut at = if let Some(s) = store {
+        StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("--store: {e}"))?
+    } else if let Some(p) = db {
+        StoreLocation::Sqlite(p.clone())
+    } else if let Some(s) = env.non_empty(STORE_ENV) {
+        StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("{STORE_ENV}: {e}"))?
+    } else {
+        StoreLocation::Sqlite(default_db()?)
+    };
+    if let Some(file) = env.non_empty(STORE_PASSWORD_FILE_ENV) {
+        set_password(&mut at, || read_password(std::path::Path::new(file)))?;
+    } else if let Some(p) = env.non_empty(STORE_PASSWORD_ENV) {
+        set_password(&mut at, || Ok(p.to_owned()))?;
     }
-    if let Some(p) = db {
-        return Ok(StoreLocation::Sqlite(p.clone()));
+    Ok(at)
+}
+
+/// Gives a ClickHouse store without a password the one `get` reads.
+fn set_password(
+    at: &mut StoreLocation,
+    get: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    if let StoreLocation::ClickHouse(u) = at
+        && u.password.is_none()
+    {
+        u.password = Some(Secret::new(get()?));
+        u.user.get_or_insert_with(|| "default".to_owned());
     }
-    if let Some(s) = env.non_empty(STORE_ENV) {
-        return StoreLocation::parse(s).map_err(|e| anyhow::anyhow!("{STORE_ENV}: {e}"));
-    }
-    Ok(StoreLocation::Sqlite(default_db()?))
+    Ok(())
+}
+
+/// The password in `path`, without one trailing newline.
+fn read_password(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PASSWORD_FILE).read_to_string(&mut text))
+        .with_context(|| format!("cannot read the store password file {}", path.display()))?;
+    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
+}
+
+/// Whether a store URL carries a password (`USER:PASSWORD@`).
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, r)| &r[..r.find('/').unwrap_or(r.len())])
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(args: &ServeArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
-    let db = store_location(args.store.as_deref(), args.db.as_ref(), telemetry.env())?;
+    let mut db = store_location(args.store.as_deref(), args.db.as_ref(), telemetry.env())?;
+    if let Some(file) = &args.store_password_file {
+        if let StoreLocation::ClickHouse(u) = &mut db {
+            // The flag beats the environment, not a password in the URL
+            // (--store's, or TALLY_STORE's when it named the store).
+            let url = args
+                .store
+                .as_deref()
+                .or_else(|| telemetry.env().non_empty(STORE_ENV));
+            if url.is_none_or(|s| !has_password(s)) {
+                u.password = None;
+            }
+        }
+        set_password(&mut db, || read_password(file))?;
+    }
     if args.header_timeout == 0 || args.body_timeout == 0 {
         anyhow::bail!("--header-timeout and --body-timeout must be at least 1 second");
     }
+    if args.store_timeout == 0 || args.wal_limit == 0 {
+        anyhow::bail!("--store-timeout and --wal-limit must be at least 1");
+    }
+    let trusted = trusted_proxies(args, telemetry.env())?;
     let cfg = Config {
         listen: args.listen,
         store: db.clone(),
@@ -182,6 +299,9 @@ pub fn run(args: &ServeArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
             Sync::Normal => Durability::Normal,
             Sync::Full => Durability::Full,
         },
+        store_timeout: Duration::from_millis(args.store_timeout),
+        wal_limit: args.wal_limit.saturating_mul(1 << 20),
+        trusted_proxies: trusted,
         otlp: otlp_config(args, telemetry)?,
     };
     let rate_otlp = cfg.otlp.as_ref().map_or(String::new(), |o| {
@@ -198,12 +318,24 @@ pub fn run(args: &ServeArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
             format!("{n} batches/{unit}")
         }
     };
+    let proxies = if cfg.trusted_proxies.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = cfg
+            .trusted_proxies
+            .0
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        format!(", trusting the proxies {}", list.join(" "))
+    };
     let rate = format!(
-        "{}, {}, {}, up to {} connections",
+        "{}, {}, {}, up to {} connections{proxies}, store timeout {} ms",
         limit(cfg.rate_limit, "min per machine", "no per-machine limit"),
         limit(cfg.source_rate, "s per address", "no per-address limit"),
         limit(cfg.global_rate, "s overall", "no global limit"),
-        cfg.max_connections
+        cfg.max_connections,
+        cfg.store_timeout.as_millis()
     );
     server::run(cfg.clone(), |addr| {
         eprintln!(

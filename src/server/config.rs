@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::server::proxy::TrustedProxies;
 use crate::server::store::{Durability, StoreLocation};
 
 /// Default listen address.
@@ -30,6 +31,13 @@ pub const DEFAULT_SOURCE_RATE: u32 = 200;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a client has to send its request body.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest wait for the store to acknowledge a batch (and for
+/// ClickHouse to answer any statement of the writer or the probe). An
+/// insert into ClickHouse 18.16 takes 30-60 ms, a SQLite group commit a few
+/// ms; past this the store counts as down and batches get 503 at once.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default size of the SQLite WAL at which the writer truncates it.
+pub const DEFAULT_WAL_LIMIT: u64 = crate::server::checkpoint::DEFAULT_WAL_LIMIT;
 /// Everything `tally serve` can be told.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -57,6 +65,12 @@ pub struct Config {
     pub body_timeout: Duration,
     /// How hard commits push to disk.
     pub durability: Durability,
+    /// Longest wait for the store to acknowledge a batch.
+    pub store_timeout: Duration,
+    /// SQLite: the WAL size at which the writer truncates it.
+    pub wal_limit: u64,
+    /// Peers whose `Forwarded`/`X-Forwarded-For` name the client address.
+    pub trusted_proxies: TrustedProxies,
     /// Export what was accepted to an OTLP collector.
     pub otlp: Option<crate::server::otlp_export::ExportConfig>,
 }
@@ -77,6 +91,9 @@ impl Config {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             durability: Durability::default(),
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            wal_limit: DEFAULT_WAL_LIMIT,
+            trusted_proxies: TrustedProxies::default(),
             otlp: None,
         }
     }

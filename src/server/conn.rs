@@ -165,6 +165,9 @@ pub(crate) struct Held {
     id: u64,
     source: u64,
     kill: Arc<Notify>,
+    /// The peer is a trusted proxy (`server/proxy.rs`): its requests name
+    /// the client address.
+    pub(crate) trusted: bool,
 }
 
 impl Slots {
@@ -243,6 +246,7 @@ impl Slots {
             id,
             source,
             kill,
+            trusted: false,
         })
     }
 }
@@ -260,6 +264,11 @@ impl Held {
     /// The connection's source key.
     pub(crate) fn source(&self) -> u64 {
         self.source
+    }
+
+    /// The source key of another address (a client a trusted proxy named).
+    pub(crate) fn source_of(&self, ip: IpAddr) -> u64 {
+        self.slots.source_key(ip)
     }
 
     /// Completes when the connection has been chosen to make room.

@@ -20,9 +20,14 @@
 //! ([`crate::server::conn`]). Half-closed clients (write side shut after the
 //! body) still get their answer.
 //!
+//! Health: `GET /livez` (also `/healthz`) is liveness, `GET /readyz`
+//! readiness; while the store is known down every batch gets 503 at once
+//! ([`crate::server::health`]).
+//!
 //! Privacy: the peer address is reduced at `accept` to a keyed in-memory
-//! hash for the per-source limits and never stored or logged; log lines
-//! carry counts, never payloads.
+//! hash for the per-source limits and never stored or logged (so is a
+//! client address a trusted proxy forwards, [`crate::server::proxy`]); log
+//! lines carry counts, never payloads.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,15 +50,15 @@ use tokio::net::TcpListener;
 use crate::server::admission::{Admission, Refusal};
 use crate::server::config::Config;
 use crate::server::conn::{BUSY_RESPONSE, ConnTag, Phase, Slots, Tracked};
+use crate::server::health::{Health, Prober};
 pub use crate::server::metrics::Metrics;
+use crate::server::proxy::TrustedProxies;
 use crate::server::ratelimit::RateLimiter;
 use crate::server::store::{AnyStore, Ingested, StoreError};
 use crate::server::writer::{WriteError, Writer, WriterHandle};
 use tally_telemetry::schema::validate::validate;
 use tally_telemetry::schema::{BATCH_PATH, MAX_BODY_BYTES, SCHEMA_VERSION};
 
-/// Longest wait for the writer before answering 503.
-const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `Retry-After` when the store is unavailable.
 const RETRY_UNAVAILABLE_SECS: u64 = 60;
 /// How often retention runs after the pass at start.
@@ -90,7 +95,10 @@ struct AppState {
     limiter: Arc<RateLimiter>,
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     body_timeout: Duration,
+    store_timeout: Duration,
+    trusted: Arc<TrustedProxies>,
     otlp: Option<crate::server::otlp_export::Feed>,
 }
 
@@ -98,7 +106,9 @@ struct AppState {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(livez))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route(BATCH_PATH, post(batch))
         .fallback(not_found)
@@ -145,12 +155,44 @@ async fn index() -> Response {
     )
 }
 
-async fn healthz(State(st): State<AppState>) -> Response {
+/// Liveness: the process serves and its writer runs. Not the store: a
+/// restart cures neither a full disk nor a dead ClickHouse.
+async fn livez(State(st): State<AppState>) -> Response {
     if st.writer.alive() {
         text(StatusCode::OK, "ok")
     } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, "store writer stopped")
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store writer stopped; restart tally serve",
+        )
     }
+}
+
+/// Readiness: live, and the store is known to take writes.
+async fn readyz(State(st): State<AppState>) -> Response {
+    if !st.writer.alive() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the store writer stopped; restart tally serve",
+        );
+    }
+    match st.health.reason() {
+        None => text(StatusCode::OK, "ready"),
+        Some(why) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the store cannot take writes: {why}"),
+        ),
+    }
+}
+
+/// 503 with `Retry-After` for a batch the store did not take.
+fn unavailable(body: &str) -> Response {
+    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, body);
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(RETRY_UNAVAILABLE_SECS),
+    );
+    r
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
@@ -201,7 +243,26 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
     let tag = req.extensions().get::<ConnTag>().cloned();
     // Admission comes before anything is read or parsed, so a refused
     // flood costs only this check.
-    let source = tag.as_ref().map_or(0, |t| t.0.source());
+    let source = match &tag {
+        // A trusted proxy names the client; without a usable name, the
+        // proxy itself is the source.
+        Some(t) if t.0.trusted => st
+            .trusted
+            .client(req.headers())
+            .map_or(t.0.source(), |ip| t.0.source_of(ip)),
+        Some(t) => t.0.source(),
+        None => 0,
+    };
+    // The circuit is open: nothing would be stored, so nothing is read.
+    if st.health.is_open() {
+        m.unavailable.fetch_add(1, Ordering::Relaxed);
+        st.health.refused_while_down.fetch_add(1, Ordering::Relaxed);
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store is unavailable; retry later",
+            Duration::from_secs(RETRY_UNAVAILABLE_SECS),
+        );
+    }
     match st.admission.check(source, Instant::now()) {
         Ok(()) => {}
         Err(Refusal::Busy(wait)) => {
@@ -292,7 +353,7 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
         .otlp
         .as_ref()
         .map(|_| crate::server::otlp_export::Accepted::of(&validated.batch));
-    match tokio::time::timeout(STORE_TIMEOUT, st.writer.ingest(validated, today)).await {
+    match tokio::time::timeout(st.store_timeout, st.writer.ingest(validated, today)).await {
         Ok(Ok(outcome)) => {
             match outcome {
                 Ingested::Stored => {
@@ -308,17 +369,18 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
             }
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(Err(_)) | Err(_) => {
+        Ok(Err(_)) => {
+            // The writer marked the store down already.
             m.unavailable.fetch_add(1, Ordering::Relaxed);
-            let mut r = text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store is unavailable; retry later",
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(RETRY_UNAVAILABLE_SECS),
-            );
-            r
+            unavailable("the store is unavailable; retry later")
+        }
+        Err(_) => {
+            m.unavailable.fetch_add(1, Ordering::Relaxed);
+            st.health.fail(&format!(
+                "no acknowledgement from the store within --store-timeout {} ms",
+                st.store_timeout.as_millis()
+            ));
+            unavailable("the store did not answer in time; retry later")
         }
     }
 }
@@ -328,6 +390,10 @@ async fn batch(State(st): State<AppState>, req: Request) -> Response {
 /// store. `on_ready` gets the bound address once the socket listens.
 pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics>, ServerError> {
     let mut store = AnyStore::open(&cfg.store, cfg.durability)?;
+    store.set_limits(cfg.wal_limit, cfg.store_timeout)?;
+    let health = Arc::new(Health::default());
+    let prober = Prober::spawn(store.probe(cfg.wal_limit), Arc::clone(&health))
+        .map_err(ServerError::Runtime)?;
     let today = Timestamp::now().date();
     let pruned = store.prune(today, cfg.retention_days)?;
     if pruned.usage + pruned.machine_days + pruned.batches > 0 {
@@ -338,8 +404,9 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
     }
     let mut cfg = cfg;
     cfg.max_connections = fit_fd_limit(cfg.max_connections);
-    let writer = Writer::spawn(store).map_err(ServerError::Runtime)?;
+    let writer = Writer::spawn(store, Arc::clone(&health)).map_err(ServerError::Runtime)?;
     let metrics = Arc::new(Metrics::default());
+    metrics.attach_health(Arc::clone(&health));
     // The writer is a dedicated, busy thread: leave it a core's share
     // rather than start one request worker per core and make them all
     // fight over the CPU (which shows up directly as tail latency).
@@ -364,7 +431,10 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
         limiter: Arc::new(RateLimiter::new(cfg.rate_limit)),
         admission: Arc::new(Admission::new(cfg.global_rate, cfg.source_rate)),
         metrics: Arc::clone(&metrics),
+        health,
         body_timeout: cfg.body_timeout,
+        store_timeout: cfg.store_timeout,
+        trusted: Arc::new(cfg.trusted_proxies.clone()),
         otlp: exporter.as_ref().and_then(|e| e.feed()),
     };
     let served = rt.block_on(async {
@@ -374,6 +444,7 @@ pub fn run(cfg: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<Arc<Metrics
     // Dropping the runtime drops every task and with them the last handles
     // to the writer, which then commits what it holds and closes the store.
     rt.shutdown_timeout(Duration::from_secs(1));
+    drop(prober);
     let closed = writer.finish();
     if let Some(e) = exporter {
         e.finish();
@@ -461,6 +532,7 @@ async fn serve(
         .max_headers(64)
         .max_buf_size(MAX_BODY_BYTES / 2);
     let max_requests = cfg.max_requests_per_connection;
+    let trusted = cfg.trusted_proxies.clone();
 
     let retention = cfg.retention_days;
     let housekeeping = tokio::spawn(async move {
@@ -491,13 +563,14 @@ async fn serve(
         // The address becomes a keyed hash here and is dropped.
         let source = slots.source_key(peer.ip());
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let Some(held) = slots.admit(source, Instant::now(), Some(fd)) else {
+        let Some(mut held) = slots.admit(source, Instant::now(), Some(fd)) else {
             // Every slot is mid-request: say so at once rather than keep
             // the client waiting. The answer fits the socket's send buffer.
             let _ = stream.try_write(BUSY_RESPONSE);
             continue;
         };
         let _ = stream.set_nodelay(true);
+        held.trusted = !trusted.is_empty() && trusted.contains(peer.ip());
         let held = Arc::new(held);
         let svc = Tracked::new(app.clone(), Arc::clone(&held), max_requests);
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
@@ -517,7 +590,7 @@ async fn serve(
     drop(listener);
     housekeeping.abort();
     eprintln!("tally serve: {why} received; finishing requests in flight");
-    let grace = cfg.header_timeout + cfg.body_timeout + STORE_TIMEOUT;
+    let grace = cfg.header_timeout + cfg.body_timeout + cfg.store_timeout;
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()

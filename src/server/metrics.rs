@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::server::conn::Slots;
+use crate::server::health::Health;
 use tally_telemetry::schema::validate::Drops;
 
 /// Counters of what the server did, for `/metrics` and the log.
@@ -42,6 +43,8 @@ pub struct Metrics {
     pub out_of_window: AtomicU64,
     /// The connection table, for its counters.
     slots: OnceLock<Arc<Slots>>,
+    /// The store's health, for readiness and its counters.
+    health: OnceLock<Arc<Health>>,
 }
 
 impl Metrics {
@@ -62,9 +65,15 @@ impl Metrics {
         let _ = self.slots.set(slots);
     }
 
-    fn rows(&self) -> [(&'static str, &'static str, u64); 17] {
+    /// Lets the counters include the store's health.
+    pub(crate) fn attach_health(&self, health: Arc<Health>) {
+        let _ = self.health.set(health);
+    }
+
+    fn rows(&self) -> [(&'static str, &'static str, u64); 20] {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let slot = |f: fn(&Slots) -> u64| self.slots.get().map_or(0, |s| f(s));
+        let health = |f: fn(&Health) -> u64| self.health.get().map_or(0, |h| f(h));
         [
             ("tally_batches_total", "result=\"stored\"", g(&self.stored)),
             (
@@ -103,6 +112,21 @@ impl Metrics {
                 "tally_admission_refused_total",
                 "limit=\"source\"",
                 g(&self.over_source),
+            ),
+            (
+                "tally_store_ready",
+                "store=\"writes\"",
+                health(|h| u64::from(!h.is_down())),
+            ),
+            (
+                "tally_store_outages_total",
+                "store=\"writes\"",
+                health(|h| h.outages.load(Ordering::Relaxed)),
+            ),
+            (
+                "tally_store_refused_while_down_total",
+                "status=\"503\"",
+                health(|h| h.refused_while_down.load(Ordering::Relaxed)),
             ),
             (
                 "tally_connections_total",
@@ -158,6 +182,15 @@ impl Metrics {
                         "Connections cut off to make room (shed) or answered 503 at once (refused)."
                     }
                     "tally_connections_open" => "Connections open now.",
+                    "tally_store_ready" => {
+                        "1 while the store is known to take writes (what /readyz says), else 0."
+                    }
+                    "tally_store_outages_total" => {
+                        "Times the store was found unable to take writes (disk full, ClickHouse down or frozen)."
+                    }
+                    "tally_store_refused_while_down_total" => {
+                        "Batches answered 503 at once because the store was known down."
+                    }
                     _ => "Events, fields and values the validator removed from accepted batches.",
                 };
                 let kind = if name.ends_with("_total") {

@@ -8,12 +8,14 @@
 //! tens of thousands per second, and gives ClickHouse the large inserts it
 //! wants (one insert per group, not one per batch).
 
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
 use tally_telemetry::schema::Date;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::server::health::Health;
 use crate::server::store::{AnyStore, Ingested, Pruned, StoreError};
 use tally_telemetry::schema::validate::Validated;
 
@@ -68,13 +70,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread, which owns `store` from now on.
-    pub fn spawn(store: impl Into<AnyStore>) -> std::io::Result<Writer> {
+    /// Starts the writer thread, which owns `store` from now on and
+    /// reports each commit's success or failure to `health`.
+    pub fn spawn(store: impl Into<AnyStore>, health: Arc<Health>) -> std::io::Result<Writer> {
         let store = store.into();
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("tally-store-writer".into())
-            .spawn(move || run(store, rx))?;
+            .spawn(move || run(store, rx, &health))?;
         Ok(Writer {
             handle: Some(WriterHandle { tx }),
             thread,
@@ -148,7 +151,11 @@ type Pending = (
     oneshot::Sender<Result<Ingested, WriteError>>,
 );
 
-fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+fn run(
+    mut store: AnyStore,
+    mut rx: mpsc::Receiver<Job>,
+    health: &Health,
+) -> Result<(), StoreError> {
     let max_group = match store {
         AnyStore::Sqlite(_) => MAX_GROUP,
         AnyStore::ClickHouse(_) => MAX_GROUP_CLICKHOUSE,
@@ -169,7 +176,7 @@ fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreErro
                     ack,
                 } => {
                     // Keep order: commit what came before the prune first.
-                    commit(&mut store, &mut group);
+                    commit(&mut store, &mut group, health);
                     let result = store.prune(today, retention_days);
                     match &result {
                         Ok(p) => eprintln!(
@@ -185,7 +192,7 @@ fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreErro
                 next = rx.try_recv().ok();
             }
         }
-        commit(&mut store, &mut group);
+        commit(&mut store, &mut group, health);
         if rx.is_empty() {
             store.idle();
         }
@@ -193,7 +200,7 @@ fn run(mut store: AnyStore, mut rx: mpsc::Receiver<Job>) -> Result<(), StoreErro
     store.close()
 }
 
-fn commit(store: &mut AnyStore, group: &mut Vec<Pending>) {
+fn commit(store: &mut AnyStore, group: &mut Vec<Pending>, health: &Health) {
     if group.is_empty() {
         return;
     }
@@ -202,6 +209,7 @@ fn commit(store: &mut AnyStore, group: &mut Vec<Pending>) {
     drop(items);
     match result {
         Ok(outcomes) => {
+            health.recover();
             for ((_, _, ack), outcome) in group.drain(..).zip(outcomes) {
                 let _ = ack.send(Ok(outcome));
             }
@@ -212,6 +220,7 @@ fn commit(store: &mut AnyStore, group: &mut Vec<Pending>) {
                 group.len()
             );
             let msg = e.to_string();
+            health.fail_commit(&msg);
             for (_, _, ack) in group.drain(..) {
                 let _ = ack.send(Err(WriteError::Failed(msg.clone())));
             }

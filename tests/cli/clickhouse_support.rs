@@ -19,7 +19,20 @@ pub struct ClickHouse {
     dir: PathBuf,
     pub http_port: u16,
     tcp_port: u16,
+    /// The HTTPS port, when started with a certificate.
+    pub https_port: Option<u16>,
+    options: Options,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// What a private server is started with beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A user `tally` with this password (beside the password-less
+    /// `default` user the tests' own queries use).
+    pub password: Option<String>,
+    /// HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn free_port() -> u16 {
@@ -50,6 +63,11 @@ fn binary() -> &'static str {
 impl ClickHouse {
     /// Starts a private server in a fresh temp dir.
     pub fn start() -> ClickHouse {
+        ClickHouse::start_with(Options::default())
+    }
+
+    /// Starts a private server with `options`.
+    pub fn start_with(options: Options) -> ClickHouse {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut ch = ClickHouse {
@@ -57,6 +75,8 @@ impl ClickHouse {
             dir,
             http_port: free_port(),
             tcp_port: free_port(),
+            https_port: options.tls.as_ref().map(|_| free_port()),
+            options,
             _tmp: Some(tmp),
         };
         ch.write_config();
@@ -67,11 +87,28 @@ impl ClickHouse {
     fn write_config(&self) {
         let d = self.dir.display();
         std::fs::create_dir_all(self.dir.join("data")).unwrap();
-        let users = "/etc/clickhouse-server/users.xml";
+        let system_users = "/etc/clickhouse-server/users.xml";
         assert!(
-            Path::new(users).exists(),
-            "{users} is missing; install clickhouse-server (scripts/test.sh does it)"
+            Path::new(system_users).exists(),
+            "{system_users} is missing; install clickhouse-server (scripts/test.sh does it)"
         );
+        let users = match &self.options.password {
+            None => system_users.to_owned(),
+            Some(pw) => {
+                let path = self.dir.join("users.xml");
+                std::fs::write(&path, users_xml(pw)).unwrap();
+                path.display().to_string()
+            }
+        };
+        let tls = match (&self.options.tls, self.https_port) {
+            (Some((cert, key)), Some(port)) => format!(
+                "<https_port>{port}</https_port>
+  <openSSL><server><certificateFile>{}</certificateFile><privateKeyFile>{}</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols><preferServerCiphers>true</preferServerCiphers></server></openSSL>",
+                cert.display(),
+                key.display()
+            ),
+            _ => String::new(),
+        };
         std::fs::write(
             self.dir.join("config.xml"),
             format!(
@@ -81,6 +118,7 @@ impl ClickHouse {
   <listen_host>127.0.0.1</listen_host>
   <http_port>{http}</http_port>
   <tcp_port>{tcp}</tcp_port>
+  {tls}
   <path>{d}/data/</path>
   <tmp_path>{d}/data/tmp/</tmp_path>
   <user_files_path>{d}/data/user_files/</user_files_path>
@@ -121,6 +159,11 @@ impl ClickHouse {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("clickhouse-server did not start: {}", self.log());
+    }
+
+    /// The server's process id (for SIGSTOP and SIGCONT).
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
     }
 
     /// Kills the server (SIGKILL: nothing it had not acknowledged survives).
@@ -183,6 +226,27 @@ impl Drop for ClickHouse {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A users.xml with the password-less `default` user (loopback only) and
+/// a user `tally` with `password`.
+fn users_xml(password: &str) -> String {
+    let user = |pw: &str| {
+        format!(
+            "<password>{pw}</password><networks><ip>::1</ip><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota>"
+        )
+    };
+    format!(
+        r#"<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>10000000000</max_memory_usage></default></profiles>
+  <users><default>{}</default><tally>{}</tally></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+"#,
+        user(""),
+        user(password)
+    )
 }
 
 /// The server shared by every test of this binary, started on first use.

@@ -37,10 +37,11 @@ impl std::fmt::Display for StoreLocation {
 }
 
 impl StoreLocation {
-    /// Reads a `--store` value: `clickhouse://HOST:PORT/DATABASE`, or
+    /// Reads a `--store` value:
+    /// `clickhouse[+https]://[USER[:PASSWORD]@]HOST:PORT/DATABASE`, or
     /// `sqlite:PATH` (a plain path also means SQLite).
     pub fn parse(s: &str) -> Result<StoreLocation, String> {
-        if s.starts_with("clickhouse://") {
+        if s.starts_with("clickhouse://") || s.starts_with("clickhouse+https://") {
             return s.parse().map(StoreLocation::ClickHouse);
         }
         let path = s
@@ -49,7 +50,8 @@ impl StoreLocation {
             .unwrap_or(s);
         if path.is_empty() || path.contains("://") {
             return Err(format!(
-                "{s:?} is not a store; expected clickhouse://HOST:PORT/DATABASE or sqlite:PATH"
+                "{:?} is not a store; expected clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE, clickhouse+https://… or sqlite:PATH",
+                clickhouse::redact(s)
             ));
         }
         Ok(StoreLocation::Sqlite(PathBuf::from(path)))
@@ -80,6 +82,40 @@ impl AnyStore {
             StoreLocation::Sqlite(p) => AnyStore::Sqlite(Store::open_read_only(p)?),
             StoreLocation::ClickHouse(u) => AnyStore::ClickHouse(ClickHouse::open_read_only(u)?),
         })
+    }
+
+    /// Applies the server's limits: the SQLite WAL's size, ClickHouse's
+    /// longest insert.
+    pub fn set_limits(
+        &mut self,
+        wal_limit: u64,
+        timeout: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.set_wal_limit(wal_limit),
+            AnyStore::ClickHouse(c) => {
+                c.set_timeout(timeout);
+                Ok(())
+            }
+        }
+    }
+
+    /// How the health prober checks this store (`server/health.rs`): room
+    /// on disk for the WAL to reach `wal_limit` twice, or ClickHouse
+    /// answering.
+    pub fn probe(&self, wal_limit: u64) -> crate::server::health::Probe {
+        use crate::server::health::Probe;
+        match self {
+            AnyStore::Sqlite(s) => Probe::Sqlite {
+                dir: s
+                    .path()
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or_else(|| PathBuf::from("."), PathBuf::from),
+                min_free: wal_limit.saturating_mul(2),
+            },
+            AnyStore::ClickHouse(c) => Probe::ClickHouse(Box::new(c.probe_connection())),
+        }
     }
 
     /// Stores a group of batches: all acknowledged, or an error.

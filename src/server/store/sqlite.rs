@@ -18,7 +18,8 @@
 //! Everything stored here passed [`tally_telemetry::schema::validate`] first: only schema
 //! values, never an IP address, never a payload. How a batch becomes rows
 //! is in `ingest.rs`; WAL checkpoints run on their own thread
-//! (`checkpoint.rs`), never in the writer.
+//! (`checkpoint.rs`), and the writer only truncates the log when it passes
+//! its limit.
 
 use std::path::{Path, PathBuf};
 
@@ -172,6 +173,7 @@ pub struct Store {
     dims: crate::server::ingest::DimCache,
     machines: crate::server::ingest::MachineCache,
     checkpointer: Option<crate::server::checkpoint::Checkpointer>,
+    wal: Option<Box<crate::server::checkpoint::WalBound>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -213,6 +215,7 @@ impl Store {
                 .map_err(sql(path))?;
             store.checkpointer = Some(c);
         }
+        store.set_wal_limit(crate::server::checkpoint::DEFAULT_WAL_LIMIT)?;
         Ok(store)
     }
 
@@ -249,7 +252,32 @@ impl Store {
             dims: crate::server::cache::Bounded::new(crate::server::ingest::DIM_CACHE),
             machines: crate::server::cache::Bounded::new(crate::server::ingest::MACHINE_CACHE),
             checkpointer: None,
+            wal: None,
         }
+    }
+
+    /// Keeps the write-ahead log at about `bytes` (plus one commit's
+    /// pages): past it, the writer truncates it after its next commit.
+    pub fn set_wal_limit(&mut self, bytes: u64) -> Result<(), StoreError> {
+        let bound = crate::server::checkpoint::WalBound::new(
+            &self.path,
+            bytes,
+            self.checkpointer.as_ref().map(|c| c.yield_flag()),
+        );
+        // Also what a log that was reset is cut back to.
+        self.conn
+            .execute_batch(&format!("PRAGMA journal_size_limit={};", bound.limit()))
+            .map_err(sql(&self.path))?;
+        self.wal = Some(Box::new(bound));
+        Ok(())
+    }
+
+    /// The size of the write-ahead log now, in bytes, and the truncating
+    /// checkpoints run so far.
+    pub fn wal_state(&self) -> (u64, u64) {
+        self.wal
+            .as_ref()
+            .map_or((0, 0), |w| (w.size(), w.truncations))
     }
 
     /// The database file.
@@ -314,6 +342,11 @@ impl Store {
             tx.commit()?;
             Ok(out)
         })();
+        if result.is_ok()
+            && let Some(w) = &mut self.wal
+        {
+            w.after_commit(&self.conn);
+        }
         result.map_err(|e| {
             // Ids handed out inside the rolled-back transaction do not exist.
             self.forget_cached();

@@ -5,11 +5,15 @@
 //! something the typed [`Batch`] can hold.
 //!
 //! Against amplification inside one batch: items of a list that differ only
-//! in their counts are merged into one (counts summed, saturating at the
-//! field's limit), and a batch whose counts add up to more than
-//! [`MAX_BATCH_COUNT`] is rejected. Both rules are generic: a count is any
-//! integer field or bucket array whose limit is [`MAX_COUNT`], so every item
-//! kind the table defines gets them.
+//! in their counts are merged into one (counts summed), and a batch whose
+//! counts add up to more than [`MAX_BATCH_COUNT`] is rejected, counted as
+//! sent: two items of 1e9 add up to 2e9 whether or not they merge. A bucket
+//! array (latency, duration) breaks its item's count down, so its buckets
+//! must add up to that count (or all be 0: no histogram); an item whose
+//! buckets disagree is dropped as an invalid value, so buckets stay within
+//! the cap too. The rules are generic: a count is any integer field or
+//! bucket array whose limit is [`MAX_COUNT`], so every item kind the table
+//! defines gets them.
 
 use crate::os::date::Date;
 use serde_json::{Map, Value};
@@ -247,7 +251,11 @@ fn check_value(
                     continue;
                 }
                 if let Some(o) = check_object(&format!("{at}[{n}]"), obj, fields, drops)? {
-                    out.push(Value::Object(o));
+                    if buckets_add_up(fields, &o) {
+                        out.push(Value::Object(o));
+                    } else {
+                        drops.invalid_values += 1;
+                    }
                 }
             }
             Ok(Some(Value::Array(merge_duplicates(fields, out))))
@@ -308,10 +316,33 @@ fn merge_duplicates(fields: &[Field], items: Vec<Value>) -> Vec<Value> {
     out
 }
 
-/// Two validated counts added, at most [`MAX_COUNT`].
+/// Two validated counts added. Not capped at [`MAX_COUNT`]: a merged item
+/// over it puts its batch over [`MAX_BATCH_COUNT`], which is rejected.
 fn sum(a: &Value, b: &Value) -> u64 {
     let n = |v: &Value| v.as_u64().unwrap_or(0);
-    n(a).saturating_add(n(b)).min(MAX_COUNT)
+    n(a).saturating_add(n(b))
+}
+
+/// Whether each bucket array of an item adds up to the item's count (or is
+/// all 0: no histogram was recorded).
+fn buckets_add_up(fields: &[Field], obj: &Map<String, Value>) -> bool {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let Some(count) = fields
+        .iter()
+        .find(|f| matches!(f.kind, Kind::Int { max, .. } if max == MAX_COUNT))
+        .and_then(|f| obj.get(f.name))
+        .map(n)
+    else {
+        return true;
+    };
+    fields
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::IntArray { max, .. } if max == MAX_COUNT))
+        .filter_map(|f| obj.get(f.name).and_then(Value::as_array))
+        .all(|buckets| {
+            let total = buckets.iter().map(n).fold(0u64, u64::saturating_add);
+            total == 0 || total == count
+        })
 }
 
 /// What an object's counts add up to, lists included (bucket arrays break
@@ -513,6 +544,59 @@ mod tests {
         v["events"][0]["commands"] = json!([{"command": "build", "count": MAX_COUNT}]);
         let e = validate_value(v, today()).unwrap_err();
         assert!(e.0.contains("add up"), "the other counts push it over: {e}");
+
+        // Two items of 1e9 merge into one, and are counted as sent: 2e9.
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        v["events"] = json!([{"type": "usage_rollup", "day": "2026-11-20", "commands": [
+            {"command": "build", "count": MAX_COUNT},
+            {"command": "build", "count": MAX_COUNT}
+        ]}]);
+        let e = validate_value(v, today()).unwrap_err();
+        assert!(e.0.contains("add up to more than"), "{e}");
+    }
+
+    /// Regression: one batch stored 490 tool calls carrying 3.43e12 in
+    /// latency buckets (buckets were outside the cap), and an item of count
+    /// 1 with 7e9 in its buckets.
+    #[test]
+    fn buckets_must_add_up_to_their_count() {
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        v["events"] = json!([{"type": "usage_rollup", "day": "2026-11-20",
+        "tool_calls": [
+            {"tool": "a", "outcome": "ok", "count": 1, "latency": vec![MAX_COUNT; 7]},
+            {"tool": "b", "outcome": "ok", "count": 3, "latency": [1, 2, 0, 0, 0, 0, 0]},
+            {"tool": "c", "outcome": "ok", "count": 2, "latency": [0, 0, 0, 0, 0, 0, 0]},
+            {"tool": "d", "outcome": "ok", "count": 2, "latency": [1, 0, 0, 0, 0, 0, 0]}
+        ],
+        "commands": [
+            {"command": "x", "count": 2, "duration": [0, 2, 0, 0, 0, 0, 0]},
+            {"command": "y", "count": 2, "duration": [0, 3, 0, 0, 0, 0, 0]}
+        ]}]);
+        let out = validate_value(v, today()).unwrap();
+        let Event::UsageRollup(r) = &out.batch.events[0] else {
+            panic!()
+        };
+        let tools: Vec<_> = r.tool_calls.iter().map(|t| t.tool.as_deref()).collect();
+        assert_eq!(
+            tools,
+            [Some("b"), Some("c")],
+            "no histogram (all 0) is fine"
+        );
+        let cmds: Vec<_> = r.commands.iter().map(|c| c.command.as_str()).collect();
+        assert_eq!(cmds, ["x"]);
+        assert_eq!(out.drops.invalid_values, 3);
+
+        // Buckets that agree, 490 items near the cap: the batch total holds.
+        let mut v = serde_json::to_value(full_batch()).unwrap();
+        let many: Vec<_> = (0..490)
+            .map(|i| {
+                json!({"tool": format!("t{i}"), "outcome": "ok", "count": 7_000_000,
+                "latency": [7_000_000, 0, 0, 0, 0, 0, 0]})
+            })
+            .collect();
+        v["events"] = json!([{"type": "usage_rollup", "day": "2026-11-20", "tool_calls": many}]);
+        let e = validate_value(v, today()).unwrap_err();
+        assert!(e.0.contains("add up to more than"), "{e}");
     }
 
     #[test]

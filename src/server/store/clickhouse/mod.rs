@@ -44,15 +44,17 @@ use crate::server::rows::Ingested;
 use crate::server::store::{Pruned, StoreError};
 use tally_telemetry::schema::validate::Validated;
 
+mod access;
 mod dedup;
 mod encode;
 mod tables;
 mod url;
 
+use access::{Tls, basic_auth, tls_for};
 pub use encode::machine_key;
 use encode::{COLUMNS, days_of, group_row, rows_of};
 use tables::{TABLES, repair_group};
-pub use url::{ClickHouseUrl, quote};
+pub use url::{ClickHouseUrl, Secret, quote, redact};
 
 /// `kind` of a batch's marker row (usage kinds are [`RowKind`](crate::server::rows::RowKind) codes).
 pub const KIND_BATCH: u8 = 100;
@@ -63,9 +65,10 @@ pub const KIND_DROP: u8 = 102;
 /// `kind` of the row that marks one insert, for the views (`tables.rs`).
 pub const KIND_GROUP: u8 = 103;
 
-/// Time to connect to ClickHouse; a refused connection fails at once.
+/// Time to connect to ClickHouse at most; a refused connection fails at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest insert or lookup; the request handler answers 503 after 10 s.
+/// Longest insert or lookup unless told otherwise
+/// ([`ClickHouse::set_timeout`]: `tally serve --store-timeout`).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
 /// Longest report query (or bulk statement).
 const READ_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -76,6 +79,10 @@ const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 pub struct ClickHouse {
     url: ClickHouseUrl,
     endpoint: String,
+    /// `Authorization: Basic …` when the URL names a user.
+    auth: Option<String>,
+    /// The roots an HTTPS store's certificate is checked against.
+    tls: Tls,
     writer: ureq::Agent,
     reader: ureq::Agent,
     /// Batches inserted whose check for a concurrent copy is still due
@@ -110,9 +117,11 @@ impl fmt::Debug for ClickHouse {
     }
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(CONNECT_TIMEOUT))
+fn agent(timeout: Duration, tls: &Tls) -> ureq::Agent {
+    let builder = ureq::Agent::config_builder();
+    let builder = builder.tls_config(tls.clone());
+    builder
+        .timeout_connect(Some(CONNECT_TIMEOUT.min(timeout)))
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
@@ -143,33 +152,43 @@ fn encode(q: &str) -> String {
 }
 
 impl ClickHouse {
-    fn new(url: &ClickHouseUrl) -> ClickHouse {
+    fn new(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
         let host = if url.host.contains(':') {
             format!("[{}]", url.host)
         } else {
             url.host.clone()
         };
-        ClickHouse {
+        let tls = tls_for(url).map_err(|message| StoreError::ClickHouse {
+            url: url.to_string(),
+            message,
+        })?;
+        let scheme = if url.https { "https" } else { "http" };
+        Ok(ClickHouse {
             url: url.clone(),
-            endpoint: format!("http://{host}:{}/", url.port),
-            writer: agent(WRITE_TIMEOUT),
-            reader: agent(READ_TIMEOUT),
+            endpoint: format!("{scheme}://{host}:{}/", url.port),
+            auth: url
+                .user
+                .as_deref()
+                .map(|u| basic_auth(u, url.password.as_ref().map_or("", |p| p.expose()))),
+            writer: agent(WRITE_TIMEOUT, &tls),
+            reader: agent(READ_TIMEOUT, &tls),
+            tls,
             unchecked: Vec::new(),
             failed: Vec::new(),
-        }
+        })
     }
 
     /// Connects for writing: creates the database, tables and views if
     /// missing (see `tables.rs`).
     pub fn open(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
-        let ch = ClickHouse::new(url);
+        let ch = ClickHouse::new(url)?;
         tables::create(&ch)?;
         Ok(ch)
     }
 
     /// Connects for reading; fails if tally's tables are not there.
     pub fn open_read_only(url: &ClickHouseUrl) -> Result<ClickHouse, StoreError> {
-        let ch = ClickHouse::new(url);
+        let ch = ClickHouse::new(url)?;
         // The aggregates came last: a store without them predates them.
         let found = ch.query_text(&format!("EXISTS TABLE {}.envelope_agg", url.database))?;
         if found.trim() != "1" {
@@ -182,6 +201,37 @@ impl ClickHouse {
             });
         }
         Ok(ch)
+    }
+
+    /// Bounds every insert, lookup and probe to `timeout` (a frozen
+    /// ClickHouse accepts connections and never answers).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.writer = agent(timeout, &self.tls);
+    }
+
+    /// A second connection to the same store, with the same timeout, for
+    /// the health probe.
+    pub fn probe_connection(&self) -> ClickHouse {
+        ClickHouse {
+            url: self.url.clone(),
+            endpoint: self.endpoint.clone(),
+            auth: self.auth.clone(),
+            tls: self.tls.clone(),
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+            unchecked: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Whether ClickHouse answers `SELECT 1` (within the write timeout).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let answer = self.query_text("SELECT 1")?;
+        if answer.trim() == "1" {
+            Ok(())
+        } else {
+            Err(self.error(format!("SELECT 1 answered {:?}", answer.trim())))
+        }
     }
 
     /// The store's URL.
@@ -203,8 +253,11 @@ impl ClickHouse {
 
     fn post(&self, agent: &ureq::Agent, params: &str, body: &[u8]) -> Result<String, StoreError> {
         let url = format!("{}?{params}", self.endpoint);
-        let mut resp = agent
-            .post(&url)
+        let mut req = agent.post(&url);
+        if let Some(auth) = &self.auth {
+            req = req.header("Authorization", auth);
+        }
+        let mut resp = req
             .send(body)
             .map_err(|e| self.error(format!("{e}; is ClickHouse running and reachable?")))?;
         let status = resp.status().as_u16();
