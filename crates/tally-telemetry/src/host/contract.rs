@@ -79,7 +79,7 @@ pub fn check_contract(cli: &clap::Command, file: &Path) -> Result<(), ContractEr
     let want = contract(cli);
     if text[start..end] != want {
         return Err(ContractError(format!(
-            "{} is out of date: the command paths or tally's fields changed. Regenerate it with tally::write_contract (or copy the section below between the markers):\n{want}",
+            "{} is out of date: the command paths or tally's fields changed. Regenerate it with tally_telemetry::write_contract (or copy the section below between the markers):\n{want}",
             file.display()
         )));
     }
@@ -129,7 +129,7 @@ fn read(file: &Path) -> Result<String, ContractError> {
 
 fn io_error(what: &str, file: &Path, e: &std::io::Error) -> ContractError {
     ContractError(format!(
-        "{what} {}: {e}; write it with tally::write_contract",
+        "{what} {}: {e}; write it with tally_telemetry::write_contract",
         file.display()
     ))
 }
@@ -139,7 +139,7 @@ fn io_error(what: &str, file: &Path, e: &std::io::Error) -> ContractError {
 fn markers(text: &str, file: &Path) -> Result<(usize, usize), ContractError> {
     let missing = || {
         ContractError(format!(
-            "{} has no complete tally contract section (the {BEGIN:?} and {END:?} lines); write it with tally::write_contract",
+            "{} has no complete tally contract section (the {BEGIN:?} and {END:?} lines); write it with tally_telemetry::write_contract",
             file.display()
         ))
     };

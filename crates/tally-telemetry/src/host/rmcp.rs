@@ -33,7 +33,7 @@ const MAX_IN_FLIGHT: usize = 4096;
 /// ```no_run
 /// # async fn f<S: rmcp::ServerHandler>(server: S) -> Result<(), Box<dyn std::error::Error>> {
 /// use rmcp::ServiceExt;
-/// let transport = tally::RmcpCounter::new(rmcp::transport::stdio());
+/// let transport = tally_telemetry::RmcpCounter::new(rmcp::transport::stdio());
 /// server.serve(transport).await?.waiting().await?;
 /// # Ok(()) }
 /// ```
