@@ -15,16 +15,14 @@ pub struct TelemetryArgs {
 }
 
 /// `telemetry …`: see and change what this tool collects.
-///
-/// As a clap subcommand (feature `clap`), these variants and their help are
-/// added to the host's tree only when clap parses or builds the host's
-/// `telemetry` subcommand.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "clap", derive(Subcommand))]
 #[non_exhaustive]
 pub enum TelemetryCommand {
     /// Show whether telemetry is on, what decided it, and where its data lives
     Status {
         /// Print machine-readable JSON
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// Turn telemetry on (stores your choice in the config file)
@@ -44,8 +42,10 @@ pub enum TelemetryCommand {
     /// went unanswered.
     Prompt {
         /// Ask even if a choice was already made (the new answer replaces it)
+        #[cfg_attr(feature = "clap", arg(long))]
         force: bool,
         /// Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// For uninstallers: record the uninstall, send what is left (today included), delete local data
@@ -62,136 +62,21 @@ pub enum TelemetryCommand {
     /// Today's counts stay on this machine until the UTC day is over.
     Flush {
         /// Print machine-readable JSON
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// Print exactly what the next send would post, and today's local counts
     Show {
         /// Print machine-readable JSON
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// List the batches sent from this machine, oldest first (at least the newest 100 are kept)
     Log {
         /// Print machine-readable JSON
+        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
-}
-
-// The clap definition of `TelemetryCommand`: the same variants, with the
-// help users see (keep the two in step; `From` below fails to compile when
-// a variant or field differs). No doc comment here: clap would make it the
-// about text of the host's `telemetry` subcommand, over the host's own,
-// since these are added after the host has set that text.
-#[cfg(feature = "clap")]
-#[derive(Subcommand)]
-enum Defs {
-    /// Show whether telemetry is on, what decided it, and where its data lives
-    Status {
-        /// Print machine-readable JSON
-        #[arg(long)]
-        json: bool,
-    },
-    /// Turn telemetry on (stores your choice in the config file)
-    On,
-    /// Turn telemetry off: stores your choice, deletes buffered data and the machine id
-    Off,
-    /// Ask whether to share usage statistics and store the answer (for installers)
-    ///
-    /// Asks only when nothing has decided yet (or with --force), stdin and
-    /// stderr are terminals, no CI is detected and an endpoint is configured;
-    /// otherwise says why on stderr and decides nothing. Enter takes the
-    /// default; Ctrl-C, Ctrl-D or Esc decide nothing. A "yes" records an
-    /// install event; a "no" deletes everything recorded so far.
-    ///
-    /// Exit status: 0 when a choice is in force afterwards (answered now, or
-    /// decided before), 3 when no one could be asked, 4 when the question
-    /// went unanswered.
-    Prompt {
-        /// Ask even if a choice was already made (the new answer replaces it)
-        #[arg(long)]
-        force: bool,
-        /// Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)
-        #[arg(long)]
-        json: bool,
-    },
-    /// For uninstallers: record the uninstall, send what is left (today included), delete local data
-    ///
-    /// The stored choice is kept, so a reinstall remembers it. Sends only
-    /// when telemetry is on; always exits 0.
-    Uninstall,
-    /// Drop buffered data and replace the machine id with a new random one
-    ///
-    /// A new id is minted only while telemetry is on.
-    Reset,
-    /// Send completed days now, in the foreground, and report what happened
-    ///
-    /// Today's counts stay on this machine until the UTC day is over.
-    Flush {
-        /// Print machine-readable JSON
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print exactly what the next send would post, and today's local counts
-    Show {
-        /// Print machine-readable JSON
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the batches sent from this machine, oldest first (at least the newest 100 are kept)
-    Log {
-        /// Print machine-readable JSON
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[cfg(feature = "clap")]
-impl From<Defs> for TelemetryCommand {
-    fn from(d: Defs) -> Self {
-        match d {
-            Defs::Status { json } => TelemetryCommand::Status { json },
-            Defs::On => TelemetryCommand::On,
-            Defs::Off => TelemetryCommand::Off,
-            Defs::Prompt { force, json } => TelemetryCommand::Prompt { force, json },
-            Defs::Uninstall => TelemetryCommand::Uninstall,
-            Defs::Reset => TelemetryCommand::Reset,
-            Defs::Flush { json } => TelemetryCommand::Flush { json },
-            Defs::Show { json } => TelemetryCommand::Show { json },
-            Defs::Log { json } => TelemetryCommand::Log { json },
-        }
-    }
-}
-
-#[cfg(feature = "clap")]
-impl clap::FromArgMatches for TelemetryCommand {
-    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        Defs::from_arg_matches(m).map(Self::from)
-    }
-
-    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(m)?;
-        Ok(())
-    }
-}
-
-/// The subcommands are added when clap builds the host's `telemetry`
-/// subcommand (`Command::defer`): on a run of any other command, which is
-/// nearly every run, the host's `Cli::parse()` then neither builds nor
-/// frees these nine subcommands, their help and their arguments, which
-/// cost a fast command more than the rest of its parse.
-/// (`host::tree::manage_name` recognises the not yet built subcommand.)
-#[cfg(feature = "clap")]
-impl Subcommand for TelemetryCommand {
-    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
-        cmd.defer(Defs::augment_subcommands)
-    }
-
-    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
-        cmd.defer(Defs::augment_subcommands_for_update)
-    }
-
-    fn has_subcommand(name: &str) -> bool {
-        Defs::has_subcommand(name)
-    }
 }
 
 /// `config …`: the stored choice under the key names ToolHive users know.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::consent::app::{AppInfo, DefaultPolicy, prefix_for};
 use crate::consent::config::{self, ChoiceVia, Generation};
 use crate::consent::paths::Paths;
+use crate::consent::prompt;
 use crate::consent::settings::{self, Flags, Settings};
 use crate::deliver::helper;
 use crate::deliver::sender::Mode;
@@ -93,8 +94,8 @@ impl Builder {
     /// [`TelemetryCommand`](crate::TelemetryCommand) under whatever name the
     /// host gave it, and when this run is one of those commands, neither
     /// asks the first-run question nor starts a background send. The tree
-    /// is built once, in `init`, and not at all when telemetry is off for
-    /// this run by `DO_NOT_TRACK`, `--no-telemetry` or the consent variable.
+    /// is built once, in `init`, and only when this run records or may ask
+    /// the first-run question.
     /// Count the run with [`Telemetry::record`].
     #[cfg(feature = "clap")]
     pub fn cli<C: clap::CommandFactory>(mut self) -> Self {
@@ -265,6 +266,19 @@ impl Builder {
                 path: None,
             };
         }
+        let mut s = self.resolve_with(None);
+        // Normally the helper never gets here (it runs before `main`).
+        helper::run_if_helper(&s.env);
+        let may_ask = self.prompt && self.first_run_prompt && prompt::due(&s);
+        if !s.records() && !may_ask {
+            // Off (the stored choice, an opt-in tool still undecided, CI):
+            // nothing needs the clap tree, and the settings are resolved
+            // again, tree and all, only if the host asks for them.
+            return Telemetry {
+                settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
+                path: None,
+            };
+        }
         #[cfg(feature = "clap")]
         let (path, manage) = match self.tree {
             Some(tree) => {
@@ -274,9 +288,9 @@ impl Builder {
                     Some(_) => None,
                 };
                 let path = crate::host::tree::path_of(&tree, std::env::args_os());
-                // The host's tree lives as long as the process anyway (its
-                // own parse built one); freeing this copy on the way would
-                // cost a fast command as much as walking it.
+                // Freeing this copy of the tree would cost a fast command
+                // about as much as walking it did; it is a few kilobytes,
+                // once per process.
                 std::mem::forget(tree);
                 (path, manage)
             }
@@ -284,9 +298,13 @@ impl Builder {
         };
         #[cfg(not(feature = "clap"))]
         let (path, manage): (Option<String>, Option<String>) = (None, None);
-        let mut s = self.resolve_with(manage.clone());
-        // Normally the helper never gets here (it runs before `main`).
-        helper::run_if_helper(&s.env);
+        // Resolving did not know the name yet; of what it resolved only the
+        // texts that name the command use it, and none of them when telemetry
+        // is on or undecided (the one that does is an opt-in tool's outdated
+        // "yes", which is off and never gets here).
+        if let Some(name) = &manage {
+            s.app.command = name.clone();
+        }
         let managing = path
             .as_deref()
             .is_some_and(|p| is_manage(&s.app.command, p));
@@ -397,8 +415,8 @@ pub struct Telemetry {
     path: Option<String>,
 }
 
-/// The settings of a handle: resolved at `init`, or, when a switch turned
-/// telemetry off for the run, on first use (most runs never use them).
+/// The settings of a handle: resolved at `init`, or, when this run records
+/// nothing, on first use (most such runs never use them).
 #[derive(Clone, Debug)]
 enum Resolved {
     Now(Arc<Settings>),
@@ -432,7 +450,7 @@ impl Telemetry {
     pub fn enabled(&self) -> bool {
         match &self.settings {
             Resolved::Now(s) => s.consent.enabled,
-            // Off by a switch that outranks the stored choice.
+            // Made only for a run that records nothing.
             Resolved::Later(_) => false,
         }
     }

@@ -75,11 +75,6 @@ fn walk(root: &Command, args: &[OsString]) -> Option<String> {
     while let Some(arg) = rest.next() {
         let cur = *chain.last()?;
         if cur.get_subcommands().next().is_none() {
-            // A subcommand that requires one but has none is not built yet
-            // (the host's `telemetry`): clap knows its subcommands.
-            if cur.is_subcommand_required_set() {
-                return None;
-            }
             break;
         }
         let arg = arg.to_str()?;
@@ -191,39 +186,14 @@ const MANAGE_SUBCOMMANDS: &[&str] = &[
 /// The name of the subcommand under which the host placed
 /// [`TelemetryCommand`]: the top-level subcommand whose subcommands include
 /// all of its.
-///
-/// In a tree not built yet those subcommands are not there (they are added
-/// when clap builds their parent, see `TelemetryCommand`'s `Subcommand`
-/// impl). The derive marks the parent of a required subcommand enum as
-/// requiring one: a subcommand that requires a subcommand and has none is
-/// taken for the host's `telemetry`, when it is the only one; otherwise each
-/// subcommand without subcommands is built to see.
 pub fn manage_name(cmd: &Command) -> Option<String> {
-    let holds = |c: &Command| {
-        MANAGE_SUBCOMMANDS
-            .iter()
-            .all(|w| c.get_subcommands().any(|s| s.get_name() == *w))
-    };
-    let name = |c: &Command| c.get_name().to_owned();
-    if let Some(c) = cmd.get_subcommands().find(|c| holds(c)) {
-        return Some(name(c));
-    }
-    let unbuilt: Vec<&Command> = cmd
-        .get_subcommands()
-        .filter(|c| c.get_subcommands().next().is_none())
-        .collect();
-    let mut required = unbuilt.iter().filter(|c| c.is_subcommand_required_set());
-    if let (Some(one), None) = (required.next(), required.next()) {
-        return Some(name(one));
-    }
-    unbuilt
-        .into_iter()
+    cmd.get_subcommands()
         .find(|c| {
-            let mut c = (*c).clone();
-            c.build();
-            holds(&c)
+            MANAGE_SUBCOMMANDS
+                .iter()
+                .all(|w| c.get_subcommands().any(|s| s.get_name() == *w))
         })
-        .map(name)
+        .map(|c| c.get_name().to_owned())
 }
 
 /// Every command path that can ever be recorded for `cmd`, sorted: each
@@ -389,14 +359,8 @@ mod tests {
 
     #[test]
     fn the_manage_subcommands_are_those_of_telemetry_command() {
-        let mut ours = TelemetryCommand::augment_subcommands(Command::new("t"));
-        ours.build();
-        // (`help` is clap's, added by the build.)
-        let names: Vec<&str> = ours
-            .get_subcommands()
-            .map(|c| c.get_name())
-            .filter(|n| *n != "help")
-            .collect();
+        let ours = TelemetryCommand::augment_subcommands(Command::new("t"));
+        let names: Vec<&str> = ours.get_subcommands().map(|c| c.get_name()).collect();
         assert_eq!(names, MANAGE_SUBCOMMANDS);
     }
 
@@ -421,38 +385,6 @@ mod tests {
     fn the_manage_subcommand_is_found_under_the_hosts_name() {
         use clap::CommandFactory;
         assert_eq!(manage_name(&Cli::command()).as_deref(), Some("privacy"));
-        let mut built = Cli::command();
-        built.build();
-        assert_eq!(manage_name(&built).as_deref(), Some("privacy"));
-        // Not marked as requiring a subcommand (a builder-API host), beside
-        // two subcommands that are and have none: found by building.
-        let cmd = Command::new("mytool")
-            .subcommand(Command::new("build"))
-            .subcommand(Command::new("remote").subcommand_required(true))
-            .subcommand(Command::new("other").subcommand_required(true))
-            .subcommand(TelemetryCommand::augment_subcommands(Command::new("tele")));
-        assert_eq!(manage_name(&cmd).as_deref(), Some("tele"));
-    }
-
-    #[test]
-    fn the_telemetry_subcommands_parse_and_are_built_only_when_used() {
-        use clap::{CommandFactory, FromArgMatches};
-        let cmd = Cli::command();
-        let privacy = cmd.find_subcommand("privacy").unwrap();
-        assert_eq!(privacy.get_subcommands().count(), 0);
-        let m = Cli::command()
-            .try_get_matches_from(["mytool", "privacy", "status", "--json"])
-            .unwrap();
-        let (_, sub) = m.subcommand().unwrap();
-        assert!(matches!(
-            TelemetryCommand::from_arg_matches(sub).unwrap(),
-            TelemetryCommand::Status { json: true }
-        ));
-        assert!(
-            Cli::command()
-                .try_get_matches_from(["mytool", "privacy", "nope"])
-                .is_err()
-        );
     }
 
     #[test]
