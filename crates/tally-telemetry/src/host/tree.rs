@@ -387,6 +387,64 @@ mod tests {
         assert_eq!(manage_name(&Cli::command()).as_deref(), Some("privacy"));
     }
 
+    /// A handle for the test tree's `mytool`, its files under `dir`.
+    fn off_handle(dir: &std::path::Path, env: &[(&str, &str)]) -> crate::Telemetry {
+        crate::Telemetry::builder("mytool")
+            .default_policy(crate::DefaultPolicy::OptOut)
+            .env(crate::os::env::Env::from_pairs(env.iter().copied()))
+            .paths(crate::consent::paths::Paths::explicit(
+                dir.join("config/telemetry.toml"),
+                dir.join("state"),
+                dir.join("policy.toml"),
+            ))
+            .cli::<Cli>()
+            .init()
+    }
+
+    /// A run off by a switch, or by the stored choice, is resolved only when
+    /// asked, and then says the same as a full resolution: what decided,
+    /// the warnings, the host's name for `telemetry`.
+    #[test]
+    fn an_off_run_resolves_later_to_the_same_settings() {
+        use crate::consent::precedence::Source;
+        let dir = tempfile::tempdir().unwrap();
+        for (env, by) in [
+            (&[("MYTOOL_TELEMETRY", "off")][..], Source::Env),
+            (
+                &[("DO_NOT_TRACK", "1"), ("MYTOOL_TELEMETRY", "1")][..],
+                Source::DoNotTrack,
+            ),
+            (&[("MYTOOL_TELEMETRY", "maybe")][..], Source::Env),
+        ] {
+            let t = off_handle(dir.path(), env);
+            assert!(!t.enabled(), "{env:?}");
+            let s = t.settings();
+            assert!(!s.consent.enabled && !s.records(), "{env:?}");
+            assert_eq!(s.consent.decided_by, by, "{env:?}");
+            assert_eq!(s.app.command, "privacy");
+        }
+        let t = off_handle(dir.path(), &[("MYTOOL_TELEMETRY", "maybe")]);
+        assert!(
+            t.settings()
+                .warnings
+                .iter()
+                .any(|w| w.contains("not understood"))
+        );
+        let on = off_handle(dir.path(), &[("MYTOOL_TELEMETRY", "off")])
+            .settings()
+            .clone();
+        crate::host::telemetry::store_choice(
+            &on,
+            false,
+            crate::consent::config::ChoiceVia::Command,
+        )
+        .unwrap();
+        let t = off_handle(dir.path(), &[]);
+        assert!(!t.enabled());
+        assert_eq!(t.settings().consent.decided_by, Source::Config);
+        assert_eq!(t.settings().app.command, "privacy");
+    }
+
     #[test]
     fn the_notice_and_status_name_the_hosts_subcommand() {
         let b = crate::Telemetry::builder("mytool").cli::<Cli>();
