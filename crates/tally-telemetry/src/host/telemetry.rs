@@ -298,12 +298,18 @@ impl Builder {
         };
         #[cfg(not(feature = "clap"))]
         let (path, manage): (Option<String>, Option<String>) = (None, None);
-        // Resolving did not know the name yet; of what it resolved only the
-        // texts that name the command use it, and none of them when telemetry
-        // is on or undecided (the one that does is an opt-in tool's outdated
-        // "yes", which is off and never gets here).
-        if let Some(name) = &manage {
-            s.app.command = name.clone();
+        // Resolving did not know the host's name for `telemetry` yet. Of what
+        // it resolved, only texts use that name, and none of those when
+        // telemetry is on; off (here only when the question may be asked),
+        // the reason may name it, so that is resolved again.
+        if let Some(name) = &manage
+            && *name != s.app.command
+        {
+            if s.records() {
+                s.app.command = name.clone();
+            } else {
+                s = self.resolve_with(manage.clone());
+            }
         }
         let managing = path
             .as_deref()
