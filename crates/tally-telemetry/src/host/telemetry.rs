@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::consent::app::{AppInfo, DefaultPolicy, prefix_for};
 use crate::consent::config::{self, ChoiceVia, Generation};
 use crate::consent::paths::Paths;
+use crate::consent::prompt;
 use crate::consent::settings::{self, Flags, Settings};
 use crate::deliver::helper;
 use crate::deliver::sender::Mode;
@@ -42,9 +43,12 @@ pub struct Builder {
     first_run_prompt: bool,
     background_send: bool,
     report_as: Option<String>,
-    /// The host's clap tree, from [`Builder::cli`].
+    /// What builds the host's clap tree (`C::command`), from
+    /// [`Builder::cli`]: kept unbuilt, because building the tree costs a
+    /// fast command more than everything else tally does in it, and a run
+    /// with telemetry off never needs it.
     #[cfg(feature = "clap")]
-    tree: Option<clap::Command>,
+    tree: Option<fn() -> clap::Command>,
     /// The subcommand name set with [`Builder::command_name`].
     command: Option<String>,
 }
@@ -88,16 +92,20 @@ impl Builder {
     }
 
     /// The host's clap CLI, for hosts that parse with `Cli::parse()`.
-    /// [`init`](Self::init) then re-derives this run's subcommand path from
-    /// the process arguments through `C::command()` (only paths of this tree
-    /// are recorded, an external subcommand as `external`), finds the
-    /// subcommand that holds [`TelemetryCommand`](crate::TelemetryCommand)
-    /// under whatever name the host gave it, and when this run is one of
-    /// those commands, neither asks the first-run question nor starts a
-    /// background send. Count the run with [`Telemetry::record`].
+    /// [`init`](Self::init) then derives this run's subcommand path by
+    /// walking the process arguments along the subcommand names of
+    /// `C::command()` (only paths of this tree are recorded, an external
+    /// subcommand as `external`; the arguments are parsed again by clap only
+    /// where the walk cannot be sure), finds the subcommand that holds
+    /// [`TelemetryCommand`](crate::TelemetryCommand) under whatever name the
+    /// host gave it, and when this run is one of those commands, neither
+    /// asks the first-run question nor starts a background send. The tree
+    /// is built once, in `init`, and only when this run records or may ask
+    /// the first-run question.
+    /// Count the run with [`Telemetry::record`].
     #[cfg(feature = "clap")]
     pub fn cli<C: clap::CommandFactory>(mut self) -> Self {
-        self.tree = Some(C::command());
+        self.tree = Some(C::command);
         self
     }
 
@@ -209,16 +217,23 @@ impl Builder {
     /// the host's `config.toml`, see `consent::migrate`). Used by
     /// `telemetry status`.
     pub(crate) fn resolve(&self) -> Settings {
+        #[cfg(feature = "clap")]
+        let manage = match (&self.command, self.tree) {
+            (None, Some(tree)) => crate::host::tree::manage_name(&tree()),
+            _ => None,
+        };
+        #[cfg(not(feature = "clap"))]
+        let manage = None;
+        self.resolve_with(manage)
+    }
+
+    /// [`resolve`](Self::resolve) with the name of the host's `telemetry`
+    /// subcommand as found in its tree (`init` has built the tree already).
+    fn resolve_with(&self, manage: Option<String>) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         let mut app = self.app.clone();
-        if let Some(c) = &self.command {
-            app.command = c.clone();
-        }
-        #[cfg(feature = "clap")]
-        if self.command.is_none() {
-            if let Some(name) = self.tree.as_ref().and_then(crate::host::tree::manage_name) {
-                app.command = name;
-            }
+        if let Some(c) = self.command.clone().or(manage) {
+            app.command = c;
         }
         let warnings = crate::host::identity::normalize(&mut app);
         let with_warnings = |mut s: Settings| {
@@ -249,16 +264,58 @@ impl Builder {
     /// code before `main` and exits, and should that hook be unavailable on
     /// a platform, `init` is where such a process stops.
     pub fn init(self) -> Telemetry {
-        #[cfg(feature = "clap")]
-        let path = self
-            .tree
-            .as_ref()
-            .and_then(|t| crate::host::tree::path_of(t, std::env::args_os()));
-        #[cfg(not(feature = "clap"))]
-        let path: Option<String> = None;
-        let mut s = self.resolve();
+        if self.off_by_switch() {
+            // Nothing of this run can be recorded or sent, whatever the
+            // files say: the settings (files, paths, the clap tree) are
+            // resolved only if the host asks for them (`telemetry status`).
+            return Telemetry {
+                settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
+                path: None,
+            };
+        }
+        let mut s = self.resolve_with(None);
         // Normally the helper never gets here (it runs before `main`).
         helper::run_if_helper(&s.env);
+        let may_ask = self.prompt && self.first_run_prompt && prompt::due(&s);
+        if !s.records() && !may_ask {
+            // Off (the stored choice, an opt-in tool still undecided, CI):
+            // nothing needs the clap tree, and the settings are resolved
+            // again, tree and all, only if the host asks for them.
+            return Telemetry {
+                settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
+                path: None,
+            };
+        }
+        #[cfg(feature = "clap")]
+        let (path, manage) = match self.tree {
+            Some(tree) => {
+                let tree = tree();
+                let manage = match self.command {
+                    None => crate::host::tree::manage_name(&tree),
+                    Some(_) => None,
+                };
+                let path = crate::host::tree::path_of(&tree, std::env::args_os());
+                // Freeing this copy of the tree would cost a fast command
+                // about as much as walking it did; it is a few kilobytes,
+                // once per process.
+                std::mem::forget(tree);
+                (path, manage)
+            }
+            None => (None, None),
+        };
+        #[cfg(not(feature = "clap"))]
+        let (path, manage): (Option<String>, Option<String>) = (None, None);
+        // Resolving did not know the host's name for `telemetry` yet. Of what
+        // it resolved, only texts use that name, and none of those when
+        // telemetry is on; off (here only when the question may be asked),
+        // the reason may name it, so that is resolved again.
+        if let Some(name) = manage.as_ref().filter(|n| **n != s.app.command) {
+            if s.records() {
+                s.app.command = name.clone();
+            } else {
+                s = self.resolve_with(manage.clone());
+            }
+        }
         let managing = path
             .as_deref()
             .is_some_and(|p| is_manage(&s.app.command, p));
@@ -272,19 +329,56 @@ impl Builder {
             if !answer {
                 forget_everything(&s);
             }
-            s = self.resolve();
+            s = self.resolve_with(manage);
         }
-        let t = Telemetry {
-            settings: Arc::new(s),
-            path: path.filter(|_| !managing),
-        };
-        if t.settings.records() {
+        let s = Arc::new(s);
+        if s.records() {
             // With background sends allowed, the exit hook starts a delivery
             // helper when a completed day is waiting (see `deliver::helper`):
             // even a 2 ms command delivers, and none waits on the network.
-            activate(&t.settings, self.background_send && !managing);
+            activate(&s, self.background_send && !managing);
         }
-        t
+        Telemetry {
+            settings: Resolved::Now(s),
+            path: path.filter(|_| !managing),
+        }
+    }
+
+    /// Whether a switch that no file can overrule turns everything off for
+    /// this run: `DO_NOT_TRACK`, `--no-telemetry`, or the consent variable
+    /// set to anything but on while no OTLP collector is configured (the
+    /// one destination that variable does not switch). The precedence table
+    /// and the OTLP rules decide the same (`consent::precedence`,
+    /// `consent::otel`); this asks only the variables, cheapest first, so an
+    /// off run reads no file and copies no environment. A delivery helper
+    /// never stops here: it is started only by a process that records, with
+    /// that process's environment snapshot and flags, under which this
+    /// answers no.
+    fn off_by_switch(&self) -> bool {
+        use crate::consent::otel;
+        use crate::os::env::parse_switch;
+        if self.flags.no_telemetry {
+            return true;
+        }
+        let var = |key: &str| -> Option<String> {
+            match &self.env {
+                Some(env) => env.non_empty(key).map(str::to_owned),
+                None => std::env::var(key)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| v.trim().to_owned()),
+            }
+        };
+        let dnt = var("DO_NOT_TRACK").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
+        dnt || {
+            let mut app = self.app.clone();
+            // The consent variable's name as `resolve` will use it.
+            let _ = crate::host::identity::normalize(&mut app);
+            var(&app.consent_var()).is_some_and(|v| parse_switch(&v) != Some(true))
+                && (!otel::BUILT
+                    || (var(otel::METRICS_ENDPOINT_VAR).is_none()
+                        && var(otel::ENDPOINT_VAR).is_none()))
+        }
     }
 }
 
@@ -327,9 +421,34 @@ pub(crate) fn forget_everything(s: &Settings) {
 /// A host's handle on telemetry for this process.
 #[derive(Clone, Debug)]
 pub struct Telemetry {
-    settings: Arc<Settings>,
+    settings: Resolved,
     /// This run's command path, from the tree given to [`Builder::cli`].
     path: Option<String>,
+}
+
+/// The settings of a handle: resolved at `init`, or, when this run records
+/// nothing, on first use (most such runs never use them).
+#[derive(Clone, Debug)]
+enum Resolved {
+    Now(Arc<Settings>),
+    Later(Arc<(Builder, OnceLock<Settings>)>),
+}
+
+impl Resolved {
+    fn get(&self) -> &Settings {
+        match self {
+            Resolved::Now(s) => s,
+            Resolved::Later(l) => l.1.get_or_init(|| l.0.resolve()),
+        }
+    }
+
+    /// Whether this process records anything; known without resolving.
+    fn records(&self) -> bool {
+        match self {
+            Resolved::Now(s) => s.records(),
+            Resolved::Later(_) => false,
+        }
+    }
 }
 
 impl Telemetry {
@@ -340,18 +459,22 @@ impl Telemetry {
 
     /// Whether telemetry is on for this process.
     pub fn enabled(&self) -> bool {
-        self.settings.consent.enabled
+        match &self.settings {
+            Resolved::Now(s) => s.consent.enabled,
+            // Made only for a run that records nothing.
+            Resolved::Later(_) => false,
+        }
     }
 
     /// The environment snapshot this handle was resolved from (the
     /// process's, or the one given to [`Builder::env`]).
     pub fn env(&self) -> &Env {
-        &self.settings.env
+        &self.settings.get().env
     }
 
     /// The resolved settings (consent and what decided it, paths, endpoint).
     pub(crate) fn settings(&self) -> &Settings {
-        &self.settings
+        self.settings.get()
     }
 
     /// Counts a command from clap's matches: the subcommand path only,
@@ -363,7 +486,7 @@ impl Telemetry {
     pub fn record_matches(&self, matches: &clap::ArgMatches) {
         if recorder::is_enabled() {
             let path = command_path(matches);
-            if !is_manage(&self.settings.app.command, &path) {
+            if !is_manage(&self.settings().app.command, &path) {
                 recorder::record_command(&path);
             }
         }
@@ -418,12 +541,12 @@ impl Telemetry {
             // `status | head`: the reader went away, which is not a failure.
             (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
             (Ok(()), Err(_)) => {
-                let _ = writeln!(err, "{}: writing output failed", self.settings.app.name);
+                let _ = writeln!(err, "{}: writing output failed", self.settings().app.name);
                 1
             }
             (Err(e), _) => {
                 if !e.is_silent() {
-                    let _ = writeln!(err, "{}: {e}", self.settings.app.name);
+                    let _ = writeln!(err, "{}: {e}", self.settings().app.name);
                 }
                 e.exit_code()
             }
@@ -435,7 +558,10 @@ impl Telemetry {
     /// commands.
     pub fn shutdown(&self) {
         persist();
-        if let Some(fresh) = still_on(&self.settings) {
+        if !self.settings.records() {
+            return;
+        }
+        if let Some(fresh) = still_on(self.settings()) {
             crate::deliver::deliver_due(&fresh, Mode::Background, None);
         }
     }
@@ -445,10 +571,13 @@ impl Telemetry {
     /// a delivery helper if something is due. For long-running commands
     /// such as a proxy or a server.
     pub fn start_interval_flush(&self) {
-        if !self.settings.records() {
+        let Resolved::Now(s) = &self.settings else {
+            return;
+        };
+        if !s.records() {
             return;
         }
-        let s = Arc::clone(&self.settings);
+        let s = Arc::clone(s);
         let _ = std::thread::Builder::new()
             .name("tally-flush".into())
             .spawn(move || {

@@ -426,11 +426,13 @@ fn remember_past(st: &StateFiles, period: &str, id: &str) -> Result<(), FileErro
         .collect();
     past.push((period.to_owned(), id.to_owned()));
     let skip = past.len().saturating_sub(MAX_PAST);
-    let text: String = past
-        .iter()
-        .skip(skip)
-        .map(|(p, id)| format!("{p} {id}\n"))
-        .collect();
+    let mut text = String::new();
+    for (p, id) in past.iter().skip(skip) {
+        text.push_str(p);
+        text.push(' ');
+        text.push_str(id);
+        text.push('\n');
+    }
     files::write_atomic(&st.machine_id_past(), text.as_bytes(), true)
 }
 

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# What tally costs a fast command, in instructions: builds the README's
+# minimal clap host (examples/mytool.rs, tally by path with the README's
+# features) and the same host without tally (weight.sh's `without` host),
+# both release and stripped with the host's own profile, and runs
+# `mytool build` of each under `valgrind --tool=callgrind`, which counts
+# every user-space instruction of the process (the dynamic loader's
+# relocations included) and is deterministic, unlike wall time.
+#
+# Prints the instructions of: the host without tally; with tally off
+# (MYTOOL_TELEMETRY=0, then DO_NOT_TRACK=1, then a stored `telemetry off`);
+# with tally on (consent stored, notice already shown, nothing due to
+# send: the run that shows the notice and any run that starts the helper
+# are not the measured one), and what tally adds to each.
+# Budget (DESIGN.md): off ≤ +50,000, on ≤ +100,000.
+#
+# Usage: bash scripts/callgrind.sh [--check]
+#   --check  exits 1 when a figure is over its budget (CI).
+#   CALLGRIND_TARGET_DIR=dir  where both hosts are built (default
+#   target/callgrind, kept between runs so a second run builds only tally).
+#   CALLGRIND_FEATURES='"clap"'  tally's features instead of the README's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+check=false
+if [ "${1:-}" = --check ]; then check=true; fi
+if ! command -v valgrind >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y -q valgrind >/dev/null
+    else
+        echo "valgrind is not installed (apt-get install -y valgrind)" >&2
+        exit 1
+    fi
+fi
+features=${CALLGRIND_FEATURES-$(sed -n 's/^tally-telemetry = .*features = \[\(.*\)\] }$/\1/p' README.md | head -1)}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+target=${CALLGRIND_TARGET_DIR:-$repo/target/callgrind}
+
+manifest() { # extra dependency line
+    cat <<TOML
+[package]
+name = "mytool"
+version = "0.1.0"
+edition = "2024"
+
+[workspace]
+
+[dependencies]
+clap = { version = "4", features = ["derive"] }
+$1
+
+[profile.release]
+strip = true
+TOML
+}
+
+# The same host as weight.sh's `without`.
+mkdir -p "$work/without/src" "$work/with/src"
+manifest "" >"$work/without/Cargo.toml"
+cat >"$work/without/src/main.rs" <<'RS'
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mytool", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the project
+    Build,
+    /// Deploy it
+    Deploy {
+        #[arg(long)]
+        env: String,
+    },
+}
+
+fn main() {
+    match Cli::parse().command {
+        Cmd::Build => println!("built"),
+        Cmd::Deploy { env } => println!("deployed to {env}"),
+    }
+}
+RS
+manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }" >"$work/with/Cargo.toml"
+cp examples/mytool.rs "$work/with/src/main.rs"
+# tally's lock file pins both hosts to the versions tally is tested with.
+cp Cargo.lock "$work/without/Cargo.lock"
+cp Cargo.lock "$work/with/Cargo.lock"
+
+# One target directory for both (shared dependencies build once); each
+# binary is copied out before the next build overwrites it.
+for host in without with; do
+    (cd "$work/$host" && CARGO_TARGET_DIR=$target cargo build --release -q)
+    cp "$target/release/mytool" "$work/mytool-$host"
+done
+
+# Instructions of one run of `mytool ARGS…` in the environment given by
+# the `env` words before `--`, nothing else of this shell's environment.
+ir() { # home, env words…, --, args…
+    local home=$1 vars=() out
+    shift
+    while [ "$1" != -- ]; do vars+=("$1"); shift; done
+    shift
+    out=$(mktemp -p "$work" cg.XXXXXX)
+    env -i PATH=/usr/bin:/bin HOME="$home" XDG_CONFIG_HOME="$home/.config" \
+        XDG_STATE_HOME="$home/.local/state" XDG_DATA_HOME="$home/.local/share" \
+        "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
+        >/dev/null 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
+    # The totals of the whole process, from its first instruction (the
+    # loader's) to its last.
+    sed -n 's/^summary: *//p' "$out"
+}
+quiet() { # home, env words…, --, args…: runs, output dropped
+    local home=$1 vars=()
+    shift
+    while [ "$1" != -- ]; do vars+=("$1"); shift; done
+    shift
+    env -i PATH=/usr/bin:/bin HOME="$home" XDG_CONFIG_HOME="$home/.config" \
+        XDG_STATE_HOME="$home/.local/state" XDG_DATA_HOME="$home/.local/share" \
+        "${vars[@]}" "$@" >/dev/null 2>&1
+}
+
+without=$work/mytool-without
+with=$work/mytool-with
+mkdir -p "$work/h0" "$work/h-env" "$work/h-dnt" "$work/h-stored" "$work/h-on"
+base=$(ir "$work/h0" -- "$without" build)
+off_env=$(ir "$work/h-env" MYTOOL_TELEMETRY=0 -- "$with" build)
+off_dnt=$(ir "$work/h-dnt" DO_NOT_TRACK=1 -- "$with" build)
+quiet "$work/h-stored" -- "$with" telemetry off
+off_stored=$(ir "$work/h-stored" -- "$with" build)
+# On: the choice stored, then two runs (the first shows the notice, if
+# any, and creates the state) before the measured one. All of today's
+# counts are of today, so no run has a completed day to send.
+quiet "$work/h-on" -- "$with" telemetry on
+quiet "$work/h-on" -- "$with" build
+quiet "$work/h-on" -- "$with" build
+on=$(ir "$work/h-on" -- "$with" build)
+
+relocs() { readelf -r "$1" | grep -c '^[0-9a-f]\{12\}' || true; }
+echo "mytool build under callgrind: instructions of the whole process (loader included)"
+echo "host: examples/mytool.rs, tally by path with features [$features], release, stripped"
+printf '%-34s %12s %10s %8s %12s %8s\n' "" instructions added budget "size (B)" relocs
+printf '%-34s %12d %10s %8s %12d %8d\n' "without tally" "$base" "" "" \
+    "$(stat -c %s "$without")" "$(relocs "$without")"
+over=0
+row() { # label, count, budget
+    local added=$(($2 - base))
+    printf '%-34s %12d %+10d %8s\n' "$1" "$2" "$added" "$3"
+    if [ "$added" -gt "$3" ]; then over=1; fi
+}
+printf '%-34s %12s %10s %8s %12d %8d\n' "with tally (binary)" "" "" "" \
+    "$(stat -c %s "$with")" "$(relocs "$with")"
+row "  off: MYTOOL_TELEMETRY=0" "$off_env" 50000
+row "  off: DO_NOT_TRACK=1" "$off_dnt" 50000
+row "  off: stored \`telemetry off\`" "$off_stored" 50000
+row "  on: stored, notice shown" "$on" 100000
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (callgrind counts do not depend on it)"
+if $check && [ "$over" = 1 ]; then
+    echo "over the instruction budget: see callgrind_annotate on a run of the host" >&2
+    exit 1
+fi
