@@ -171,17 +171,7 @@ fn takes_value(a: &Arg) -> Option<bool> {
 /// `telemetry` subcommand is recognised under any name (a test checks them
 /// against the clap definition; building that to compare would cost each
 /// run as much as the host's own tree).
-const MANAGE_SUBCOMMANDS: &[&str] = &[
-    "status",
-    "on",
-    "off",
-    "prompt",
-    "uninstall",
-    "reset",
-    "flush",
-    "show",
-    "log",
-];
+const MANAGE_SUBCOMMANDS: &[&str] = crate::host::args::TELEMETRY_WORDS;
 
 /// The name of the subcommand under which the host placed
 /// [`TelemetryCommand`]: the top-level subcommand whose subcommands include
