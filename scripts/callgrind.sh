@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What tally costs a fast command, in instructions: builds the README's
-# minimal clap host (examples/mytool.rs, tally by path with the README's
+# minimal clap host (crates/tally-telemetry/examples/mytool.rs, tally by path with the README's
 # features) and the same host without tally (weight.sh's `without` host),
 # both release and stripped with the host's own profile, and runs
 # `mytool build` of each under `valgrind --tool=callgrind`, which counts
@@ -87,7 +87,7 @@ fn main() {
 }
 RS
 manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }" >"$work/with/Cargo.toml"
-cp examples/mytool.rs "$work/with/src/main.rs"
+cp crates/tally-telemetry/examples/mytool.rs "$work/with/src/main.rs"
 # tally's lock file pins both hosts to the versions tally is tested with.
 cp Cargo.lock "$work/without/Cargo.lock"
 cp Cargo.lock "$work/with/Cargo.lock"
@@ -143,7 +143,7 @@ on=$(ir "$work/h-on" -- "$with" build)
 
 relocs() { readelf -r "$1" | grep -c '^[0-9a-f]\{12\}' || true; }
 echo "mytool build under callgrind: instructions of the whole process (loader included)"
-echo "host: examples/mytool.rs, tally by path with features [$features], release, stripped"
+echo "host: crates/tally-telemetry/examples/mytool.rs, tally by path with features [$features], release, stripped"
 printf '%-34s %12s %10s %8s %12s %8s\n' "" instructions added budget "size (B)" relocs
 printf '%-34s %12d %10s %8s %12d %8d\n' "without tally" "$base" "" "" \
     "$(stat -c %s "$without")" "$(relocs "$without")"
