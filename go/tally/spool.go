@@ -54,13 +54,19 @@ func (l *spoolLine) absorb(o spoolLine) {
 		return
 	}
 	l.N = satAdd(l.N, o.N)
+	// A fresh array each time: the line's Lat may point into the caller's
+	// lines, which a second merge of the same lines would count twice
+	// (buckets that no longer add up to the count, which tally serve drops).
 	switch {
 	case l.Lat != nil && o.Lat != nil:
-		for i := range l.Lat {
-			l.Lat[i] = satAdd(l.Lat[i], o.Lat[i])
+		sum := *l.Lat
+		for i := range sum {
+			sum[i] = satAdd(sum[i], o.Lat[i])
 		}
-	case l.Lat == nil:
-		l.Lat = o.Lat
+		l.Lat = &sum
+	case l.Lat == nil && o.Lat != nil:
+		lat := *o.Lat
+		l.Lat = &lat
 	}
 }
 
