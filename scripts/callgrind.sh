@@ -58,34 +58,7 @@ TOML
 # The same host as weight.sh's `without`.
 mkdir -p "$work/without/src" "$work/with/src"
 manifest "" >"$work/without/Cargo.toml"
-cat >"$work/without/src/main.rs" <<'RS'
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(name = "mytool", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Build the project
-    Build,
-    /// Deploy it
-    Deploy {
-        #[arg(long)]
-        env: String,
-    },
-}
-
-fn main() {
-    match Cli::parse().command {
-        Cmd::Build => println!("built"),
-        Cmd::Deploy { env } => println!("deployed to {env}"),
-    }
-}
-RS
+cp scripts/host_without_tally.rs "$work/without/src/main.rs"
 manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }" >"$work/with/Cargo.toml"
 cp crates/tally-telemetry/examples/mytool.rs "$work/with/src/main.rs"
 # tally's lock file pins both hosts to the versions tally is tested with.

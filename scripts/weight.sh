@@ -44,34 +44,7 @@ TOML
 
 mkdir -p "$work/without/src"
 manifest "" >"$work/without/Cargo.toml"
-cat >"$work/without/src/main.rs" <<'RS'
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(name = "mytool", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Build the project
-    Build,
-    /// Deploy it
-    Deploy {
-        #[arg(long)]
-        env: String,
-    },
-}
-
-fn main() {
-    match Cli::parse().command {
-        Cmd::Build => println!("built"),
-        Cmd::Deploy { env } => println!("deployed to {env}"),
-    }
-}
-RS
+cp scripts/host_without_tally.rs "$work/without/src/main.rs"
 # tally's lock file pins every build to the versions tally is tested with.
 cp Cargo.lock "$work/without/Cargo.lock"
 
