@@ -115,6 +115,7 @@ impl Crowd {
                                 break;
                             }
                             Ok(_) => continue,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             Err(_) => {
                                 closed = true;
