@@ -84,7 +84,7 @@ fn a_helper_that_never_reaches_tally_fails_safe_and_is_reported() {
     assert!(!crumb.exists());
     let status = text(&host_on(&sb, D2, &["telemetry", "status"]).stdout);
     assert!(
-        status.contains("never reached tally's code"),
+        status.contains("never reached host's telemetry code"),
         "status says why: {status}"
     );
     assert!(status.contains("backoff:"), "and backs off: {status}");

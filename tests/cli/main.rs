@@ -16,6 +16,7 @@ mod embedding;
 mod generated;
 mod helper;
 mod helper_entry;
+mod host_users;
 mod hostile;
 mod mcp_everything;
 mod mcp_library;

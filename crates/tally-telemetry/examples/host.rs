@@ -4,8 +4,9 @@
 //! to exercise the opt-out flow (notice, then the first send from a later
 //! run), exits through `std::process::exit` and panics.
 //!
-//! Its own contract, `examples/host-TELEMETRY.md`, is generated from its
-//! clap tree; the test at the end fails when it drifts (rewrite it with
+//! Its own contract, `examples/host-TELEMETRY.md`, is written for its users
+//! from what it declares and its clap tree; the test at the end fails when
+//! it drifts (rewrite it with
 //! `TALLY_WRITE_CONTRACT=1 cargo test --example host`).
 //!
 //! Run it: `cargo run --example host -- build --target anything`.
@@ -66,13 +67,8 @@ fn main() -> ExitCode {
 
     // 2. Resolve consent once and start recording if telemetry is on. With
     //    the clap tree, `telemetry …` runs neither ask nor send.
-    let telemetry = tally_telemetry::Telemetry::builder("host")
-        .version(env!("CARGO_PKG_VERSION"))
-        .env_prefix("HOST")
-        .default_policy(tally_telemetry::DefaultPolicy::OptOut)
-        .docs_url("https://example.invalid/host/TELEMETRY.md")
+    let telemetry = builder()
         .no_telemetry(cli.telemetry.no_telemetry)
-        .cli::<Cli>()
         // An opt-out host shows a one-line notice and never stops an
         // ordinary command at a question; installers run `host telemetry
         // prompt`. (The tests also drive the first-run question, which a
@@ -133,6 +129,21 @@ fn main() -> ExitCode {
     ExitCode::from(telemetry.finish(code))
 }
 
+/// Everything the host declares about its telemetry, shared by `main` and
+/// the contract test.
+fn builder() -> tally_telemetry::Builder {
+    tally_telemetry::Telemetry::builder("host")
+        .version(env!("CARGO_PKG_VERSION"))
+        .env_prefix("HOST")
+        .default_policy(tally_telemetry::DefaultPolicy::OptOut)
+        .docs_url("https://example.invalid/host/TELEMETRY.md")
+        .retention("90 days, then deleted")
+        // `serve` records MCP tool calls, a client and a fact.
+        .tool_calls(true)
+        .facts(true)
+        .cli::<Cli>()
+}
+
 fn deep(telemetry: &tally_telemetry::Telemetry, code: i32) -> ! {
     println!("exiting with {code}");
     // Before std::process::exit: say how it ended; the exit hook persists.
@@ -141,18 +152,17 @@ fn deep(telemetry: &tally_telemetry::Telemetry, code: i32) -> ! {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     /// The host's own test: its TELEMETRY.md section must match what its
-    /// CLI can record, so a new subcommand cannot ship undocumented.
+    /// CLI can record and what it declares, so a new subcommand cannot ship
+    /// undocumented.
     #[test]
     fn host_telemetry_md_lists_what_the_cli_can_record() {
         let file =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/host-TELEMETRY.md");
         if std::env::var_os("TALLY_WRITE_CONTRACT").is_some() {
-            tally_telemetry::write_contract(&super::Cli::command(), &file).unwrap();
+            super::builder().write_contract(&file).unwrap();
         }
-        if let Err(e) = tally_telemetry::check_contract(&super::Cli::command(), &file) {
+        if let Err(e) = super::builder().check_contract(&file) {
             panic!("{e}");
         }
     }

@@ -2,7 +2,7 @@
 //! prefix, default policy and where its data may go. A host fills this in
 //! once through [`crate::Builder`]; everything else derives from it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What happens before the user has made a choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,8 @@ pub struct AppInfo {
     pub docs_url: Option<String>,
     /// The endpoint compiled into the application, if any.
     pub endpoint: Option<String>,
-    /// The system policy file; `/etc/tally/<name>.toml` unless set.
+    /// The system policy file; found among
+    /// [`policy_file_candidates`](Self::policy_file_candidates) unless set.
     pub policy_file: Option<PathBuf>,
     /// The name of the host's subcommand that holds `status|on|off|…`
     /// (`telemetry` unless the host chose another), for the texts that
@@ -57,6 +58,9 @@ pub struct AppInfo {
     pub command: String,
     /// How often the machine id is replaced, as the application chose.
     pub rotation: Option<crate::consent::rotation::Rotation>,
+    /// What the host declared beyond its identity (exit outcomes, renamed
+    /// command paths, retention, the kinds of events it sends).
+    pub declared: crate::host::declared::Declared,
 }
 
 impl AppInfo {
@@ -76,29 +80,34 @@ impl AppInfo {
         self.var("TELEMETRY")
     }
 
-    /// The path of the system policy file when none is configured:
-    /// `/etc/tally/<name>.toml` on Linux and macOS,
-    /// `%ProgramData%\tally\<name>.toml` on Windows.
-    pub fn default_policy_file(&self) -> PathBuf {
-        self.policy_file
-            .clone()
-            .unwrap_or_else(|| system_policy_dir().join(format!("{}.toml", self.name)))
+    /// Where the system policy file may be when the host configured none,
+    /// in precedence order: under the application's own name,
+    /// `/etc/<name>/telemetry.toml`, where an administrator looks first;
+    /// then the shared `/etc/tally/<name>.toml` of earlier versions. The
+    /// first that exists applies, alone. On Windows `%ProgramData%` takes
+    /// the place of `/etc`. `root` replaces `/etc` (tests only).
+    pub fn policy_file_candidates(&self, root: Option<&Path>) -> [PathBuf; 2] {
+        let root = root.map_or_else(system_policy_root, Path::to_path_buf);
+        [
+            root.join(&self.name).join("telemetry.toml"),
+            root.join("tally").join(format!("{}.toml", self.name)),
+        ]
     }
 }
 
-/// Where administrators keep policy files: `/etc/tally` on Unix (macOS
+/// The folder that holds administrators' files: `/etc` on Unix (macOS
 /// included: `/etc` is root's there too).
 #[cfg(not(windows))]
-fn system_policy_dir() -> PathBuf {
-    PathBuf::from("/etc/tally")
+fn system_policy_root() -> PathBuf {
+    PathBuf::from("/etc")
 }
 
-/// Windows: `tally` in the ProgramData known folder, asked of the shell
+/// Windows: the ProgramData known folder, asked of the shell
 /// rather than read from `%ProgramData%`, which every user may set in their
 /// own environment (and so escape the administrator's policy). `/etc/…`
 /// would be `C:\etc\…`, a folder any user may create.
 #[cfg(windows)]
-fn system_policy_dir() -> PathBuf {
+fn system_policy_root() -> PathBuf {
     use std::os::windows::ffi::OsStringExt;
     use windows_sys::Win32::System::Com::CoTaskMemFree;
     use windows_sys::Win32::UI::Shell::{
@@ -125,7 +134,7 @@ fn system_policy_dir() -> PathBuf {
     }
     // SAFETY: `raw` came from SHGetKnownFolderPath (null is allowed).
     unsafe { CoTaskMemFree(raw.cast()) };
-    dir.join("tally")
+    dir
 }
 
 /// Derives an environment prefix from an application name: `my-tool` →

@@ -246,7 +246,7 @@ pub fn locate(path: &Path) -> Result<PathBuf, ConfigError> {
             return Err(link_error(
                 &current,
                 format!(
-                    "is a symbolic link owned by another user (uid {uid}), so tally does not follow it"
+                    "is a symbolic link owned by another user (uid {uid}), so telemetry does not follow it"
                 ),
                 "replace it with a file or a link of your own".into(),
             ));

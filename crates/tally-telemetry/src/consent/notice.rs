@@ -69,9 +69,9 @@ pub fn text(settings: &Settings) -> String {
         .map(|u| format!(" Details: {u}"))
         .unwrap_or_default();
     let changed = if stale_yes(settings) {
-        "What tally collects changed since you turned telemetry on. "
+        format!("What {app} collects changed since you turned telemetry on. ")
     } else {
-        ""
+        String::new()
     };
     format!(
         "{changed}{app} collects anonymous usage counts (commands and outcomes; never arguments, paths or names) and sends daily totals from a later run. Turn off: `{manage} off` or DO_NOT_TRACK=1.{details}"
@@ -172,6 +172,7 @@ mod tests {
             policy_file: None,
             rotation: None,
             command: "telemetry".into(),
+            declared: Default::default(),
         };
         let paths = Paths::explicit(file, dir.join("state"), dir.join("policy.toml"));
         resolve(app, Env::default(), Flags::default(), Some(paths))
@@ -189,7 +190,7 @@ mod tests {
         );
         assert!(s.consent.enabled);
         assert!(stale_yes(&s) && due(&s) && blocks_sending(&s));
-        assert!(text(&s).starts_with("What tally collects changed"));
+        assert!(text(&s).starts_with("What demo collects changed"));
         // Once told, sending may go on.
         let s = settings(
             t.path(),

@@ -298,6 +298,7 @@ mod tests {
             policy_file: None,
             command: "telemetry".into(),
             rotation: None,
+            declared: Default::default(),
         }
     }
 

@@ -10,11 +10,15 @@
 //!
 //! | | consent file | state directory | system policy |
 //! |---|---|---|---|
-//! | Linux | `$XDG_CONFIG_HOME/<app>/telemetry.toml` (`~/.config/…`) | `$XDG_STATE_HOME/<app>` (`~/.local/state/…`) | `/etc/tally/<app>.toml` |
-//! | macOS | `~/Library/Application Support/<app>/telemetry.toml` | `~/Library/Application Support/<app>` (the same folder: macOS has no separate state location) | `/etc/tally/<app>.toml` |
-//! | Windows | `%APPDATA%\<app>\config\telemetry.toml` (roaming: the choice is the user's, on every machine) | `%LOCALAPPDATA%\<app>\data` (local: a roaming machine id would be shared by machines) | `%ProgramData%\tally\<app>.toml` |
+//! | Linux | `$XDG_CONFIG_HOME/<app>/telemetry.toml` (`~/.config/…`) | `$XDG_STATE_HOME/<app>` (`~/.local/state/…`) | `/etc/<app>/telemetry.toml`, else `/etc/tally/<app>.toml` |
+//! | macOS | `~/Library/Application Support/<app>/telemetry.toml` | `~/Library/Application Support/<app>` (the same folder: macOS has no separate state location) | `/etc/<app>/telemetry.toml`, else `/etc/tally/<app>.toml` |
+//! | Windows | `%APPDATA%\<app>\config\telemetry.toml` (roaming: the choice is the user's, on every machine) | `%LOCALAPPDATA%\<app>\data` (local: a roaming machine id would be shared by machines) | `%ProgramData%\<app>\telemetry.toml`, else `%ProgramData%\tally\<app>.toml` |
 //!
-//! `<PREFIX>_TELEMETRY_DIR` replaces the state directory everywhere.
+//! `<PREFIX>_TELEMETRY_DIR` replaces the state directory everywhere. Of the
+//! two system policy files, the one under the application's own name is
+//! where an administrator looks first; the shared one is where earlier
+//! versions read. When both exist, only the first applies and `status`
+//! warns about the other.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +41,10 @@ pub struct Paths {
     pub state_dir_origin: Origin,
     /// The system policy file (may not exist). It always applies.
     pub policy_file: PathBuf,
+    /// The shared `/etc/tally/<app>.toml` when the file under the
+    /// application's own name exists too: it is not read, and `status`
+    /// says so.
+    pub ignored_policy_file: Option<PathBuf>,
     /// A further policy file named by `<PREFIX>_POLICY_FILE`: it may turn
     /// telemetry off, never undo what the system file says.
     pub extra_policy_file: Option<PathBuf>,
@@ -71,10 +79,24 @@ impl Paths {
         // The system file is where the application says; only a test build
         // may move it (so tests never read this machine's /etc).
         let test_var = app.var("TELEMETRY_TEST_SYSTEM_POLICY_FILE");
-        let policy_file = match crate::os::testhook::var(env, &test_var) {
-            Some(v) => PathBuf::from(v),
-            None => app.default_policy_file(),
-        };
+        let test_root = app.var("TELEMETRY_TEST_SYSTEM_POLICY_ROOT");
+        let (policy_file, ignored_policy_file) =
+            match (crate::os::testhook::var(env, &test_var), &app.policy_file) {
+                (Some(v), _) => (PathBuf::from(v), None),
+                (None, Some(p)) => (p.clone(), None),
+                (None, None) => {
+                    let root = crate::os::testhook::var(env, &test_root).map(Path::new);
+                    let [own, shared] = app.policy_file_candidates(root);
+                    // A link counts as there: reading it decides (a dangling one
+                    // is unreadable, which means off).
+                    let there = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+                    match (there(&own), there(&shared)) {
+                        (true, true) => (own, Some(shared)),
+                        (false, true) => (shared, None),
+                        _ => (own, None),
+                    }
+                }
+            };
         let extra_policy_file = env.non_empty(&app.var("POLICY_FILE")).map(PathBuf::from);
         Paths {
             config_file,
@@ -82,6 +104,7 @@ impl Paths {
             state_dir,
             state_dir_origin,
             policy_file,
+            ignored_policy_file,
             extra_policy_file,
         }
     }
@@ -96,6 +119,7 @@ impl Paths {
             state_dir: Some(state_dir),
             state_dir_origin: Origin::Builder,
             policy_file,
+            ignored_policy_file: None,
             extra_policy_file: None,
         }
     }

@@ -250,6 +250,7 @@ mod tests {
             endpoint: None,
             policy_file: None,
             rotation: None,
+            declared: Default::default(),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::consent::settings::Settings;
 pub fn blocked(settings: &Settings) -> Option<String> {
     if !cfg!(feature = "prompt") {
         return Some(format!(
-            "{} was built without tally's `prompt` feature, so it cannot ask",
+            "{} was built without the telemetry library's `prompt` feature, so it cannot ask",
             settings.app.name
         ));
     }

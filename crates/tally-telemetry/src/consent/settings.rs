@@ -300,6 +300,7 @@ mod tests {
             policy_file: None,
             rotation: app_rotation,
             command: "telemetry".into(),
+            declared: Default::default(),
         };
         let paths = Paths::explicit(
             t.path().join("telemetry.toml"),

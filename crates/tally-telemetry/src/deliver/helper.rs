@@ -40,7 +40,7 @@
 //!    the starter leaves `helper.started` in the state directory, which the
 //!    helper removes as soon as tally's code runs in it. The next run that
 //!    finds it older than the helper's lifetime records "the delivery
-//!    helper … never reached tally's code" as the last error and a backoff
+//!    helper … never reached `<app>`'s telemetry code" as the last error and a backoff
 //!    (both in `telemetry status`), instead of starting a helper on every
 //!    run.
 //!
@@ -177,6 +177,7 @@ impl Spec {
             policy_file: self.policy_override,
             command: self.command,
             rotation: self.rotation.as_deref().and_then(Rotation::parse),
+            declared: Default::default(),
         };
         let paths = Paths {
             config_file: self.config_file,
@@ -184,6 +185,7 @@ impl Spec {
             state_dir: self.state_dir,
             state_dir_origin: Origin::Builder,
             policy_file: self.policy_file,
+            ignored_policy_file: None,
             extra_policy_file: self.extra_policy_file,
         };
         settings::resolve(app, env, Flags::default(), Some(paths))
@@ -233,7 +235,8 @@ pub fn start(s: &Settings, exiting: bool) -> bool {
             &state,
             &format_instant(s.clock.now()),
             &format!(
-                "the delivery helper started at {started} never reached tally's code: the constructor that runs it before main did not run, and main exited before Telemetry::init; nothing was sent"
+                "the delivery helper started at {started} never reached {}'s telemetry code: the constructor that runs it before main did not run, and main exited before Telemetry::init; nothing was sent",
+                s.app.name
             ),
         );
         return false;

@@ -279,7 +279,7 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
                     .map(|l| format!(" to {}", endpoint::redact(&l)))
                     .unwrap_or_default();
                 let msg = format!(
-                    "{shown} answered HTTP {}, a redirect{to}; tally does not follow redirects, so the batch stays queued. Set the endpoint to the final URL",
+                    "{shown} answered HTTP {}, a redirect{to}; redirects are not followed, so the batch stays queued. Set the endpoint to the final URL",
                     r.status
                 );
                 return fail(settings, &state, msg, entries);
@@ -336,7 +336,8 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
 /// Records a panic caught in a send as the last error, and backs off.
 pub fn record_panic(settings: &Settings, message: &str) -> Outcome {
     let msg = format!(
-        "internal error in tally's sender ({message}); the data stays queued and the next attempt waits for the backoff. Please report this"
+        "internal error in {}'s telemetry sender ({message}); the data stays queued and the next attempt waits for the backoff. Please report this",
+        settings.app.name
     );
     match settings.paths.state() {
         Some(state) => {

@@ -19,6 +19,34 @@ pub struct TelemetryArgs {
     pub no_telemetry: bool,
 }
 
+#[cfg(feature = "clap")]
+impl TelemetryArgs {
+    /// Parses the process arguments as `C` with `--no-telemetry` added as a
+    /// global flag: for a CLI whose root is an enum (`#[derive(Parser)] enum
+    /// Cmd`), which has no struct to flatten `TelemetryArgs` into. Exits as
+    /// `C::parse()` would on a usage error, `--help` or `--version`.
+    ///
+    /// ```no_run
+    /// # use clap::Parser;
+    /// #[derive(Parser)]
+    /// enum Cmd { Build }
+    /// let (cmd, flags) = tally_telemetry::TelemetryArgs::parse_with::<Cmd>();
+    /// let telemetry = tally_telemetry::Telemetry::builder("mytool")
+    ///     .no_telemetry(flags.no_telemetry)
+    ///     .cli::<Cmd>()
+    ///     .init();
+    /// ```
+    pub fn parse_with<C: clap::Parser>() -> (C, TelemetryArgs) {
+        use clap::FromArgMatches;
+        let mut cmd = Self::augment_args(C::command());
+        let mut m = cmd.clone().get_matches();
+        let flags =
+            Self::from_arg_matches_mut(&mut m).unwrap_or_else(|e| e.format(&mut cmd).exit());
+        let c = C::from_arg_matches_mut(&mut m).unwrap_or_else(|e| e.format(&mut cmd).exit());
+        (c, flags)
+    }
+}
+
 /// `telemetry …`: see and change what this tool collects.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "clap", derive(Subcommand))]

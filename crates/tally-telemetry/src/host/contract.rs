@@ -8,6 +8,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use crate::consent::app::AppInfo;
 use crate::host::tree::{EXTERNAL, manage_name, recordable_paths};
 use crate::schema::fields::Pattern;
 
@@ -30,9 +31,17 @@ impl std::fmt::Display for ContractError {
 
 impl std::error::Error for ContractError {}
 
+impl ContractError {
+    pub(crate) fn new(message: String) -> Self {
+        ContractError(message)
+    }
+}
+
 /// The generated section for the clap tree `cli`, between its marker
 /// comments: the command paths that can ever be recorded, then tally's
-/// field reference.
+/// field reference, every field of every event. A host's users read
+/// [`Builder::contract`](crate::Builder::contract) better: only what that
+/// host can send, in words, with its policy.
 pub fn contract(cli: &clap::Command) -> String {
     let name = cli.get_name();
     let manage = manage_name(cli);
@@ -74,22 +83,57 @@ pub fn contract(cli: &clap::Command) -> String {
 /// from a test so CI fails when the CLI or tally changed and the committed
 /// file did not.
 pub fn check_contract(cli: &clap::Command, file: &Path) -> Result<(), ContractError> {
+    let outside: Vec<String> = recordable_paths(cli, manage_name(cli).as_deref())
+        .into_iter()
+        .filter(|p| !Pattern::CommandPath.matches(p))
+        .collect();
+    check(&contract(cli), &outside, file)
+}
+
+/// The host's section written for its users (see [`crate::host::page`]),
+/// between the markers.
+pub(crate) fn host_contract(cli: &clap::Command, app: &AppInfo) -> String {
+    format!("{BEGIN}\n\n{}\n{END}\n", crate::host::page::page(cli, app))
+}
+
+/// [`check_contract`] for [`host_contract`]: a renamed path counts under
+/// the name it is sent as.
+pub(crate) fn check_host(
+    cli: &clap::Command,
+    app: &AppInfo,
+    file: &Path,
+) -> Result<(), ContractError> {
+    let paths = recordable_paths(cli, manage_name(cli).as_deref());
+    let outside: Vec<String> = app
+        .declared
+        .dropped(&paths)
+        .into_iter()
+        .map(|(p, _)| p.to_owned())
+        .collect();
+    check(&host_contract(cli, app), &outside, file)
+}
+
+/// [`write_contract`] for [`host_contract`].
+pub(crate) fn write_host(
+    cli: &clap::Command,
+    app: &AppInfo,
+    file: &Path,
+) -> Result<(), ContractError> {
+    write(&host_contract(cli, app), file)
+}
+
+fn check(want: &str, outside: &[String], file: &Path) -> Result<(), ContractError> {
     let text = read(file)?;
     let (start, end) = markers(&text, file)?;
-    let want = contract(cli);
-    if text[start..end] != want {
+    if text[start..end] != *want {
         return Err(ContractError(format!(
             "{} is out of date: the command paths or tally's fields changed. Regenerate it with tally_telemetry::write_contract (or copy the section below between the markers):\n{want}",
             file.display()
         )));
     }
-    let outside: Vec<String> = recordable_paths(cli, manage_name(cli).as_deref())
-        .into_iter()
-        .filter(|p| !Pattern::CommandPath.matches(p))
-        .collect();
     if !outside.is_empty() {
         return Err(ContractError(format!(
-            "these command paths can never be recorded, since the schema takes {}: {}; rename the subcommands",
+            "these command paths can never be recorded, since the schema takes {}: {}; rename the subcommands, or record them under another name with Builder::rename_command",
             Pattern::CommandPath.describe(),
             outside.join(", ")
         )));
@@ -101,13 +145,17 @@ pub fn check_contract(cli: &clap::Command, file: &Path) -> Result<(), ContractEr
 /// markers when they are there, appended at the end otherwise (a missing
 /// file is created).
 pub fn write_contract(cli: &clap::Command, file: &Path) -> Result<(), ContractError> {
+    write(&contract(cli), file)
+}
+
+fn write(section: &str, file: &Path) -> Result<(), ContractError> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(io_error("reading", file, &e)),
     };
     let new = match markers(&text, file) {
-        Ok((start, end)) => format!("{}{}{}", &text[..start], contract(cli), &text[end..]),
+        Ok((start, end)) => format!("{}{section}{}", &text[..start], &text[end..]),
         Err(_) if !text.contains(BEGIN) && !text.contains(END) => {
             let sep = if text.is_empty() || text.ends_with("\n\n") {
                 ""
@@ -116,7 +164,7 @@ pub fn write_contract(cli: &clap::Command, file: &Path) -> Result<(), ContractEr
             } else {
                 "\n\n"
             };
-            format!("{text}{sep}{}", contract(cli))
+            format!("{text}{sep}{section}")
         }
         Err(e) => return Err(e),
     };

@@ -228,6 +228,7 @@ mod tests {
             policy_file: None,
             command: "telemetry".into(),
             rotation: None,
+            declared: Default::default(),
         };
         let w = normalize(&mut app);
         assert_eq!(w.len(), 4, "{w:?}");

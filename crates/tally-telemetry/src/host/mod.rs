@@ -7,9 +7,12 @@ pub(crate) mod choice;
 pub mod command;
 #[cfg(feature = "clap")]
 pub mod contract;
+pub(crate) mod declared;
 pub(crate) mod identity;
 pub(crate) mod otlp_status;
 pub(crate) mod output;
+#[cfg(feature = "clap")]
+pub(crate) mod page;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 pub(crate) mod status;

@@ -32,11 +32,23 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         .as_ref()
         .and_then(state::last_error)
         .map(|e| endpoint::redact_text(&e));
-    let state_problem = s.paths.state_dir.as_deref().and_then(state::probe_dir);
+    let state_problem = s
+        .paths
+        .state_dir
+        .as_deref()
+        .and_then(|d| state::probe_dir(&s.app.name, d));
     let dir_warnings: Vec<String> = [s.paths.state_dir.as_deref(), config_dir(s)]
         .into_iter()
         .flatten()
-        .filter_map(state::probe_writable)
+        .filter_map(|d| state::probe_writable(&s.app.name, d))
+        .chain(dropped_names(s))
+        .chain(s.paths.ignored_policy_file.as_ref().map(|p| {
+            format!(
+                "{} is not read: {} exists, and the policy file under the application's own name takes precedence; merge the two into it",
+                p.display(),
+                s.paths.policy_file.display()
+            )
+        }))
         .collect();
     let shown_endpoint = s.endpoint.as_ref().map(|e| endpoint::redact(&e.value));
     let endpoint_problem = sender::transport_problem(s);
@@ -197,4 +209,36 @@ fn config_dir(s: &Settings) -> Option<&std::path::Path> {
         .config_file
         .as_deref()
         .and_then(std::path::Path::parent)
+}
+
+/// One warning per command path of the host whose recorded name the schema
+/// refuses: every run of it would reach the receiver only as a `dropped`
+/// count. Needs the tree given to `Builder::cli`.
+fn dropped_names(s: &Settings) -> Vec<String> {
+    #[cfg(feature = "clap")]
+    {
+        s.app
+            .declared
+            .dropped_paths(&s.app.command)
+            .into_iter()
+            .map(|(path, name)| {
+                let shown = if path == name {
+                    format!("`{path}`")
+                } else {
+                    format!("`{path}` (recorded as `{name}`)")
+                };
+                format!(
+                    "{} {shown} is never recorded: the schema takes {}, so its runs are sent only as a dropped count. The author of {} can record it under another name with Builder::rename_command",
+                    s.app.name,
+                    crate::schema::fields::Pattern::CommandPath.describe(),
+                    s.app.name
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(feature = "clap"))]
+    {
+        let _ = s;
+        Vec::new()
+    }
 }

@@ -68,6 +68,7 @@ impl Builder {
                 policy_file: None,
                 command: "telemetry".into(),
                 rotation: None,
+                declared: Default::default(),
             },
             env: None,
             flags: Flags::default(),
@@ -106,6 +107,58 @@ impl Builder {
     #[cfg(feature = "clap")]
     pub fn cli<C: clap::CommandFactory>(mut self) -> Self {
         self.tree = Some(C::command);
+        self.app.declared.tree = Some(C::command);
+        self
+    }
+
+    /// Counts runs that exit with `code` as `outcome`, instead of what the
+    /// code means by convention (0 success, 2 usage error, 129/130/143
+    /// interrupted, anything else failure): a search tool whose "no match"
+    /// exits 1 declares `.outcome_for_exit(1, CommandOutcome::Success)`.
+    /// Used by [`Telemetry::finish`]; listed in the host's TELEMETRY.md.
+    pub fn outcome_for_exit(mut self, code: i32, outcome: CommandOutcome) -> Self {
+        self.app.declared.exit_outcomes.push((code, outcome));
+        self
+    }
+
+    /// Records the command path `from` (as the CLI names it, or its
+    /// leading words) as `to`: for a subcommand whose name the schema
+    /// refuses (upper case, a dot, longer than 32 characters…), whose runs
+    /// would otherwise reach the receiver only as a `dropped` count.
+    /// `.rename_command("Sync.Now", "sync-now")` records `Sync.Now all` as
+    /// `sync-now all`. `telemetry status` warns about names still refused;
+    /// [`check_contract`](Self::check_contract) fails on them.
+    pub fn rename_command(mut self, from: &str, to: &str) -> Self {
+        self.app
+            .declared
+            .renames
+            .push((from.to_owned(), to.to_owned()));
+        self
+    }
+
+    /// How long the receiving end keeps what it gets, in words for the
+    /// host's users (`"13 months, then deleted"`); the host's generated
+    /// TELEMETRY.md states it (and, without it, says that the author has
+    /// not).
+    pub fn retention(mut self, words: &str) -> Self {
+        self.app.declared.retention = Some(words.to_owned());
+        self
+    }
+
+    /// Declares that this host records MCP tool calls and clients
+    /// ([`record_tool_call`](crate::record_tool_call),
+    /// [`record_client`](crate::record_client)), so its generated
+    /// TELEMETRY.md describes them; a plain CLI leaves this off.
+    pub fn tool_calls(mut self, sends: bool) -> Self {
+        self.app.declared.tool_calls = sends;
+        self
+    }
+
+    /// Declares that this host reports deployment facts
+    /// ([`set_fact`](crate::set_fact)), so its generated TELEMETRY.md
+    /// describes them.
+    pub fn facts(mut self, sends: bool) -> Self {
+        self.app.declared.facts = sends;
         self
     }
 
@@ -140,8 +193,10 @@ impl Builder {
         self
     }
 
-    /// The system policy file (default `/etc/tally/<name>.toml`;
-    /// `%ProgramData%\tally\<name>.toml` on Windows).
+    /// The system policy file, instead of the default:
+    /// `/etc/<name>/telemetry.toml`, or else `/etc/tally/<name>.toml`
+    /// (`%ProgramData%\<name>\telemetry.toml`, or else
+    /// `%ProgramData%\tally\<name>.toml`, on Windows).
     pub fn policy_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.app.policy_file = Some(path.into());
         self
@@ -210,6 +265,62 @@ impl Builder {
     pub fn report_as(mut self, name: &str) -> Self {
         self.report_as = Some(name.to_owned());
         self
+    }
+
+    /// The section of the host's TELEMETRY.md written for its users, from
+    /// what was declared here and the tree given to [`cli`](Self::cli):
+    /// whether telemetry is on by default and how to turn it off (the
+    /// command, the environment variable, `DO_NOT_TRACK`, the
+    /// administrator's file), where data goes and how long it is kept
+    /// ([`retention`](Self::retention)), the commands it records and how
+    /// exit codes become outcomes, and only the kinds of events this host
+    /// sends ([`tool_calls`](Self::tool_calls), [`facts`](Self::facts)),
+    /// each field in words. Between marker comments, like
+    /// [`contract`](crate::contract). Fails without [`cli`](Self::cli).
+    #[cfg(feature = "clap")]
+    pub fn contract(&self) -> Result<String, crate::ContractError> {
+        let (cli, app) = self.contract_parts()?;
+        Ok(crate::host::contract::host_contract(&cli, &app))
+    }
+
+    /// Checks that `file` holds the current [`contract`](Self::contract)
+    /// between its markers, and that every command path is recorded under
+    /// a name the schema takes (see [`rename_command`](Self::rename_command)).
+    /// Call it from the host's own test.
+    #[cfg(feature = "clap")]
+    pub fn check_contract(&self, file: &std::path::Path) -> Result<(), crate::ContractError> {
+        let (cli, app) = self.contract_parts()?;
+        crate::host::contract::check_host(&cli, &app, file)
+    }
+
+    /// Writes the current [`contract`](Self::contract) into `file`:
+    /// between the markers when they are there, appended otherwise.
+    #[cfg(feature = "clap")]
+    pub fn write_contract(&self, file: &std::path::Path) -> Result<(), crate::ContractError> {
+        let (cli, app) = self.contract_parts()?;
+        crate::host::contract::write_host(&cli, &app, file)
+    }
+
+    /// The tree and the application as a run would see them.
+    #[cfg(feature = "clap")]
+    fn contract_parts(&self) -> Result<(clap::Command, AppInfo), crate::ContractError> {
+        let tree = self.tree.ok_or_else(|| {
+            crate::ContractError::new(format!(
+                "the builder of {} has no clap tree; call Builder::cli::<Cli>() before asking for its contract",
+                self.app.name
+            ))
+        })?;
+        let cli = tree();
+        let mut app = self.app.clone();
+        if let Some(c) = self
+            .command
+            .clone()
+            .or_else(|| crate::host::tree::manage_name(&cli))
+        {
+            app.command = c;
+        }
+        let _ = crate::host::identity::normalize(&mut app);
+        Ok((cli, app))
     }
 
     /// Resolves settings without side effects: no prompt, no hook, no
@@ -338,9 +449,12 @@ impl Builder {
             // even a 2 ms command delivers, and none waits on the network.
             activate(&s, self.background_send && !managing);
         }
+        let path = path
+            .filter(|_| !managing)
+            .map(|p| s.app.declared.recorded_as(&p));
         Telemetry {
             settings: Resolved::Now(s),
-            path: path.filter(|_| !managing),
+            path,
         }
     }
 
@@ -486,8 +600,9 @@ impl Telemetry {
     pub fn record_matches(&self, matches: &clap::ArgMatches) {
         if recorder::is_enabled() {
             let path = command_path(matches);
-            if !is_manage(&self.settings().app.command, &path) {
-                recorder::record_command(&path);
+            let app = &self.settings().app;
+            if !is_manage(&app.command, &path) {
+                recorder::record_command(&app.declared.recorded_as(&path));
             }
         }
     }
@@ -497,11 +612,16 @@ impl Telemetry {
     /// about to return, and gives the code back unchanged, so `main` can end
     /// with `ExitCode::from(t.finish(code))` (a `u8`) or
     /// `std::process::exit(t.finish(code))` (an `i32`). 0 is a success, 2 a
-    /// usage error, 129/130/143 an interruption, anything else a failure;
+    /// usage error, 129/130/143 an interruption, anything else a failure,
+    /// but for the codes declared with [`Builder::outcome_for_exit`];
     /// [`finish_command`](crate::finish_command) says it directly. The run's
     /// duration is counted in coarse buckets.
     pub fn finish<C: Copy + Into<i32>>(&self, exit_code: C) -> C {
-        recorder::finish_command(CommandOutcome::from_exit_code(exit_code.into()));
+        // A run that records nothing never resolves its settings for this.
+        if recorder::is_enabled() {
+            let outcome = self.settings().app.declared.outcome(exit_code.into());
+            recorder::finish_command(outcome);
+        }
         exit_code
     }
 

@@ -72,17 +72,17 @@ impl std::fmt::Display for FileError {
             FileError::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
             FileError::Symlink { path } => write!(
                 f,
-                "{} is a symbolic link; tally refuses to follow it (remove it to continue)",
+                "{} is a symbolic link; telemetry does not follow it (remove it to continue)",
                 path.display()
             ),
             FileError::ForeignOwner { path } => write!(
                 f,
-                "{} is owned by another user; tally refuses to use it",
+                "{} is owned by another user; telemetry does not use it",
                 path.display()
             ),
             FileError::WrongKind { path, expected } => write!(
                 f,
-                "{} is not a {expected}; tally refuses to use it (remove it to continue)",
+                "{} is not a {expected}; telemetry does not use it (remove it to continue)",
                 path.display()
             ),
         }
@@ -441,7 +441,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "/s/spool.jsonl is a symbolic link; tally refuses to follow it (remove it to continue)"
+            "/s/spool.jsonl is a symbolic link; telemetry does not follow it (remove it to continue)"
         );
         let e = FileError::WrongKind {
             path: "/s".into(),
@@ -449,7 +449,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "/s is not a directory; tally refuses to use it (remove it to continue)"
+            "/s is not a directory; telemetry does not use it (remove it to continue)"
         );
         assert!(std::error::Error::source(&e).is_none());
     }

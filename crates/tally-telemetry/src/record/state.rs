@@ -234,7 +234,7 @@ pub fn last_error(state: &StateFiles) -> Option<String> {
 /// On Windows the writability and free-space checks are left out (no
 /// `access`/`statvfs`; a failed write is reported as the last error
 /// instead), and so is the owner (see `os::files`).
-pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
+pub fn probe_dir(app: &str, dir: &std::path::Path) -> Option<String> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -257,7 +257,7 @@ pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
     };
     if files::is_link(&meta) {
         return Some(format!(
-            "{} is a symbolic link; tally refuses to follow it",
+            "{} is a symbolic link; {app} refuses to follow it",
             dir.display()
         ));
     }
@@ -269,7 +269,7 @@ pub fn probe_dir(dir: &std::path::Path) -> Option<String> {
     }
     if !files::ours(&meta) {
         return Some(format!(
-            "{} is owned by another user; tally refuses to use it",
+            "{} is owned by another user; {app} refuses to use it",
             dir.display()
         ));
     }
@@ -318,7 +318,7 @@ mod unix {
 /// world-writable): another user could plant a FIFO or a link in it. tally
 /// makes it 0700 at its next write; `telemetry status` says so before.
 /// (Never on Windows, which has no mode bits: see `os::files`.)
-pub fn probe_writable(dir: &std::path::Path) -> Option<String> {
+pub fn probe_writable(app: &str, dir: &std::path::Path) -> Option<String> {
     let meta = std::fs::symlink_metadata(dir).ok()?;
     if !meta.is_dir() || !files::loosely_writable(&meta) {
         return None;
@@ -329,12 +329,12 @@ pub fn probe_writable(dir: &std::path::Path) -> Option<String> {
     let mode = 0;
     Some(if files::ours(&meta) {
         format!(
-            "{} is writable by other users (mode {mode:o}); tally makes it private (mode 700) the next time it writes there",
+            "{} is writable by other users (mode {mode:o}); {app} makes it private (mode 700) the next time it writes there",
             dir.display(),
         )
     } else {
         format!(
-            "{} is writable by other users (mode {mode:o}) and owned by another user; tally refuses to use it",
+            "{} is writable by other users (mode {mode:o}) and owned by another user; {app} refuses to use it",
             dir.display(),
         )
     })

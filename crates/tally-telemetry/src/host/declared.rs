@@ -1,0 +1,119 @@
+//! What a host declares about its own telemetry beyond its identity: the
+//! exit codes whose outcome it decides (a search tool's "no match" is no
+//! failure), the command paths it records under another name (a subcommand
+//! named outside the schema would otherwise be dropped at every send), how
+//! long its receiver keeps data, and which kinds of events beyond commands
+//! it sends. The builder collects these; the exit-time count, `telemetry
+//! status` and the host's generated TELEMETRY.md read them.
+
+use crate::schema::CommandOutcome;
+use crate::schema::fields::Pattern;
+
+/// The host's declarations, set through [`crate::Builder`].
+#[derive(Clone, Debug, Default)]
+pub struct Declared {
+    /// Exit codes mapped to the outcome the host means by them; codes not
+    /// listed follow [`CommandOutcome::from_exit_code`].
+    pub exit_outcomes: Vec<(i32, CommandOutcome)>,
+    /// `(as the CLI names it, as recorded)`: a command path, or its leading
+    /// words, recorded under another name.
+    pub renames: Vec<(String, String)>,
+    /// How long the receiving end keeps what it gets, in the host's words.
+    pub retention: Option<String>,
+    /// Whether the host records MCP tool calls and clients.
+    pub tool_calls: bool,
+    /// Whether the host reports allowlisted deployment facts.
+    pub facts: bool,
+    /// The host's clap tree, for `status` to find names that would be
+    /// dropped.
+    #[cfg(feature = "clap")]
+    pub tree: Option<fn() -> clap::Command>,
+}
+
+impl Declared {
+    /// The outcome the exit code `code` means for this host.
+    pub fn outcome(&self, code: i32) -> CommandOutcome {
+        self.exit_outcomes
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == code)
+            .map_or_else(|| CommandOutcome::from_exit_code(code), |(_, o)| *o)
+    }
+
+    /// The name `path` is recorded under: the last declared rename whose
+    /// source is the whole path or its leading words, else `path` itself.
+    pub fn recorded_as(&self, path: &str) -> String {
+        for (from, to) in self.renames.iter().rev() {
+            if path == from {
+                return to.clone();
+            }
+            if let Some(rest) = path
+                .strip_prefix(from.as_str())
+                .filter(|r| r.starts_with(' '))
+            {
+                return format!("{to}{rest}");
+            }
+        }
+        path.to_owned()
+    }
+
+    /// Of the command paths `paths` (as the CLI names them), those whose
+    /// recorded name the schema refuses, each with that name: every run of
+    /// one would be sent only as a `dropped` count.
+    #[cfg_attr(not(feature = "clap"), allow(dead_code))]
+    pub fn dropped<'a>(&self, paths: &'a [String]) -> Vec<(&'a str, String)> {
+        paths
+            .iter()
+            .map(|p| (p.as_str(), self.recorded_as(p)))
+            .filter(|(_, as_)| !Pattern::CommandPath.matches(as_))
+            .collect()
+    }
+
+    /// The host's command paths whose recorded names the schema refuses
+    /// (see [`dropped`](Self::dropped)), from the tree given to
+    /// [`crate::Builder::cli`]; empty without one.
+    #[cfg(feature = "clap")]
+    pub fn dropped_paths(&self, manage: &str) -> Vec<(String, String)> {
+        let Some(tree) = self.tree else {
+            return Vec::new();
+        };
+        let paths = crate::host::tree::recordable_paths(&tree(), Some(manage));
+        self.dropped(&paths)
+            .into_iter()
+            .map(|(p, n)| (p.to_owned(), n))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_exit_code_keeps_its_outcome_and_others_follow_the_convention() {
+        let d = Declared {
+            exit_outcomes: vec![(1, CommandOutcome::Success)],
+            ..Declared::default()
+        };
+        assert_eq!(d.outcome(1), CommandOutcome::Success);
+        assert_eq!(d.outcome(0), CommandOutcome::Success);
+        assert_eq!(d.outcome(2), CommandOutcome::UsageError);
+        assert_eq!(d.outcome(3), CommandOutcome::Failure);
+    }
+
+    #[test]
+    fn a_rename_applies_to_the_path_and_the_paths_under_it_only() {
+        let d = Declared {
+            renames: vec![("Sync.Now".into(), "sync-now".into())],
+            ..Declared::default()
+        };
+        assert_eq!(d.recorded_as("Sync.Now"), "sync-now");
+        assert_eq!(d.recorded_as("Sync.Now all"), "sync-now all");
+        assert_eq!(d.recorded_as("Sync.Nowhere"), "Sync.Nowhere");
+        let paths = vec!["Sync.Now".to_owned(), "Other.Thing".to_owned()];
+        assert_eq!(
+            d.dropped(&paths),
+            vec![("Other.Thing", "Other.Thing".to_owned())]
+        );
+    }
+}
