@@ -5,8 +5,9 @@
 #   man/           one man page per command and subcommand
 #   TELEMETRY.md   tally's contract (its command paths, the field reference)
 #                  between its BEGIN/END markers
-#   crates/tally-telemetry/examples/host-TELEMETRY.md  the example host's contract, through the
-#                  host's own test, as a host regenerates its file
+#   crates/tally-telemetry/examples/host-TELEMETRY.md, finder-TELEMETRY.md
+#                  the example hosts' pages for their users, through their
+#                  own tests, as a host regenerates its file
 # `cargo test` (tests/cli/generated.rs) fails until this has been run after
 # a change to the CLI or the schema.
 set -eu
@@ -22,6 +23,6 @@ rm -rf completions man
 tally generate completions completions
 tally generate man man
 tally generate telemetry-md TELEMETRY.md
-TALLY_WRITE_CONTRACT=1 cargo test --quiet -p tally-telemetry --features clap,prompt,rustls,otlp,rmcp --example host >/dev/null
+TALLY_WRITE_CONTRACT=1 cargo test --quiet -p tally-telemetry --features clap,prompt,rustls,otlp,rmcp --example host --example finder >/dev/null
 
-echo "regenerated completions/, man/, TELEMETRY.md and crates/tally-telemetry/examples/host-TELEMETRY.md"
+echo "regenerated completions/, man/, TELEMETRY.md and crates/tally-telemetry/examples/{host,finder}-TELEMETRY.md"

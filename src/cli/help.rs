@@ -62,8 +62,12 @@ pub const FILES: &[(&str, &str)] = &[
         "The stored choice (telemetry on|off, the prompt), when and how it was made; mode 0600. A symbolic link of yours is followed.",
     ),
     (
-        "/etc/tally/tally.toml",
+        "/etc/tally/telemetry.toml",
         "The system policy: telemetry = \"off\", endpoint = \"…\", rotate_machine_id = \"monthly\". It always applies.",
+    ),
+    (
+        "/etc/tally/tally.toml",
+        "The system policy where earlier versions read it; read only when /etc/tally/telemetry.toml does not exist.",
     ),
     (
         "$XDG_STATE_HOME/tally/",
