@@ -7,6 +7,7 @@ pub(crate) mod choice;
 pub mod command;
 #[cfg(feature = "clap")]
 pub mod contract;
+pub(crate) mod declare;
 pub(crate) mod declared;
 pub(crate) mod identity;
 pub(crate) mod otlp_status;

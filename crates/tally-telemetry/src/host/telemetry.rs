@@ -30,12 +30,11 @@ use crate::record::recorder;
 use crate::record::rollup;
 use crate::record::spool;
 use crate::record::state;
-use crate::schema::CommandOutcome;
 
 /// Configures telemetry for an application; finish with [`Builder::init`].
 #[derive(Clone, Debug)]
 pub struct Builder {
-    app: AppInfo,
+    pub(crate) app: AppInfo,
     env: Option<Env>,
     flags: Flags,
     paths: Option<Paths>,
@@ -48,9 +47,9 @@ pub struct Builder {
     /// fast command more than everything else tally does in it, and a run
     /// with telemetry off never needs it.
     #[cfg(feature = "clap")]
-    tree: Option<fn() -> clap::Command>,
+    pub(crate) tree: Option<fn() -> clap::Command>,
     /// The subcommand name set with [`Builder::command_name`].
-    command: Option<String>,
+    pub(crate) command: Option<String>,
 }
 
 impl Builder {
@@ -108,57 +107,6 @@ impl Builder {
     pub fn cli<C: clap::CommandFactory>(mut self) -> Self {
         self.tree = Some(C::command);
         self.app.declared.tree = Some(C::command);
-        self
-    }
-
-    /// Counts runs that exit with `code` as `outcome`, instead of what the
-    /// code means by convention (0 success, 2 usage error, 129/130/143
-    /// interrupted, anything else failure): a search tool whose "no match"
-    /// exits 1 declares `.outcome_for_exit(1, CommandOutcome::Success)`.
-    /// Used by [`Telemetry::finish`]; listed in the host's TELEMETRY.md.
-    pub fn outcome_for_exit(mut self, code: i32, outcome: CommandOutcome) -> Self {
-        self.app.declared.exit_outcomes.push((code, outcome));
-        self
-    }
-
-    /// Records the command path `from` (as the CLI names it, or its
-    /// leading words) as `to`: for a subcommand whose name the schema
-    /// refuses (upper case, a dot, longer than 32 characters…), whose runs
-    /// would otherwise reach the receiver only as a `dropped` count.
-    /// `.rename_command("Sync.Now", "sync-now")` records `Sync.Now all` as
-    /// `sync-now all`. `telemetry status` warns about names still refused;
-    /// [`check_contract`](Self::check_contract) fails on them.
-    pub fn rename_command(mut self, from: &str, to: &str) -> Self {
-        self.app
-            .declared
-            .renames
-            .push((from.to_owned(), to.to_owned()));
-        self
-    }
-
-    /// How long the receiving end keeps what it gets, in words for the
-    /// host's users (`"13 months, then deleted"`); the host's generated
-    /// TELEMETRY.md states it (and, without it, says that the author has
-    /// not).
-    pub fn retention(mut self, words: &str) -> Self {
-        self.app.declared.retention = Some(words.to_owned());
-        self
-    }
-
-    /// Declares that this host records MCP tool calls and clients
-    /// ([`record_tool_call`](crate::record_tool_call),
-    /// [`record_client`](crate::record_client)), so its generated
-    /// TELEMETRY.md describes them; a plain CLI leaves this off.
-    pub fn tool_calls(mut self, sends: bool) -> Self {
-        self.app.declared.tool_calls = sends;
-        self
-    }
-
-    /// Declares that this host reports deployment facts
-    /// ([`set_fact`](crate::set_fact)), so its generated TELEMETRY.md
-    /// describes them.
-    pub fn facts(mut self, sends: bool) -> Self {
-        self.app.declared.facts = sends;
         self
     }
 
@@ -265,62 +213,6 @@ impl Builder {
     pub fn report_as(mut self, name: &str) -> Self {
         self.report_as = Some(name.to_owned());
         self
-    }
-
-    /// The section of the host's TELEMETRY.md written for its users, from
-    /// what was declared here and the tree given to [`cli`](Self::cli):
-    /// whether telemetry is on by default and how to turn it off (the
-    /// command, the environment variable, `DO_NOT_TRACK`, the
-    /// administrator's file), where data goes and how long it is kept
-    /// ([`retention`](Self::retention)), the commands it records and how
-    /// exit codes become outcomes, and only the kinds of events this host
-    /// sends ([`tool_calls`](Self::tool_calls), [`facts`](Self::facts)),
-    /// each field in words. Between marker comments, like
-    /// [`contract`](crate::contract). Fails without [`cli`](Self::cli).
-    #[cfg(feature = "clap")]
-    pub fn contract(&self) -> Result<String, crate::ContractError> {
-        let (cli, app) = self.contract_parts()?;
-        Ok(crate::host::contract::host_contract(&cli, &app))
-    }
-
-    /// Checks that `file` holds the current [`contract`](Self::contract)
-    /// between its markers, and that every command path is recorded under
-    /// a name the schema takes (see [`rename_command`](Self::rename_command)).
-    /// Call it from the host's own test.
-    #[cfg(feature = "clap")]
-    pub fn check_contract(&self, file: &std::path::Path) -> Result<(), crate::ContractError> {
-        let (cli, app) = self.contract_parts()?;
-        crate::host::contract::check_host(&cli, &app, file)
-    }
-
-    /// Writes the current [`contract`](Self::contract) into `file`:
-    /// between the markers when they are there, appended otherwise.
-    #[cfg(feature = "clap")]
-    pub fn write_contract(&self, file: &std::path::Path) -> Result<(), crate::ContractError> {
-        let (cli, app) = self.contract_parts()?;
-        crate::host::contract::write_host(&cli, &app, file)
-    }
-
-    /// The tree and the application as a run would see them.
-    #[cfg(feature = "clap")]
-    fn contract_parts(&self) -> Result<(clap::Command, AppInfo), crate::ContractError> {
-        let tree = self.tree.ok_or_else(|| {
-            crate::ContractError::new(format!(
-                "the builder of {} has no clap tree; call Builder::cli::<Cli>() before asking for its contract",
-                self.app.name
-            ))
-        })?;
-        let cli = tree();
-        let mut app = self.app.clone();
-        if let Some(c) = self
-            .command
-            .clone()
-            .or_else(|| crate::host::tree::manage_name(&cli))
-        {
-            app.command = c;
-        }
-        let _ = crate::host::identity::normalize(&mut app);
-        Ok((cli, app))
     }
 
     /// Resolves settings without side effects: no prompt, no hook, no
