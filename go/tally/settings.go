@@ -158,7 +158,7 @@ func (s *settings) noticeText() string {
 	}
 	changed := ""
 	if s.staleYes() {
-		changed = "What tally collects changed since you turned telemetry on. "
+		changed = "What " + s.opts.Name + " collects changed since you turned telemetry on. "
 	}
 	return fmt.Sprintf("%s%s collects anonymous usage counts (commands and outcomes; never arguments, paths or names) and sends daily totals from a later run. Turn off: `%s off` or DO_NOT_TRACK=1.%s",
 		changed, s.opts.Name, s.opts.manage(), details)
