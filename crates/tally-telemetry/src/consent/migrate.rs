@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use crate::consent::config::{self, ConfigError, UserConfig};
+use crate::consent::links;
 use crate::consent::toml_lines;
 use crate::os::files;
 
@@ -52,7 +53,7 @@ pub fn run(legacy: &Path, consent: &Path) -> Migration {
     if std::fs::symlink_metadata(consent).is_ok() {
         return Migration::Nothing;
     }
-    let Ok(real) = config::locate(legacy) else {
+    let Ok(real) = links::locate(legacy) else {
         return Migration::Nothing;
     };
     let Ok(Some(bytes)) = files::read_optional(&real) else {

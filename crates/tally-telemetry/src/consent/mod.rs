@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub mod links;
 pub mod migrate;
 pub mod notice;
 pub mod origin;

@@ -1,0 +1,238 @@
+//! Unit tests of the server-side validation: what a batch must be to be
+//! stored, and what is dropped or refused with which reason.
+
+use super::*;
+use crate::schema::*;
+use serde_json::json;
+
+fn today() -> Date {
+    crate::os::clock::parse_day("2026-11-21").unwrap()
+}
+
+fn full_batch() -> Batch {
+    Batch {
+        envelope: Envelope {
+            app: "demo".into(),
+            app_version: "1.2.3".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            ci: false,
+            schema: SCHEMA_VERSION,
+            machine_id: crate::os::random::uuid().to_string(),
+            batch_id: crate::os::random::uuid().to_string(),
+        },
+        events: vec![
+            Event::UsageRollup(UsageRollup {
+                day: "2026-11-20".into(),
+                commands: vec![CommandCount {
+                    command: "config otel get".into(),
+                    outcome: None,
+                    duration: None,
+                    count: 3,
+                }],
+                tool_calls: vec![ToolCallCount {
+                    tool: Some("search".into()),
+                    outcome: Outcome::ProtocolError,
+                    error_class: Some(ErrorClass::InvalidParams),
+                    count: 2,
+                    latency: [1, 1, 0, 0, 0, 0, 0],
+                }],
+                clients: vec![ClientCount {
+                    client: "cursor".into(),
+                    major: Some(1),
+                    count: 1,
+                }],
+                dropped: 4,
+            }),
+            Event::Lifecycle(Lifecycle {
+                kind: LifecycleKind::Upgrade,
+                day: "2026-11-20".into(),
+                count: 1,
+            }),
+            Event::Facts(Facts {
+                day: "2026-11-20".into(),
+                backend_count: Some("2-5".into()),
+                auth_type: Some("oidc".into()),
+                conflict_strategy: Some("prefix".into()),
+                uptime: Some("1-24h".into()),
+                sessions: Some("1".into()),
+                protocol_version: Some("2025-06-18".into()),
+                declares_tools: Some(true),
+                declares_resources: Some(false),
+                declares_prompts: Some(false),
+            }),
+        ],
+    }
+}
+
+/// The typed structs and the table must describe the same thing: a batch
+/// using every field passes unchanged.
+#[test]
+fn every_typed_field_is_in_the_table() {
+    let batch = full_batch();
+    let body = serde_json::to_vec(&batch).unwrap();
+    let v = validate(&body, today()).unwrap();
+    assert_eq!(v.drops, Drops::default());
+    assert_eq!(v.batch, batch);
+}
+
+#[test]
+fn unknown_things_are_stripped_and_counted() {
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["hostname"] = json!("secret-host");
+    v["envelope"]["user"] = json!("alice");
+    v["events"][0]["commands"][0]["args"] = json!("--password hunter2");
+    v["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "keystrokes", "day": "2026-11-20"}));
+    v["events"][0]["commands"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"command": "/home/alice", "count": 1}));
+    let out = validate_value(v, today()).unwrap();
+    assert_eq!(out.drops.unknown_fields, 3);
+    assert_eq!(out.drops.unknown_events, 1);
+    assert_eq!(
+        out.drops.invalid_values, 2,
+        "the bad command value and its row"
+    );
+    let text = serde_json::to_string(&out.batch).unwrap();
+    for secret in ["secret-host", "alice", "hunter2", "keystrokes"] {
+        assert!(!text.contains(secret), "{secret} survived: {text}");
+    }
+}
+
+#[test]
+fn wrong_types_reject() {
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["events"][0]["commands"][0]["count"] = json!("3");
+    let e = validate_value(v, today()).unwrap_err();
+    assert!(e.0.contains("count"), "{e}");
+    assert!(validate(b"[]", today()).is_err());
+    assert!(validate(b"{", today()).is_err());
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["envelope"]["machine_id"] = json!("not-a-uuid");
+    assert!(validate_value(v, today()).is_err());
+}
+
+#[test]
+fn days_outside_the_window_are_dropped() {
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["events"][0]["day"] = json!("2026-10-01");
+    v["events"][1]["day"] = json!("2026-11-25");
+    let out = validate_value(v, today()).unwrap();
+    assert_eq!(out.drops.out_of_window, 2);
+    assert_eq!(out.batch.events.len(), 1);
+}
+
+/// Regression: one command repeated 1,536 times at the 1e9 item limit
+/// stored 1.536e12 from a single batch.
+#[test]
+fn duplicate_items_merge_and_a_batch_cannot_exceed_its_total() {
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    let twice = json!([
+        {"command": "build", "count": 2},
+        {"command": "build", "count": 3},
+        {"command": "test", "count": 1}
+    ]);
+    v["events"][0]["commands"] = twice;
+    v["events"][0]["tool_calls"] = json!([
+        {"tool": "search", "outcome": "ok", "count": 2, "latency": [2, 0, 0, 0, 0, 0, 0]},
+        {"tool": "search", "outcome": "ok", "count": 1, "latency": [0, 1, 0, 0, 0, 0, 0]},
+        {"tool": "search", "outcome": "tool_error", "count": 1, "latency": [1, 0, 0, 0, 0, 0, 0]}
+    ]);
+    let out = validate_value(v, today()).unwrap();
+    let Event::UsageRollup(r) = &out.batch.events[0] else {
+        panic!()
+    };
+    let cmds: Vec<(&str, u64)> = r
+        .commands
+        .iter()
+        .map(|c| (c.command.as_str(), c.count))
+        .collect();
+    assert_eq!(cmds, [("build", 5), ("test", 1)]);
+    assert_eq!(r.tool_calls.len(), 2);
+    assert_eq!(r.tool_calls[0].count, 3);
+    assert_eq!(r.tool_calls[0].latency, [2, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(out.drops, Drops::default(), "merging is not dropping");
+
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    let flood: Vec<_> = (0..1536)
+        .map(|_| json!({"command": "build", "count": MAX_COUNT}))
+        .collect();
+    v["events"][0]["commands"] = json!(flood);
+    let e = validate_value(v, today()).unwrap_err();
+    assert!(e.0.contains("add up to more than"), "{e}");
+
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["events"][0]["commands"] = json!([{"command": "build", "count": MAX_COUNT}]);
+    let e = validate_value(v, today()).unwrap_err();
+    assert!(e.0.contains("add up"), "the other counts push it over: {e}");
+
+    // Two items of 1e9 merge into one, and are counted as sent: 2e9.
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["events"] = json!([{"type": "usage_rollup", "day": "2026-11-20", "commands": [
+        {"command": "build", "count": MAX_COUNT},
+        {"command": "build", "count": MAX_COUNT}
+    ]}]);
+    let e = validate_value(v, today()).unwrap_err();
+    assert!(e.0.contains("add up to more than"), "{e}");
+}
+
+/// Regression: one batch stored 490 tool calls carrying 3.43e12 in
+/// latency buckets (buckets were outside the cap), and an item of count
+/// 1 with 7e9 in its buckets.
+#[test]
+fn buckets_must_add_up_to_their_count() {
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["events"] = json!([{"type": "usage_rollup", "day": "2026-11-20",
+    "tool_calls": [
+        {"tool": "a", "outcome": "ok", "count": 1, "latency": vec![MAX_COUNT; 7]},
+        {"tool": "b", "outcome": "ok", "count": 3, "latency": [1, 2, 0, 0, 0, 0, 0]},
+        {"tool": "c", "outcome": "ok", "count": 2, "latency": [0, 0, 0, 0, 0, 0, 0]},
+        {"tool": "d", "outcome": "ok", "count": 2, "latency": [1, 0, 0, 0, 0, 0, 0]}
+    ],
+    "commands": [
+        {"command": "x", "count": 2, "duration": [0, 2, 0, 0, 0, 0, 0]},
+        {"command": "y", "count": 2, "duration": [0, 3, 0, 0, 0, 0, 0]}
+    ]}]);
+    let out = validate_value(v, today()).unwrap();
+    let Event::UsageRollup(r) = &out.batch.events[0] else {
+        panic!()
+    };
+    let tools: Vec<_> = r.tool_calls.iter().map(|t| t.tool.as_deref()).collect();
+    assert_eq!(
+        tools,
+        [Some("b"), Some("c")],
+        "no histogram (all 0) is fine"
+    );
+    let cmds: Vec<_> = r.commands.iter().map(|c| c.command.as_str()).collect();
+    assert_eq!(cmds, ["x"]);
+    assert_eq!(out.drops.invalid_values, 3);
+
+    // Buckets that agree, 490 items near the cap: the batch total holds.
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    let many: Vec<_> = (0..490)
+        .map(|i| {
+            json!({"tool": format!("t{i}"), "outcome": "ok", "count": 7_000_000,
+            "latency": [7_000_000, 0, 0, 0, 0, 0, 0]})
+        })
+        .collect();
+    v["events"] = json!([{"type": "usage_rollup", "day": "2026-11-20", "tool_calls": many}]);
+    let e = validate_value(v, today()).unwrap_err();
+    assert!(e.0.contains("add up to more than"), "{e}");
+}
+
+#[test]
+fn patterns() {
+    assert!(Pattern::CommandPath.matches("config otel get"));
+    assert!(!Pattern::CommandPath.matches("config  otel"));
+    assert!(!Pattern::CommandPath.matches("a b c d e"));
+    assert!(!Pattern::CommandPath.matches("/etc/passwd"));
+    assert!(Pattern::ToolName.matches("get_weather.v2"));
+    assert!(!Pattern::ToolName.matches("has space"));
+    assert!(Pattern::AppName.matches("my-tool"));
+    assert!(!Pattern::AppName.matches("My Tool"));
+    assert!(Pattern::Version.matches("1.2.3-rc.1+abc"));
+}
