@@ -31,6 +31,14 @@ use tally_telemetry::schema::{format_day, parse_day};
 pub fn parse_since(s: &str, today: Date) -> Result<Date, ReportError> {
     let s = s.trim();
     if let Some(d) = parse_day(s) {
+        // A window that ends before it starts would print as a report of
+        // nothing, under a heading whose dates run backwards.
+        if d > today {
+            return Err(ReportError::SinceAfterUntil {
+                since: s.to_owned(),
+                until: format_day(today),
+            });
+        }
         return Ok(d);
     }
     s.strip_suffix('d')

@@ -49,6 +49,16 @@ pub enum ReportError {
     /// `--since` did not parse.
     #[error("--since {0:?} is not a number of days like `30d` or a date like `2026-11-01`")]
     Since(String),
+    /// `--since` names a day after the window's end (today).
+    #[error(
+        "--since {since} is after the end of the window ({until}, today); give a date up to today, or a number of days like `30d`"
+    )]
+    SinceAfterUntil {
+        /// The date given.
+        since: String,
+        /// The window's last day.
+        until: String,
+    },
     /// The ClickHouse store could not be read.
     #[error("reading the store: {0}")]
     Store(#[from] StoreError),

@@ -8,6 +8,7 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::consent::config::{self, ChoiceVia, ConfigState};
+use crate::consent::precedence::Source;
 use crate::consent::settings::Settings;
 use crate::deliver::sender::{self, Mode, Outcome};
 pub use crate::host::args::{
@@ -72,8 +73,20 @@ impl ConfigCommand {
                         path_text(s.paths.config_file.as_deref())
                     ))),
                     c => {
+                        // One decision: what `status` reports. The stored
+                        // value alone is printed only when it is what decides;
+                        // a yes stored under an older consent version, or
+                        // one that DO_NOT_TRACK or a policy outranks, once
+                        // printed `true` while `status` said disabled.
                         match c.user().and_then(|u| u.enabled) {
-                            Some(v) => writeln!(out, "{v}")?,
+                            Some(v) if s.consent.decided_by == Source::Config => {
+                                writeln!(out, "{v}")?
+                            }
+                            Some(v) => writeln!(
+                                out,
+                                "{} (stored {v}, which is not what decides: telemetry is {})",
+                                s.consent.enabled, s.consent.reason
+                            )?,
                             None => writeln!(
                                 out,
                                 "unset (telemetry is {}: {})",
