@@ -108,3 +108,160 @@ fn report_since_a_future_date_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     sb.ok(&["report", "--db", &db, "--since", "0d"]);
 }
+
+/// `<APP>_POLICY_FILE=/nonexistent` was ignored without a word, and a
+/// broken file it named was called "the system policy file … ask your
+/// administrator".
+#[test]
+fn a_policy_file_named_by_the_environment_is_reported_as_such() {
+    let mut sb = Sandbox::new();
+    let missing = sb.root().join("nonexistent.toml");
+    sb.set("TALLY_POLICY_FILE", missing.display().to_string());
+    let status = sb.ok(&["telemetry", "status"]);
+    assert!(
+        status.contains(&format!(
+            "TALLY_POLICY_FILE={} names a file that does not exist",
+            missing.display()
+        )),
+        "{status}"
+    );
+    let warnings = sb.status()["warnings"].to_string();
+    assert!(warnings.contains("does not exist"), "{warnings}");
+    // Debug mode says it too, on stderr, and the host's output is its own.
+    let mut host = Sandbox::new();
+    host.set("HOST_POLICY_FILE", missing.display().to_string());
+    host.set("HOST_TELEMETRY_DEBUG", "1");
+    let out = host.host(&["build", "x"]);
+    assert_eq!(text(&out.stdout), "built\n");
+    assert!(
+        text(&out.stderr).contains("HOST_POLICY_FILE=")
+            && text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A broken file it names is the user's to fix, not an administrator's.
+    std::fs::write(&missing, "telemetry = \"on\"\n").unwrap();
+    let v = sb.status();
+    assert_eq!(v["enabled"], false);
+    let reason = v["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        reason.contains("named by TALLY_POLICY_FILE")
+            && reason.contains("unset TALLY_POLICY_FILE")
+            && !reason.contains("system policy")
+            && !reason.contains("administrator"),
+        "{reason}"
+    );
+}
+
+/// `host telemetry status --json` on `day`.
+fn host_status(sb: &Sandbox, day: &str) -> serde_json::Value {
+    let out = sb
+        .command(
+            &crate::support::host_bin(),
+            &["telemetry", "status", "--json"],
+        )
+        .env("HOST_TELEMETRY_NOW", day)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A symlinked `sent.jsonl` hid a real send: `log` said nothing was sent,
+/// and no error was recorded.
+#[test]
+fn a_send_whose_ledger_is_a_symlink_is_reported_not_hidden() {
+    use crate::delivery::{D1, D2, flush, host_on, host_sandbox};
+    use crate::receiver::{Mode, Receiver};
+    let rx = Receiver::start(Mode::Accept);
+    let sb = host_sandbox(&rx.url());
+    host_on(&sb, D1, &["build"]);
+    let state = sb.root().join("state").join("host");
+    assert!(state.is_dir());
+    let elsewhere = sb.root().join("elsewhere.jsonl");
+    std::fs::write(&elsewhere, "").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, state.join("sent.jsonl")).unwrap();
+    assert_eq!(flush(&sb, D2)["result"], "sent");
+    assert_eq!(rx.command_counts().get("build"), Some(&1));
+    // Refused, so nothing was written through the link ...
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "");
+    // ... and said so: status keeps the error, log fails naming the file.
+    let st = host_status(&sb, D2);
+    let err = st["last_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("was sent") && err.contains("sent.jsonl") && err.contains("symbolic link"),
+        "{st}"
+    );
+    let out = sb.host(&["telemetry", "log"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stdout).contains("Nothing has been sent"));
+    assert!(
+        text(&out.stderr).contains("symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A receiver that never answers made `flush` say "failed: timeout:
+/// global", naming neither what timed out nor the limit.
+#[test]
+fn a_hung_receiver_is_reported_with_what_timed_out_and_the_limit() {
+    use crate::delivery::{D1, D2, flush, host_on, host_sandbox};
+    use crate::receiver::{Mode, Receiver};
+    let rx = Receiver::start(Mode::Hang);
+    let sb = host_sandbox(&rx.url());
+    host_on(&sb, D1, &["build"]);
+    let v = flush(&sb, D2);
+    assert_eq!(v["result"], "failed", "{v}");
+    let st = host_status(&sb, D2);
+    let err = st["last_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("no complete answer within 2 s") && !err.contains("timeout: global"),
+        "{st}"
+    );
+}
+
+/// A HOME whose name is not UTF-8 stopped background delivery: only a
+/// manual `flush` sent anything.
+#[test]
+fn a_home_that_is_not_utf8_still_delivers_in_the_background() {
+    use crate::delivery::{D1, D2, host_sandbox};
+    use crate::receiver::{Mode, Receiver};
+    use std::os::unix::ffi::OsStrExt;
+    let rx = Receiver::start(Mode::Accept);
+    let sb = host_sandbox(&rx.url());
+    let home = sb
+        .root()
+        .join(std::ffi::OsStr::from_bytes(b"home-caf\xe9-\xff"));
+    std::fs::create_dir_all(&home).unwrap();
+    let run = |day: &str| {
+        let out = sb
+            .command(&crate::support::host_bin(), &["build", "x"])
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env("HOST_TELEMETRY_NOW", day)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "built\n");
+    };
+    run(D1);
+    let state = home.join(".local").join("state").join("host");
+    assert!(state.join("spool.jsonl").exists(), "D1 was not recorded");
+    // The next day's run starts the helper, which sends D1 on its own.
+    run(D2);
+    let start = std::time::Instant::now();
+    while !rx.command_counts().contains_key("build")
+        && start.elapsed() < std::time::Duration::from_secs(15)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        rx.command_counts().get("build"),
+        Some(&1),
+        "no background send; last error: {:?}",
+        std::fs::read_to_string(state.join("last_error")).ok()
+    );
+}
