@@ -136,3 +136,52 @@ fn telemetry_md_keeps_its_hand_written_contract() {
         );
     }
 }
+
+/// The README's table of variables is the one `--help` and the man pages
+/// are made from: regenerated into a copy, it must be what is committed.
+#[test]
+fn readme_lists_the_same_environment_variables_as_help_and_man_pages() {
+    let sb = Sandbox::new();
+    let copy = sb.root().join("README.md");
+    std::fs::copy(repo().join("README.md"), &copy).unwrap();
+    let out = sb.tally(&["generate", "readme-env", &copy.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = std::fs::read_to_string(&copy).unwrap();
+    let have = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        want == have,
+        "README.md's table of environment variables is out of date\n{FIX}"
+    );
+}
+
+/// The man pages and `--help` lacked the proxy variables, the client-side
+/// OTEL_* ones and TALLY_OTEL_MACHINE_ID; tally.1 lacked TALLY_STORE.
+#[test]
+fn help_and_man_pages_name_every_variable_tally_reads() {
+    let sb = Sandbox::new();
+    let help = text(&sb.tally(&["--help"]).stdout);
+    let man = std::fs::read_to_string(repo().join("man").join("tally.1")).unwrap();
+    let man = man.replace("\\-", "-");
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for var in [
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_SDK_DISABLED",
+        "TALLY_OTEL_MACHINE_ID",
+        "TALLY_STORE",
+        "TALLY_POLICY_FILE",
+    ] {
+        assert!(help.contains(var), "tally --help does not name {var}");
+        assert!(man.contains(var), "man/tally.1 does not name {var}");
+        assert!(
+            readme.contains(&format!("`{var}`")),
+            "README.md does not name {var}"
+        );
+    }
+}
