@@ -71,6 +71,15 @@ pub enum ReportError {
         source: rusqlite::Error,
     },
 }
+/// Separates the application from the name in a row label of
+/// [`Tables::commands`] (ASCII unit separator: in no schema name).
+pub const APP_SEP: char = '\u{1f}';
+
+/// A command's label in [`Tables::commands`]: its application and name.
+pub fn app_label(app: &str, name: &str) -> String {
+    format!("{app}{APP_SEP}{name}")
+}
+
 /// One tool's numbers after folding.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ToolNums {
@@ -108,7 +117,7 @@ pub struct Tables {
     pub ci_machines: usize,
     /// (day or `other`, machines).
     pub days: Vec<(String, usize)>,
-    /// (command, numbers).
+    /// (application and command as [`app_label`], or `other`; numbers).
     pub commands: Vec<(String, CommandNums)>,
     /// (tool, numbers).
     pub tools: Vec<(String, ToolNums)>,

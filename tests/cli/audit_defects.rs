@@ -265,3 +265,80 @@ fn a_home_that_is_not_utf8_still_delivers_in_the_background() {
         std::fs::read_to_string(state.join("last_error")).ok()
     );
 }
+
+/// `report` over all apps added up the same command name across apps,
+/// with no app column.
+#[test]
+fn report_over_several_apps_keeps_each_apps_commands_apart() {
+    use crate::serve_support::{batch, bytes, day, post, report, uuid};
+    let sb = Sandbox::new();
+    let srv = Server::start(&sb, &[]);
+    for (app, n) in [("alpha", 3), ("beta", 5)] {
+        let mut b = batch(&uuid(), &uuid(), &day(-1), &[("build", n)]);
+        b["envelope"]["app"] = app.into();
+        assert_eq!(post(srv.addr, &bytes(&b)).status, 204);
+    }
+    srv.stop();
+    let db = sb.root().join("server.sqlite3");
+    let r = report(&sb, &db, 1, &[]);
+    let rows: Vec<(String, String, u64)> = r["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["app"].as_str().unwrap_or("-").to_owned(),
+                c["command"].as_str().unwrap().to_owned(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("beta".into(), "build".into(), 5),
+            ("alpha".into(), "build".into(), 3)
+        ]
+    );
+    let db_s = db.display().to_string();
+    let text_out = sb.ok(&["report", "--db", &db_s, "--min-machines", "1"]);
+    let header = text_out
+        .lines()
+        .find(|l| l.contains("command") && l.contains("runs"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(header.trim_start().starts_with("app"), "{text_out}");
+    assert!(
+        text_out
+            .lines()
+            .any(|l| l.contains("beta") && l.contains("build")),
+        "{text_out}"
+    );
+    let html = sb.ok(&[
+        "report",
+        "--db",
+        &db_s,
+        "--min-machines",
+        "1",
+        "--html",
+        "-",
+    ]);
+    assert!(html.contains(">app</th>"), "no app column in the HTML");
+    // One application: no app column, as before.
+    let r = report(&sb, &db, 1, &["--app", "alpha"]);
+    assert!(r["commands"][0].get("app").is_none(), "{r}");
+    let one = sb.ok(&[
+        "report",
+        "--db",
+        &db_s,
+        "--min-machines",
+        "1",
+        "--app",
+        "beta",
+    ]);
+    assert!(
+        one.lines()
+            .any(|l| l.trim_start().starts_with("command") && l.contains("runs")),
+        "{one}"
+    );
+}
