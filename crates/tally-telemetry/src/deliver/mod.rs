@@ -42,21 +42,20 @@ pub fn deliver_due_reporting(
     mode: Mode,
     held: Option<File>,
 ) -> (Option<ExportWords>, Outcome) {
-    let mut export = None;
-    let outcome = match guard::catching(|| {
+    let attempt = || {
         // The collector first, while the completed days are still in the
         // spool; it has its own switch, record and backoff.
         #[cfg(feature = "otlp")]
-        {
-            export = otlp::words(
-                settings,
-                &otlp::export_due(settings, mode == Mode::Foreground),
-            );
-        }
-        sender::send_with_lock(settings, mode, held)
-    }) {
-        Ok(outcome) => outcome,
-        Err(panic) => sender::record_panic(settings, &panic),
+        let export = otlp::words(
+            settings,
+            &otlp::export_due(settings, mode == Mode::Foreground),
+        );
+        #[cfg(not(feature = "otlp"))]
+        let export = None;
+        (export, sender::send_with_lock(settings, mode, held))
     };
-    (export, outcome)
+    match guard::catching(attempt) {
+        Ok(done) => done,
+        Err(panic) => (None, sender::record_panic(settings, &panic)),
+    }
 }
