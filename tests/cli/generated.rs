@@ -185,3 +185,49 @@ fn help_and_man_pages_name_every_variable_tally_reads() {
         );
     }
 }
+
+/// The README keeps short summaries and links to the detail in docs/: every
+/// relative link of the README and of those pages must lead to a file that
+/// exists, and a link to one of the README's sections to a heading it has.
+#[test]
+fn links_between_the_readme_and_docs_lead_somewhere() {
+    let root = repo();
+    let mut problems = Vec::new();
+    for page in ["README.md", "docs/PERFORMANCE.md", "docs/ATTACKS.md"] {
+        let path = root.join(page);
+        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{page}: {e}"));
+        for link in body.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            if link.contains("://") || link.starts_with('#') || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = path.parent().unwrap().join(file);
+            if !target.exists() {
+                problems.push(format!("{page} links to {link}, which does not exist"));
+                continue;
+            }
+            if !anchor.is_empty() && target.extension().is_some_and(|e| e == "md") {
+                let text = std::fs::read_to_string(&target).unwrap();
+                let slugs: Vec<String> = text
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .map(|l| {
+                        l.trim_start_matches('#')
+                            .trim()
+                            .to_lowercase()
+                            .chars()
+                            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                            .map(|c| if c == ' ' { '-' } else { c })
+                            .collect()
+                    })
+                    .collect();
+                if !slugs.iter().any(|s| s == anchor) {
+                    problems.push(format!(
+                        "{page} links to {link}, a heading that does not exist"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
