@@ -3,6 +3,8 @@
 # definition and schema the binary is built from:
 #   completions/   shell completions (bash, zsh, fish, powershell, elvish)
 #   man/           one man page per command and subcommand
+#   README.md      the table of environment variables (the one --help and
+#                  the man pages use) between its BEGIN/END markers
 #   TELEMETRY.md   tally's contract (its command paths, the field reference)
 #                  between its BEGIN/END markers
 #   crates/tally-telemetry/examples/host-TELEMETRY.md, finder-TELEMETRY.md
@@ -23,6 +25,7 @@ rm -rf completions man
 tally generate completions completions
 tally generate man man
 tally generate telemetry-md TELEMETRY.md
+tally generate readme-env README.md
 TALLY_WRITE_CONTRACT=1 cargo test --quiet -p tally-telemetry --features clap,prompt,rustls,otlp,rmcp --example host --example finder >/dev/null
 
-echo "regenerated completions/, man/, TELEMETRY.md and crates/tally-telemetry/examples/{host,finder}-TELEMETRY.md"
+echo "regenerated completions/, man/, the README's variables, TELEMETRY.md and crates/tally-telemetry/examples/{host,finder}-TELEMETRY.md"

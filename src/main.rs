@@ -9,7 +9,7 @@ fn main() -> ExitCode {
             if let Some(clap_err) = e.downcast_ref::<clap::Error>() {
                 clap_err.exit();
             }
-            eprintln!("tally: {e:#}");
+            eprintln!("tally: {}", tally_cli::cli::error_text(&e));
             ExitCode::FAILURE
         }
     }

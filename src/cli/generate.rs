@@ -27,6 +27,11 @@ pub enum Generate {
         /// The Markdown file to update in place (between its marker comments, or appended)
         file: PathBuf,
     },
+    /// The README's table of environment variables (the one --help and the man pages use)
+    ReadmeEnv {
+        /// The README to update in place, between its marker comments
+        file: PathBuf,
+    },
 }
 
 /// Runs a generator.
@@ -38,7 +43,23 @@ pub fn run(what: &Generate) -> anyhow::Result<()> {
         Generate::TelemetryMd { file } => {
             Ok(tally_telemetry::write_contract(&super::command(), file)?)
         }
+        Generate::ReadmeEnv { file } => readme_env(file),
     }
+}
+
+/// Replaces the README's table of variables with the one `--help` uses.
+fn readme_env(file: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let Some(new) = super::help::splice_readme(&text) else {
+        anyhow::bail!(
+            "{} has no generated environment table; put these two lines where it goes:\n{}\n{}",
+            file.display(),
+            super::help::README_BEGIN,
+            super::help::README_END
+        );
+    };
+    std::fs::write(file, new).with_context(|| format!("writing {}", file.display()))
 }
 
 /// Writes completions for every supported shell into `dir`.

@@ -171,6 +171,19 @@ fn dispatch(cli: &Cli, telemetry: &Telemetry) -> anyhow::Result<u8> {
             // `report | head`: the reader went away, which is not a failure.
             return match r {
                 Err(e) if is_broken_pipe(&e) => Ok(0),
+                // A --since that cannot make a window is a usage error.
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<crate::report::ReportError>(),
+                        Some(
+                            crate::report::ReportError::Since(_)
+                                | crate::report::ReportError::SinceAfterUntil { .. }
+                        )
+                    ) =>
+                {
+                    eprintln!("tally: {}", error_text(&e));
+                    Ok(2)
+                }
                 r => r.map(|()| 0),
             };
         }
@@ -185,6 +198,29 @@ fn dispatch(cli: &Cli, telemetry: &Telemetry) -> anyhow::Result<u8> {
             Ok(e.exit_code())
         }
     }
+}
+
+/// The error and its causes in one line, each cause once. Errors that
+/// quote their cause in their own message and also return it as their
+/// `source()` (ours with `{source}`, rusqlite's "file is not a database"
+/// over SQLite's own) would otherwise print it twice, as `{:#}` did.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        // A cause may also repeat part of what its wrapper said
+        // (SQLite's "Error code 26: file is not a database" under
+        // rusqlite's "file is not a database"): only what is new is added.
+        for part in cause.to_string().split(": ").map(str::trim) {
+            if part.is_empty() || text.contains(part) {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(part);
+        }
+    }
+    text
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

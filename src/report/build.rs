@@ -21,7 +21,7 @@
 use tally_telemetry::schema::Date;
 
 use crate::report::model::*;
-use crate::report::tables::{Query, ReportError, Source, Tables};
+use crate::report::tables::{APP_SEP, Query, ReportError, Source, Tables};
 use tally_telemetry::schema::{
     COMMAND_OUTCOMES, DURATION_LABELS, ERROR_CLASSES, LATENCY_LABELS, OUTCOMES,
 };
@@ -31,6 +31,14 @@ use tally_telemetry::schema::{format_day, parse_day};
 pub fn parse_since(s: &str, today: Date) -> Result<Date, ReportError> {
     let s = s.trim();
     if let Some(d) = parse_day(s) {
+        // A window that ends before it starts would print as a report of
+        // nothing, under a heading whose dates run backwards.
+        if d > today {
+            return Err(ReportError::SinceAfterUntil {
+                since: s.to_owned(),
+                until: format_day(today),
+            });
+        }
         return Ok(d);
     }
     s.strip_suffix('d')
@@ -69,12 +77,25 @@ fn assemble(t: Tables, q: &Query) -> Report {
             .then(a.day.cmp(&b.day))
     });
 
+    // Rows come labelled with their application; it is shown only when
+    // the window holds more than one.
+    let apps: std::collections::BTreeSet<&str> = t
+        .commands
+        .iter()
+        .filter_map(|(l, _)| l.split_once(APP_SEP).map(|(a, _)| a))
+        .collect();
+    let many_apps = apps.len() > 1;
     let mut commands: Vec<CommandRow> = t
         .commands
         .into_iter()
-        .map(|(command, n)| {
+        .map(|(label, n)| {
             let count = n.outcomes.iter().fold(0u64, |s, x| s.saturating_add(*x));
+            let (app, command) = match label.split_once(APP_SEP) {
+                Some((a, c)) => (many_apps.then(|| a.to_owned()), c.to_owned()),
+                None => (None, label),
+            };
             CommandRow {
+                app,
                 command,
                 count,
                 outcomes: COMMAND_OUTCOMES
@@ -89,7 +110,12 @@ fn assemble(t: Tables, q: &Query) -> Report {
             }
         })
         .collect();
-    commands.sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
+    commands.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.command.cmp(&b.command))
+            .then(a.app.cmp(&b.app))
+    });
 
     let mut tools: Vec<ToolRow> = t
         .tools

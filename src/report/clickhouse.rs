@@ -110,6 +110,15 @@ impl Ctx<'_> {
         )
     }
 
+    /// [`machines`](Self::machines) with the application as a column.
+    fn machines_by_app(&self, kind: u8) -> String {
+        format!(
+            "(SELECT app, name, label_variant AS variant, machines FROM {}.machines_agg
+              WHERE kind = {kind} AND {})",
+            self.db, self.common
+        )
+    }
+
     /// The two-level fold over the machine states in `states`: `keys` are
     /// the inner grouping columns, `labels` the outer label expressions
     /// (using `keep`, true when the group shows as itself). `sums`, if any,
@@ -285,11 +294,14 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
         })
         .collect();
     sums.extend((0..7).map(|i| format!("sum(l{i})")));
+    // By application and name, as `app_label` joins them.
     let keep = c.keep("name = 'other'");
     let rows = c.fold(
-        &c.machines(RowKind::Command as u8),
-        "name",
-        &[format!("if({keep}, name, 'other')")],
+        &c.machines_by_app(RowKind::Command as u8),
+        "app, name",
+        &[format!(
+            "if({keep}, concat(app, unhex('1F'), name), 'other')"
+        )],
         Some((&c.usage(RowKind::Command as u8), &sums)),
     )?;
     let n_out = COMMAND_OUTCOMES.len();

@@ -425,6 +425,7 @@ mod tests {
             days: vec![],
             commands: (0..commands)
                 .map(|i| CommandRow {
+                    app: None,
                     command: format!("{name}{i}"),
                     count: 10,
                     outcomes: [("success".to_owned(), 10)].into(),

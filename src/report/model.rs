@@ -20,6 +20,10 @@ pub struct DayRow {
 /// A command's use.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct CommandRow {
+    /// The application, when the window holds more than one (the same
+    /// command name in two applications is two rows); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     /// The command path, or `other`.
     pub command: String,
     /// Times run.

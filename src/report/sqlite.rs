@@ -170,7 +170,9 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
         .iter()
         .filter_map(|(id, t)| ERROR_CLASSES.iter().position(|o| o == t).map(|i| (*id, i)))
         .collect();
-    let mut commands: HashMap<i64, CommandAgg> = HashMap::new();
+    // By application and name: the same command name in two applications
+    // is two commands (they were once added up).
+    let mut commands: HashMap<(i64, i64), CommandAgg> = HashMap::new();
     let mut tools: HashMap<i64, ToolAgg> = HashMap::new();
     let mut clients: HashMap<(i64, i64), Agg> = HashMap::new();
     let mut lifecycle: HashMap<i64, Agg> = HashMap::new();
@@ -179,7 +181,7 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
     {
         let mut stmt = conn
             .prepare(
-                "SELECT kind, name, variant, class, machine, count, l0, l1, l2, l3, l4, l5, l6
+                "SELECT kind, name, variant, class, machine, count, l0, l1, l2, l3, l4, l5, l6, app
                  FROM usage WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR app = ?3)",
             )
             .map_err(sqlerr)?;
@@ -196,7 +198,7 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
             };
             match RowKind::from_code(kind) {
                 Some(RowKind::Command) => {
-                    let c = commands.entry(name).or_default();
+                    let c = commands.entry((v(13)?, name)).or_default();
                     // Rows stored before outcomes existed have no variant:
                     // their runs ended in a way nobody reported.
                     let o = command_outcome_of
@@ -280,7 +282,15 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
 
     let rows: Vec<(String, CommandAgg)> = commands
         .into_iter()
-        .map(|(id, a)| (dim(id).to_owned(), a))
+        .map(|((app, id), a)| {
+            // A command named `other` joins the fold's own `other` row, in
+            // every application, as ClickHouse's fold does.
+            let label = match dim(id) {
+                "other" => other(),
+                name => crate::report::tables::app_label(dim(app), name),
+            };
+            (label, a)
+        })
         .collect();
     let (rows, w) = fold(
         rows,

@@ -49,6 +49,16 @@ pub enum ReportError {
     /// `--since` did not parse.
     #[error("--since {0:?} is not a number of days like `30d` or a date like `2026-11-01`")]
     Since(String),
+    /// `--since` names a day after the window's end (today).
+    #[error(
+        "--since {since} is after the end of the window ({until}, today); give a date up to today, or a number of days like `30d`"
+    )]
+    SinceAfterUntil {
+        /// The date given.
+        since: String,
+        /// The window's last day.
+        until: String,
+    },
     /// The ClickHouse store could not be read.
     #[error("reading the store: {0}")]
     Store(#[from] StoreError),
@@ -61,6 +71,15 @@ pub enum ReportError {
         source: rusqlite::Error,
     },
 }
+/// Separates the application from the name in a row label of
+/// [`Tables::commands`] (ASCII unit separator: in no schema name).
+pub const APP_SEP: char = '\u{1f}';
+
+/// A command's label in [`Tables::commands`]: its application and name.
+pub fn app_label(app: &str, name: &str) -> String {
+    format!("{app}{APP_SEP}{name}")
+}
+
 /// One tool's numbers after folding.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ToolNums {
@@ -98,7 +117,7 @@ pub struct Tables {
     pub ci_machines: usize,
     /// (day or `other`, machines).
     pub days: Vec<(String, usize)>,
-    /// (command, numbers).
+    /// (application and command as [`app_label`], or `other`; numbers).
     pub commands: Vec<(String, CommandNums)>,
     /// (tool, numbers).
     pub tools: Vec<(String, ToolNums)>,

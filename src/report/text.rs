@@ -119,29 +119,36 @@ pub fn render(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
     )?;
 
     let outcome = |c: &crate::report::CommandRow, o: &str| c.outcomes.get(o).copied().unwrap_or(0);
+    // More than one application in the window: each row says whose.
+    let by_app = r.commands.iter().any(|c| c.app.is_some());
+    let app_cell = |c: &crate::report::CommandRow| {
+        by_app.then(|| c.app.clone().unwrap_or_else(|| "other".into()))
+    };
     let rows: Vec<Vec<String>> = r
         .commands
         .iter()
         .map(|c| {
-            let mut row = vec![
+            let mut row: Vec<String> = app_cell(c).into_iter().collect();
+            row.extend([
                 c.command.clone(),
                 c.count.to_string(),
                 pct(c.failure_rate),
                 outcome(c, "usage_error").to_string(),
                 outcome(c, "interrupted").to_string(),
-            ];
+            ]);
             row.extend(c.duration.iter().map(u64::to_string));
             row.push(c.machines.to_string());
             row
         })
         .collect();
-    let mut cols = vec![
+    let mut cols: Vec<_> = by_app.then_some(("app", L)).into_iter().collect();
+    cols.extend([
         ("command", L),
         ("runs", R),
         ("failed", R),
         ("usage err", R),
         ("interrupted", R),
-    ];
+    ]);
     cols.extend(DURATION_LABELS.iter().map(|l| (*l, R)));
     cols.push(("machines", R));
     table(out, color, "Commands", &cols, &rows)?;
@@ -162,21 +169,19 @@ pub fn render(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
     let rows: Vec<Vec<String>> = failing
         .iter()
         .map(|c| {
-            vec![
+            let mut row: Vec<String> = app_cell(c).into_iter().collect();
+            row.extend([
                 c.command.clone(),
                 pct(c.failure_rate),
                 outcome(c, "failure").to_string(),
                 c.count.to_string(),
-            ]
+            ]);
+            row
         })
         .collect();
-    table(
-        out,
-        color,
-        "Commands by failure rate",
-        &[("command", L), ("failed", R), ("failures", R), ("runs", R)],
-        &rows,
-    )?;
+    let mut cols: Vec<_> = by_app.then_some(("app", L)).into_iter().collect();
+    cols.extend([("command", L), ("failed", R), ("failures", R), ("runs", R)]);
+    table(out, color, "Commands by failure rate", &cols, &rows)?;
 
     let rows: Vec<Vec<String>> = r
         .tools

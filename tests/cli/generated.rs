@@ -136,3 +136,98 @@ fn telemetry_md_keeps_its_hand_written_contract() {
         );
     }
 }
+
+/// The README's table of variables is the one `--help` and the man pages
+/// are made from: regenerated into a copy, it must be what is committed.
+#[test]
+fn readme_lists_the_same_environment_variables_as_help_and_man_pages() {
+    let sb = Sandbox::new();
+    let copy = sb.root().join("README.md");
+    std::fs::copy(repo().join("README.md"), &copy).unwrap();
+    let out = sb.tally(&["generate", "readme-env", &copy.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = std::fs::read_to_string(&copy).unwrap();
+    let have = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        want == have,
+        "README.md's table of environment variables is out of date\n{FIX}"
+    );
+}
+
+/// The man pages and `--help` lacked the proxy variables, the client-side
+/// OTEL_* ones and TALLY_OTEL_MACHINE_ID; tally.1 lacked TALLY_STORE.
+#[test]
+fn help_and_man_pages_name_every_variable_tally_reads() {
+    let sb = Sandbox::new();
+    let help = text(&sb.tally(&["--help"]).stdout);
+    let man = std::fs::read_to_string(repo().join("man").join("tally.1")).unwrap();
+    let man = man.replace("\\-", "-");
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for var in [
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_SDK_DISABLED",
+        "TALLY_OTEL_MACHINE_ID",
+        "TALLY_STORE",
+        "TALLY_POLICY_FILE",
+    ] {
+        assert!(help.contains(var), "tally --help does not name {var}");
+        assert!(man.contains(var), "man/tally.1 does not name {var}");
+        assert!(
+            readme.contains(&format!("`{var}`")),
+            "README.md does not name {var}"
+        );
+    }
+}
+
+/// The README keeps short summaries and links to the detail in docs/: every
+/// relative link of the README and of those pages must lead to a file that
+/// exists, and a link to one of the README's sections to a heading it has.
+#[test]
+fn links_between_the_readme_and_docs_lead_somewhere() {
+    let root = repo();
+    let mut problems = Vec::new();
+    for page in ["README.md", "docs/PERFORMANCE.md", "docs/ATTACKS.md"] {
+        let path = root.join(page);
+        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{page}: {e}"));
+        for link in body.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            if link.contains("://") || link.starts_with('#') || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = path.parent().unwrap().join(file);
+            if !target.exists() {
+                problems.push(format!("{page} links to {link}, which does not exist"));
+                continue;
+            }
+            if !anchor.is_empty() && target.extension().is_some_and(|e| e == "md") {
+                let text = std::fs::read_to_string(&target).unwrap();
+                let slugs: Vec<String> = text
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .map(|l| {
+                        l.trim_start_matches('#')
+                            .trim()
+                            .to_lowercase()
+                            .chars()
+                            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                            .map(|c| if c == ' ' { '-' } else { c })
+                            .collect()
+                    })
+                    .collect();
+                if !slugs.iter().any(|s| s == anchor) {
+                    problems.push(format!(
+                        "{page} links to {link}, a heading that does not exist"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

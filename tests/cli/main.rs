@@ -4,6 +4,7 @@
 mod support;
 
 mod attack;
+mod audit_defects;
 mod browser;
 mod clickhouse;
 mod clickhouse_ops;

@@ -638,3 +638,35 @@ fn tally_serve_exports_what_it_accepted_and_flushes_at_shutdown() {
     assert_eq!(reqs[0].headers["content-type"], "application/json");
     assert_eq!(runs_of(&parse_with_python(&reqs), "deploy"), 2);
 }
+
+/// `flush` with only a collector configured said `no_endpoint` (or
+/// `disabled`) and nothing about the export it had just made.
+#[test]
+fn flush_with_only_a_collector_reports_the_export() {
+    let c = Collector::start(Some(200));
+    let mut sb = otel_sandbox(&c);
+    // Product analytics undecided and without an endpoint.
+    sb.unset("HOST_TELEMETRY");
+    record_day_one(&sb);
+    let out = run(&sb, D2, &["telemetry", "flush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "OpenTelemetry collector: exported: {D1} exported to"
+        )),
+        "{said}"
+    );
+    assert_eq!(c.wait_for(1).len(), 1);
+    // A failing collector: the flush fails, saying why.
+    c.set_status(Some(503));
+    run(&sb, D3, &["build"]);
+    let out = run(&sb, "2026-03-13", &["telemetry", "flush", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["otlp"]["result"], "failed", "{v}");
+    assert!(
+        v["otlp"]["detail"].as_str().unwrap().contains("HTTP 503"),
+        "{v}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

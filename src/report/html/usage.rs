@@ -37,34 +37,50 @@ pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
         return;
     }
     s.push_str(&chart::legend(&COMMAND_FILLS));
-    let before: HashMap<&str, &CommandRow> = prev
-        .map(|p| p.commands.iter().map(|c| (c.command.as_str(), c)).collect())
+    let key = |c: &'_ CommandRow| (c.app.clone(), c.command.clone());
+    let before: HashMap<(Option<String>, String), &CommandRow> = prev
+        .map(|p| p.commands.iter().map(|c| (key(c), c)).collect())
         .unwrap_or_default();
     let has_prev = prev.is_some();
+    // More than one application in the window: each row says whose.
+    let by_app = r.commands.iter().any(|c| c.app.is_some());
+    let app_cell = |c: &CommandRow| {
+        if by_app {
+            name_cell(c.app.as_deref().unwrap_or("other"))
+        } else {
+            String::new()
+        }
+    };
+    let app_col: &[(&str, bool)] = if by_app { &[("app", false)] } else { &[] };
     table_open(
         s,
         &[
-            ("command", false),
-            ("runs", true),
-            ("change", true),
-            ("outcomes", false),
-            ("failed", true),
-            ("change", true),
-            ("usage errors", true),
-            ("median / p90 time", true),
-            ("machines", true),
-        ],
+            app_col,
+            &[
+                ("command", false),
+                ("runs", true),
+                ("change", true),
+                ("outcomes", false),
+                ("failed", true),
+                ("change", true),
+                ("usage errors", true),
+                ("median / p90 time", true),
+                ("machines", true),
+            ],
+        ]
+        .concat(),
     );
     for c in r.commands.iter().take(MAX_ROWS) {
         let parts: Vec<(u64, Fill)> = COMMAND_FILLS
             .iter()
             .map(|(o, f)| (c.outcomes.get(*o).copied().unwrap_or(0), *f))
             .collect();
-        let b = before.get(c.command.as_str());
+        let b = before.get(&key(c));
         let runs_delta =
             has_prev.then(|| change_count(c.count, b.map_or(0, |b| b.count), Better::Neither));
         let fail_delta = b.map(|b| change_rate(c.failure_rate, b.failure_rate, Better::Down));
         s.push_str("<tr>");
+        s.push_str(&app_cell(c));
         s.push_str(&name_cell(&c.command));
         s.push_str(&num_cell(&count(c.count)));
         s.push_str(&delta_cell(runs_delta));
@@ -104,16 +120,21 @@ pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
         table_open(
             s,
             &[
-                ("command", false),
-                ("failed", true),
-                ("", false),
-                ("failures", true),
-                ("runs", true),
-            ],
+                app_col,
+                &[
+                    ("command", false),
+                    ("failed", true),
+                    ("", false),
+                    ("failures", true),
+                    ("runs", true),
+                ],
+            ]
+            .concat(),
         );
         for c in failing.iter().take(10) {
             let failures = c.outcomes.get("failure").copied().unwrap_or(0);
             s.push_str("<tr>");
+            s.push_str(&app_cell(c));
             s.push_str(&name_cell(&c.command));
             s.push_str(&num_cell(&pct(c.failure_rate)));
             let _ = write!(

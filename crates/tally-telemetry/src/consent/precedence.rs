@@ -75,6 +75,10 @@ pub struct Inputs<'a> {
     pub policy: &'a PolicyState,
     /// Its path, for messages.
     pub policy_path: &'a Path,
+    /// The variable that named the deciding policy file, when it was not
+    /// the system one (`<PREFIX>_POLICY_FILE`): the user set it, so the
+    /// messages do not send them to an administrator.
+    pub policy_var: Option<&'a str>,
     /// The user's config file.
     pub config: &'a ConfigState,
     /// Its path, for messages.
@@ -95,7 +99,17 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
         decided_by,
         reason,
     };
-    let policy_path = i.policy_path.display();
+    let policy_file = match i.policy_var {
+        Some(var) => format!(
+            "the policy file {} (named by {var})",
+            i.policy_path.display()
+        ),
+        None => format!("the system policy file {}", i.policy_path.display()),
+    };
+    let fix_policy = match i.policy_var {
+        Some(var) => format!("fix it, or unset {var}"),
+        None => "ask your administrator to fix it".to_owned(),
+    };
     let consent_var = i.app.consent_var();
     // An unrecognised value is read as off: someone who set the variable at
     // all meant something, and `disabled` must never keep an opt-out tool on.
@@ -114,11 +128,11 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
 
     let consent = match i.policy {
         PolicyState::Loaded { force_off: true, .. } => {
-            Some(off(Source::Policy, format!("disabled by the system policy file {policy_path}")))
+            Some(off(Source::Policy, format!("disabled by {policy_file}")))
         }
         PolicyState::Broken(why) => Some(off(
             Source::Policy,
-            format!("disabled: the system policy file {policy_path} {why}; ask your administrator to fix it"),
+            format!("disabled: {policy_file} {why}; {fix_policy}"),
         )),
         _ => None,
     }
@@ -294,6 +308,7 @@ mod tests {
             no_telemetry_flag: c.flag,
             policy: &c.policy,
             policy_path: &path,
+            policy_var: None,
             config: &c.config,
             config_path: None,
         })

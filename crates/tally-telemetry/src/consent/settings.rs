@@ -75,9 +75,19 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         .extra_policy_file
         .as_deref()
         .map(|p| (policy::load(p), p));
+    let policy_var = app.var("POLICY_FILE");
+    let mut early_warnings = Vec::new();
+    if let Some((PolicyState::Absent, p)) = &extra {
+        // Set on purpose and silently ignored, a typo once looked like a
+        // policy in force.
+        early_warnings.push(format!(
+            "{policy_var}={} names a file that does not exist, so it adds nothing; create it, or unset {policy_var}",
+            p.display()
+        ));
+    }
+    let extra_path = extra.as_ref().map(|(_, p)| p.to_path_buf());
     let (policy, policy_path) =
         policy::combine(policy::load(&paths.policy_file), &paths.policy_file, extra);
-    let mut early_warnings = Vec::new();
     let migrated = match (&paths.legacy_config, &paths.config_file) {
         (Some(legacy), Some(consent)) => migrate::run(legacy, consent),
         _ => Migration::Nothing,
@@ -96,6 +106,8 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
         no_telemetry_flag: flags.no_telemetry,
         policy: &policy,
         policy_path: &policy_path,
+        policy_var: (extra_path.as_deref() == Some(policy_path.as_path()))
+            .then_some(policy_var.as_str()),
         config: &config,
         config_path: paths.config_file.as_deref(),
     });

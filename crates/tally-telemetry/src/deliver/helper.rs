@@ -104,6 +104,7 @@ use crate::deliver::sender::{self, Mode};
 use crate::os::clock::{format_day, format_instant};
 use crate::os::env::Env;
 use crate::os::files;
+use crate::os::raw_path;
 use crate::record::{spool, state};
 
 /// The environment variable that makes a process the delivery helper.
@@ -132,13 +133,19 @@ struct Spec {
     opt_out: bool,
     docs_url: Option<String>,
     endpoint: Option<String>,
+    #[serde(with = "raw_path::opt")]
     policy_override: Option<PathBuf>,
     command: String,
     rotation: Option<String>,
+    #[serde(with = "raw_path::opt")]
     config_file: Option<PathBuf>,
+    #[serde(with = "raw_path::opt")]
     legacy_config: Option<PathBuf>,
+    #[serde(with = "raw_path::opt")]
     state_dir: Option<PathBuf>,
+    #[serde(with = "raw_path")]
     policy_file: PathBuf,
+    #[serde(with = "raw_path::opt")]
     extra_policy_file: Option<PathBuf>,
 }
 
@@ -603,7 +610,12 @@ fn run() {
     let Ok(spec) = serde_json::from_str::<Spec>(&json) else {
         return;
     };
-    let env = Env::from_pairs(std::env::vars().filter(|(k, _)| k != MARKER));
+    // `vars()` would panic on a variable that is not UTF-8; such ones are
+    // left out, as `Env::from_process` does.
+    let env = Env::from_pairs(std::env::vars_os().filter_map(|(k, v)| {
+        let (k, v) = (k.into_string().ok()?, v.into_string().ok()?);
+        (k != MARKER).then_some((k, v))
+    }));
     let mut s = spec.settings(env);
     // tally's code runs in the helper: the starter's breadcrumb goes.
     if let Some(state) = s.paths.state() {

@@ -27,14 +27,35 @@ use sender::{Mode, Outcome};
 /// A panic inside is caught (never printed on the host's stderr), recorded
 /// as the last error, and backed off.
 pub fn deliver_due(settings: &Settings, mode: Mode, held: Option<File>) -> Outcome {
-    match guard::catching(|| {
+    deliver_due_reporting(settings, mode, held).1
+}
+
+/// What the export to the user's own collector did, in words: a result
+/// (`exported`, `failed`, `busy`, `backed_off`, `printed`) and a sentence.
+pub type ExportWords = (&'static str, String);
+
+/// [`deliver_due`], also saying what the export to the user's own
+/// collector did (`None` when that destination is off): `flush` with only
+/// a collector configured once said `no_endpoint` and nothing about it.
+pub fn deliver_due_reporting(
+    settings: &Settings,
+    mode: Mode,
+    held: Option<File>,
+) -> (Option<ExportWords>, Outcome) {
+    let attempt = || {
         // The collector first, while the completed days are still in the
         // spool; it has its own switch, record and backoff.
         #[cfg(feature = "otlp")]
-        otlp::export_due(settings, mode == Mode::Foreground);
-        sender::send_with_lock(settings, mode, held)
-    }) {
-        Ok(outcome) => outcome,
-        Err(panic) => sender::record_panic(settings, &panic),
+        let export = otlp::words(
+            settings,
+            &otlp::export_due(settings, mode == Mode::Foreground),
+        );
+        #[cfg(not(feature = "otlp"))]
+        let export = None;
+        (export, sender::send_with_lock(settings, mode, held))
+    };
+    match guard::catching(attempt) {
+        Ok(done) => done,
+        Err(panic) => (None, sender::record_panic(settings, &panic)),
     }
 }

@@ -102,6 +102,40 @@ pub enum Exported {
     Failed(String, Vec<String>),
 }
 
+/// An export attempt in words for `telemetry flush`; `None` when the
+/// destination is off.
+pub fn words(settings: &Settings, e: &Exported) -> Option<(&'static str, String)> {
+    let to = settings
+        .otlp
+        .endpoint
+        .as_ref()
+        .map(|e| crate::deliver::endpoint::redact(&e.value))
+        .unwrap_or_default();
+    let days = |d: &[String]| match d {
+        [] => "no completed day was waiting".to_owned(),
+        [one] => format!("{one} exported to {to}"),
+        [first, .., last] => format!("{} days ({first} to {last}) exported to {to}", d.len()),
+    };
+    Some(match e {
+        Exported::Off => return None,
+        Exported::Busy => (
+            "busy",
+            "another process is exporting to the collector".into(),
+        ),
+        Exported::BackedOff(until) => (
+            "backed_off",
+            format!(
+                "a failed export waits until {}",
+                crate::os::clock::format_unix(*until)
+            ),
+        ),
+        Exported::Printed => ("printed", "debug mode printed the export instead".into()),
+        Exported::Days(d) => ("exported", days(d)),
+        Exported::Failed(why, d) if d.is_empty() => ("failed", why.clone()),
+        Exported::Failed(why, d) => ("failed", format!("{}, then: {why}", days(d))),
+    })
+}
+
 fn record_path(state: &StateFiles) -> std::path::PathBuf {
     state.dir().join(RECORD_FILE)
 }
@@ -458,7 +492,9 @@ pub fn post_with(
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = req.send(body).map_err(|e| e.to_string())?;
+    let resp = req
+        .send(body)
+        .map_err(|e| crate::deliver::sender::describe(&e))?;
     let retry_after = resp
         .headers()
         .get("retry-after")

@@ -265,9 +265,12 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
         match post(settings, &endpoint, &body) {
             Ok(r) if (200..300).contains(&r.status) => {
                 let e = entry("sent", r.status);
-                finish(&state, &batch_id, &e);
+                let unrecorded = finish(&state, &batch_id, &e);
                 state::clear_backoff(&state);
                 state::clear_error(&state);
+                if let Some(why) = unrecorded {
+                    state::note_error(&state, &e.at, &why);
+                }
                 entries.push(e);
             }
             Ok(r) if (300..400).contains(&r.status) => {
@@ -293,15 +296,15 @@ pub fn send_with_lock(settings: &Settings, mode: Mode, held: Option<File>) -> Ou
                 // The receiver will never accept this batch; keeping it would
                 // block every later one.
                 let e = entry("rejected", r.status);
-                finish(&state, &batch_id, &e);
-                state::note_error(
-                    &state,
-                    &e.at,
-                    &format!(
-                        "{shown} rejected batch {batch_id} with HTTP {}; it was dropped",
-                        r.status
-                    ),
+                let unrecorded = finish(&state, &batch_id, &e);
+                let mut why = format!(
+                    "{shown} rejected batch {batch_id} with HTTP {}; it was dropped",
+                    r.status
                 );
+                if let Some(u) = unrecorded {
+                    why = format!("{why}; {u}");
+                }
+                state::note_error(&state, &e.at, &why);
                 entries.push(e);
             }
             Err(err) => {
@@ -348,9 +351,18 @@ pub fn record_panic(settings: &Settings, message: &str) -> Outcome {
     }
 }
 
-fn finish(state: &StateFiles, batch_id: &str, entry: &LedgerEntry) {
+/// Releases a batch the receiver answered for good and records it in the
+/// ledger. A ledger that cannot be written (a symlinked `sent.jsonl`) once
+/// hid a real send: `log` said nothing was sent and no error was kept. The
+/// failure is noted as the last error, after whatever clears it.
+fn finish(state: &StateFiles, batch_id: &str, entry: &LedgerEntry) -> Option<String> {
     let _ = spool::lock(state).and_then(|_l| spool::release(state, batch_id));
-    let _ = state::ledger_append(state, entry);
+    state::ledger_append(state, entry).err().map(|e| {
+        format!(
+            "batch {batch_id} was {} (HTTP {}), but recording it failed: {e}",
+            entry.result, entry.status
+        )
+    })
 }
 
 fn fail(
@@ -418,13 +430,31 @@ pub(crate) fn agent(settings: &Settings, endpoint: &str) -> Result<ureq::Agent, 
     Ok(config.build().into())
 }
 
+/// A failed request in words. ureq says "timeout: global" for the
+/// whole-request limit, which told a user neither what timed out nor after
+/// how long.
+pub(crate) fn describe(e: &ureq::Error) -> String {
+    use ureq::Timeout;
+    match e {
+        ureq::Error::Timeout(Timeout::Connect | Timeout::Resolve) => format!(
+            "no connection within {} s (tally's limit for connecting)",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        ureq::Error::Timeout(_) => format!(
+            "no complete answer within {} s (tally's limit for a whole request; the receiver is slow or hung)",
+            REQUEST_TIMEOUT.as_secs()
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// Posts `body` to `endpoint`.
 fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, String> {
     let resp = agent(settings, endpoint)?
         .post(endpoint)
         .header("content-type", "application/json")
         .send(body)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     let header = |name: &str| {
         resp.headers()
             .get(name)

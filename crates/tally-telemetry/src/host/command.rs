@@ -8,6 +8,7 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::consent::config::{self, ChoiceVia, ConfigState};
+use crate::consent::precedence::Source;
 use crate::consent::settings::Settings;
 use crate::deliver::sender::{self, Mode, Outcome};
 pub use crate::host::args::{
@@ -72,8 +73,20 @@ impl ConfigCommand {
                         path_text(s.paths.config_file.as_deref())
                     ))),
                     c => {
+                        // One decision: what `status` reports. The stored
+                        // value alone is printed only when it is what decides;
+                        // a yes stored under an older consent version, or
+                        // one that DO_NOT_TRACK or a policy outranks, once
+                        // printed `true` while `status` said disabled.
                         match c.user().and_then(|u| u.enabled) {
-                            Some(v) => writeln!(out, "{v}")?,
+                            Some(v) if s.consent.decided_by == Source::Config => {
+                                writeln!(out, "{v}")?
+                            }
+                            Some(v) => writeln!(
+                                out,
+                                "{} (stored {v}, which is not what decides: telemetry is {})",
+                                s.consent.enabled, s.consent.reason
+                            )?,
                             None => writeln!(
                                 out,
                                 "unset (telemetry is {}: {})",
@@ -141,10 +154,13 @@ fn reset(s: &Settings, out: &mut dyn Write) -> Result<(), CommandError> {
 
 fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
     crate::host::telemetry::persist();
-    let outcome = crate::deliver::deliver_due(s, Mode::Foreground, None);
+    let (export, outcome) = crate::deliver::deliver_due_reporting(s, Mode::Foreground, None);
     let (word, detail, entries) = outcome_words(s, &outcome);
     if json {
-        let v = json!({ "result": word, "detail": detail, "batches": entries });
+        let otlp = export
+            .as_ref()
+            .map(|(w, d)| json!({ "result": w, "detail": d }));
+        let v = json!({ "result": word, "detail": detail, "batches": entries, "otlp": otlp });
         print_json(out, &v)?;
     } else {
         writeln!(out, "{word}: {detail}")?;
@@ -154,6 +170,9 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
                 "  {} batch {} ({} events, {} bytes) -> HTTP {}",
                 e.result, e.batch_id, e.events, e.bytes, e.status
             )?;
+        }
+        if let Some((w, d)) = &export {
+            writeln!(out, "OpenTelemetry collector: {w}: {d}")?;
         }
     }
     // "Exits 1 when the send failed or could not be attempted". The export
@@ -165,6 +184,10 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
         Outcome::Disabled | Outcome::NoEndpoint if !s.otlp.enabled => {
             Err(CommandError::NotAttempted)
         }
+        // The collector was the only destination, and its export failed.
+        Outcome::Disabled | Outcome::NoEndpoint if matches!(&export, Some(("failed", _))) => Err(
+            CommandError::NotSent(export.map(|(_, d)| d).unwrap_or_default()),
+        ),
         _ => Ok(()),
     }
 }
@@ -263,11 +286,15 @@ fn show(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErro
 }
 
 fn log(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
-    let mut entries = s
-        .paths
-        .state()
-        .map(|st| state::ledger_read(&st))
-        .unwrap_or_default();
+    let mut entries = match s.paths.state().map(|st| state::ledger_read_checked(&st)) {
+        Some(Err(e)) => {
+            return Err(CommandError::File(format!(
+                "what was sent cannot be shown: {e}"
+            )));
+        }
+        Some(Ok(entries)) => entries,
+        None => Vec::new(),
+    };
     for e in &mut entries {
         // Entries written by an older version may hold a raw URL.
         e.endpoint = crate::deliver::endpoint::redact(&e.endpoint);

@@ -48,14 +48,11 @@ impl std::fmt::Display for CommandError {
     }
 }
 
-impl std::error::Error for CommandError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CommandError::Output(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// No `source()`: every message already says its cause, and a host that
+// prints the chain (anyhow's `{:#}`) would print it twice ("writing output:
+// Broken pipe: Broken pipe"). The I/O error stays reachable by matching
+// `CommandError::Output`.
+impl std::error::Error for CommandError {}
 
 impl From<io::Error> for CommandError {
     fn from(e: io::Error) -> Self {
@@ -192,5 +189,23 @@ pub(crate) fn outcome_words(
             e.clone(),
         ),
         Outcome::Failed(m, e) => ("failed", m.clone(), e.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each cause once when a host prints the whole chain.
+    #[test]
+    fn the_cause_is_printed_once_through_the_chain() {
+        let e = CommandError::Output(io::Error::other("disk on fire"));
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        assert_eq!(text.matches("disk on fire").count(), 1, "{text}");
     }
 }

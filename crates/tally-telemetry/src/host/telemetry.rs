@@ -279,6 +279,13 @@ impl Builder {
         let mut s = self.resolve_with(None);
         // Normally the helper never gets here (it runs before `main`).
         helper::run_if_helper(&s.env);
+        if s.debug {
+            // What `status` warns about (a policy file that does not exist,
+            // a value that was ignored) is what debug mode is asked for.
+            for w in &s.warnings {
+                eprintln!("[{} telemetry debug] warning: {w}", s.app.name);
+            }
+        }
         let may_ask = self.prompt && self.first_run_prompt && prompt::due(&s);
         if !s.records() && !may_ask {
             // Off (the stored choice, an opt-in tool still undecided, CI):

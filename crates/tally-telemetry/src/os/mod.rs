@@ -10,5 +10,6 @@ pub mod env;
 pub mod files;
 pub mod lock;
 pub mod random;
+pub mod raw_path;
 pub mod testhook;
 pub mod uuid;

@@ -245,27 +245,31 @@ fn fit(lines: Vec<Line>, today: &str, soft: u64, hard: u64) -> Vec<Line> {
         dropped += 1;
     }
     done.sort_by(|a, b| a.day.cmp(&b.day));
-    let mut done = std::collections::VecDeque::from(done);
-    // Completed days alone over `hard`: the oldest go, down to `soft`, so
-    // the next appends have room again.
+    // Completed days alone over `hard`: rows of the oldest day go, its
+    // smallest counts first, down to `soft`, so the next appends have room
+    // again. Row by row, not day by day: a day bigger than the cap once
+    // went whole, leaving only its `dropped` count. A claimed row (a batch
+    // being resent under its id) goes last.
     let target = if total > hard { soft } else { total };
-    while total > target {
-        let Some(oldest) = done
-            .iter()
-            .find(|l| !matches!(l.row, Row::Dropped))
-            .map(|l| l.day.clone())
-        else {
-            break;
-        };
-        let before = done.len();
-        done.retain(|l| {
-            let gone = l.day == oldest && !matches!(l.row, Row::Dropped);
-            if gone {
-                total -= line_size(l);
-            }
-            !gone
+    if total > target {
+        let mut order: Vec<usize> = (0..done.len())
+            .filter(|&i| !matches!(done[i].row, Row::Dropped))
+            .collect();
+        order.sort_by(|&a, &b| {
+            let key = |l: &Line| (l.b.is_some(), l.day.clone(), l.n);
+            key(&done[a]).cmp(&key(&done[b]))
         });
-        dropped += (before - done.len()) as u64;
+        let mut gone = vec![false; done.len()];
+        for i in order {
+            if total <= target {
+                break;
+            }
+            total -= line_size(&done[i]);
+            gone[i] = true;
+            dropped += 1;
+        }
+        let mut g = gone.into_iter();
+        done.retain(|_| !g.next().unwrap_or(false));
     }
     let mut lines: Vec<Line> = done.into_iter().chain(fresh).collect();
     if dropped > 0 {
@@ -294,8 +298,29 @@ pub fn append(state: &StateFiles, lines: &[Line], today: &str) -> Result<(), Spo
             all.push(Line::new(today, Row::Dropped, parsed.bad));
         }
         all.extend_from_slice(lines);
-        let kept = fit(merge(all), today, COMPACT_AT / 2, COMPACT_AT);
+        let all = merge(all);
+        let dropped_n = |ls: &[Line]| -> u64 {
+            ls.iter()
+                .filter(|l| matches!(l.row, Row::Dropped))
+                .map(|l| l.n)
+                .sum()
+        };
+        let before = dropped_n(&all);
+        let kept = fit(all, today, COMPACT_AT / 2, COMPACT_AT);
         rewrite(state, &kept)?;
+        let lost = dropped_n(&kept).saturating_sub(before);
+        if lost > 0 {
+            // Counted in the batch's `dropped`, and said where a user looks.
+            crate::record::state::note_error(
+                state,
+                today,
+                &format!(
+                    "the spool {} reached its {} KB cap, so {lost} rows (the smallest counts) were dropped; they are sent as a `dropped` count",
+                    state.spool().display(),
+                    CAP_BYTES / 1024
+                ),
+            );
+        }
         return Ok(());
     }
     let mut file = files::open_append(&state.spool())?;

@@ -224,3 +224,45 @@ fn show_peeks_at_the_first_batch_only_and_counts_the_rest() {
     assert_eq!(first.len(), 250);
     assert_eq!(later, 350);
 }
+
+/// A completed day holding 5,000 distinct names (counts of the day that
+/// long-running processes persisted after midnight) was dropped whole
+/// once the spool passed its compaction mark (`dropped n=2143`, and
+/// nothing of the day left). What fits is kept; only the rest is dropped,
+/// and counted.
+#[test]
+fn a_completed_day_too_big_for_the_spool_keeps_what_fits() {
+    let (_t, s) = state();
+    let (day, today) = ("2026-11-20", "2026-11-21");
+    let mut grown = false;
+    for i in 0..5000 {
+        append(&s, &[cmd(day, &format!("name-number-{i:05}"), 1)], today).unwrap();
+        let size = files::size_of(&s.spool());
+        assert!(size <= CAP_BYTES);
+        grown |= size > COMPACT_AT / 2;
+        assert!(
+            !grown || size > COMPACT_AT / 4,
+            "after {i} names the day was dropped whole: {size} bytes left"
+        );
+    }
+    let _l = lock(&s).unwrap();
+    let lines = read(&s).unwrap().lines;
+    let kept = lines
+        .iter()
+        .filter(|l| l.day == day && l.row != Row::Dropped)
+        .count() as u64;
+    let dropped: u64 = lines
+        .iter()
+        .filter(|l| l.row == Row::Dropped)
+        .map(|l| l.n)
+        .sum();
+    assert!(kept >= 1000, "the completed day kept only {kept} rows");
+    // Every row is either kept or counted as dropped.
+    assert_eq!(kept + dropped, 5000, "kept {kept}, dropped {dropped}");
+    // And the loss is said where `telemetry status` looks.
+    let said = crate::record::state::last_error(&s).unwrap_or_default();
+    assert!(
+        said.contains("rows (the smallest counts) were dropped"),
+        "{said}"
+    );
+}

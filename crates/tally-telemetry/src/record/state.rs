@@ -199,13 +199,19 @@ pub fn ledger_append(state: &StateFiles, entry: &LedgerEntry) -> Result<(), File
 
 /// The ledger's entries, oldest first.
 pub fn ledger_read(state: &StateFiles) -> Vec<LedgerEntry> {
-    let Ok(Some(bytes)) = files::read_optional(&state.ledger()) else {
-        return Vec::new();
+    ledger_read_checked(state).unwrap_or_default()
+}
+
+/// [`ledger_read`], saying why the ledger cannot be read (a symlink tally
+/// refuses to follow, say) instead of reading that as "nothing was sent".
+pub fn ledger_read_checked(state: &StateFiles) -> Result<Vec<LedgerEntry>, FileError> {
+    let Some(bytes) = files::read_optional(&state.ledger())? else {
+        return Ok(Vec::new());
     };
-    bytes
+    Ok(bytes
         .split(|&b| b == b'\n')
         .filter_map(|l| serde_json::from_slice(l).ok())
-        .collect()
+        .collect())
 }
 
 /// Remembers the latest local failure for `telemetry status`. Best effort:
