@@ -9,6 +9,7 @@ pub mod command;
 pub mod contract;
 pub(crate) mod declare;
 pub(crate) mod declared;
+pub(crate) mod exit;
 pub(crate) mod identity;
 pub(crate) mod otlp_status;
 pub(crate) mod output;
