@@ -7,6 +7,8 @@
 #                  between its BEGIN/END markers
 #   crates/tally-telemetry/examples/host-TELEMETRY.md  the example host's contract, through the
 #                  host's own test, as a host regenerates its file
+#   conformance/   the cases every implementation runs (Rust, the Node and
+#                  Python bindings, Go), answered by the library's code
 # `cargo test` (tests/cli/generated.rs) fails until this has been run after
 # a change to the CLI or the schema.
 set -eu
@@ -22,6 +24,7 @@ rm -rf completions man
 tally generate completions completions
 tally generate man man
 tally generate telemetry-md TELEMETRY.md
+tally generate conformance conformance
 TALLY_WRITE_CONTRACT=1 cargo test --quiet -p tally-telemetry --features clap,prompt,rustls,otlp,rmcp --example host >/dev/null
 
-echo "regenerated completions/, man/, TELEMETRY.md and crates/tally-telemetry/examples/host-TELEMETRY.md"
+echo "regenerated completions/, man/, conformance/, TELEMETRY.md and crates/tally-telemetry/examples/host-TELEMETRY.md"

@@ -1,4 +1,4 @@
-//! `tally generate completions|man|telemetry-md`: writes the files packagers
+//! `tally generate completions|man|telemetry-md|conformance`: writes the files packagers
 //! and the repository carry, from the same clap definition and schema the
 //! binary uses, so they cannot drift (tests compare them). TELEMETRY.md's
 //! section is tally's own contract, made by the generator hosts use.
@@ -27,6 +27,11 @@ pub enum Generate {
         /// The Markdown file to update in place (between its marker comments, or appended)
         file: PathBuf,
     },
+    /// The conformance vectors every implementation runs (the repository's conformance/)
+    Conformance {
+        /// Directory to write into (its kind folders are created if missing)
+        dir: PathBuf,
+    },
 }
 
 /// Runs a generator.
@@ -37,6 +42,12 @@ pub fn run(what: &Generate) -> anyhow::Result<()> {
         // tally's own contract, through the generator every host uses.
         Generate::TelemetryMd { file } => {
             Ok(tally_telemetry::write_contract(&super::command(), file)?)
+        }
+        // Computed by the library's own code paths, so they cannot drift
+        // from it (CI regenerates them and fails on a difference).
+        Generate::Conformance { dir } => {
+            tally_telemetry::conformance::write(dir).map_err(anyhow::Error::msg)?;
+            Ok(())
         }
     }
 }

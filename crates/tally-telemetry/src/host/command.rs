@@ -156,9 +156,14 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
             )?;
         }
     }
-    // "Exits 1 when the send failed or could not be attempted". The export
-    // to the user's own collector has its own switch: where it is on, it
-    // was the attempt, even with the product's analytics off or unset.
+    flush_status(s, outcome)
+}
+
+/// How `telemetry flush` ends after `outcome`: "Exits 1 when the send
+/// failed or could not be attempted". The export to the user's own
+/// collector has its own switch: where it is on, it was the attempt, even
+/// with the product's analytics off or unset.
+pub(crate) fn flush_status(s: &Settings, outcome: Outcome) -> Result<(), CommandError> {
     match outcome {
         Outcome::Failed(m, _) | Outcome::Unusable(m) => Err(CommandError::NotSent(m)),
         Outcome::NoStateDir | Outcome::NoticePending => Err(CommandError::NotAttempted),
