@@ -31,6 +31,7 @@ var conformanceRunners = map[string]func(t *testing.T, raw json.RawMessage) (got
 	"files/consent_file.json": runConsentFile,
 	"files/policy_file.json":  runPolicyFile,
 	"spool/batches.json":      runBatches,
+	"spool/proxy.json":        runProxy,
 	"schema/validation.json":  runValidation,
 	"schema/buckets.json":     runBucket,
 	"schema/names.json":       runName,
@@ -347,6 +348,29 @@ func (n *conformanceIDs) spool(text string) string {
 		}
 	}
 	return out
+}
+
+func runProxy(t *testing.T, raw json.RawMessage) (interface{}, interface{}) {
+	type choice struct {
+		Via      *string `json:"via"`
+		Unusable bool    `json:"unusable"`
+	}
+	var c struct {
+		Env      map[string]string `json:"env"`
+		Endpoint string            `json:"endpoint"`
+		Want     choice            `json:"want"`
+	}
+	mustDecode(t, raw, &c)
+	o := Options{Name: "demo", EnvPrefix: "DEMO", Command: "telemetry", Endpoint: c.Endpoint}
+	s := resolveSettings(o, envFrom(envPairs(c.Env)), conformancePaths(t, nil, nil))
+	url := normalizeEndpoint(c.Endpoint)
+	var got choice
+	if name, _, ok := proxySetting(s.env, url); ok {
+		got.Via = &name
+	}
+	_, why := s.proxyURL(url)
+	got.Unusable = why != ""
+	return got, c.Want
 }
 
 func runValidation(t *testing.T, raw json.RawMessage) (interface{}, interface{}) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -120,7 +121,8 @@ func (s *settings) transportProblem() string {
 			return fmt.Sprintf("the endpoint %s (from %s) is plain http:// to another machine, so the data would travel unencrypted; nothing is sent unless the system policy file sets allow_plain_http = true. Use an https:// URL", shown, s.endpointBy)
 		}
 	}
-	return ""
+	_, why := s.proxyURL(normalizeEndpoint(s.endpoint))
+	return why
 }
 
 // sendGate returns why nothing can be sent now, or "".
@@ -362,12 +364,15 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 }
 
 func post(ctx context.Context, s *settings, url string, body []byte) (status int, retryAfter uint64, location string, err error) {
-	proxy := http.ProxyFromEnvironment
-	if isLoopbackHost(hostOf(url)) {
-		proxy = nil
+	// The proxy as the Rust library picks it, from the settings'
+	// environment (never http.ProxyFromEnvironment's process environment,
+	// which also skips loopback and ALL_PROXY).
+	proxyURL, why := s.proxyURL(url)
+	if why != "" {
+		return 0, 0, "", errors.New(why)
 	}
 	tr := &http.Transport{
-		Proxy:                 proxy,
+		Proxy:                 func(*http.Request) (*neturl.URL, error) { return proxyURL, nil },
 		DialContext:           (&net.Dialer{Timeout: connectTimeout}).DialContext,
 		TLSHandshakeTimeout:   connectTimeout,
 		ResponseHeaderTimeout: requestTimeout,

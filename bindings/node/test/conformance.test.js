@@ -88,6 +88,18 @@ async function decide(c) {
   }
 }
 
+// The proxy a send takes does not show in the status; whether its setting
+// is unusable does (as the endpoint's problem), and is checked here.
+async function runProxy(c) {
+  const sb = sandbox(c)
+  try {
+    const out = await child({ optIn: false, flag: false, policyFile: sb.policyFile, endpoint: c.endpoint }, sb.env)
+    return [{ unusable: out.status.endpoint_problem != null }, { unusable: c.want.unusable }]
+  } finally {
+    fs.rmSync(sb.root, { recursive: true, force: true })
+  }
+}
+
 async function runPrecedence(c) {
   const s = await decide(c)
   return [{ enabled: s.enabled, decided_by: s.decided_by }, c.want]
@@ -226,6 +238,7 @@ const RUNNERS = {
   'files/consent_file.json': runConsentFile,
   'files/policy_file.json': runPolicyFile,
   'spool/batches.json': runBatches,
+  'spool/proxy.json': runProxy,
   'schema/validation.json': runValidation,
   'schema/buckets.json': runBucket,
   'schema/names.json': runName,

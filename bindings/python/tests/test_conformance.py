@@ -91,6 +91,17 @@ def decide(case: dict) -> dict:
         sb.close()
 
 
+# The proxy a send takes does not show in the status; whether its setting is
+# unusable does (as the endpoint's problem), and is checked here.
+def run_proxy(c: dict) -> tuple:
+    sb = Sandbox(c)
+    try:
+        status = sb.child(endpoint=c["endpoint"])["status"]
+        return {"unusable": status["endpoint_problem"] is not None}, {"unusable": c["want"]["unusable"]}
+    finally:
+        sb.close()
+
+
 def run_precedence(c: dict) -> tuple:
     s = decide(c)
     return {"enabled": s["enabled"], "decided_by": s["decided_by"]}, c["want"]
@@ -229,6 +240,7 @@ RUNNERS = {
     "files/consent_file.json": run_consent_file,
     "files/policy_file.json": run_policy_file,
     "spool/batches.json": run_batches,
+    "spool/proxy.json": run_proxy,
     "schema/validation.json": run_validation,
     "schema/buckets.json": run_bucket,
     "schema/names.json": run_name,

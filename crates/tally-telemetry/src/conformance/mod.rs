@@ -14,6 +14,7 @@
 //! `conformance` feature, which the `tally` binary enables.
 
 mod consent;
+mod delivery;
 mod schema;
 mod spool;
 
@@ -53,6 +54,11 @@ const KINDS: &[Kind] = &[
         file: "spool/batches.json",
         generate: || render(spool::cases()?),
         check: |t| check_cases(t, spool::run),
+    },
+    Kind {
+        file: "spool/proxy.json",
+        generate: || render(delivery::cases()),
+        check: |t| check_cases(t, delivery::run),
     },
     Kind {
         file: "schema/validation.json",
