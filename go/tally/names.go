@@ -25,12 +25,26 @@ var knownClients = [...]string{"claude-code", "claude-desktop", "claude-ai", "cu
 	"codex", "gemini-cli", "goose", "continue", "cline", "roo-code", "jetbrains", "copilot", "opencode", "amp",
 	"mcp-inspector", "python-sdk", "typescript-sdk", "other"}
 
-var clientAliases = map[string]string{
-	"claude": "claude-desktop", "claude-desktop-app": "claude-desktop",
-	"visual-studio-code": "vscode", "vs-code": "vscode", "code": "vscode", "github-copilot": "vscode",
-	"cursor-vscode": "cursor", "gemini": "gemini-cli", "codex-mcp-client": "codex", "codex-cli": "codex",
-	"inspector-client": "mcp-inspector", "mcp-inspector-client": "mcp-inspector",
-	"mcp": "python-sdk", "mcp-python": "python-sdk",
+// clientAlias maps a few well-known names onto the schema's clients (a
+// switch, not a map: nothing is built at a host's start-up).
+func clientAlias(n string) string {
+	switch n {
+	case "claude", "claude-desktop-app":
+		return "claude-desktop"
+	case "visual-studio-code", "vs-code", "code", "github-copilot":
+		return "vscode"
+	case "cursor-vscode":
+		return "cursor"
+	case "gemini":
+		return "gemini-cli"
+	case "codex-mcp-client", "codex-cli":
+		return "codex"
+	case "inspector-client", "mcp-inspector-client":
+		return "mcp-inspector"
+	case "mcp", "mcp-python":
+		return "python-sdk"
+	}
+	return n
 }
 
 // ClientName maps an MCP clientInfo.name onto the schema's clients:
@@ -46,9 +60,7 @@ func ClientName(raw string) string {
 		}
 		return r
 	}, strings.TrimSpace(raw))
-	if a, ok := clientAliases[n]; ok {
-		n = a
-	}
+	n = clientAlias(n)
 	for _, c := range knownClients {
 		if c == n {
 			return c

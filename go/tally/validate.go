@@ -57,67 +57,69 @@ type vfield struct {
 func vreq(name string, k vkind) vfield { return vfield{name, k, true} }
 func vopt(name string, k vkind) vfield { return vfield{name, k, false} }
 
-var (
-	vCount   = vkind{k: 'i', min: 1, max: MaxCount}
-	vBuckets = vkind{k: 'a', length: Buckets, max: MaxCount}
-	vDay     = vkind{k: 's', pattern: validDay}
-	vUUID    = vkind{k: 's', pattern: func(s string) bool { _, ok := parseUUID(s); return ok && len(s) == 36 }}
-	vBool    = vkind{k: 'b'}
-)
-
 func venum(words ...string) vkind { return vkind{k: 'e', enum: set(words...)} }
 
-var vEnvelope = []vfield{
-	vreq("app", vkind{k: 's', pattern: validAppName}),
-	vreq("app_version", vkind{k: 's', pattern: validVersion}),
-	vreq("os", venum("linux", "macos", "windows", "freebsd", "openbsd", "netbsd", "android", "ios", "other")),
-	vreq("arch", venum("x86_64", "aarch64", "x86", "arm", "riscv64", "powerpc64", "s390x", "loongarch64", "other")),
-	vreq("ci", vBool),
-	vreq("schema", vkind{k: 'i', min: 1, max: SchemaVersion}),
-	vreq("machine_id", vUUID),
-	vreq("batch_id", vUUID),
-}
-
-var vEvents = map[string][]vfield{
-	"usage_rollup": {
-		vreq("day", vDay),
-		vopt("commands", vkind{k: 'l', max: 512, fields: []vfield{
-			vreq("command", vkind{k: 's', pattern: ValidCommandPath}),
-			vopt("outcome", venum(commandOutcomeWords[:]...)),
-			vreq("count", vCount),
-			vopt("duration", vBuckets),
-		}}),
-		vopt("tool_calls", vkind{k: 'l', max: 512, fields: []vfield{
-			vopt("tool", vkind{k: 's', pattern: ValidToolName}),
-			vreq("outcome", venum("ok", "tool_error", "protocol_error", "cancelled", "unanswered")),
-			vopt("error_class", venum("parse", "invalid_request", "method_not_found", "invalid_params", "internal", "server_defined", "other")),
-			vreq("count", vCount),
-			vreq("latency", vBuckets),
-		}}),
-		vopt("clients", vkind{k: 'l', max: 64, fields: []vfield{
-			vreq("client", venum(knownClients[:]...)),
-			vopt("major", vkind{k: 'i', min: 0, max: 9999}),
-			vreq("count", vCount),
-		}}),
-		vopt("dropped", vkind{k: 'i', min: 0, max: MaxCount}),
-	},
-	"lifecycle": {
-		vreq("kind", venum("install", "uninstall", "upgrade")),
-		vreq("day", vDay),
-		vreq("count", vCount),
-	},
-	"facts": {
-		vreq("day", vDay),
-		vopt("backend_count", venum("0", "1", "2-5", "6-10", "11-50", "51+")),
-		vopt("auth_type", venum("anonymous", "oidc", "token_exchange", "api_key", "other")),
-		vopt("conflict_strategy", venum("prefix", "priority", "manual")),
-		vopt("uptime", venum("<1h", "1-24h", "1-7d", "7d+")),
-		vopt("sessions", venum("0", "1", "2-5", "6-10", "11-50", "51+")),
-		vopt("protocol_version", vDay),
-		vopt("declares_tools", vBool),
-		vopt("declares_resources", vBool),
-		vopt("declares_prompts", vBool),
-	},
+// vSchema builds the field table on use: as package-level variables its
+// maps would be built by every host's start-up and linked into every host.
+func vSchema() (envelope []vfield, events map[string][]vfield) {
+	count := vkind{k: 'i', min: 1, max: MaxCount}
+	buckets := vkind{k: 'a', length: Buckets, max: MaxCount}
+	day := vkind{k: 's', pattern: validDay}
+	uuid := vkind{k: 's', pattern: func(s string) bool { _, ok := parseUUID(s); return ok && len(s) == 36 }}
+	boolean := vkind{k: 'b'}
+	envelope = []vfield{
+		vreq("app", vkind{k: 's', pattern: validAppName}),
+		vreq("app_version", vkind{k: 's', pattern: validVersion}),
+		vreq("os", venum("linux", "macos", "windows", "freebsd", "openbsd", "netbsd", "android", "ios", "other")),
+		vreq("arch", venum("x86_64", "aarch64", "x86", "arm", "riscv64", "powerpc64", "s390x", "loongarch64", "other")),
+		vreq("ci", boolean),
+		vreq("schema", vkind{k: 'i', min: 1, max: SchemaVersion}),
+		vreq("machine_id", uuid),
+		vreq("batch_id", uuid),
+	}
+	countBuckets := venum("0", "1", "2-5", "6-10", "11-50", "51+")
+	events = map[string][]vfield{
+		"usage_rollup": {
+			vreq("day", day),
+			vopt("commands", vkind{k: 'l', max: 512, fields: []vfield{
+				vreq("command", vkind{k: 's', pattern: ValidCommandPath}),
+				vopt("outcome", venum(commandOutcomeWords[:]...)),
+				vreq("count", count),
+				vopt("duration", buckets),
+			}}),
+			vopt("tool_calls", vkind{k: 'l', max: 512, fields: []vfield{
+				vopt("tool", vkind{k: 's', pattern: ValidToolName}),
+				vreq("outcome", venum("ok", "tool_error", "protocol_error", "cancelled", "unanswered")),
+				vopt("error_class", venum("parse", "invalid_request", "method_not_found", "invalid_params", "internal", "server_defined", "other")),
+				vreq("count", count),
+				vreq("latency", buckets),
+			}}),
+			vopt("clients", vkind{k: 'l', max: 64, fields: []vfield{
+				vreq("client", venum(knownClients[:]...)),
+				vopt("major", vkind{k: 'i', min: 0, max: 9999}),
+				vreq("count", count),
+			}}),
+			vopt("dropped", vkind{k: 'i', min: 0, max: MaxCount}),
+		},
+		"lifecycle": {
+			vreq("kind", venum("install", "uninstall", "upgrade")),
+			vreq("day", day),
+			vreq("count", count),
+		},
+		"facts": {
+			vreq("day", day),
+			vopt("backend_count", countBuckets),
+			vopt("auth_type", venum("anonymous", "oidc", "token_exchange", "api_key", "other")),
+			vopt("conflict_strategy", venum("prefix", "priority", "manual")),
+			vopt("uptime", venum("<1h", "1-24h", "1-7d", "7d+")),
+			vopt("sessions", countBuckets),
+			vopt("protocol_version", day),
+			vopt("declares_tools", boolean),
+			vopt("declares_resources", boolean),
+			vopt("declares_prompts", boolean),
+		},
+	}
+	return envelope, events
 }
 
 type reject string
@@ -162,6 +164,7 @@ func validateBatch(body []byte, today string) (int, Drops, reject) {
 	if env.kind != 'o' {
 		return 0, d, "`envelope` must be an object"
 	}
+	vEnvelope, vEvents := vSchema()
 	var ed Drops
 	kept, r := checkObject("envelope", env, vEnvelope, &ed)
 	if r != "" {
