@@ -222,6 +222,8 @@ func TelemetryCommand(t *tally.Telemetry) *cobra.Command {
 			// Exits 1 when the send could not even be attempted, as a
 			// Rust host's `telemetry flush` does.
 			if code := res.ExitCode(nil); code != 0 {
+				// The reason is printed above; no usage text, no second message.
+				cmd.SilenceUsage, cmd.SilenceErrors = true, true
 				return exitCode{fmt.Errorf("nothing sent (%s)", res.Result), code}
 			}
 			return nil
