@@ -10,6 +10,8 @@
 #   crates/tally-telemetry/examples/host-TELEMETRY.md, finder-TELEMETRY.md
 #                  the example hosts' pages for their users, through their
 #                  own tests, as a host regenerates its file
+#   conformance/   the cases every implementation runs (Rust, the Node and
+#                  Python bindings, Go), answered by the library's code
 # `cargo test` (tests/cli/generated.rs) fails until this has been run after
 # a change to the CLI or the schema.
 set -eu
@@ -26,6 +28,7 @@ tally generate completions completions
 tally generate man man
 tally generate telemetry-md TELEMETRY.md
 tally generate readme-env README.md
+tally generate conformance conformance
 TALLY_WRITE_CONTRACT=1 cargo test --quiet -p tally-telemetry --features clap,prompt,rustls,otlp,rmcp --example host --example finder >/dev/null
 
-echo "regenerated completions/, man/, the README's variables, TELEMETRY.md and crates/tally-telemetry/examples/{host,finder}-TELEMETRY.md"
+echo "regenerated completions/, man/, the README's variables, conformance/, TELEMETRY.md and crates/tally-telemetry/examples/{host,finder}-TELEMETRY.md"

@@ -147,3 +147,39 @@ export declare function setFact(name: string, value: string): boolean
 export declare function recordLifecycle(kind: LifecycleKind): void
 /** Appends what was recorded to the spool (the exit hook calls it). */
 export declare function persist(): void
+
+/** What `schema.validateBatch` decided. */
+export interface Validity {
+  valid: boolean
+  /** Why the batch was rejected (the 400's reason). */
+  reason?: string
+  /** Events kept, when accepted. */
+  events?: number
+  /** What was dropped, by class, when accepted. */
+  dropped?: { unknown_events: number; unknown_fields: number; invalid_values: number; out_of_window: number }
+}
+
+/** The shapes `schema.matches` checks. */
+export type SchemaPattern = 'command_path' | 'tool_name' | 'app_name' | 'version' | 'uuid' | 'day'
+
+/** The schema's rules as the library applies them (the same answers as a Rust host). */
+export declare const schema: {
+  /** Validates a batch body as `tally serve` does on the UTC day `today` (YYYY-MM-DD). */
+  validateBatch(body: string, today: string): Validity
+  /** The command outcome an exit code means by convention. */
+  outcomeFromExitCode(code: number): CommandOutcome
+  /** The command duration bucket (0-6) of a duration in milliseconds. */
+  durationBucket(ms: number): number
+  /** The tool-call latency bucket (0-6) of a duration in milliseconds. */
+  latencyBucket(ms: number): number
+  /** The bucket word of a count: "0", "1", "2-5", "6-10", "11-50" or "51+". */
+  countBucket(n: number): string
+  /** The bucket word of an uptime in seconds: "<1h", "1-24h", "1-7d" or "7d+". */
+  uptimeBucket(secs: number): string
+  /** The client a raw MCP clientInfo.name counts as ("other" when unknown). */
+  clientName(raw: string): string
+  /** The major number of a raw version, or null. */
+  majorVersion(raw: string): number | null
+  /** Whether `value` has the schema's shape `pattern`. */
+  matches(pattern: SchemaPattern, value: string): boolean
+}

@@ -229,7 +229,32 @@ function testHooks() {
   return native.testHooks()
 }
 
+// The schema's rules as the library applies them, so a Node host or
+// collector gets a Rust host's answers (and the conformance vectors run
+// through them).
+const schema = Object.freeze({
+  /** Validates a batch body as `tally serve` does on the UTC day `today`. */
+  validateBatch: (body, today) => JSON.parse(native.schemaValidateBatch(body, today)),
+  /** The command outcome an exit code means. */
+  outcomeFromExitCode: (code) => native.schemaOutcomeFromExitCode(code),
+  /** The command duration bucket (0-6) of a duration in milliseconds. */
+  durationBucket: (ms) => native.schemaDurationBucket(ms),
+  /** The tool-call latency bucket (0-6) of a duration in milliseconds. */
+  latencyBucket: (ms) => native.schemaLatencyBucket(ms),
+  /** The bucket word of a count. */
+  countBucket: (n) => native.schemaCountBucket(n),
+  /** The bucket word of an uptime in seconds. */
+  uptimeBucket: (secs) => native.schemaUptimeBucket(secs),
+  /** The client a raw MCP clientInfo.name counts as. */
+  clientName: (raw) => native.schemaClientName(raw),
+  /** The major number of a raw version, or null. */
+  majorVersion: (raw) => native.schemaMajorVersion(raw) ?? null,
+  /** Whether a value has one of the schema's shapes. */
+  matches: (pattern, value) => native.schemaMatches(pattern, value),
+})
+
 module.exports = {
+  schema,
   Telemetry,
   testHooks,
   addTelemetryCommand,

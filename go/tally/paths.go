@@ -31,6 +31,7 @@ func (p Paths) state(name string) string {
 const (
 	fileMachineID       = "machine_id"
 	fileMachineIDPeriod = "machine_id_period"
+	fileMachineIDPast   = "machine_id_past"
 	fileLastVersion     = "last_version"
 	fileSpool           = "spool.jsonl"
 	fileSpoolLock       = "spool.lock"
@@ -40,7 +41,7 @@ const (
 	fileLastError       = "last_error"
 )
 
-var stateFiles = [...]string{fileMachineID, fileMachineIDPeriod, fileLastVersion, fileSpool,
+var stateFiles = [...]string{fileMachineID, fileMachineIDPeriod, fileMachineIDPast, fileLastVersion, fileSpool,
 	fileSpoolLock, fileSendLock, fileLedger, fileBackoff, fileLastError}
 
 // projectDirs returns the config and state directories for app the way

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -120,24 +121,33 @@ func (s *settings) transportProblem() string {
 			return fmt.Sprintf("the endpoint %s (from %s) is plain http:// to another machine, so the data would travel unencrypted; nothing is sent unless the system policy file sets allow_plain_http = true. Use an https:// URL", shown, s.endpointBy)
 		}
 	}
-	return ""
+	_, why := s.proxyURL(normalizeEndpoint(s.endpoint))
+	return why
 }
 
 // sendGate returns why nothing can be sent now, or "".
 func (s *settings) sendGate() string {
+	_, why := s.sendGateWord()
+	return why
+}
+
+// sendGateWord is sendGate with the word `telemetry flush` reports (the
+// Rust library's: disabled, no_endpoint, not_sent, no_state_dir,
+// notice_pending).
+func (s *settings) sendGateWord() (word, why string) {
 	switch {
 	case !s.consent.Enabled:
-		return "telemetry is off: " + s.consent.Reason
+		return "disabled", "telemetry is off: " + s.consent.Reason
 	case s.endpoint == "" && !s.debug:
-		return "no endpoint is configured"
+		return "no_endpoint", "no endpoint is configured"
 	case !s.debug && s.transportProblem() != "":
-		return s.transportProblem()
+		return "not_sent", s.transportProblem()
 	case s.paths.StateDir == "":
-		return "no state directory is known"
+		return "no_state_dir", "no state directory is known"
 	case s.noticeBlocksSending():
-		return "the notice has not been shown in an earlier run yet"
+		return "notice_pending", "the notice has not been shown in an earlier run yet"
 	}
-	return ""
+	return "", ""
 }
 
 func (s *settings) machineID(d stateDir) (string, error) {
@@ -145,6 +155,25 @@ func (s *settings) machineID(d stateDir) (string, error) {
 		return s.instanceID, nil
 	}
 	return d.currentID(rotationPeriod(s.rotation, s.clock.now()))
+}
+
+// batchPeriod names the rotation period of a spool day ("" when the id
+// never rotates): one period's days per batch.
+func (s *settings) batchPeriod(day string) string {
+	t, err := time.Parse("2006-01-02", day)
+	if err != nil {
+		return ""
+	}
+	return rotationPeriod(s.rotation, t)
+}
+
+// batchMachineID is the id a batch of lines (all of one period) is sent
+// under: that period's id, not the id of the period the send happens in.
+func (s *settings) batchMachineID(d stateDir, lines []spoolLine) (string, error) {
+	if s.instanceID != "" || len(lines) == 0 {
+		return s.machineID(d)
+	}
+	return d.idForDay(s.batchPeriod(lines[0].Day), rotationPeriod(s.rotation, s.clock.now()))
 }
 
 func (s *settings) buildBatch(machine, batchID string, lines []spoolLine) batch {
@@ -158,20 +187,38 @@ type SendResult struct {
 	Sent []LedgerEntry
 	// Skipped says why nothing was attempted, if nothing was.
 	Skipped string
+	// Result is the word `telemetry flush --json` reports, the Rust
+	// library's: sent (batches were answered, rejections included),
+	// nothing_due, disabled, no_endpoint, not_sent, no_state_dir,
+	// notice_pending, backed_off, busy, printed or failed.
+	Result string
+}
+
+// ExitCode is the exit code of `telemetry flush` after r and err, the Rust
+// library's: 1 when the send failed or could not be attempted, else 0.
+func (r SendResult) ExitCode(err error) int {
+	if err != nil {
+		return 1
+	}
+	switch r.Result {
+	case "failed", "not_sent", "no_state_dir", "notice_pending", "disabled", "no_endpoint":
+		return 1
+	}
+	return 0
 }
 
 // send delivers the claimed or completed days: background mode respects
 // the backoff and never waits for the send lock; held is a lock already
 // taken (the helper's inherited one).
 func (s *settings) send(ctx context.Context, background bool, held *os.File) (SendResult, error) {
-	if why := s.sendGate(); why != "" {
-		return SendResult{Skipped: why}, nil
+	if word, why := s.sendGateWord(); why != "" {
+		return SendResult{Skipped: why, Result: word}, nil
 	}
 	d := stateDir(s.paths.StateDir)
 	now := s.clock.now().Unix()
 	if background {
 		if b := d.readBackoff(); b != nil && b.Until > now {
-			return SendResult{Skipped: "backing off after a failed send until " + time.Unix(b.Until, 0).UTC().Format(time.RFC3339)}, nil
+			return SendResult{Skipped: "backing off after a failed send until " + time.Unix(b.Until, 0).UTC().Format(time.RFC3339), Result: "backed_off"}, nil
 		}
 	}
 	today := s.clock.today()
@@ -186,18 +233,18 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 		if err != nil {
 			return SendResult{}, err
 		}
-		id, out := peekOutgoing(lines, today)
+		id, out := peekOutgoing(lines, today, maxLines, s.batchPeriod)
 		if len(out) == 0 {
-			return SendResult{Skipped: "nothing is due"}, nil
+			return SendResult{Skipped: "nothing is due", Result: "nothing_due"}, nil
 		}
 		if id == "" {
 			id = newUUID()
 		}
-		m, _ := s.machineID(d)
+		m, _ := s.batchMachineID(d, out)
 		b := s.buildBatch(m, id, out)
 		body := b.encode()
 		fmt.Fprintf(os.Stderr, "[%s telemetry debug] would POST to %s: %s\n", s.opts.Name, redactURL(s.endpoint), body)
-		return SendResult{Skipped: "debug mode: printed, not sent"}, nil
+		return SendResult{Skipped: "debug mode: printed, not sent", Result: "printed"}, nil
 	}
 	if held == nil {
 		if err := ensurePrivateDir(string(d)); err != nil {
@@ -213,7 +260,7 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 			ok = lockWait(f, 5*time.Second)
 		}
 		if !ok {
-			return SendResult{Skipped: "another process is sending"}, nil
+			return SendResult{Skipped: "another process is sending", Result: "busy"}, nil
 		}
 		defer unlock(f)
 	}
@@ -229,6 +276,7 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 		if s.debug {
 			fmt.Fprintf(os.Stderr, "[%s telemetry] %s\n", s.opts.Name, msg)
 		}
+		res.Result = "failed"
 		return res, errors.New(msg)
 	}
 	for i := 0; i < maxBatches; i++ {
@@ -236,7 +284,7 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 		if err != nil {
 			return fail(err.Error())
 		}
-		id, lines, err := sp.claim(today, maxLines)
+		id, lines, err := sp.claim(today, maxLines, s.batchPeriod)
 		release()
 		if err != nil {
 			return fail(err.Error())
@@ -244,7 +292,7 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 		if id == "" {
 			break
 		}
-		m, err := s.machineID(d)
+		m, err := s.batchMachineID(d, lines)
 		if err != nil {
 			return fail(err.Error())
 		}
@@ -268,7 +316,7 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 		// Consent may have been withdrawn since this process started.
 		if !s.reresolve().consent.Enabled {
 			d.endAttempt()
-			return SendResult{Sent: res.Sent, Skipped: "telemetry was turned off"}, nil
+			return SendResult{Sent: res.Sent, Skipped: "telemetry was turned off", Result: "disabled"}, nil
 		}
 		status, retryAfter, location, err := post(ctx, s, endpoint, body)
 		switch {
@@ -308,18 +356,23 @@ func (s *settings) send(ctx context.Context, background bool, held *os.File) (Se
 		}
 	}
 	if len(res.Sent) == 0 {
-		res.Skipped = "nothing is due"
+		res.Skipped, res.Result = "nothing is due", "nothing_due"
+	} else {
+		res.Result = "sent"
 	}
 	return res, nil
 }
 
 func post(ctx context.Context, s *settings, url string, body []byte) (status int, retryAfter uint64, location string, err error) {
-	proxy := http.ProxyFromEnvironment
-	if isLoopbackHost(hostOf(url)) {
-		proxy = nil
+	// The proxy as the Rust library picks it, from the settings'
+	// environment (never http.ProxyFromEnvironment's process environment,
+	// which also skips loopback and ALL_PROXY).
+	proxyURL, why := s.proxyURL(url)
+	if why != "" {
+		return 0, 0, "", errors.New(why)
 	}
 	tr := &http.Transport{
-		Proxy:                 proxy,
+		Proxy:                 func(*http.Request) (*neturl.URL, error) { return proxyURL, nil },
 		DialContext:           (&net.Dialer{Timeout: connectTimeout}).DialContext,
 		TLSHandshakeTimeout:   connectTimeout,
 		ResponseHeaderTimeout: requestTimeout,

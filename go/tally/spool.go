@@ -419,8 +419,10 @@ func (s spool) headDue(today string) bool {
 	return l.B != nil || l.Day < today
 }
 
-// outgoing: lines the next send takes (the claimed ones first).
-func peekOutgoing(lines []spoolLine, today string) (string, []spoolLine) {
+// outgoing: lines the next send takes (the claimed ones first), a batch
+// at most max lines of completed days, all of the first one's rotation
+// period (period names a day's period; nil: no rotation).
+func peekOutgoing(lines []spoolLine, today string, max int, period func(day string) string) (string, []spoolLine) {
 	for _, l := range lines {
 		if l.B != nil {
 			id := *l.B
@@ -439,12 +441,46 @@ func peekOutgoing(lines []spoolLine, today string) (string, []spoolLine) {
 			out = append(out, l)
 		}
 	}
-	return "", mergeLines(out)
+	out = mergeLines(out)
+	var taken []spoolLine
+	for _, i := range nextBatch(out, today, max, period) {
+		taken = append(taken, out[i])
+	}
+	return "", taken
 }
 
-// claim tags up to max outgoing lines with a new batch id in one atomic
-// rewrite, or returns the lines already claimed (caller holds the lock).
-func (s spool) claim(today string, max int) (string, []spoolLine, error) {
+// nextBatch returns the indices of the unclaimed lines the next batch
+// takes: at most max of completed days, all of the first one's period, so
+// a batch never joins two periods of a rotating machine id (the Rust
+// spool's next_batch).
+func nextBatch(lines []spoolLine, today string, max int, period func(day string) string) []int {
+	var taken []int
+	first := ""
+	for i, l := range lines {
+		if len(taken) >= max {
+			break
+		}
+		if l.B != nil || !(l.Day < today) {
+			continue
+		}
+		p := ""
+		if period != nil {
+			p = period(l.Day)
+		}
+		if len(taken) == 0 {
+			first = p
+		} else if p != first {
+			continue
+		}
+		taken = append(taken, i)
+	}
+	return taken
+}
+
+// claim tags up to max outgoing lines of one rotation period (see
+// nextBatch) with a new batch id in one atomic rewrite, or returns the
+// lines already claimed (caller holds the lock).
+func (s spool) claim(today string, max int, period func(day string) string) (string, []spoolLine, error) {
 	lines, bad, err := s.read()
 	if err != nil {
 		return "", nil, err
@@ -452,20 +488,21 @@ func (s spool) claim(today string, max int) (string, []spoolLine, error) {
 	if bad > 0 {
 		lines = append(lines, newLine(today, "dropped", bad))
 	}
-	if id, claimed := peekOutgoing(lines, today); id != "" {
-		if bad > 0 {
-			err = s.rewrite(mergeLines(lines))
+	for _, l := range lines {
+		if l.B != nil {
+			id, claimed := peekOutgoing(lines, today, max, period)
+			if bad > 0 {
+				err = s.rewrite(mergeLines(lines))
+			}
+			return id, claimed, err
 		}
-		return id, claimed, err
 	}
 	lines = mergeLines(lines)
 	id := newUUID()
 	var taken []spoolLine
-	for i := range lines {
-		if len(taken) < max && lines[i].Day < today {
-			lines[i].B = strp(id)
-			taken = append(taken, lines[i])
-		}
+	for _, i := range nextBatch(lines, today, max, period) {
+		lines[i].B = strp(id)
+		taken = append(taken, lines[i])
 	}
 	if len(taken) == 0 {
 		if bad > 0 {

@@ -73,12 +73,20 @@ func (d stateDir) ensureMachineID() (string, error) {
 
 // currentID returns the machine id for period, replacing it with a fresh
 // one when the stored period (machine_id_period) differs; "" never rotates.
+// The replaced id is kept in machine_id_past for its days still in the
+// spool: a day is always sent under its own period's id.
 func (d stateDir) currentID(period string) (string, error) {
 	if period == "" {
 		return d.ensureMachineID()
 	}
 	b, _ := readOptional(d.file(fileMachineIDPeriod))
-	if strings.TrimSpace(string(b)) != period || d.readMachineID() == "" {
+	stored := strings.TrimSpace(string(b))
+	if stored != period || d.readMachineID() == "" {
+		if old := d.readMachineID(); b != nil && old != "" {
+			if err := d.rememberPast(stored, old); err != nil {
+				return "", err
+			}
+		}
 		if _, err := removeIfExists(d.file(fileMachineID)); err != nil {
 			return "", err
 		}
@@ -89,6 +97,64 @@ func (d stateDir) currentID(period string) (string, error) {
 		return id, writeAtomic(d.file(fileMachineIDPeriod), []byte(period+"\n"), true)
 	}
 	return d.ensureMachineID()
+}
+
+// maxPast bounds machine_id_past: more periods than the days a batch may
+// be late (the server's window), whatever the period.
+const maxPast = 64
+
+// idForDay returns the id the lines of a day in period dayPeriod are sent
+// under, today being in period now: the current id when the periods are
+// the same (or the id never rotates), else that period's kept id, or a
+// fresh random one minted and kept for it, so the period has exactly one.
+// Never the id of the period a send happens in: that would link two
+// periods and count the machine twice.
+func (d stateDir) idForDay(dayPeriod, now string) (string, error) {
+	current, err := d.currentID(now)
+	if err != nil || dayPeriod == "" || now == "" || dayPeriod == now {
+		return current, err
+	}
+	for _, pi := range d.readPast() {
+		if pi[0] == dayPeriod {
+			return pi[1], nil
+		}
+	}
+	id := newUUID()
+	return id, d.rememberPast(dayPeriod, id)
+}
+
+// readPast reads machine_id_past: "<period> <id>" per line.
+func (d stateDir) readPast() [][2]string {
+	b, _ := readOptional(d.file(fileMachineIDPast))
+	var out [][2]string
+	for _, line := range strings.Split(string(b), "\n") {
+		p, id, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if id, ok := parseUUID(id); ok && len(out) < maxPast {
+			out = append(out, [2]string{p, id})
+		}
+	}
+	return out
+}
+
+func (d stateDir) rememberPast(period, id string) error {
+	var past [][2]string
+	for _, pi := range d.readPast() {
+		if pi[0] != period {
+			past = append(past, pi)
+		}
+	}
+	past = append(past, [2]string{period, id})
+	if len(past) > maxPast {
+		past = past[len(past)-maxPast:]
+	}
+	var text strings.Builder
+	for _, pi := range past {
+		text.WriteString(pi[0] + " " + pi[1] + "\n")
+	}
+	return writeAtomic(d.file(fileMachineIDPast), []byte(text.String()), true)
 }
 
 func (d stateDir) readBackoff() *backoff {

@@ -11,59 +11,6 @@ import (
 	"time"
 )
 
-// The conformance cases of ../../conformance/consent run through the real
-// loading code, with real files in a temp directory.
-func TestConformanceConsent(t *testing.T) {
-	files, _ := filepath.Glob("../../conformance/consent/*.json")
-	if len(files) == 0 {
-		t.Fatal("no conformance cases found")
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cases []struct {
-			Name   string            `json:"name"`
-			OptIn  bool              `json:"opt_in"`
-			Env    map[string]string `json:"env"`
-			Flag   bool              `json:"flag"`
-			Policy *string           `json:"policy"`
-			Config *string           `json:"config"`
-			Want   struct {
-				Enabled   bool   `json:"enabled"`
-				DecidedBy string `json:"decided_by"`
-			} `json:"want"`
-		}
-		if err := json.Unmarshal(b, &cases); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, c := range cases {
-			dir := t.TempDir()
-			p := Paths{ConfigFile: filepath.Join(dir, "cfg", ConfigFileName), StateDir: filepath.Join(dir, "state"), PolicyFile: filepath.Join(dir, "policy.toml")}
-			if c.Policy != nil {
-				os.WriteFile(p.PolicyFile, []byte(*c.Policy), 0o644)
-			}
-			if c.Config != nil {
-				os.MkdirAll(filepath.Dir(p.ConfigFile), 0o700)
-				os.WriteFile(p.ConfigFile, []byte(*c.Config), 0o600)
-			}
-			env := []string{}
-			for k, v := range c.Env {
-				env = append(env, k+"="+v)
-			}
-			tl, err := New(Options{Name: "demo", OptIn: c.OptIn, NoTelemetry: c.Flag, Env: env, Paths: &p})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := tl.Status()
-			if st.Enabled != c.Want.Enabled || st.DecidedBy != c.Want.DecidedBy {
-				t.Errorf("%s: got (%v, %s) want (%v, %s): %s", c.Name, st.Enabled, st.DecidedBy, c.Want.Enabled, c.Want.DecidedBy, st.Reason)
-			}
-		}
-	}
-}
-
 // Lines as the Rust library writes them parse and re-encode byte for byte.
 func TestSpoolLinesMatchRust(t *testing.T) {
 	written := `{"v":2,"day":"2026-11-20","k":"command","name":"build","n":1}

@@ -416,7 +416,7 @@ func (t *Telemetry) Pending() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, out := peekOutgoing(lines, s.clock.today())
+	id, out := peekOutgoing(lines, s.clock.today(), maxLines, s.batchPeriod)
 	if len(out) == 0 {
 		return []byte("null"), nil
 	}

@@ -1,4 +1,4 @@
-//! `tally generate completions|man|telemetry-md`: writes the files packagers
+//! `tally generate completions|man|telemetry-md|conformance`: writes the files packagers
 //! and the repository carry, from the same clap definition and schema the
 //! binary uses, so they cannot drift (tests compare them). TELEMETRY.md's
 //! section is tally's own contract, made by the generator hosts use.
@@ -32,6 +32,11 @@ pub enum Generate {
         /// The README to update in place, between its marker comments
         file: PathBuf,
     },
+    /// The conformance vectors every implementation runs (the repository's conformance/)
+    Conformance {
+        /// Directory to write into (its kind folders are created if missing)
+        dir: PathBuf,
+    },
 }
 
 /// Runs a generator.
@@ -44,6 +49,12 @@ pub fn run(what: &Generate) -> anyhow::Result<()> {
             Ok(tally_telemetry::write_contract(&super::command(), file)?)
         }
         Generate::ReadmeEnv { file } => readme_env(file),
+        // Computed by the library's own code paths, so they cannot drift
+        // from it (CI regenerates them and fails on a difference).
+        Generate::Conformance { dir } => {
+            tally_telemetry::conformance::write(dir).map_err(anyhow::Error::msg)?;
+            Ok(())
+        }
     }
 }
 

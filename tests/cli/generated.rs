@@ -75,6 +75,45 @@ fn committed_man_pages_match_the_cli() {
     assert!(problems.is_empty(), "{}\n{FIX}", problems.join("\n"));
 }
 
+/// The conformance vectors the Node, Python and Go implementations run are
+/// what the Rust library answers today: regenerated, every file is the
+/// committed one byte for byte (so they cannot drift from Rust).
+#[test]
+fn committed_conformance_vectors_match_the_library() {
+    let sb = Sandbox::new();
+    let fresh = sb.root().join("conformance");
+    let out = sb.tally(&["generate", "conformance", &fresh.display().to_string()]);
+    assert!(
+        out.status.success(),
+        "tally generate conformance failed: {}",
+        text(&out.stderr)
+    );
+    let mut problems = Vec::new();
+    let mut kinds = 0;
+    for kind in std::fs::read_dir(&fresh).unwrap().flatten() {
+        let name = kind.file_name().to_string_lossy().into_owned();
+        let want = files_in(&kind.path());
+        let have = files_in(&repo().join("conformance").join(&name));
+        kinds += want.len();
+        for (file, bytes) in &want {
+            match have.get(file) {
+                None => problems.push(format!("conformance/{name}/{file} is missing")),
+                Some(b) if b != bytes => {
+                    problems.push(format!("conformance/{name}/{file} is out of date"))
+                }
+                Some(_) => {}
+            }
+        }
+        for file in have.keys().filter(|f| !want.contains_key(*f)) {
+            problems.push(format!(
+                "conformance/{name}/{file} is not generated any more"
+            ));
+        }
+    }
+    assert!(kinds >= 7, "tally generate conformance wrote {kinds} files");
+    assert!(problems.is_empty(), "{}\n{FIX}", problems.join("\n"));
+}
+
 #[test]
 fn man_pages_cover_every_visible_subcommand_and_no_hidden_one() {
     let names: Vec<String> = files_in(&repo().join("man")).into_keys().collect();

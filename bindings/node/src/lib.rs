@@ -345,3 +345,114 @@ pub fn persist() -> Result<()> {
         Ok(())
     })
 }
+
+// The schema's rules, as the library applies them (`tally_telemetry::schema`):
+// a Node host or collector gets the same answers as a Rust one, and the
+// conformance vectors run through them.
+
+/// Validates a batch body as `tally serve` does on the UTC day `today`
+/// (`YYYY-MM-DD`): JSON of `{valid, reason}` or `{valid, events, dropped}`.
+#[napi]
+pub fn schema_validate_batch(body: String, today: String) -> Result<String> {
+    let day = tally::schema::parse_day(&today)
+        .ok_or_else(|| invalid(format!("{today:?} is not a day (YYYY-MM-DD)")))?;
+    guard(|| {
+        let v = match tally::schema::validate::validate(body.as_bytes(), day) {
+            Ok(v) => format!(
+                r#"{{"valid":true,"events":{},"dropped":{{"unknown_events":{},"unknown_fields":{},"invalid_values":{},"out_of_window":{}}}}}"#,
+                v.batch.events.len(),
+                v.drops.unknown_events,
+                v.drops.unknown_fields,
+                v.drops.invalid_values,
+                v.drops.out_of_window
+            ),
+            Err(r) => format!(r#"{{"valid":false,"reason":{}}}"#, json_string(&r.0)),
+        };
+        Ok(v)
+    })
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The command outcome an exit code means (`success`, `usage_error`, …).
+#[napi]
+pub fn schema_outcome_from_exit_code(code: i32) -> String {
+    tally::CommandOutcome::from_exit_code(code)
+        .as_str()
+        .to_owned()
+}
+
+/// `ms` milliseconds, exact for whole ones (50 ms is not 49.99…: the
+/// bucket bounds are whole milliseconds).
+fn millis(ms: f64) -> Duration {
+    Duration::from_nanos((ms.max(0.0) * 1_000_000.0) as u64)
+}
+
+/// The command duration bucket (0-6) of `ms` milliseconds.
+#[napi]
+pub fn schema_duration_bucket(ms: f64) -> u32 {
+    tally::schema::duration_bucket(millis(ms)) as u32
+}
+
+/// The tool-call latency bucket (0-6) of `ms` milliseconds.
+#[napi]
+pub fn schema_latency_bucket(ms: f64) -> u32 {
+    tally::schema::latency_bucket(millis(ms)) as u32
+}
+
+/// The bucket word of a count (`0`, `1`, `2-5`, …, `51+`).
+#[napi]
+pub fn schema_count_bucket(n: f64) -> String {
+    tally::schema::count_bucket(n.max(0.0) as u64).to_owned()
+}
+
+/// The bucket word of an uptime in seconds (`<1h`, `1-24h`, `1-7d`, `7d+`).
+#[napi]
+pub fn schema_uptime_bucket(secs: f64) -> String {
+    tally::schema::uptime_bucket(secs.max(0.0) as u64).to_owned()
+}
+
+/// The client a raw MCP `clientInfo.name` counts as (`other` if unknown).
+#[napi]
+pub fn schema_client_name(raw: String) -> String {
+    tally::schema::client_name(&raw).to_owned()
+}
+
+/// The major number of a raw version, or null.
+#[napi]
+pub fn schema_major_version(raw: String) -> Option<u32> {
+    tally::schema::major_version(&raw).map(|n| n as u32)
+}
+
+/// Whether `value` has the schema's shape `pattern`: `command_path`,
+/// `tool_name`, `app_name`, `version`, `uuid` or `day`.
+#[napi]
+pub fn schema_matches(pattern: String, value: String) -> Result<bool> {
+    use tally::schema::Pattern;
+    let p = match pattern.as_str() {
+        "command_path" => Pattern::CommandPath,
+        "tool_name" => Pattern::ToolName,
+        "app_name" => Pattern::AppName,
+        "version" => Pattern::Version,
+        "uuid" => Pattern::Uuid,
+        "day" => Pattern::Day,
+        other => {
+            return Err(invalid(format!(
+                "unknown pattern {other:?}; expected command_path, tool_name, app_name, version, uuid or day"
+            )));
+        }
+    };
+    Ok(p.matches(&value))
+}

@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit` by `npm test`: index.d.ts describes the
 // package as a TypeScript CLI uses it, with Commander's own types.
 import { Command } from 'commander'
-import { Telemetry, addTelemetryCommand, Status, CommandResult, recordToolCall, testHooks } from '..'
+import { Telemetry, addTelemetryCommand, Status, CommandResult, recordToolCall, testHooks, schema, Validity } from '..'
 
 const t = new Telemetry('mytool', { version: '1.0.0', policy: 'opt-out', endpoint: 'https://x.invalid/v1/batch' })
 const program = new Command('mytool')
@@ -19,4 +19,8 @@ new Telemetry('mytool', { policy: 'opt_in' })
 const debugBuild: boolean = testHooks()
 // @ts-expect-error: a policy outside the library's words is a type error
 new Telemetry('mytool', { policy: 'sometimes' })
-void [decided, path, code, exitCode, debugBuild]
+const v: Validity = schema.validateBatch('{}', '2026-11-21')
+const major: number | null = schema.majorVersion('1.2')
+// @ts-expect-error: a pattern outside the schema's is a type error
+schema.matches('email', 'x')
+void [decided, path, code, exitCode, debugBuild, v, major]

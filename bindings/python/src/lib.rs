@@ -288,8 +288,117 @@ fn persist(py: Python<'_>) -> PyResult<()> {
     })
 }
 
+// The schema's rules, as the library applies them (`tally_telemetry::schema`):
+// a Python host or collector gets the same answers as a Rust one, and the
+// conformance vectors run through them (`tally.schema`).
+
+/// Validates a batch body as `tally serve` does on the UTC day `today`.
+#[pyfunction]
+fn schema_validate_batch<'py>(
+    py: Python<'py>,
+    body: &str,
+    today: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let day = tally::schema::parse_day(today)
+        .ok_or_else(|| PyValueError::new_err(format!("{today:?} is not a day (YYYY-MM-DD)")))?;
+    let d = PyDict::new(py);
+    match guard(|| Ok(tally::schema::validate::validate(body.as_bytes(), day)))? {
+        Ok(v) => {
+            d.set_item("valid", true)?;
+            d.set_item("events", v.batch.events.len())?;
+            let dropped = PyDict::new(py);
+            dropped.set_item("unknown_events", v.drops.unknown_events)?;
+            dropped.set_item("unknown_fields", v.drops.unknown_fields)?;
+            dropped.set_item("invalid_values", v.drops.invalid_values)?;
+            dropped.set_item("out_of_window", v.drops.out_of_window)?;
+            d.set_item("dropped", dropped)?;
+        }
+        Err(r) => {
+            d.set_item("valid", false)?;
+            d.set_item("reason", r.0)?;
+        }
+    }
+    Ok(d)
+}
+
+/// The command outcome an exit code means (`success`, `usage_error`, …).
+#[pyfunction]
+fn schema_outcome_from_exit_code(code: i32) -> &'static str {
+    tally::CommandOutcome::from_exit_code(code).as_str()
+}
+
+/// The command duration bucket (0-6) of `ms` milliseconds.
+#[pyfunction]
+fn schema_duration_bucket(ms: u64) -> usize {
+    tally::schema::duration_bucket(Duration::from_millis(ms))
+}
+
+/// The tool-call latency bucket (0-6) of `ms` milliseconds.
+#[pyfunction]
+fn schema_latency_bucket(ms: u64) -> usize {
+    tally::schema::latency_bucket(Duration::from_millis(ms))
+}
+
+/// The bucket word of a count.
+#[pyfunction]
+fn schema_count_bucket(n: u64) -> &'static str {
+    tally::schema::count_bucket(n)
+}
+
+/// The bucket word of an uptime in seconds.
+#[pyfunction]
+fn schema_uptime_bucket(secs: u64) -> &'static str {
+    tally::schema::uptime_bucket(secs)
+}
+
+/// The client a raw MCP `clientInfo.name` counts as.
+#[pyfunction]
+fn schema_client_name(raw: &str) -> &'static str {
+    tally::schema::client_name(raw)
+}
+
+/// The major number of a raw version, or None.
+#[pyfunction]
+fn schema_major_version(raw: &str) -> Option<u64> {
+    tally::schema::major_version(raw)
+}
+
+/// Whether `value` has the schema's shape `pattern`: `command_path`,
+/// `tool_name`, `app_name`, `version`, `uuid` or `day`.
+#[pyfunction]
+fn schema_matches(pattern: &str, value: &str) -> PyResult<bool> {
+    use tally::schema::Pattern;
+    let p = match pattern {
+        "command_path" => Pattern::CommandPath,
+        "tool_name" => Pattern::ToolName,
+        "app_name" => Pattern::AppName,
+        "version" => Pattern::Version,
+        "uuid" => Pattern::Uuid,
+        "day" => Pattern::Day,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown pattern {other:?}; expected command_path, tool_name, app_name, version, uuid or day"
+            )));
+        }
+    };
+    Ok(p.matches(value))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    for f in [
+        wrap_pyfunction!(schema_validate_batch, m)?,
+        wrap_pyfunction!(schema_outcome_from_exit_code, m)?,
+        wrap_pyfunction!(schema_duration_bucket, m)?,
+        wrap_pyfunction!(schema_latency_bucket, m)?,
+        wrap_pyfunction!(schema_count_bucket, m)?,
+        wrap_pyfunction!(schema_uptime_bucket, m)?,
+        wrap_pyfunction!(schema_client_name, m)?,
+        wrap_pyfunction!(schema_major_version, m)?,
+        wrap_pyfunction!(schema_matches, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     m.add_class::<Handle>()?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(record_command, m)?)?;

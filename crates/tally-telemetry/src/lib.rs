@@ -58,6 +58,11 @@
 
 // Everything but `schema` is crate-private: a host sees only the
 // re-exports below; the `tally` binary uses the same public API.
+// The conformance vectors every implementation runs, for the `tally`
+// binary's generator: not part of what a host uses.
+#[cfg(any(test, feature = "conformance"))]
+#[doc(hidden)]
+pub mod conformance;
 mod consent;
 mod deliver;
 mod host;

@@ -122,6 +122,14 @@ func ExecuteContext(ctx context.Context, root *cobra.Command, t *tally.Telemetry
 	})
 }
 
+// exitCode is an error that ends the command with its own exit code.
+type exitCode struct {
+	error
+	code int
+}
+
+func (e exitCode) ExitCode() int { return e.code }
+
 func isUsageError(err error) bool {
 	m := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
@@ -202,14 +210,21 @@ func TelemetryCommand(t *tally.Telemetry) *cobra.Command {
 	flush := &cobra.Command{Use: "flush", Short: "Send what is due now, in the foreground", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := t.SendNow(cmd.Context())
-			if err != nil {
-				return err
-			}
 			for _, e := range res.Sent {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s batch %s: HTTP %d, %d events, %d bytes\n", e.Result, e.BatchID, e.Status, e.Events, e.Bytes)
 			}
+			if err != nil {
+				return err
+			}
 			if len(res.Sent) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "Nothing sent: "+res.Skipped)
+			}
+			// Exits 1 when the send could not even be attempted, as a
+			// Rust host's `telemetry flush` does.
+			if code := res.ExitCode(nil); code != 0 {
+				// The reason is printed above; no usage text, no second message.
+				cmd.SilenceUsage, cmd.SilenceErrors = true, true
+				return exitCode{fmt.Errorf("nothing sent (%s)", res.Result), code}
 			}
 			return nil
 		}}

@@ -111,7 +111,7 @@ impl Paths {
 
     /// Paths rooted in explicit directories (tests, embedders with their own
     /// layout).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "conformance"))]
     pub fn explicit(config_file: PathBuf, state_dir: PathBuf, policy_file: PathBuf) -> Self {
         Paths {
             config_file: Some(config_file),

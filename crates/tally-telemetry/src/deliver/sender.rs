@@ -537,7 +537,10 @@ fn is_host_port(s: &str) -> bool {
 
 /// The proxy variable and its value that a send to `endpoint` goes
 /// through (`NO_PROXY` considered), if any.
-fn proxy_setting<'a>(settings: &'a Settings, endpoint: &str) -> Option<(String, &'a str)> {
+pub(crate) fn proxy_setting<'a>(
+    settings: &'a Settings,
+    endpoint: &str,
+) -> Option<(String, &'a str)> {
     let env = &settings.env;
     let get = |k: &str| {
         let lower = k.to_ascii_lowercase();

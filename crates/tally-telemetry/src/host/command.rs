@@ -175,9 +175,18 @@ fn flush(s: &Settings, json: bool, out: &mut dyn Write) -> Result<(), CommandErr
             writeln!(out, "OpenTelemetry collector: {w}: {d}")?;
         }
     }
-    // "Exits 1 when the send failed or could not be attempted". The export
-    // to the user's own collector has its own switch: where it is on, it
-    // was the attempt, even with the product's analytics off or unset.
+    flush_status(s, outcome, export)
+}
+
+/// How `telemetry flush` ends after `outcome`: "Exits 1 when the send
+/// failed or could not be attempted". The export to the user's own
+/// collector has its own switch: where it is on, it was the attempt, even
+/// with the product's analytics off or unset.
+pub(crate) fn flush_status(
+    s: &Settings,
+    outcome: Outcome,
+    export: Option<crate::deliver::ExportWords>,
+) -> Result<(), CommandError> {
     match outcome {
         Outcome::Failed(m, _) | Outcome::Unusable(m) => Err(CommandError::NotSent(m)),
         Outcome::NoStateDir | Outcome::NoticePending => Err(CommandError::NotAttempted),

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -252,6 +253,20 @@ func (s *server) report(t *testing.T, app string) map[string]interface{} {
 	return r
 }
 
+// lockFree says whether no process holds the lock file at path.
+func lockFree(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return false
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return true
+}
+
 func waitFor(t *testing.T, what string, f func() bool) {
 	t.Helper()
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -291,6 +306,9 @@ func TestCompletedDayDeliveredAndReported(t *testing.T) {
 	t.Logf("the delivering run took %v (it does not wait for the send)", elapsed)
 	ledger := filepath.Join(u.home, ".local/state/thv/sent.jsonl")
 	waitFor(t, "the ledger", func() bool { b, _ := os.ReadFile(ledger); return strings.Contains(string(b), `"result":"sent"`) })
+	// The helper still tidies up after the ledger line (it holds send.lock
+	// until it exits); the temp HOME is removed only after that.
+	waitFor(t, "the helper's exit", func() bool { return lockFree(filepath.Join(u.home, ".local/state/thv/send.lock")) })
 	r := srv.report(t, "thv")
 	js, _ := json.Marshal(r)
 	for _, want := range []string{`"list"`, `"run"`, `"config get-registry"`, `"stop"`} {
