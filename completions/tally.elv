@@ -233,7 +233,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;serve'= {
             cand --listen 'Address and port to listen on (port 0 picks a free one)'
             cand --db 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]'
-            cand --store 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]'
+            cand --store 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start; ?cluster=NAME for replicated tables on a ClickHouse cluster), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]'
             cand --store-password-file 'A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing newline is ignored); also TALLY_STORE_PASSWORD_FILE, or the password itself in TALLY_STORE_PASSWORD. A password in the URL wins'
             cand --rate-limit 'Batches accepted per machine per minute (0: no limit)'
             cand --retention-days 'Days of data kept; older days are pruned at start and daily'

@@ -111,7 +111,7 @@ complete -c tally -n "__fish_tally_using_subcommand run" -s h -l help -d 'Print 
 complete -c tally -n "__fish_tally_using_subcommand run" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_using_subcommand serve" -l listen -d 'Address and port to listen on (port 0 picks a free one)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l db -d 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]' -r -F
-complete -c tally -n "__fish_tally_using_subcommand serve" -l store -d 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l store -d 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start; ?cluster=NAME for replicated tables on a ClickHouse cluster), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l store-password-file -d 'A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing newline is ignored); also TALLY_STORE_PASSWORD_FILE, or the password itself in TALLY_STORE_PASSWORD. A password in the URL wins' -r -F
 complete -c tally -n "__fish_tally_using_subcommand serve" -l rate-limit -d 'Batches accepted per machine per minute (0: no limit)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l retention-days -d 'Days of data kept; older days are pruned at start and daily' -r

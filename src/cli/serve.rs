@@ -24,8 +24,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub db: Option<PathBuf>,
     /// The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are
-    /// created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or
-    /// sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]
+    /// created on first start; ?cluster=NAME for replicated tables on a ClickHouse cluster),
+    /// clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from
+    /// TALLY_STORE [default: the SQLite store of --db]
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing

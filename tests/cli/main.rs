@@ -7,6 +7,7 @@ mod attack;
 mod browser;
 mod clickhouse;
 mod clickhouse_ops;
+mod clickhouse_replicated;
 mod clickhouse_support;
 mod client_files;
 mod consent;
