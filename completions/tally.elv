@@ -250,6 +250,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --trusted-proxy 'A reverse proxy''s address or range (CIDR, repeatable): from such a peer the client address for --source-rate is the rightmost untrusted hop of Forwarded or X-Forwarded-For; also read from TALLY_TRUSTED_PROXIES (comma-separated)'
             cand --otlp-endpoint 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off'
             cand --otlp-interval 'Seconds between OTLP exports'
+            cand --check 'Probe a running `tally serve` instead of starting one: GET this http:// URL (its /livez or /readyz) and exit 0 if it answers 200 within 5 seconds, 1 if not; a container''s health check, where no shell or curl is at hand'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

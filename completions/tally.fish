@@ -129,6 +129,7 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -l wal-limit -d 'SQLi
 complete -c tally -n "__fish_tally_using_subcommand serve" -l trusted-proxy -d 'A reverse proxy\'s address or range (CIDR, repeatable): from such a peer the client address for --source-rate is the rightmost untrusted hop of Forwarded or X-Forwarded-For; also read from TALLY_TRUSTED_PROXIES (comma-separated)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-endpoint -d 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-interval -d 'Seconds between OTLP exports' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l check -d 'Probe a running `tally serve` instead of starting one: GET this http:// URL (its /livez or /readyz) and exit 0 if it answers 200 within 5 seconds, 1 if not; a container\'s health check, where no shell or curl is at hand' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s V -l version -d 'Print version'
