@@ -407,7 +407,7 @@ fn main() {
         o.sync
     );
     // Warm-up: caches, page cache, first WAL growth.
-    let _ = run_load(addr, &o, 2);
+    let (warm_up, _) = run_load(addr, &o, 2);
     let (mut r, took) = run_load(addr, &o, o.duration);
     r.latencies_us.sort_unstable();
     let ok = r.statuses.get(&204).copied().unwrap_or(0);
@@ -425,6 +425,24 @@ fn main() {
         r.statuses
     );
     if let Some(ch) = &clickhouse {
+        // Nothing acknowledged lost: every batch answered 204 (warm-up
+        // included) has its marker row. (The bench's batches are unique and
+        // a 503 is not retried, so stored can exceed acknowledged only by
+        // batches ClickHouse kept after tally gave up waiting.)
+        let acked = ok + warm_up.statuses.get(&204).copied().unwrap_or(0);
+        let stored: u64 = ch
+            .q("SELECT uniqExact(batch_id) FROM bench.rows WHERE kind = 100")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        println!(
+            "acknowledged {acked} batches, {stored} stored: {}",
+            if stored >= acked {
+                "nothing acknowledged lost".to_owned()
+            } else {
+                format!("{} MISSING", acked - stored)
+            }
+        );
         let rows = ch.q("SELECT count() FROM bench.rows");
         let parts = ch.q("SELECT count() FROM system.parts WHERE database = 'bench' AND active");
         println!(

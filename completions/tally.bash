@@ -781,7 +781,7 @@ _tally() {
             return 0
             ;;
         tally__subcmd__serve)
-            opts="-h -V --listen --db --store --store-password-file --rate-limit --retention-days --max-connections --max-connections-per-source --max-requests-per-connection --global-rate --source-rate --header-timeout --body-timeout --sync --store-timeout --wal-limit --trusted-proxy --otlp-endpoint --otlp-interval --no-telemetry --help --version"
+            opts="-h -V --listen --db --store --store-password-file --rate-limit --retention-days --max-connections --max-connections-per-source --max-requests-per-connection --global-rate --source-rate --header-timeout --body-timeout --sync --store-timeout --wal-limit --trusted-proxy --otlp-endpoint --otlp-interval --check --no-telemetry --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -860,6 +860,10 @@ _tally() {
                     return 0
                     ;;
                 --otlp-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -233,7 +233,7 @@ set edit:completion:arg-completer[tally] = {|@words|
         &'tally;serve'= {
             cand --listen 'Address and port to listen on (port 0 picks a free one)'
             cand --db 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]'
-            cand --store 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]'
+            cand --store 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start; ?cluster=NAME for replicated tables on a ClickHouse cluster), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]'
             cand --store-password-file 'A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing newline is ignored); also TALLY_STORE_PASSWORD_FILE, or the password itself in TALLY_STORE_PASSWORD. A password in the URL wins'
             cand --rate-limit 'Batches accepted per machine per minute (0: no limit)'
             cand --retention-days 'Days of data kept; older days are pruned at start and daily'
@@ -250,6 +250,7 @@ set edit:completion:arg-completer[tally] = {|@words|
             cand --trusted-proxy 'A reverse proxy''s address or range (CIDR, repeatable): from such a peer the client address for --source-rate is the rightmost untrusted hop of Forwarded or X-Forwarded-For; also read from TALLY_TRUSTED_PROXIES (comma-separated)'
             cand --otlp-endpoint 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off'
             cand --otlp-interval 'Seconds between OTLP exports'
+            cand --check 'Probe a running `tally serve` instead of starting one: GET this http:// URL (its /livez or /readyz) and exit 0 if it answers 200 within 5 seconds, 1 if not; a container''s health check, where no shell or curl is at hand'
             cand --no-telemetry 'Disable telemetry for this run (nothing is recorded or sent)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

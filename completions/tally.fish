@@ -111,7 +111,7 @@ complete -c tally -n "__fish_tally_using_subcommand run" -s h -l help -d 'Print 
 complete -c tally -n "__fish_tally_using_subcommand run" -s V -l version -d 'Print version'
 complete -c tally -n "__fish_tally_using_subcommand serve" -l listen -d 'Address and port to listen on (port 0 picks a free one)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l db -d 'The SQLite store, created on first start [default: <data dir>/tally/store.sqlite3]' -r -F
-complete -c tally -n "__fish_tally_using_subcommand serve" -l store -d 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l store -d 'The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are created on first start; ?cluster=NAME for replicated tables on a ClickHouse cluster), clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l store-password-file -d 'A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing newline is ignored); also TALLY_STORE_PASSWORD_FILE, or the password itself in TALLY_STORE_PASSWORD. A password in the URL wins' -r -F
 complete -c tally -n "__fish_tally_using_subcommand serve" -l rate-limit -d 'Batches accepted per machine per minute (0: no limit)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l retention-days -d 'Days of data kept; older days are pruned at start and daily' -r
@@ -129,6 +129,7 @@ complete -c tally -n "__fish_tally_using_subcommand serve" -l wal-limit -d 'SQLi
 complete -c tally -n "__fish_tally_using_subcommand serve" -l trusted-proxy -d 'A reverse proxy\'s address or range (CIDR, repeatable): from such a peer the client address for --source-rate is the rightmost untrusted hop of Forwarded or X-Forwarded-For; also read from TALLY_TRUSTED_PROXIES (comma-separated)' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-endpoint -d 'Also export what was accepted as OTLP/HTTP metrics to this collector URL (a URL without a path gets /v1/metrics); without it, OTEL_EXPORTER_OTLP_[METRICS_]ENDPOINT is used when set. Protocol, headers and resource attributes come from the OTEL_* variables; OTEL_SDK_DISABLED=true turns the export off' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l otlp-interval -d 'Seconds between OTLP exports' -r
+complete -c tally -n "__fish_tally_using_subcommand serve" -l check -d 'Probe a running `tally serve` instead of starting one: GET this http:// URL (its /livez or /readyz) and exit 0 if it answers 200 within 5 seconds, 1 if not; a container\'s health check, where no shell or curl is at hand' -r
 complete -c tally -n "__fish_tally_using_subcommand serve" -l no-telemetry -d 'Disable telemetry for this run (nothing is recorded or sent)'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tally -n "__fish_tally_using_subcommand serve" -s V -l version -d 'Print version'

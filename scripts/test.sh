@@ -4,7 +4,9 @@
 #   with apt (as root, or through sudo): strace (the off-is-off test),
 #     nodejs and npm (the reference MCP server), python3-venv, chromium and
 #     fonts-dejavu-core (the HTML report's browser test), clickhouse-server
-#     (the ClickHouse store; the tests start it themselves, no systemd);
+#     (the ClickHouse store; the tests start it themselves, no systemd),
+#     zookeeper (the replicated ClickHouse store's coordination, started
+#     standalone by its test);
 #   with npm, into tests/mcp/node_modules: the reference MCP server;
 #   with pip, into a venv under target/ (never the system Python, which
 #     Debian 12 and Ubuntu 23.04+ refuse to change): the official MCP Python
@@ -31,6 +33,7 @@ rm -rf "$probe"
 command -v chromium >/dev/null || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
+[ -e /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing with apt: ${missing[*]}"
   as_root apt-get update -qq

@@ -24,8 +24,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub db: Option<PathBuf>,
     /// The store as a URL: clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE (tables are
-    /// created on first start), clickhouse+https://…[?ca=PEM] (certificate checked) or
-    /// sqlite:PATH; also read from TALLY_STORE [default: the SQLite store of --db]
+    /// created on first start; ?cluster=NAME for replicated tables on a ClickHouse cluster),
+    /// clickhouse+https://…[?ca=PEM] (certificate checked) or sqlite:PATH; also read from
+    /// TALLY_STORE [default: the SQLite store of --db]
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// A file holding the ClickHouse password (a mounted Kubernetes Secret; one trailing
@@ -91,6 +92,40 @@ pub struct ServeArgs {
     /// Seconds between OTLP exports
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub otlp_interval: u64,
+    /// Probe a running `tally serve` instead of starting one: GET this http:// URL (its
+    /// /livez or /readyz) and exit 0 if it answers 200 within 5 seconds, 1 if not; a
+    /// container's health check, where no shell or curl is at hand
+    #[arg(long, value_name = "URL")]
+    pub check: Option<String>,
+}
+
+/// `tally serve --check URL`: whether the server at `url` answers 200.
+/// Prints nothing when it does (a health check's output is noise).
+fn check(url: &str) -> anyhow::Result<()> {
+    if !url.starts_with("http://") {
+        anyhow::bail!("--check {url:?} is not an http:// URL (e.g. http://127.0.0.1:8080/readyz)");
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut resp = agent
+        .get(url)
+        .call()
+        .map_err(|e| anyhow::anyhow!("--check {url}: {e}; is tally serve running there?"))?;
+    let status = resp.status().as_u16();
+    if status == 200 {
+        return Ok(());
+    }
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(4096)
+        .read_to_string()
+        .unwrap_or_default();
+    anyhow::bail!("--check {url}: HTTP {status}: {}", body.trim())
 }
 
 /// The OTLP export `tally serve` was asked for, if any.
@@ -258,6 +293,9 @@ fn has_password(url: &str) -> bool {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(args: &ServeArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
+    if let Some(url) = &args.check {
+        return check(url);
+    }
     let mut db = store_location(args.store.as_deref(), args.db.as_ref(), telemetry.env())?;
     if let Some(file) = &args.store_password_file {
         if let StoreLocation::ClickHouse(u) = &mut db {

@@ -54,7 +54,14 @@ enum Job {
         retention_days: u32,
         ack: std_mpsc::Sender<Result<Pruned, StoreError>>,
     },
+    /// A tick (ClickHouse): the store's idle work runs also when no batch
+    /// comes, such as completing a failed insert's aggregates once
+    /// ClickHouse is back, while the clients send to another replica.
+    Idle,
 }
+
+/// How often the writer of a ClickHouse store is woken for its idle work.
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A handle request handlers use to submit batches.
 #[derive(Clone, Debug)]
@@ -75,6 +82,24 @@ impl Writer {
     pub fn spawn(store: impl Into<AnyStore>, health: Arc<Health>) -> std::io::Result<Writer> {
         let store = store.into();
         let (tx, rx) = mpsc::channel(QUEUE);
+        if matches!(store, AnyStore::ClickHouse(_)) {
+            // A weak sender: the channel still closes when the last handle
+            // is dropped, which is what stops the writer.
+            let weak = tx.downgrade();
+            std::thread::Builder::new()
+                .name("tally-store-tick".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(IDLE_TICK);
+                        match weak.upgrade() {
+                            Some(tx) => {
+                                let _ = tx.try_send(Job::Idle);
+                            }
+                            None => break,
+                        }
+                    }
+                })?;
+        }
         let thread = std::thread::Builder::new()
             .name("tally-store-writer".into())
             .spawn(move || run(store, rx, &health))?;
@@ -187,6 +212,7 @@ fn run(
                     }
                     let _ = ack.send(result);
                 }
+                Job::Idle => {}
             }
             if group.len() < max_group {
                 next = rx.try_recv().ok();

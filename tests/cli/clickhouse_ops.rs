@@ -129,6 +129,7 @@ fn a_clickhouse_user_with_a_password_from_the_url_a_file_or_the_environment() {
     let ch = ClickHouse::start_with(Options {
         password: Some(PASSWORD.into()),
         tls: None,
+        ..Options::default()
     });
     let port = ch.http_port;
     let with_pw = format!("clickhouse://tally:{PASSWORD_IN_URL}@127.0.0.1:{port}/secured");
@@ -272,6 +273,7 @@ fn https_to_clickhouse_checks_the_certificate() {
     let ch = ClickHouse::start_with(Options {
         password: Some(PASSWORD.into()),
         tls: Some((cert, key)),
+        ..Options::default()
     });
     let port = ch.https_port.unwrap();
     let base = format!("clickhouse+https://tally:{PASSWORD_IN_URL}@127.0.0.1:{port}/tls");

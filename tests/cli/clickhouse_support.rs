@@ -33,9 +33,28 @@ pub struct Options {
     pub password: Option<String>,
     /// HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// A node of a replicated cluster.
+    pub cluster: Option<Node>,
 }
 
-fn free_port() -> u16 {
+/// What a node of a replicated cluster is configured with: the cluster
+/// (`remote_servers`: one shard, every node a replica), ZooKeeper, its
+/// `{replica}` macro and its port for fetching parts.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The cluster's name.
+    pub cluster: String,
+    /// Every node's native (TCP) port, this one's included.
+    pub tcp_ports: Vec<u16>,
+    /// This node's native port (one of `tcp_ports`).
+    pub tcp_port: u16,
+    /// The ZooKeeper's client port.
+    pub zookeeper: u16,
+    /// This node's replica name.
+    pub replica: String,
+}
+
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -74,7 +93,10 @@ impl ClickHouse {
             child: None,
             dir,
             http_port: free_port(),
-            tcp_port: free_port(),
+            tcp_port: options
+                .cluster
+                .as_ref()
+                .map_or_else(free_port, |n| n.tcp_port),
             https_port: options.tls.as_ref().map(|_| free_port()),
             options,
             _tmp: Some(tmp),
@@ -109,6 +131,29 @@ impl ClickHouse {
             ),
             _ => String::new(),
         };
+        let cluster = match &self.options.cluster {
+            None => String::new(),
+            Some(n) => {
+                let replicas: String = n
+                    .tcp_ports
+                    .iter()
+                    .map(|p| format!("<replica><host>127.0.0.1</host><port>{p}</port></replica>"))
+                    .collect();
+                // A short ZooKeeper session: a killed node's replicas are
+                // seen inactive, and it can take them back, within seconds.
+                format!(
+                    "<zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node><session_timeout_ms>4000</session_timeout_ms></zookeeper>
+  <remote_servers><{name}><shard><internal_replication>true</internal_replication>{replicas}</shard></{name}></remote_servers>
+  <macros><replica>{replica}</replica></macros>
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>{inter}</interserver_http_port>",
+                    zk = n.zookeeper,
+                    name = n.cluster,
+                    replica = n.replica,
+                    inter = free_port(),
+                )
+            }
+        };
         std::fs::write(
             self.dir.join("config.xml"),
             format!(
@@ -119,6 +164,7 @@ impl ClickHouse {
   <http_port>{http}</http_port>
   <tcp_port>{tcp}</tcp_port>
   {tls}
+  {cluster}
   <path>{d}/data/</path>
   <tmp_path>{d}/data/tmp/</tmp_path>
   <user_files_path>{d}/data/user_files/</user_files_path>
@@ -277,4 +323,85 @@ pub fn shared() -> &'static ClickHouse {
 /// A fresh database name for one test.
 pub fn database(test: &str) -> String {
     format!("t_{test}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A standalone ZooKeeper (Debian's `zookeeper` package, run with `java`
+/// from a temp dir on a free loopback port), for the replicated store.
+pub struct ZooKeeper {
+    child: Child,
+    /// Its client port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl ZooKeeper {
+    /// Starts one and waits until it serves (`ruok` answers `imok`).
+    pub fn start() -> ZooKeeper {
+        let jar = "/usr/share/java/zookeeper.jar";
+        assert!(
+            Path::new(jar).exists(),
+            "{jar} is missing; `apt-get install zookeeper` (scripts/test.sh does it)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        // A short tick lets ClickHouse ask for a short session (between 2
+        // and 20 ticks), so a killed node's session ends within seconds.
+        std::fs::write(
+            d.join("zoo.cfg"),
+            format!(
+                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\nmaxClientCnxns=0\n",
+                d.join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(d.join("zookeeper.log")).unwrap();
+        let child = Command::new("java")
+            .args([
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-cp",
+                &format!("/etc/zookeeper/conf:{jar}"),
+                &format!("-Dzookeeper.log.dir={}", d.display()),
+                "-Dzookeeper.root.logger=WARN,CONSOLE",
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+            ])
+            .arg(d.join("zoo.cfg"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start ZooKeeper (java)");
+        let zk = ZooKeeper { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if zk.four_letters("ruok").as_deref() == Some("imok") {
+                return zk;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "ZooKeeper did not start: {}",
+            std::fs::read_to_string(zk.dir.path().join("zookeeper.log")).unwrap_or_default()
+        );
+    }
+
+    fn four_letters(&self, word: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(word.as_bytes()).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

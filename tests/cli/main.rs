@@ -8,6 +8,7 @@ mod audit_defects;
 mod browser;
 mod clickhouse;
 mod clickhouse_ops;
+mod clickhouse_replicated;
 mod clickhouse_support;
 mod client_files;
 mod consent;

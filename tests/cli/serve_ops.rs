@@ -405,3 +405,33 @@ fn trusted_proxies_come_from_the_environment_and_bad_ranges_are_refused() {
         "{err}"
     );
 }
+
+/// `tally serve --check URL`: the container image's health check (it has
+/// no shell or curl), which prints nothing and exits 0 only for a 200.
+#[test]
+fn serve_check_probes_a_running_server_and_fails_for_anything_but_200() {
+    let sb = Sandbox::new();
+    let server = Server::start(&sb, &[]);
+    let addr = server.addr;
+    let url = |path: &str| format!("http://{addr}{path}");
+    for path in ["/livez", "/readyz"] {
+        let out = sb.tally(&["serve", "--check", &url(path)]);
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            crate::support::text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    }
+    let out = sb.tally(&["serve", "--check", &url("/nothing-here")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::text(&out.stderr).contains("HTTP 404"));
+    drop(server);
+    // Nothing listening any more.
+    let out = sb.tally(&["serve", "--check", &url("/livez")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::text(&out.stderr).contains("is tally serve running there?"));
+    let out = sb.tally(&["serve", "--check", "https://example.invalid/livez"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::text(&out.stderr).contains("not an http:// URL"));
+}

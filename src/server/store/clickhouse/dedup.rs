@@ -6,6 +6,7 @@
 //! (`mod.rs`); the insert that calls these is `ClickHouse::ingest_group`.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::server::store::StoreError;
 use crate::server::store::clickhouse::tables::{SUMS, usage_kinds};
@@ -17,6 +18,19 @@ use crate::server::store::clickhouse::{ClickHouse, KIND_BATCH, Located, encode, 
 /// ClickHouse's default `max_query_size` of 256 KiB. (With 1,024, the
 /// lookups took over a third of the writer's time at 6,000 batches/s.)
 const LOOKUP_CHUNK: usize = 4096;
+
+/// On a cluster, batches kept for a second look at most: 20 s at 10,000
+/// batches/s, about 5 MB. Past it the oldest are dropped unchecked (a copy
+/// among them is then settled only by a later retry of the client).
+const RECHECK_MAX: usize = 200_000;
+/// How long after its insert a batch is looked up again at the earliest:
+/// a copy another node stored before this one's insert has reached this
+/// node's replication queue by then.
+const RECHECK_AFTER: Duration = Duration::from_secs(2);
+/// How often the second look runs at most.
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
+/// Lookups one second look makes at most (the writer waits for them).
+const RECHECK_CHUNKS: usize = 8;
 
 /// The marker-row lookup: a prefix of the sorting key fixed to constants,
 /// so ClickHouse finds the batch ids through the primary index.
@@ -120,11 +134,84 @@ impl ClickHouse {
         .map(drop)
     }
 
+    /// Keeps the batches of an insert for their second look (on a cluster).
+    pub(super) fn remember(&mut self, inserted: &[Located]) {
+        let now = Instant::now();
+        self.recheck
+            .extend(inserted.iter().map(|l| (now, l.clone())));
+        let over = self.recheck.len().saturating_sub(RECHECK_MAX);
+        if over > 0 {
+            self.recheck.drain(..over);
+            // Once, and again every RECHECK_MAX batches: not once an insert.
+            let before = self.dropped / RECHECK_MAX;
+            self.dropped += over;
+            if before == 0 && self.dropped == over || self.dropped / RECHECK_MAX != before {
+                eprintln!(
+                    "tally serve: {} batches so far dropped from the check for copies on other ClickHouse nodes (more than {RECHECK_MAX} waiting; is a node down?)",
+                    self.dropped
+                );
+            }
+        }
+    }
+
+    /// The second look on a cluster: once this node has fetched every part
+    /// the other nodes announced (its replication queue holds no insert),
+    /// batches inserted here at least [`RECHECK_AFTER`] ago are looked up
+    /// again, and a copy another node stored is settled like a race on one
+    /// node. While a node that announced a part is down, its parts stay in
+    /// the queue and the batches wait.
+    fn recheck(&mut self) -> Result<(), StoreError> {
+        if self.recheck.is_empty() || self.rechecked.elapsed() < RECHECK_EVERY {
+            return Ok(());
+        }
+        self.rechecked = Instant::now();
+        let pending = self.query_text(&format!(
+            "SELECT sum(inserts_in_queue) FROM system.replicas WHERE database = {} AND table = 'rows'",
+            quote(&self.url.database)
+        ))?;
+        if pending.trim() != "0" {
+            return Ok(());
+        }
+        for _ in 0..RECHECK_CHUNKS {
+            let ready = self
+                .recheck
+                .iter()
+                .take(LOOKUP_CHUNK)
+                .take_while(|(at, _)| at.elapsed() >= RECHECK_AFTER)
+                .count();
+            if ready == 0 {
+                break;
+            }
+            let due: Vec<(Instant, Located)> = self.recheck.drain(..ready).collect();
+            let result = self
+                .copies(&due.iter().map(|(_, l)| l.id.clone()).collect::<Vec<_>>())
+                .and_then(|found| {
+                    let raced: HashMap<String, Vec<(u64, String)>> =
+                        found.into_iter().filter(|(_, c)| c.len() > 1).collect();
+                    let at: HashMap<&str, &Located> =
+                        due.iter().map(|(_, l)| (l.id.as_str(), l)).collect();
+                    self.record_dups(&raced, &at)
+                });
+            if let Err(e) = result {
+                for entry in due.into_iter().rev() {
+                    self.recheck.push_front(entry);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Runs the check for concurrent copies still due: after each insert,
     /// and again when the writer is idle if it failed (ClickHouse down, the
     /// ids stay due). A copy it never settles is settled by the client's
     /// next retry, which finds both.
     pub fn settle(&mut self) {
+        if let Err(e) = self.recheck() {
+            eprintln!(
+                "tally serve: looking for copies of recent batches on other ClickHouse nodes failed (tried again in a second): {e}"
+            );
+        }
         if let Err(e) = self.repair() {
             eprintln!(
                 "tally serve: completing the aggregates of a failed insert failed (retried before the next insert): {e}"

@@ -31,12 +31,19 @@
 //! subtracts. Either way a report counts a batch once, whichever replica a
 //! retry reached.
 //!
+//! On a cluster (`?cluster=NAME`, `tables.rs`) a copy can also hide in a
+//! part another node stored and this one has not fetched yet: a client
+//! whose replica's node died after storing its batch retries on a replica
+//! of another node. Each writer keeps the batches it inserted and looks
+//! them up again once its node has fetched every part the others
+//! announced (`dedup.rs`).
+//!
 //! Partitions are calendar months of receipt (`received`), one per insert;
 //! retention drops whole partitions past `--retention-days`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tally_telemetry::schema::Date;
 
@@ -92,13 +99,24 @@ pub struct ClickHouse {
     /// Inserts that failed, (tag, day received, repairs tried): ClickHouse
     /// may have stored the rows and not every view's share (`tables.rs`);
     /// checked and completed before the next insert.
-    failed: Vec<(u64, Date, u32)>,
+    failed: Vec<(u64, Date, u32, Instant)>,
+    /// On a cluster: batches inserted here, with when, whose copies another
+    /// node may hold in a part this node has not fetched yet (`dedup.rs`,
+    /// [`ClickHouse::recheck`]).
+    recheck: VecDeque<(Instant, Located)>,
+    /// When the recheck last ran.
+    rechecked: Instant,
+    /// Batches dropped from `recheck` unchecked, for the warning.
+    dropped: usize,
 }
 
 /// Failed inserts remembered at most (one a second for an hour).
 const MAX_FAILED: usize = 3600;
-/// Attempts at completing one failed insert while ClickHouse answers.
-const MAX_REPAIRS: u32 = 20;
+/// Attempts at completing one failed insert while ClickHouse answers, at
+/// least [`REPAIR_SPACING`] apart: a minute at least.
+const MAX_REPAIRS: u32 = 60;
+/// Time between two counted repair attempts.
+const REPAIR_SPACING: Duration = Duration::from_secs(1);
 
 /// A batch id with where its summed rows are: its app and days (the
 /// sorting key's prefix), so a copy's rows are found without a full scan.
@@ -175,6 +193,9 @@ impl ClickHouse {
             tls,
             unchecked: Vec::new(),
             failed: Vec::new(),
+            recheck: VecDeque::new(),
+            rechecked: Instant::now(),
+            dropped: 0,
         })
     }
 
@@ -221,6 +242,9 @@ impl ClickHouse {
             reader: self.reader.clone(),
             unchecked: Vec::new(),
             failed: Vec::new(),
+            recheck: VecDeque::new(),
+            rechecked: Instant::now(),
+            dropped: 0,
         }
     }
 
@@ -244,7 +268,7 @@ impl ClickHouse {
         &self.url.database
     }
 
-    fn error(&self, message: impl Into<String>) -> StoreError {
+    pub(super) fn error(&self, message: impl Into<String>) -> StoreError {
         StoreError::ClickHouse {
             url: self.url.to_string(),
             message: message.into(),
@@ -331,7 +355,7 @@ impl ClickHouse {
     /// stored the rows anyway (see `tables.rs`). An insert still running
     /// (a timeout on tally's side) is left for the next call.
     fn repair(&mut self) -> Result<(), StoreError> {
-        while let Some(&(tag, received, _)) = self.failed.first() {
+        while let Some(&(tag, received, _, _)) = self.failed.first() {
             let running = self.query_text(&format!(
                 "SELECT count() FROM system.processes WHERE query_id = {}",
                 quote(&insert_id(tag))
@@ -342,8 +366,16 @@ impl ClickHouse {
             // ClickHouse answers; a repair that still fails this often is
             // given up rather than block every insert after it.
             if let Err(e) = repair_group(self, tag, received) {
-                self.failed[0].2 += 1;
-                if self.failed[0].2 < MAX_REPAIRS {
+                // Attempts count a second apart at most: a replica that
+                // just restarted refuses writes (read-only) until its old
+                // ZooKeeper session ends, and a burst of retried batches
+                // must not use up the attempts in that time.
+                let (_, _, tried, last) = &mut self.failed[0];
+                if last.elapsed() >= REPAIR_SPACING {
+                    *tried += 1;
+                    *last = Instant::now();
+                }
+                if *tried < MAX_REPAIRS {
                     return Err(e);
                 }
                 eprintln!(
@@ -454,7 +486,10 @@ impl ClickHouse {
             if self.failed.len() >= MAX_FAILED {
                 self.failed.remove(0);
             }
-            self.failed.push((seq_base, received, 0));
+            let counted = Instant::now()
+                .checked_sub(REPAIR_SPACING)
+                .unwrap_or_else(Instant::now);
+            self.failed.push((seq_base, received, 0, counted));
             return Err(e);
         }
         // Acknowledged. Another replica may have stored the same batch in the
@@ -462,6 +497,9 @@ impl ClickHouse {
         // so whichever looks second sees both copies, and once both have
         // answered the copy is settled. If the look fails, the next
         // group's lookup (or the writer's idle time) repeats it.
+        if self.url.cluster.is_some() {
+            self.remember(&inserted);
+        }
         self.unchecked = inserted;
         self.settle();
         Ok(outcomes)

@@ -44,6 +44,20 @@
 //!
 //! Every table is partitioned by month of receipt, so retention drops the
 //! same partitions everywhere.
+//!
+//! Replicated (`?cluster=NAME`): every table is the `Replicated…` variant
+//! of its engine, registered in ZooKeeper under
+//! `/clickhouse/tables/tally/NAME/DATABASE/TABLE` with the node's
+//! `{replica}` macro as its replica name. Each `tally serve` creates the
+//! tables on the node it writes to, not `ON CLUSTER`: a distributed DDL
+//! waits for every node (180 s by default) and a node that is down would
+//! keep every replica from starting; a node that comes back, or is added,
+//! gets its tables when a `tally serve` pointed at it starts, and fetches
+//! their data from the others. The views run on the node an insert reaches
+//! and their tables replicate like `rows`, so every node holds the same
+//! aggregates. Each insert's view blocks carry its marker row, so
+//! ClickHouse's deduplication of identical replicated blocks never drops
+//! one insert's aggregates as a copy of another's.
 
 use tally_telemetry::schema::Date;
 
@@ -112,10 +126,47 @@ fn envelope_select(db: &str, filter: &str) -> String {
     )
 }
 
+/// The engine clause of `table`: `kind` (a MergeTree family engine), or
+/// its replicated variant on a cluster.
+fn engine(ch: &ClickHouse, table: &str, kind: &str) -> String {
+    match &ch.url().cluster {
+        None => format!("{kind}()"),
+        Some(cluster) => format!(
+            "Replicated{kind}('/clickhouse/tables/tally/{cluster}/{}/{table}', '{{replica}}')",
+            ch.database()
+        ),
+    }
+}
+
+/// On a cluster: that ClickHouse knows the cluster and defines the
+/// `{replica}` macro the replicated tables are named by, with what to do
+/// if not.
+fn check_cluster(ch: &ClickHouse, cluster: &str) -> Result<(), StoreError> {
+    let known = ch.query_text(&format!(
+        "SELECT count() FROM system.clusters WHERE cluster = {}",
+        quote(cluster)
+    ))?;
+    if known.trim() == "0" {
+        return Err(ch.error(format!(
+            "this ClickHouse has no cluster {cluster:?} in its remote_servers; name one of its clusters in ?cluster= or add it to the server's config"
+        )));
+    }
+    let macros = ch.query_text("SELECT count() FROM system.macros WHERE macro = 'replica'")?;
+    if macros.trim() == "0" {
+        return Err(ch.error(
+            "this ClickHouse defines no {replica} macro, which names its replica of tally's tables; add <macros><replica>NAME</replica></macros>, a name unique in the cluster, to its config",
+        ));
+    }
+    Ok(())
+}
+
 /// Creates the database, the tables and the views if missing. A store made
 /// before the views existed has its aggregates built once from `rows`.
 pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
     let db = ch.database();
+    if let Some(cluster) = &ch.url().cluster {
+        check_cluster(ch, cluster)?;
+    }
     ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
     ch.execute(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.rows (
@@ -135,18 +186,20 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
             os String,
             arch String,
             ci UInt8
-        ) ENGINE = MergeTree()
+        ) ENGINE = {}
         PARTITION BY toYYYYMM(received)
-        ORDER BY (kind, app, day, name, variant, class, machine, batch_id)"
+        ORDER BY (kind, app, day, name, variant, class, machine, batch_id)",
+        engine(ch, "rows", "MergeTree")
     ))?;
     ch.execute(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.dups (
             received Date,
             batch_id UUID,
             seq UInt64
-        ) ENGINE = ReplacingMergeTree()
+        ) ENGINE = {}
         PARTITION BY toYYYYMM(received)
-        ORDER BY (batch_id, seq)"
+        ORDER BY (batch_id, seq)",
+        engine(ch, "dups", "ReplacingMergeTree")
     ))?;
     ch.execute(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.dup_rows (
@@ -161,10 +214,27 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
             class String,
             count UInt64,
             l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64
-        ) ENGINE = ReplacingMergeTree()
+        ) ENGINE = {}
         PARTITION BY toYYYYMM(received)
-        ORDER BY (batch_id, seq, kind, app, day, name, variant, class)"
+        ORDER BY (batch_id, seq, kind, app, day, name, variant, class)",
+        engine(ch, "dup_rows", "ReplacingMergeTree")
     ))?;
+    let engine_now = ch.query_text(&format!(
+        "SELECT engine FROM system.tables WHERE database = {} AND name = 'rows'",
+        quote(db)
+    ))?;
+    let replicated = engine_now.trim().starts_with("Replicated");
+    if replicated != ch.url().cluster.is_some() {
+        return Err(ch.error(if replicated {
+            format!(
+                "database {db} holds replicated tables; add ?cluster=NAME (the cluster they were made on) to the store URL"
+            )
+        } else {
+            format!(
+                "database {db} holds tables of a single node, which cannot be replicated in place; use a new database for ?cluster= and copy the data with INSERT … SELECT"
+            )
+        }));
+    }
     let existed = ch
         .query_text(&format!("EXISTS TABLE {db}.usage_agg"))?
         .trim()
@@ -180,9 +250,10 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
             class String,
             count UInt64,
             l0 UInt64, l1 UInt64, l2 UInt64, l3 UInt64, l4 UInt64, l5 UInt64, l6 UInt64
-        ) ENGINE = SummingMergeTree()
+        ) ENGINE = {}
         PARTITION BY toYYYYMM(received)
-        ORDER BY (kind, app, day, name, variant, class)"
+        ORDER BY (kind, app, day, name, variant, class)",
+        engine(ch, "usage_agg", "SummingMergeTree")
     ))?;
     ch.execute(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.machines_agg (
@@ -193,9 +264,10 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
             name String,
             label_variant String,
             machines AggregateFunction(uniqCombined(12), UInt64)
-        ) ENGINE = AggregatingMergeTree()
+        ) ENGINE = {}
         PARTITION BY toYYYYMM(received)
-        ORDER BY (kind, app, day, name, label_variant)"
+        ORDER BY (kind, app, day, name, label_variant)",
+        engine(ch, "machines_agg", "AggregatingMergeTree")
     ))?;
     ch.execute(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.envelope_agg (
@@ -207,9 +279,10 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
             arch String,
             ci UInt8,
             machines AggregateFunction(uniqCombined(12), UInt64)
-        ) ENGINE = AggregatingMergeTree()
+        ) ENGINE = {}
         PARTITION BY toYYYYMM(received)
-        ORDER BY (app, day, version, os, arch, ci)"
+        ORDER BY (app, day, version, os, arch, ci)",
+        engine(ch, "envelope_agg", "AggregatingMergeTree")
     ))?;
     // The views exist only once their tables do; rows inserted from then
     // on are aggregated by ClickHouse as part of the insert.
@@ -225,7 +298,9 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.envelope_view TO {db}.envelope_agg AS {}",
         envelope_select(db, "")
     ))?;
-    if !existed {
+    // (A replicated store always had its views: its aggregates replicate,
+    // and building them again on a new node would count everything twice.)
+    if !existed && ch.url().cluster.is_none() {
         // A store from before the views: aggregate what it holds, leaving
         // out copies already recorded as duplicates. (Upgrade with the
         // other replicas stopped: rows they insert between the view's

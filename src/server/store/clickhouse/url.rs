@@ -1,5 +1,5 @@
 //! The ClickHouse store's address,
-//! `clickhouse[+https]://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?ca=PATH]`,
+//! `clickhouse[+https]://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?ca=PATH][&cluster=NAME]`,
 //! and the quoting of values spliced into SQL (18.16 has no query
 //! parameters). The password never leaves this value in text: the URL
 //! displays and debugs as `USER:***@…`, and a URL that does not parse is
@@ -49,6 +49,10 @@ pub struct ClickHouseUrl {
     /// A PEM file of the certificate authorities to trust for HTTPS instead
     /// of the public roots (`?ca=PATH`).
     pub ca: Option<PathBuf>,
+    /// The ClickHouse cluster (`?cluster=NAME`, a name from the servers'
+    /// `remote_servers`) whose nodes replicate tally's tables through
+    /// ZooKeeper: the tables are `Replicated…MergeTree`s (`tables.rs`).
+    pub cluster: Option<String>,
 }
 
 impl fmt::Display for ClickHouseUrl {
@@ -72,8 +76,13 @@ impl fmt::Display for ClickHouseUrl {
             self.host.clone()
         };
         write!(f, "{host}:{}/{}", self.port, self.database)?;
+        let mut sep = '?';
         if let Some(ca) = &self.ca {
-            write!(f, "?ca={}", ca.display())?;
+            write!(f, "{sep}ca={}", ca.display())?;
+            sep = '&';
+        }
+        if let Some(c) = &self.cluster {
+            write!(f, "{sep}cluster={c}")?;
         }
         Ok(())
     }
@@ -121,7 +130,7 @@ impl FromStr for ClickHouseUrl {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "{:?} is not a ClickHouse store URL ({why}); expected clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE or clickhouse+https://…",
+                "{:?} is not a ClickHouse store URL ({why}); expected clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?cluster=NAME] or clickhouse+https://…",
                 redact(s)
             )
         };
@@ -188,6 +197,7 @@ impl FromStr for ClickHouseUrl {
             return Err(bad("the database name may hold only letters, digits and _"));
         }
         let mut ca = None;
+        let mut cluster = None;
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
                 Some(("ca", v)) if https && !v.is_empty() => {
@@ -196,7 +206,18 @@ impl FromStr for ClickHouseUrl {
                     ));
                 }
                 Some(("ca", _)) => return Err(bad("?ca=PATH needs clickhouse+https://")),
-                _ => return Err(bad("the only parameter is ?ca=PATH")),
+                // Spliced into SQL and a ZooKeeper path, like the database.
+                Some(("cluster", v))
+                    if !v.is_empty()
+                        && v.len() <= 64
+                        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    cluster = Some(v.to_owned());
+                }
+                Some(("cluster", _)) => {
+                    return Err(bad("the cluster name may hold only letters, digits and _"));
+                }
+                _ => return Err(bad("the parameters are ?ca=PATH and ?cluster=NAME")),
             }
         }
         Ok(ClickHouseUrl {
@@ -207,6 +228,7 @@ impl FromStr for ClickHouseUrl {
             user,
             password,
             ca,
+            cluster,
         })
     }
 }
@@ -288,6 +310,30 @@ mod tests {
             "clickhouse://u:***@h:1/db"
         );
         assert_eq!(redact("sqlite:/a@b"), "sqlite:/a@b");
+    }
+
+    #[test]
+    fn a_cluster_name_parses_and_refuses_what_would_reach_sql() {
+        let u: ClickHouseUrl = "clickhouse://ch1:8123/tally?cluster=tally_2"
+            .parse()
+            .unwrap();
+        assert_eq!(u.cluster.as_deref(), Some("tally_2"));
+        assert_eq!(u.to_string(), "clickhouse://ch1:8123/tally?cluster=tally_2");
+        let t: ClickHouseUrl = "clickhouse+https://h/db?ca=/ca.pem&cluster=c"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            t.to_string(),
+            "clickhouse+https://h:8443/db?ca=/ca.pem&cluster=c"
+        );
+        for bad in [
+            "clickhouse://h:1/db?cluster=",
+            "clickhouse://h:1/db?cluster=a'b",
+            "clickhouse://h:1/db?cluster=a/b",
+            "clickhouse://h:1/db?clusters=a",
+        ] {
+            assert!(bad.parse::<ClickHouseUrl>().is_err(), "{bad}");
+        }
     }
 
     #[test]
