@@ -14,7 +14,7 @@ impl Builder {
     /// code means by convention (0 success, 2 usage error, 129/130/143
     /// interrupted, anything else failure): a search tool whose "no match"
     /// exits 1 declares `.outcome_for_exit(1, CommandOutcome::Success)`.
-    /// Used by [`Telemetry::finish`]; listed in the host's TELEMETRY.md.
+    /// Used by [`Telemetry::finish`](crate::Telemetry::finish); listed in the host's TELEMETRY.md.
     pub fn outcome_for_exit(mut self, code: i32, outcome: CommandOutcome) -> Self {
         self.app.declared.exit_outcomes.push((code, outcome));
         self
