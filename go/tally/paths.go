@@ -16,6 +16,9 @@ type Paths struct {
 	StateDir string
 	// PolicyFile is the system policy file (may not exist).
 	PolicyFile string
+	// IgnoredPolicyFile is the shared /etc/tally/<app>.toml when the file
+	// under the app's own name exists too (only the latter is read).
+	IgnoredPolicyFile string
 	// ExtraPolicyFile is named by <PREFIX>_POLICY_FILE; it may only restrict.
 	ExtraPolicyFile string
 }
@@ -92,10 +95,14 @@ func resolvePaths(o *Options, e env) Paths {
 	}
 	p.PolicyFile = o.PolicyFile
 	if p.PolicyFile == "" {
-		p.PolicyFile = defaultPolicyDir() + o.Name + ".toml"
+		root := defaultPolicyRoot()
+		if v, ok := testHookVar(e, o.EnvPrefix+"_TELEMETRY_TEST_SYSTEM_POLICY_ROOT"); ok {
+			root = v
+		}
+		p.PolicyFile, p.IgnoredPolicyFile = systemPolicyFile(root, o.Name)
 	}
 	if v, ok := testHookVar(e, o.EnvPrefix+"_TELEMETRY_TEST_SYSTEM_POLICY_FILE"); ok {
-		p.PolicyFile = v
+		p.PolicyFile, p.IgnoredPolicyFile = v, ""
 	}
 	if v, ok := e.nonEmpty(o.EnvPrefix + "_POLICY_FILE"); ok {
 		p.ExtraPolicyFile = v
@@ -103,11 +110,34 @@ func resolvePaths(o *Options, e env) Paths {
 	return p
 }
 
-func defaultPolicyDir() string {
+// systemPolicyFile picks the administrator's file as the Rust library does:
+// the one under the app's own name (<root>/<app>/telemetry.toml) where an
+// administrator looks first, else the shared one of earlier versions
+// (<root>/tally/<app>.toml). The first that exists applies on its own; when
+// both exist the shared one is returned as ignored, so status can say so.
+// A link counts as there: reading it decides (a dangling one is
+// unreadable, which means off).
+func systemPolicyFile(root, name string) (file, ignored string) {
+	own := filepath.Join(root, name, "telemetry.toml")
+	shared := filepath.Join(root, "tally", name+".toml")
+	there := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	switch {
+	case there(own) && there(shared):
+		return own, shared
+	case there(shared):
+		return shared, ""
+	default:
+		return own, ""
+	}
+}
+
+// defaultPolicyRoot is the folder that holds administrators' files: /etc on
+// Unix (macOS included), ProgramData on Windows.
+func defaultPolicyRoot() string {
 	if runtime.GOOS == "windows" {
 		if pd := os.Getenv("ProgramData"); pd != "" {
-			return filepath.Join(pd, "tally") + string(filepath.Separator)
+			return pd
 		}
 	}
-	return "/etc/tally/"
+	return "/etc"
 }

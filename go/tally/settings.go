@@ -26,7 +26,8 @@ type Options struct {
 	// (https://collector.example/v1/batch); the policy file, the
 	// <PREFIX>_TELEMETRY_ENDPOINT variable and the consent file win over it.
 	Endpoint string
-	// PolicyFile overrides /etc/tally/<name>.toml.
+	// PolicyFile overrides the system policy file (/etc/<name>/telemetry.toml,
+	// else /etc/tally/<name>.toml).
 	PolicyFile string
 	// Command is the name of the host's subcommand holding status|on|off
 	// ("telemetry" when empty), for the texts that tell users what to run.
@@ -104,6 +105,9 @@ func resolveSettings(o Options, e env, paths Paths) *settings {
 		} else {
 			s.warnings = append(s.warnings, idVar+" is not a UUID (8-4-4-4-12 hex digits) and is ignored")
 		}
+	}
+	if paths.IgnoredPolicyFile != "" {
+		s.warnings = append(s.warnings, paths.IgnoredPolicyFile+" is not read: "+paths.PolicyFile+" exists, and the policy file under the application's own name takes precedence; merge the two into it")
 	}
 	s.rotation = stricterRotation(strings.ToLower(strings.TrimSpace(o.RotateMachineID)), s.policy.Rotation)
 	s.flushEvery = defaultFlushInterval
