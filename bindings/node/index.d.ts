@@ -16,7 +16,7 @@ export interface Options {
   endpoint?: string
   /** Where users read what is collected. */
   docsUrl?: string
-  /** The system policy file. Default /etc/tally/<name>.toml. */
+  /** The system policy file. Default /etc/<name>/telemetry.toml, else /etc/tally/<name>.toml. */
   policyFile?: string
   /** `--no-telemetry` was given on this run. */
   noTelemetry?: boolean

@@ -58,7 +58,7 @@ pub struct Options {
     pub endpoint: Option<String>,
     /// Where users read what is collected.
     pub docs_url: Option<String>,
-    /// The system policy file (default `/etc/tally/<name>.toml`).
+    /// The system policy file (default `/etc/<name>/telemetry.toml`, else `/etc/tally/<name>.toml`).
     pub policy_file: Option<String>,
     /// `--no-telemetry` was given on this run.
     pub no_telemetry: Option<bool>,
