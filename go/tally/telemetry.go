@@ -18,6 +18,7 @@ type Telemetry struct {
 
 	mu          sync.Mutex
 	closed      bool
+	managing    bool
 	generation  string
 	noticeShown bool
 	helper      *os.Process
@@ -176,7 +177,7 @@ func (t *Telemetry) Close() error {
 	}
 	t.closed = true
 	err := t.persist(true)
-	if t.s != nil && t.rec.enabled.Load() {
+	if t.s != nil && t.rec.enabled.Load() && !t.managing {
 		func() {
 			defer func() { _ = recover() }()
 			t.startHelper()
@@ -184,6 +185,19 @@ func (t *Telemetry) Close() error {
 	}
 	t.rec.enabled.Store(false)
 	return err
+}
+
+// ManagementRun marks this run as one of the telemetry commands (status,
+// on, off, log, ...): Close then starts no delivery helper, as a Rust
+// host's `telemetry …` runs start none (`flush` sends in the foreground;
+// the others only look or change the choice). The cobra adapter calls it.
+func (t *Telemetry) ManagementRun() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.managing = true
+	t.mu.Unlock()
 }
 
 // Exit counts the open run with the outcome of code, closes telemetry and

@@ -50,7 +50,11 @@ func isManage(path string) bool {
 // Hook returns a pre-run function that counts the command path.
 func Hook(t *tally.Telemetry) func(cmd *cobra.Command, args []string) {
 	return func(cmd *cobra.Command, _ []string) {
-		if p := CommandPath(cmd); p != "" && !isManage(p) {
+		switch p := CommandPath(cmd); {
+		case p == "":
+		case isManage(p):
+			t.ManagementRun()
+		default:
 			t.RecordCommand(p)
 		}
 	}

@@ -59,6 +59,16 @@ func newUser(t *testing.T, extra ...string) *user {
 	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "LANG=C",
 		"THV_TELEMETRY_TEST_SYSTEM_POLICY_FILE=" + filepath.Join(home, "no-policy.toml"),
 		"MCPSERVER_TELEMETRY_TEST_SYSTEM_POLICY_FILE=" + filepath.Join(home, "no-policy.toml")}
+	// Registered after TempDir's own cleanup, so it runs first: a helper
+	// still delivering holds send.lock and writes under HOME until it exits.
+	t.Cleanup(func() {
+		for _, app := range []string{"thv", "mcpserver"} {
+			lock := filepath.Join(home, ".local/state", app, "send.lock")
+			for end := time.Now().Add(15 * time.Second); !lockFree(lock) && time.Now().Before(end); {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
 	return &user{t, home, append(env, extra...)}
 }
 
@@ -479,5 +489,29 @@ func TestSharesFilesWithTheRustLibrary(t *testing.T) {
 	rustShow := rust(day2, "telemetry", "show")
 	if !strings.Contains(rustShow, "build") || !strings.Contains(rustShow, "report") {
 		t.Errorf("the Rust host's pending batch: %s", rustShow)
+	}
+}
+
+// A `telemetry …` run starts no delivery helper, as a Rust host's do not:
+// with a completed day waiting, `thv telemetry status` sends nothing, and
+// the next ordinary command delivers it.
+func TestTelemetryCommandsStartNoHelper(t *testing.T) {
+	srv := startServe(t)
+	u := newUser(t, "THV_TELEMETRY_ENDPOINT="+srv.url)
+	day1 := []string{"THV_TELEMETRY_NOW=2026-11-19T10:00:00Z"}
+	day2 := []string{"THV_TELEMETRY_NOW=2026-11-20T09:00:00Z"}
+	u.run(day1, "thv", "list")
+	u.run(day1, "thv", "list")
+	u.run(day2, "thv", "telemetry", "status")
+	lock := filepath.Join(u.home, ".local/state/thv/send.lock")
+	time.Sleep(500 * time.Millisecond)
+	if srv.sent() != "" || !lockFree(lock) {
+		t.Fatalf("a telemetry status run started a delivery: sent %q", srv.sent())
+	}
+	u.run(day2, "thv", "list")
+	ledger := filepath.Join(u.home, ".local/state/thv/sent.jsonl")
+	waitFor(t, "the ledger", func() bool { b, _ := os.ReadFile(ledger); return strings.Contains(string(b), `"result":"sent"`) })
+	if !strings.Contains(srv.sent(), `"command":"list"`) {
+		t.Fatalf("the next run did not deliver: %q", srv.sent())
 	}
 }
