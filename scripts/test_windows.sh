@@ -113,7 +113,7 @@ echo "== telemetry status / off / on"
 host $D1 telemetry status
 if [[ $rc == 0 ]] && grep -q "^Telemetry for host: enabled" "$work/out.txt" &&
     grep -q 'state dir: *C:\\users\\.*\\AppData\\Local\\host\\data' "$work/out.txt" &&
-    grep -q 'policy: *C:\\ProgramData\\tally\\host.toml' "$work/out.txt"; then
+    grep -q 'policy: *C:\\ProgramData\\host\\telemetry.toml' "$work/out.txt"; then
     pass "status: enabled by default; state in %LOCALAPPDATA%, policy in %ProgramData%"
 else
     fail "status: rc=$rc"

@@ -395,12 +395,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), File
         // Over an existing file too, on every platform: on Windows std
         // renames with MoveFileExW(MOVEFILE_REPLACE_EXISTING), retrying as
         // FileRenameInfoEx with FILE_RENAME_FLAG_REPLACE_IF_EXISTS.
-        fs::rename(&tmp, path).map_err(|e| FileError::io("replacing", path, e))
+        fs::rename(&tmp, path)
+            .or_else(|e| rename_again(&tmp, path, e))
+            .map_err(|e| FileError::io("replacing", path, e))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Windows refuses to replace a file that another process has open
+/// ("access denied"), and every command's start reads the spool's head
+/// without the lock (`spool::head_due`) for a few microseconds: where the
+/// rename met such a reader (four runs at once under Wine did), it is tried
+/// again for at most about 100 ms.
+#[cfg(windows)]
+fn rename_again(tmp: &Path, path: &Path, first: std::io::Error) -> std::io::Result<()> {
+    let mut err = first;
+    for _ in 0..20 {
+        if err.kind() != std::io::ErrorKind::PermissionDenied {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        match fs::rename(tmp, path) {
+            Ok(()) => return Ok(()),
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
+}
+
+/// Elsewhere a rename replaces a file whoever has it open.
+#[cfg(not(windows))]
+fn rename_again(_tmp: &Path, _path: &Path, first: std::io::Error) -> std::io::Result<()> {
+    Err(first)
 }
 
 /// Removes a file if it exists. Never follows a symlink: a link is removed
