@@ -26,7 +26,14 @@
 //! An idle connection whose whole request head already waits unread in its
 //! socket is also passed over, while the server gets to it: a peek
 //! (`MSG_PEEK`, nothing consumed) for the blank line that ends a request
-//! head. A connection trickling its headers never has one.
+//! head. A connection trickling its headers never has one. What a peek finds
+//! is remembered (the slot becomes *unread* until the server reads the
+//! request), so a loaded server that is behind on a crowd's reconnects does
+//! not peek at the same few again and cut off the next one in line, a
+//! legitimate newcomer among them. At most [`MAX_PEEKS`] peeks are made per
+//! admission; when no slot can be had while requests wait unread, the
+//! accept loop pauses for the server to catch up (a bounded wait, during
+//! which newcomers queue in the kernel's backlog) before it answers 503.
 //!
 //! A source is the peer's address (an IPv6 address's /64), reduced in
 //! memory to a keyed hash with a per-process random key: it is never
@@ -38,7 +45,7 @@ use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -49,6 +56,9 @@ pub(crate) enum Phase {
     KeptAlive,
     /// No request read yet: a new connection, or one trickling headers.
     Idle,
+    /// Idle, and a peek found a whole request head waiting unread: it is
+    /// the server that is behind, not the client. Never cut off.
+    Unread,
     /// A request's headers are in; its body is still arriving.
     Receiving,
     /// The request is being validated, stored or answered.
@@ -113,37 +123,42 @@ impl Table {
     }
 
     /// The connection to cut off: the longest kept alive, else the oldest of
-    /// the idle and receiving ones (an idle one passed over while its request
-    /// head waits unread), among `source`'s connections when given. `None`
-    /// when every candidate is working, or idle with its request waiting (the
-    /// newcomer is then refused rather than a waiting request cut off).
-    fn victim(&self, source: Option<u64>) -> Option<u64> {
+    /// the idle and receiving ones, among `source`'s connections when given.
+    /// An idle one is peeked at first, and marked unread (and passed over)
+    /// if its request head waits in its socket. `None` when every candidate
+    /// is working or unread, or when [`MAX_PEEKS`] peeks all found a request
+    /// waiting: the newcomer is then refused rather than a request cut off.
+    fn victim(&mut self, source: Option<u64>) -> Option<u64> {
         // Repeated scans rather than a sort: the common case is one scan
         // (the oldest candidate goes), and nothing is allocated per admission.
-        let mut spared = [0u64; MAX_PEEKS];
-        let mut n = 0;
+        let mut peeks = 0;
         loop {
             let (&id, slot) = self
                 .conns
-                .iter()
-                .filter(|(id, s)| {
-                    s.phase != Phase::Working
+                .iter_mut()
+                .filter(|(_, s)| {
+                    !matches!(s.phase, Phase::Working | Phase::Unread)
                         && source.is_none_or(|src| s.source == src)
-                        && !spared[..n].contains(id)
                 })
                 .min_by_key(|(id, s)| (s.phase != Phase::KeptAlive, s.since, **id))?;
-            if let (Phase::Idle, Some(fd)) = (slot.phase, slot.fd)
-                && n < MAX_PEEKS
-                && request_waiting(fd)
-            {
-                spared[n] = id;
-                n += 1;
-                continue;
+            let (Phase::Idle, Some(fd)) = (slot.phase, slot.fd) else {
+                return Some(id);
+            };
+            if peeks == MAX_PEEKS {
+                return None;
             }
-            return Some(id);
+            peeks += 1;
+            if !request_waiting(fd) {
+                return Some(id);
+            }
+            slot.phase = Phase::Unread;
         }
     }
 }
+
+/// How long the accept loop waits, at most, for the server to read the
+/// requests already waiting before it refuses a newcomer.
+const BEHIND_WAIT: Duration = Duration::from_millis(250);
 
 /// The connection table.
 #[derive(Debug)]
@@ -203,8 +218,55 @@ impl Slots {
 
     /// Admits a connection from `source` on socket `fd`, cutting off another
     /// one if the table or the source's share is full; `None` when every
-    /// candidate is busy (the caller answers 503 and closes).
+    /// candidate is busy (the caller answers 503 and closes), counted as
+    /// refused.
+    #[cfg(test)]
     pub(crate) fn admit(
+        self: &Arc<Self>,
+        source: u64,
+        now: Instant,
+        fd: Option<RawFd>,
+    ) -> Option<Held> {
+        let held = self.try_admit(source, now, fd);
+        if held.is_none() {
+            self.count_refused();
+        }
+        held
+    }
+
+    /// Admits a connection; while no slot can be had only because requests wait
+    /// unread (the server is behind on a storm of reconnects), waits for it to
+    /// read them, up to [`BEHIND_WAIT`]. Accepting no one meanwhile is the
+    /// backpressure: refusing at once would turn away a legitimate client that
+    /// is only as new as the crowd, and shedding would cut off a request that
+    /// already arrived.
+    pub(crate) async fn admit_or_wait(self: &Arc<Self>, source: u64, fd: RawFd) -> Option<Held> {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(held) = self.try_admit(source, Instant::now(), Some(fd)) {
+                return Some(held);
+            }
+            if !self.behind() || start.elapsed() >= BEHIND_WAIT {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Counts a connection answered 503 because no slot could be had.
+    pub(crate) fn count_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether some connection's request waits unread: the server is behind,
+    /// and a slot frees up as soon as it catches up (see `serve`).
+    pub(crate) fn behind(&self) -> bool {
+        self.lock().conns.values().any(|s| s.phase == Phase::Unread)
+    }
+
+    /// [`Slots::admit`] without counting a refusal, for a caller that may
+    /// try again.
+    pub(crate) fn try_admit(
         self: &Arc<Self>,
         source: u64,
         now: Instant,
@@ -216,10 +278,7 @@ impl Slots {
             // Over its share, a source makes room among its own
             // connections; otherwise anyone's oldest idle one goes.
             let scope = (own >= self.max_per_source).then_some(source);
-            let Some(victim) = t.victim(scope) else {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
-            };
+            let victim = t.victim(scope)?;
             if let Some(slot) = t.remove(victim) {
                 // notify_one keeps a permit, so the victim's task sees it
                 // even if it is not waiting yet.
@@ -390,201 +449,5 @@ pub(crate) fn raise_fd_limit(wanted: u64) -> Option<(u64, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn a_full_table_sheds_the_oldest_idle_or_receiving_never_working() {
-        let slots = Slots::new(4, 4);
-        let a = slots.admit(1, Instant::now(), None).unwrap();
-        a.set(Phase::Working);
-        let b = slots.admit(1, Instant::now(), None).unwrap();
-        b.set(Phase::Receiving);
-        std::thread::sleep(Duration::from_millis(2));
-        let c = slots.admit(1, Instant::now(), None).unwrap();
-        let c2 = slots.admit(1, Instant::now(), None).unwrap();
-        c2.set(Phase::Receiving);
-        // b has been receiving longer than c has been idle: b goes, though
-        // a is older still (working).
-        let d = slots.admit(2, Instant::now(), None).unwrap();
-        assert_eq!(slots.open(), 4);
-        assert!(futures_ready(&b), "b was told to close");
-        assert!(!futures_ready(&c) && !futures_ready(&c2));
-        d.set(Phase::Working);
-        // c is now the oldest not working, then c2.
-        let e = slots.admit(3, Instant::now(), None).unwrap();
-        assert!(futures_ready(&c));
-        e.set(Phase::Working);
-        let f = slots.admit(3, Instant::now(), None).unwrap();
-        assert!(futures_ready(&c2));
-        f.set(Phase::Working);
-        assert!(
-            slots.admit(4, Instant::now(), None).is_none(),
-            "every slot working: refused, not shed"
-        );
-        assert_eq!(slots.shed.load(Ordering::Relaxed), 3);
-        assert_eq!(slots.refused.load(Ordering::Relaxed), 1);
-        drop(a);
-        assert_eq!(slots.open(), 3);
-        drop(c);
-        assert_eq!(slots.open(), 3, "a shed slot is not freed twice");
-    }
-
-    /// Under a crowd of keep-alive connections that reconnect as fast as
-    /// they are shed, a legitimate newcomer on a loaded server was shed
-    /// before its request was read, and got no answer.
-    #[test]
-    fn a_newcomer_not_read_yet_outlives_kept_alive_connections() {
-        let slots = Slots::new(3, 3);
-        let t0 = Instant::now();
-        let newcomer = slots.admit(1, t0, None).unwrap();
-        let crowd: Vec<Held> = (1..=2)
-            .map(|i| {
-                let h = slots.admit(1, t0 + Duration::from_millis(i), None).unwrap();
-                h.set(Phase::KeptAlive);
-                h
-            })
-            .collect();
-        // Any number of reconnects, each newer than the newcomer, take the
-        // kept-alive slots and leave the newcomer be.
-        let mut held = Vec::new();
-        for i in 0..10 {
-            let h = slots
-                .admit(1, t0 + Duration::from_millis(10 + i), None)
-                .unwrap();
-            h.set(Phase::KeptAlive);
-            held.push(h);
-        }
-        assert!(!futures_ready(&newcomer), "the newcomer was shed");
-        assert!(crowd.iter().all(futures_ready));
-        assert_eq!(slots.open(), 3);
-    }
-
-    /// A connected pair on loopback: the client after it wrote `sent`, and
-    /// the server's side once those bytes are in its socket.
-    fn pair(
-        listener: &std::net::TcpListener,
-        sent: &[u8],
-    ) -> (std::net::TcpStream, std::net::TcpStream) {
-        use std::io::Write;
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        client.write_all(sent).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 1];
-        server.peek(&mut buf).unwrap();
-        (client, server)
-    }
-
-    const REQUEST: &[u8] = b"POST /v1/batch HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
-    const TRICKLE: &[u8] = b"POST /v1/batch HTTP/1.1\r\nHost: t\r\nX-Slow: a";
-
-    /// Under a slowloris crowd that reconnects as fast as it is shed, a
-    /// legitimate newcomer that the server had accepted but not yet read
-    /// was cut off within milliseconds, its request still in the socket.
-    #[test]
-    fn a_newcomer_with_its_request_unread_outlives_a_reconnecting_slowloris_crowd() {
-        use std::os::fd::AsRawFd;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let slots = Slots::new(3, 3);
-        let t0 = Instant::now();
-        let (_c, newcomer_sock) = pair(&listener, REQUEST);
-        let newcomer = slots.admit(1, t0, Some(newcomer_sock.as_raw_fd())).unwrap();
-        let mut socks = Vec::new();
-        let mut crowd = Vec::new();
-        for i in 1..=12 {
-            let (c, s) = pair(&listener, TRICKLE);
-            let at = t0 + Duration::from_millis(i);
-            crowd.push(slots.admit(1, at, Some(s.as_raw_fd())).unwrap());
-            socks.push((c, s));
-        }
-        assert!(!futures_ready(&newcomer), "the newcomer was shed");
-        assert_eq!(slots.shed.load(Ordering::Relaxed), 10);
-        assert!(
-            crowd[..10].iter().all(futures_ready),
-            "the oldest tricklers went"
-        );
-        assert_eq!(slots.open(), 3);
-    }
-
-    /// A slowloris crowd's bodies held most slots while its trickled
-    /// headers reconnected as fast as they were shed: with idle connections
-    /// cut off before receiving ones, each admission took one of the few
-    /// idle slots, and a legitimate newcomer not read yet lasted about a
-    /// millisecond.
-    #[test]
-    fn a_newcomer_outlives_a_slowloris_crowd_whose_bodies_hold_the_slots() {
-        let slots = Slots::new(4, 4);
-        let bodies: Vec<Held> = (0..3)
-            .map(|_| {
-                let h = slots.admit(1, Instant::now(), None).unwrap();
-                h.set(Phase::Receiving);
-                h
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(2));
-        let newcomer = slots.admit(1, Instant::now(), None).unwrap();
-        let reconnects: Vec<Held> = (0..3)
-            .map(|_| slots.admit(1, Instant::now(), None).unwrap())
-            .collect();
-        assert!(!futures_ready(&newcomer), "the newcomer was shed");
-        assert!(bodies.iter().all(futures_ready), "the old bodies went");
-        assert_eq!(slots.open(), 4);
-        // Only after a whole table's worth of admissions is it the oldest.
-        let _next = slots.admit(1, Instant::now(), None).unwrap();
-        assert!(futures_ready(&newcomer));
-        drop(reconnects);
-    }
-
-    #[test]
-    fn a_table_of_requests_waiting_unread_refuses_the_newcomer() {
-        use std::os::fd::AsRawFd;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let slots = Slots::new(2, 2);
-        let t0 = Instant::now();
-        let (_c1, s1) = pair(&listener, REQUEST);
-        let (_c2, s2) = pair(&listener, REQUEST);
-        let _a = slots.admit(1, t0, Some(s1.as_raw_fd())).unwrap();
-        let _b = slots.admit(1, t0, Some(s2.as_raw_fd())).unwrap();
-        let (_c3, s3) = pair(&listener, TRICKLE);
-        assert!(
-            slots.admit(1, t0, Some(s3.as_raw_fd())).is_none(),
-            "refused (503) rather than a waiting request cut off"
-        );
-        assert_eq!(slots.refused.load(Ordering::Relaxed), 1);
-        assert_eq!(slots.shed.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn a_source_over_its_share_makes_room_among_its_own_connections() {
-        let slots = Slots::new(10, 2);
-        let t0 = Instant::now();
-        let other = slots.admit(9, t0, None).unwrap();
-        let a = slots.admit(1, t0 + Duration::from_millis(1), None).unwrap();
-        let _b = slots.admit(1, t0 + Duration::from_millis(2), None).unwrap();
-        let _c = slots.admit(1, t0 + Duration::from_millis(3), None).unwrap();
-        assert!(futures_ready(&a), "its own oldest went");
-        assert!(!futures_ready(&other), "another source's idle one stayed");
-        assert_eq!(slots.open(), 3);
-        let k1 = slots.source_key("192.0.2.1".parse().unwrap());
-        assert_eq!(k1, slots.source_key("::ffff:192.0.2.1".parse().unwrap()));
-        assert_eq!(
-            slots.source_key("2001:db8::1".parse().unwrap()),
-            slots.source_key("2001:db8::2".parse().unwrap()),
-            "one /64 is one source"
-        );
-    }
-
-    /// Whether `held` was told to close, without waiting.
-    fn futures_ready(held: &Held) -> bool {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            tokio::time::timeout(Duration::from_millis(1), held.killed())
-                .await
-                .is_ok()
-        })
-    }
-}
+#[path = "conn_tests.rs"]
+mod tests;

@@ -563,9 +563,10 @@ async fn serve(
         // The address becomes a keyed hash here and is dropped.
         let source = slots.source_key(peer.ip());
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let Some(mut held) = slots.admit(source, Instant::now(), Some(fd)) else {
+        let Some(mut held) = slots.admit_or_wait(source, fd).await else {
             // Every slot is mid-request: say so at once rather than keep
             // the client waiting. The answer fits the socket's send buffer.
+            slots.count_refused();
             let _ = stream.try_write(BUSY_RESPONSE);
             continue;
         };
