@@ -82,7 +82,9 @@ fn assemble(t: Tables, q: &Query) -> Report {
     let apps: std::collections::BTreeSet<&str> = t
         .commands
         .iter()
-        .filter_map(|(l, _)| l.split_once(APP_SEP).map(|(a, _)| a))
+        .map(|(l, _)| l)
+        .chain(t.tools.iter().map(|(l, _)| l))
+        .filter_map(|l| l.split_once(APP_SEP).map(|(a, _)| a))
         .collect();
     let many_apps = apps.len() > 1;
     let mut commands: Vec<CommandRow> = t
@@ -120,9 +122,14 @@ fn assemble(t: Tables, q: &Query) -> Report {
     let mut tools: Vec<ToolRow> = t
         .tools
         .into_iter()
-        .map(|(tool, a)| {
+        .map(|(label, a)| {
             let calls: u64 = a.outcomes.iter().fold(0u64, |s, n| s.saturating_add(*n));
+            let (app, tool) = match label.split_once(APP_SEP) {
+                Some((a, t)) => (many_apps.then(|| a.to_owned()), t.to_owned()),
+                None => (None, label),
+            };
             ToolRow {
+                app,
                 tool,
                 calls,
                 outcomes: OUTCOMES
@@ -144,7 +151,12 @@ fn assemble(t: Tables, q: &Query) -> Report {
             }
         })
         .collect();
-    tools.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.tool.cmp(&b.tool)));
+    tools.sort_by(|a, b| {
+        b.calls
+            .cmp(&a.calls)
+            .then(a.tool.cmp(&b.tool))
+            .then(a.app.cmp(&b.app))
+    });
 
     let mut clients: Vec<ClientRow> = t
         .clients

@@ -364,10 +364,13 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     sums.extend((0..7).map(|i| format!("sum(l{i})")));
     let tool = "if(name = '', '(unnamed)', name)";
     let keep = c.keep(&format!("{tool} = 'other'"));
+    // By application and name, as `app_label` joins them.
     let rows = c.fold(
-        &c.machines(RowKind::Tool as u8),
-        "name",
-        &[format!("if({keep}, {tool}, 'other')")],
+        &c.machines_by_app(RowKind::Tool as u8),
+        "app, name",
+        &[format!(
+            "if({keep}, concat(app, unhex('1F'), {tool}), 'other')"
+        )],
         Some((&c.usage(RowKind::Tool as u8), &sums)),
     )?;
     let n_out = OUTCOMES.len();

@@ -437,6 +437,7 @@ mod tests {
                 .collect(),
             duration_buckets: labels(),
             tools: vec![ToolRow {
+                app: None,
                 tool: name.into(),
                 calls: 1,
                 outcomes: [("ok".to_owned(), 1)].into(),

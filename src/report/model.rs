@@ -45,6 +45,10 @@ pub struct CommandRow {
 /// One MCP tool's calls (all tools together when names are off).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ToolRow {
+    /// The application, when the window holds more than one (the same
+    /// tool name in two applications is two rows); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     /// The tool name, `(unnamed)` for calls counted without names, or `other`.
     pub tool: String,
     /// All calls.

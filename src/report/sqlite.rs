@@ -170,10 +170,10 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
         .iter()
         .filter_map(|(id, t)| ERROR_CLASSES.iter().position(|o| o == t).map(|i| (*id, i)))
         .collect();
-    // By application and name: the same command name in two applications
-    // is two commands (they were once added up).
+    // By application and name: the same command or tool name in two
+    // applications is two rows (they were once added up).
     let mut commands: HashMap<(i64, i64), CommandAgg> = HashMap::new();
-    let mut tools: HashMap<i64, ToolAgg> = HashMap::new();
+    let mut tools: HashMap<(i64, i64), ToolAgg> = HashMap::new();
     let mut clients: HashMap<(i64, i64), Agg> = HashMap::new();
     let mut lifecycle: HashMap<i64, Agg> = HashMap::new();
     let mut facts: HashMap<(i64, i64), Agg> = HashMap::new();
@@ -212,7 +212,7 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
                     c.machines.insert(machine);
                 }
                 Some(RowKind::Tool) => {
-                    let t = tools.entry(name).or_default();
+                    let t = tools.entry((v(13)?, name)).or_default();
                     if let Some(o) = outcome_of.get(&variant) {
                         t.outcomes[*o] = t.outcomes[*o].saturating_add(count);
                     }
@@ -317,12 +317,13 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
 
     let rows: Vec<(String, ToolAgg)> = tools
         .into_iter()
-        .map(|(id, a)| {
-            let name = match dim(id) {
-                "" => "(unnamed)".to_owned(),
-                n => n.to_owned(),
+        .map(|((app, id), a)| {
+            let label = match dim(id) {
+                "other" => other(),
+                "" => crate::report::tables::app_label(dim(app), "(unnamed)"),
+                n => crate::report::tables::app_label(dim(app), n),
             };
-            (name, a)
+            (label, a)
         })
         .collect();
     let (rows, w) = fold(

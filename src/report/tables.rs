@@ -119,7 +119,7 @@ pub struct Tables {
     pub days: Vec<(String, usize)>,
     /// (application and command as [`app_label`], or `other`; numbers).
     pub commands: Vec<(String, CommandNums)>,
-    /// (tool, numbers).
+    /// (application and tool as [`app_label`], or `other`; numbers).
     pub tools: Vec<(String, ToolNums)>,
     /// ((client, major), sessions, machines).
     pub clients: Vec<((String, Option<u64>), u64, usize)>,

@@ -183,29 +183,35 @@ pub fn render(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
     cols.extend([("command", L), ("failed", R), ("failures", R), ("runs", R)]);
     table(out, color, "Commands by failure rate", &cols, &rows)?;
 
+    let tools_by_app = r.tools.iter().any(|t| t.app.is_some());
     let rows: Vec<Vec<String>> = r
         .tools
         .iter()
         .map(|t| {
-            let mut row = vec![
+            let mut row: Vec<String> = tools_by_app
+                .then(|| t.app.clone().unwrap_or_else(|| "other".into()))
+                .into_iter()
+                .collect();
+            row.extend([
                 t.tool.clone(),
                 t.calls.to_string(),
                 pct(t.success_rate),
                 pct(t.tool_error_rate),
                 pct(t.protocol_error_rate),
-            ];
+            ]);
             row.extend(t.latency.iter().map(u64::to_string));
             row.push(t.machines.to_string());
             row
         })
         .collect();
-    let mut cols = vec![
+    let mut cols: Vec<_> = tools_by_app.then_some(("app", L)).into_iter().collect();
+    cols.extend([
         ("tool", L),
         ("calls", R),
         ("ok", R),
         ("tool err", R),
         ("proto err", R),
-    ];
+    ]);
     cols.extend(LATENCY_LABELS.iter().map(|l| (*l, R)));
     cols.push(("machines", R));
     table(out, color, "MCP tool calls", &cols, &rows)?;

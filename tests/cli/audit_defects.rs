@@ -266,8 +266,8 @@ fn a_home_that_is_not_utf8_still_delivers_in_the_background() {
     );
 }
 
-/// `report` over all apps added up the same command name across apps,
-/// with no app column.
+/// `report` over all apps added up the same command name (and the same
+/// MCP tool name) across apps, with no app column.
 #[test]
 fn report_over_several_apps_keeps_each_apps_commands_apart() {
     use crate::serve_support::{batch, bytes, day, post, report, uuid};
@@ -276,6 +276,9 @@ fn report_over_several_apps_keeps_each_apps_commands_apart() {
     for (app, n) in [("alpha", 3), ("beta", 5)] {
         let mut b = batch(&uuid(), &uuid(), &day(-1), &[("build", n)]);
         b["envelope"]["app"] = app.into();
+        b["events"][0]["tool_calls"] = serde_json::json!([
+            {"tool": "search", "outcome": "ok", "count": n, "latency": [n, 0, 0, 0, 0, 0, 0]}
+        ]);
         assert_eq!(post(srv.addr, &bytes(&b)).status, 204);
     }
     srv.stop();
@@ -298,6 +301,25 @@ fn report_over_several_apps_keeps_each_apps_commands_apart() {
         vec![
             ("beta".into(), "build".into(), 5),
             ("alpha".into(), "build".into(), 3)
+        ]
+    );
+    let tools: Vec<(String, String, u64)> = r["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["app"].as_str().unwrap_or("-").to_owned(),
+                t["tool"].as_str().unwrap().to_owned(),
+                t["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tools,
+        vec![
+            ("beta".into(), "search".into(), 5),
+            ("alpha".into(), "search".into(), 3)
         ]
     );
     let db_s = db.display().to_string();
@@ -324,9 +346,22 @@ fn report_over_several_apps_keeps_each_apps_commands_apart() {
         "-",
     ]);
     assert!(html.contains(">app</th>"), "no app column in the HTML");
+    let tool_header = text_out
+        .lines()
+        .find(|l| l.contains("tool err") && l.contains("calls"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(tool_header.trim_start().starts_with("app"), "{text_out}");
+    let tools_section = html.split("id=\"tools\"").nth(1).unwrap_or_default();
+    assert!(
+        tools_section.contains(">app</th>"),
+        "no app column in the HTML tools table"
+    );
     // One application: no app column, as before.
     let r = report(&sb, &db, 1, &["--app", "alpha"]);
     assert!(r["commands"][0].get("app").is_none(), "{r}");
+    assert!(r["tools"][0].get("app").is_none(), "{r}");
+    assert_eq!(r["tools"][0]["calls"], 3, "{r}");
     let one = sb.ok(&[
         "report",
         "--db",

@@ -178,22 +178,30 @@ pub(super) fn tools(s: &mut String, r: &Report, prev: Option<&Report>) {
         return;
     }
     s.push_str(&chart::legend(&TOOL_FILLS));
-    let before: HashMap<&str, &ToolRow> = prev
-        .map(|p| p.tools.iter().map(|t| (t.tool.as_str(), t)).collect())
+    let key = |t: &'_ ToolRow| (t.app.clone(), t.tool.clone());
+    let before: HashMap<(Option<String>, String), &ToolRow> = prev
+        .map(|p| p.tools.iter().map(|t| (key(t), t)).collect())
         .unwrap_or_default();
     let has_prev = prev.is_some();
+    // More than one application in the window: each row says whose.
+    let by_app = r.tools.iter().any(|t| t.app.is_some());
+    let app_col: &[(&str, bool)] = if by_app { &[("app", false)] } else { &[] };
     table_open(
         s,
         &[
-            ("tool", false),
-            ("calls", true),
-            ("change", true),
-            ("outcomes", false),
-            ("errors", true),
-            ("change", true),
-            ("median / p90 latency", true),
-            ("machines", true),
-        ],
+            app_col,
+            &[
+                ("tool", false),
+                ("calls", true),
+                ("change", true),
+                ("outcomes", false),
+                ("errors", true),
+                ("change", true),
+                ("median / p90 latency", true),
+                ("machines", true),
+            ],
+        ]
+        .concat(),
     );
     for t in r.tools.iter().take(MAX_ROWS) {
         let parts: Vec<(u64, Fill)> = TOOL_FILLS
@@ -201,8 +209,11 @@ pub(super) fn tools(s: &mut String, r: &Report, prev: Option<&Report>) {
             .map(|(o, f)| (t.outcomes.get(*o).copied().unwrap_or(0), *f))
             .collect();
         let err = 1.0 - t.success_rate;
-        let b = before.get(t.tool.as_str());
+        let b = before.get(&key(t));
         s.push_str("<tr>");
+        if by_app {
+            s.push_str(&name_cell(t.app.as_deref().unwrap_or("other")));
+        }
         s.push_str(&name_cell(&t.tool));
         s.push_str(&num_cell(&count(t.calls)));
         s.push_str(&delta_cell(has_prev.then(|| {
