@@ -24,6 +24,16 @@ export interface Options {
   prompt?: boolean
   /** Whether a background send may start. Default true. */
   backgroundSend?: boolean
+  /** This process records MCP tool calls and clients. Default false: without it they are not sent. */
+  toolCalls?: boolean
+  /** This process sets deployment facts (`setFact`). Default false: without it they are not sent. */
+  facts?: boolean
+  /** How long the receiving end keeps data, in words ("13 months, then deleted"). */
+  retention?: string
+  /** `[from, to]` pairs: a command path (or its leading words) recorded under another name; the last match wins. */
+  renameCommands?: Array<[string, string]>
+  /** Exit code → outcome word: what a run that exits with that code counts as (`{ 1: 'success' }` for a search tool's "no match"). */
+  outcomeForExit?: Record<number, CommandOutcome>
 }
 
 /** The policy words the library accepts (in any case). */

@@ -36,15 +36,16 @@ const {
   persist,
 } = native
 
-let hooked = false
+let hooked = null
 
 // Ends a command still running with the code the process exits with
 // (`process.exit(3)`, `process.exitCode = 1`, 1 for an uncaught exception),
-// then appends the counts to the spool. 'exit' listeners run synchronously,
+// as the first handle's declared outcomes (`outcomeForExit`) say, then
+// appends the counts to the spool. 'exit' listeners run synchronously,
 // which is all this needs: the library's persist is synchronous file I/O.
 function onExit(code) {
   try {
-    native.finishCommandCode(typeof code === 'number' ? code : 0)
+    hooked.finish(typeof code === 'number' ? code : 0)
     persist()
   } catch (_) {
     // Telemetry never changes how the host exits.
@@ -68,9 +69,14 @@ class Telemetry {
       noTelemetry: options.noTelemetry,
       prompt: options.prompt,
       backgroundSend: options.backgroundSend,
+      toolCalls: options.toolCalls,
+      facts: options.facts,
+      retention: options.retention,
+      renameCommands: options.renameCommands,
+      outcomeForExit: options.outcomeForExit,
     })
     if (this._h.enabled() && !hooked) {
-      hooked = true
+      hooked = this._h
       process.on('exit', onExit)
     }
   }
@@ -112,9 +118,12 @@ class Telemetry {
     return this._h.runCommand(Array.from(words, String))
   }
 
-  /** Counts a command path such as "cache clean" (names, never argument values). */
+  /**
+   * Counts a command path such as "cache clean" (names, never argument
+   * values), under its declared name (`renameCommands`).
+   */
   recordCommand(path) {
-    recordCommand(path)
+    this._h.recordPath(String(path))
   }
 
   /**
@@ -196,7 +205,7 @@ function addTelemetryCommand(program, t, options = {}) {
   program.hook('preAction', (_thisCommand, actionCommand) => {
     const path = commandPath(actionCommand)
     if (path === name || path.startsWith(name + ' ')) return
-    recordCommand(path)
+    t.recordCommand(path)
   })
   // One command whose words (`cmd.args`) go to the library: no Commander
   // tree under it to build on every run of every other command. Unknown

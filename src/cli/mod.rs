@@ -133,7 +133,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .default_policy(DefaultPolicy::OptIn)
         .no_telemetry(cli.telemetry.no_telemetry)
         .prompt(!managing && !proxy)
-        .background_send(!managing);
+        .background_send(!managing)
+        // The proxy counts the server's tool calls, clients and facts;
+        // nothing else of tally sends them.
+        .tool_calls(proxy)
+        .facts(proxy);
     if let Some(app) = report_as {
         builder = builder.report_as(app);
     }

@@ -66,6 +66,19 @@ pub struct Options {
     pub prompt: Option<bool>,
     /// Whether a background send may start (default true).
     pub background_send: Option<bool>,
+    /// This process records MCP tool calls and clients (default false:
+    /// without it they are not sent; `Builder::tool_calls`).
+    pub tool_calls: Option<bool>,
+    /// This process sets deployment facts (default false; `Builder::facts`).
+    pub facts: Option<bool>,
+    /// How long the receiving end keeps data, in words (`Builder::retention`).
+    pub retention: Option<String>,
+    /// `[from, to]` pairs: a command path (or its leading words) recorded
+    /// under another name (`Builder::rename_command`); the last match wins.
+    pub rename_commands: Option<Vec<Vec<String>>>,
+    /// Exit code (as a string key) → outcome word: the outcome a run that
+    /// exits with that code counts as (`Builder::outcome_for_exit`).
+    pub outcome_for_exit: Option<std::collections::HashMap<String, String>>,
 }
 
 /// What decides telemetry right now and where its data lives.
@@ -172,6 +185,33 @@ fn init_inner(name: &str, options: Option<Options>) -> Result<Handle> {
     if let Some(f) = &o.policy_file {
         b = b.policy_file(f);
     }
+    b = b
+        .tool_calls(o.tool_calls.unwrap_or(false))
+        .facts(o.facts.unwrap_or(false));
+    if let Some(r) = &o.retention {
+        b = b.retention(r);
+    }
+    for pair in o.rename_commands.iter().flatten() {
+        let [from, to] = pair.as_slice() else {
+            return Err(invalid(format!(
+                "renameCommands takes [from, to] pairs, not {pair:?}"
+            )));
+        };
+        b = b.rename_command(from, to);
+    }
+    for (code, word) in o.outcome_for_exit.iter().flatten() {
+        let c: i32 = code.parse().map_err(|_| {
+            invalid(format!(
+                "outcomeForExit keys are exit codes, not {code:?}"
+            ))
+        })?;
+        let outcome = tally::CommandOutcome::from_word(word).ok_or_else(|| {
+            invalid(format!(
+                "outcomeForExit[{code}]: unknown outcome {word:?}; expected one of success, failure, usage_error, interrupted, unknown"
+            ))
+        })?;
+        b = b.outcome_for_exit(c, outcome);
+    }
     Ok(Handle { t: b.init() })
 }
 
@@ -233,6 +273,16 @@ impl Handle {
     }
 
     /// Ends the running command with the outcome of `exitCode`; returns it.
+    /// Counts a command path under its declared name (`renameCommands`);
+    /// the host's `telemetry …` commands are not counted.
+    #[napi]
+    pub fn record_path(&self, path: String) -> Result<()> {
+        guard(|| {
+            self.t.record_path(&path);
+            Ok(())
+        })
+    }
+
     #[napi]
     pub fn finish(&self, exit_code: i32) -> Result<i32> {
         guard(|| Ok(self.t.finish(exit_code)))

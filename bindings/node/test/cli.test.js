@@ -89,6 +89,31 @@ test('counts survive process.exit() with their outcome', withSandbox(async (sb) 
   assert.equal(c['wait|success'], 1, JSON.stringify(c))
 }))
 
+test('tool calls, clients and facts are sent only when declared', withSandbox(async (sb) => {
+  const env = { NODEAPP_TELEMETRY: '1' }
+  const kinds = () => sb.spool().split('\n').filter(Boolean).map((l) => JSON.parse(l).k)
+  assert.equal(sb.run(['mcp'], env).code, 0)
+  assert.deepEqual(kinds().filter((k) => k !== 'command' && k !== 'lifecycle'), [], sb.spool())
+  const st = sb.run(['telemetry', 'status'], env)
+  assert.match(st.stdout, /not recorded: 1 MCP tool call\(s\), 1 MCP client session\(s\), 1 fact\(s\)/, st.stdout)
+  assert.equal(sb.run(['mcp'], { ...env, TEST_TOOL_CALLS: '1', TEST_FACTS: '1' }).code, 0)
+  const sent = kinds()
+  for (const k of ['tool', 'client', 'fact']) assert.ok(sent.includes(k), `${k}: ${sb.spool()}`)
+}))
+
+test('declared renames and exit outcomes are the library\'s', withSandbox(async (sb) => {
+  const env = { NODEAPP_TELEMETRY: '1', TEST_RENAME: 'cache clean=cache-purge', TEST_EXIT_OK: '1' }
+  assert.equal(sb.run(['cache', 'clean'], env).code, 0)
+  assert.equal(sb.run(['fail'], env).code, 1)
+  const c = counts(sb.spool())
+  assert.equal(c['cache-purge|success'], 1, JSON.stringify(c))
+  assert.equal(c['fail|success'], 1, JSON.stringify(c))
+  assert.equal(c['cache clean|success'], undefined, JSON.stringify(c))
+  const tally = require('..')
+  assert.throws(() => new tally.Telemetry('bad', { outcomeForExit: { 1: 'fine' } }), /outcomeForExit\[1\]: unknown outcome "fine"/)
+  assert.throws(() => new tally.Telemetry('bad', { renameCommands: [['a']] }), /renameCommands takes \[from, to\] pairs/)
+}))
+
 test('telemetry commands are not counted and off deletes the spool', withSandbox(async (sb) => {
   const env = { NODEAPP_TELEMETRY_NOW: today(-1) }
   sb.run(['build'], env)

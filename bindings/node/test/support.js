@@ -36,6 +36,11 @@ const t = new Telemetry(app, {
   docsUrl: \`https://example.invalid/\${app}/TELEMETRY.md\`,
   // \`flush\` sends in the foreground; no background send to race with it.
   backgroundSend: process.argv[2] !== 'flush',
+  // The declarations, from the environment so one CLI tries each.
+  toolCalls: process.env.TEST_TOOL_CALLS === '1',
+  facts: process.env.TEST_FACTS === '1',
+  renameCommands: process.env.TEST_RENAME ? [process.env.TEST_RENAME.split('=')] : undefined,
+  outcomeForExit: process.env.TEST_EXIT_OK ? { [process.env.TEST_EXIT_OK]: 'success' } : undefined,
 })
 if (process.argv[2] === 'bare') {
   t.recordCommand('bare')
@@ -49,6 +54,12 @@ program.command('throw').action(() => { throw new Error('boom') })
 program.command('cache').command('clean').action(() => console.log('cleaned'))
 program.command('wait <ms>').action((ms) => new Promise((r) => setTimeout(r, Number(ms))).then(() => console.log('waited')))
 program.command('flush').action(() => t.shutdown())
+program.command('mcp').action(() => {
+  const tally = require(${JSON.stringify(PKG)})
+  tally.recordClient('claude-code', '1.2.0')
+  tally.recordToolCall('search', 'ok', 3)
+  tally.setFact('auth_type', 'oidc')
+})
 addTelemetryCommand(program, t)
 program.parseAsync(process.argv)
 `

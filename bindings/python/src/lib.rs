@@ -58,7 +58,9 @@ fn policy(word: &str) -> PyResult<tally::DefaultPolicy> {
 /// Never prints to stdout; never raises for anything but bad arguments.
 #[pyfunction]
 #[pyo3(signature = (name, version=None, env_prefix=None, policy_word=None, endpoint=None,
-    docs_url=None, policy_file=None, no_telemetry=false, prompt=false, background_send=true))]
+    docs_url=None, policy_file=None, no_telemetry=false, prompt=false, background_send=true,
+    tool_calls=false, facts=false, retention=None, rename_commands=Vec::new(),
+    outcome_for_exit=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn init(
     name: &str,
@@ -71,6 +73,11 @@ fn init(
     no_telemetry: bool,
     prompt: bool,
     background_send: bool,
+    tool_calls: bool,
+    facts: bool,
+    retention: Option<&str>,
+    rename_commands: Vec<(String, String)>,
+    outcome_for_exit: Vec<(i32, String)>,
 ) -> PyResult<Handle> {
     let default_policy = policy_word.map(policy).transpose()?;
     let mut b = tally::Telemetry::builder(name)
@@ -94,6 +101,21 @@ fn init(
     }
     if let Some(f) = policy_file {
         b = b.policy_file(f);
+    }
+    b = b.tool_calls(tool_calls).facts(facts);
+    if let Some(r) = retention {
+        b = b.retention(r);
+    }
+    for (from, to) in &rename_commands {
+        b = b.rename_command(from, to);
+    }
+    for (code, word) in &outcome_for_exit {
+        let outcome = tally::CommandOutcome::from_word(word).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "outcome_for_exit[{code}]: unknown outcome {word:?}; expected one of success, failure, usage_error, interrupted, unknown"
+            ))
+        })?;
+        b = b.outcome_for_exit(*code, outcome);
     }
     guard(|| Ok(Handle { t: b.init() }))
 }
@@ -179,7 +201,16 @@ impl Handle {
         })
     }
 
-    /// Ends the running command with the outcome of `exit_code`; returns it.
+    /// Counts a command path under its declared name (`rename_commands`).
+    fn record_path(&self, path: &str) -> PyResult<()> {
+        guard(|| {
+            self.t.record_path(path);
+            Ok(())
+        })
+    }
+
+    /// Ends the running command with the outcome of `exit_code`, as the
+    /// declared outcomes (`outcome_for_exit`) say; returns it.
     fn finish(&self, exit_code: i32) -> PyResult<i32> {
         guard(|| Ok(self.t.finish(exit_code)))
     }

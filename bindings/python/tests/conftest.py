@@ -40,6 +40,11 @@ CLI = textwrap.dedent(
         docs_url=f"https://example.invalid/{app}/TELEMETRY.md",
         # `flush` sends in the foreground; no background send to race with it.
         background_send=sys.argv[1:2] != ["flush"],
+        # The declarations, from the environment so one CLI tries each.
+        tool_calls=os.environ.get("TEST_TOOL_CALLS") == "1",
+        facts=os.environ.get("TEST_FACTS") == "1",
+        rename_commands=dict([os.environ["TEST_RENAME"].split("=")]) if "TEST_RENAME" in os.environ else None,
+        outcome_for_exit={int(os.environ["TEST_EXIT_OK"]): "success"} if "TEST_EXIT_OK" in os.environ else None,
     )
     if len(sys.argv) > 1 and sys.argv[1] == "bare":
         # No helper: the atexit hook persists; the open command counts as unknown.
@@ -68,6 +73,13 @@ CLI = textwrap.dedent(
     w.add_argument("ms", type=int)
     w.set_defaults(func=wait)
     sub.add_parser("flush").set_defaults(func=lambda a: t.shutdown())
+
+    def mcp(a):
+        tally.record_client("claude-code", "1.2.0")
+        tally.record_tool_call("search", "ok", 0.003)
+        tally.set_fact("auth_type", "oidc")
+
+    sub.add_parser("mcp").set_defaults(func=mcp)
     tally.argparse.add_telemetry_command(sub, t)
     sys.exit(tally.argparse.run(t, parser))
     """

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import tally
+
 from conftest import AS_HOST, Server, Sandbox, cargo_bin, needs_clock, normalized, strace, today
 
 NOTICE = "collects anonymous usage counts"
@@ -77,6 +79,33 @@ def test_counts_survive_sys_exit_with_their_outcome(sb: Sandbox) -> None:
     assert c[("fail", "failure")] == 1, c
     assert c[("bare", "unknown")] == 1, c
     assert c[("build", "success")] == 1, c
+
+
+def test_tool_calls_clients_and_facts_are_sent_only_when_declared(sb: Sandbox) -> None:
+    env = {"PYAPP_TELEMETRY": "1"}
+
+    def kinds() -> list:
+        return [json.loads(line)["k"] for line in sb.spool().splitlines()]
+
+    assert sb.run("mcp", env=env).returncode == 0
+    assert [k for k in kinds() if k not in ("command", "lifecycle")] == [], sb.spool()
+    st = sb.run("telemetry", "status", env=env)
+    assert "not recorded: 1 MCP tool call(s), 1 MCP client session(s), 1 fact(s)" in st.stdout, st.stdout
+    assert sb.run("mcp", env={**env, "TEST_TOOL_CALLS": "1", "TEST_FACTS": "1"}).returncode == 0
+    for k in ("tool", "client", "fact"):
+        assert k in kinds(), sb.spool()
+
+
+def test_declared_renames_and_exit_outcomes_are_the_librarys(sb: Sandbox) -> None:
+    env = {"PYAPP_TELEMETRY": "1", "TEST_RENAME": "cache clean=cache-purge", "TEST_EXIT_OK": "1"}
+    assert sb.run("cache", "clean", env=env).returncode == 0
+    assert sb.run("fail", env=env).returncode == 1
+    c = counts(sb.spool())
+    assert c[("cache-purge", "success")] == 1, c
+    assert c[("fail", "success")] == 1, c
+    assert ("cache clean", "success") not in c, c
+    with pytest.raises(ValueError, match=r'outcome_for_exit\[1\]: unknown outcome "fine"'):
+        tally.Telemetry("bad", outcome_for_exit={1: "fine"})
 
 
 def test_telemetry_commands_are_not_counted_and_off_deletes_the_spool(sb: Sandbox) -> None:

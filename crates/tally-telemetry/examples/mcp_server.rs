@@ -64,6 +64,9 @@ fn main() -> ExitCode {
         .version(env!("CARGO_PKG_VERSION"))
         .env_prefix("MCP_EXAMPLE")
         .default_policy(tally_telemetry::DefaultPolicy::OptIn)
+        // Tool calls and clients are sent only when declared (and then
+        // described in the generated TELEMETRY.md).
+        .tool_calls(true)
         .no_telemetry(cli.telemetry.no_telemetry)
         // stdin is the protocol channel: never ask a question on it.
         .prompt(false)

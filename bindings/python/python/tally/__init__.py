@@ -36,7 +36,7 @@ from ._native import (  # noqa: F401  (re-exported: the hot-path calls)
 # imports the __future__ module at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Sequence
+    from typing import Mapping, Optional, Sequence
 
 __all__ = [
     "CommandResult",
@@ -167,6 +167,11 @@ class Telemetry:
         no_telemetry: bool = False,
         prompt: bool = False,
         background_send: bool = True,
+        tool_calls: bool = False,
+        facts: bool = False,
+        retention: "Optional[str]" = None,
+        rename_commands: "Optional[Mapping[str, str]]" = None,
+        outcome_for_exit: "Optional[Mapping[int, str]]" = None,
     ) -> None:
         self._h = _native.init(
             name,
@@ -179,6 +184,11 @@ class Telemetry:
             no_telemetry=no_telemetry,
             prompt=prompt,
             background_send=background_send,
+            tool_calls=tool_calls,
+            facts=facts,
+            retention=retention,
+            rename_commands=list((rename_commands or {}).items()),
+            outcome_for_exit=list((outcome_for_exit or {}).items()),
         )
         self.name = name
         global _hooked
@@ -216,8 +226,9 @@ class Telemetry:
 
     def record_command(self, path: str) -> None:
         """Counts a command path such as ``"cache clean"``: names the host
-        defines, never argument values."""
-        record_command(path)
+        defines, never argument values; under its declared name
+        (``rename_commands``)."""
+        self._h.record_path(path)
 
     def finish(self, exit_code: int) -> int:
         """Ends the running command with the outcome of ``exit_code`` (0
@@ -261,7 +272,7 @@ class _Command:
         self._path = path
 
     def __enter__(self) -> None:
-        record_command(self._path)
+        self._h.record_path(self._path)
 
     def __exit__(self, et: object, exc: "Optional[BaseException]", tb: object) -> bool:
         self._h.finish(exit_code_of(exc))

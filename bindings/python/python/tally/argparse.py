@@ -17,7 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, List, Optional, Sequence
 
-from . import Telemetry, exit_code_of, record_command
+from . import Telemetry, exit_code_of
 
 _PATH = "_tally_command_path"
 _TELEMETRY = "_tally_is_telemetry"
@@ -132,7 +132,7 @@ def run(
     fn = handler or getattr(args, "func", None)
     path = command_path(parser, args)
     if path is not None:
-        record_command(path)
+        telemetry.record_command(path)
     try:
         code = fn(args) if fn is not None else 0
         code = 0 if code is None else int(code)

@@ -47,7 +47,10 @@ impl Builder {
     /// Declares that this host records MCP tool calls and clients
     /// ([`record_tool_call`](crate::record_tool_call),
     /// [`record_client`](crate::record_client)), so its generated
-    /// TELEMETRY.md describes them; a plain CLI leaves this off.
+    /// TELEMETRY.md describes them; a plain CLI leaves this off. Off, tool
+    /// calls and clients recorded in the process are not sent: they are
+    /// left out when the counts are appended, and `telemetry status` (its
+    /// last error) and the debug mode say how many.
     pub fn tool_calls(mut self, sends: bool) -> Self {
         self.app.declared.tool_calls = sends;
         self
@@ -55,7 +58,7 @@ impl Builder {
 
     /// Declares that this host reports deployment facts
     /// ([`set_fact`](crate::set_fact)), so its generated TELEMETRY.md
-    /// describes them.
+    /// describes them. Off, facts set in the process are not sent.
     pub fn facts(mut self, sends: bool) -> Self {
         self.app.declared.facts = sends;
         self

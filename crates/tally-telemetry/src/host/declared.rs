@@ -6,6 +6,7 @@
 //! it sends. The builder collects these; the exit-time count, `telemetry
 //! status` and the host's generated TELEMETRY.md read them.
 
+use crate::record::recorder::Counters;
 use crate::schema::CommandOutcome;
 use crate::schema::fields::Pattern;
 
@@ -69,6 +70,50 @@ impl Declared {
             .collect()
     }
 
+    /// Takes out of `c` the kinds of events this host did not declare
+    /// (tool calls and clients without [`crate::Builder::tool_calls`],
+    /// facts without [`crate::Builder::facts`]), so that what is sent never
+    /// goes beyond the TELEMETRY.md generated from the declarations. Says
+    /// what was left out, for `telemetry status` and the debug mode.
+    pub fn strip_undeclared(&self, c: &mut Counters) -> Option<String> {
+        let mut left_out = Vec::new();
+        if !self.tool_calls {
+            let calls: u64 = c
+                .tools
+                .values()
+                .flat_map(|slots| slots.iter().map(|s| s.count))
+                .sum();
+            let sessions: u64 = c.clients.values().sum();
+            if calls > 0 {
+                left_out.push(format!("{calls} MCP tool call(s)"));
+            }
+            if sessions > 0 {
+                left_out.push(format!("{sessions} MCP client session(s)"));
+            }
+            c.tools.clear();
+            c.clients.clear();
+        }
+        if !self.facts && !c.facts.is_empty() {
+            left_out.push(format!("{} fact(s)", c.facts.len()));
+            c.facts.clear();
+        }
+        if left_out.is_empty() {
+            return None;
+        }
+        let mut how = Vec::new();
+        if !self.tool_calls {
+            how.push("Builder::tool_calls(true)");
+        }
+        if !self.facts {
+            how.push("Builder::facts(true)");
+        }
+        Some(format!(
+            "not recorded: {}; the application did not declare them ({}), so its TELEMETRY.md does not describe them",
+            left_out.join(", "),
+            how.join(" / ")
+        ))
+    }
+
     /// The host's command paths whose recorded names the schema refuses
     /// (see [`dropped`](Self::dropped)), from the tree given to
     /// [`crate::Builder::cli`]; empty without one.
@@ -88,6 +133,47 @@ impl Declared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recorded() -> Counters {
+        let mut c = Counters::default();
+        let mut slots = Default::default();
+        for s in &mut slots {
+            let s: &mut crate::record::recorder::CallStats = s;
+            s.count = 1;
+        }
+        c.tools.insert("search".into(), slots);
+        c.clients.insert(("claude-code", Some(1)), 1);
+        c.facts.insert("auth_type", "oidc".into());
+        c
+    }
+
+    #[test]
+    fn undeclared_tool_calls_clients_and_facts_are_left_out_and_said() {
+        let mut c = recorded();
+        let why = Declared::default().strip_undeclared(&mut c).unwrap();
+        assert!(c.is_empty(), "{c:?}");
+        assert!(
+            why.contains("MCP tool call(s), 1 MCP client session(s), 1 fact(s)"),
+            "{why}"
+        );
+        assert!(why.contains("Builder::tool_calls(true)") && why.contains("Builder::facts(true)"));
+        let mut c = recorded();
+        let d = Declared {
+            tool_calls: true,
+            ..Default::default()
+        };
+        let why = d.strip_undeclared(&mut c).unwrap();
+        assert_eq!((c.tools.len(), c.clients.len(), c.facts.len()), (1, 1, 0));
+        assert!(!why.contains("tool_calls"), "{why}");
+        let mut c = recorded();
+        let d = Declared {
+            tool_calls: true,
+            facts: true,
+            ..Default::default()
+        };
+        assert_eq!(d.strip_undeclared(&mut c), None);
+        assert_eq!((c.tools.len(), c.clients.len(), c.facts.len()), (1, 1, 1));
+    }
 
     #[test]
     fn a_declared_exit_code_keeps_its_outcome_and_others_follow_the_convention() {

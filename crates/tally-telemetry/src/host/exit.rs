@@ -117,11 +117,20 @@ unsafe extern "system" fn on_fls_release(_value: *const std::ffi::c_void) {
 /// process takes effect without reading the file on every record.
 pub fn persist() {
     let Some(rt) = RUNTIME.get() else { return };
-    let counters = recorder::drain();
+    let mut counters = recorder::drain();
+    let s = &rt.settings;
+    let left_out = s.app.declared.strip_undeclared(&mut counters);
+    if let Some(why) = &left_out {
+        if let Some(state) = s.paths.state() {
+            state::note_error(&state, &format_instant(s.clock.now()), why);
+        }
+        if s.debug {
+            eprintln!("[{} telemetry] {why}", s.app.name);
+        }
+    }
     if counters.is_empty() {
         return;
     }
-    let s = &rt.settings;
     if !still_enabled(rt) {
         recorder::set_enabled(false);
         return;

@@ -30,6 +30,9 @@ const MAX_IN_FLIGHT: usize = 4096;
 /// An rmcp server transport that counts the client and its tool calls.
 /// Serve through it instead of the transport itself:
 ///
+/// Declare [`Builder::tool_calls`](crate::Builder::tool_calls) on the
+/// host's builder: undeclared tool calls and clients are not sent.
+///
 /// ```no_run
 /// # async fn f<S: rmcp::ServerHandler>(server: S) -> Result<(), Box<dyn std::error::Error>> {
 /// use rmcp::ServiceExt;

@@ -506,6 +506,21 @@ impl Telemetry {
         }
     }
 
+    /// Counts this run as the command path `path` (`"cache clean"`: words
+    /// of the host's own commands, never an argument value), under the name
+    /// declared with [`Builder::rename_command`], for a host whose commands
+    /// are not a clap tree (the Node.js and Python packages use it). The
+    /// host's `telemetry …` commands are not counted. Does nothing when
+    /// telemetry is off.
+    pub fn record_path(&self, path: &str) {
+        if recorder::is_enabled() {
+            let app = &self.settings().app;
+            if !is_manage(&app.command, path) {
+                recorder::record_command(&app.declared.recorded_as(path));
+            }
+        }
+    }
+
     /// Says how the command this run counted ([`Telemetry::record`] or
     /// [`Telemetry::record_matches`]) ended, from the exit code the host is
     /// about to return, and gives the code back unchanged, so `main` can end

@@ -349,6 +349,9 @@ pub fn close_running() {
 }
 
 /// Counts one MCP tool call. Pass `""` as the name to count the outcome only.
+/// Sent only when the host declared
+/// [`Builder::tool_calls`](crate::Builder::tool_calls); otherwise left out
+/// when the counts are appended, and `telemetry status` says so.
 #[inline]
 pub fn record_tool_call(name: &str, outcome: CallOutcome, duration: Duration) {
     if !is_enabled() {
@@ -376,6 +379,8 @@ pub fn record_tool_call(name: &str, outcome: CallOutcome, duration: Duration) {
 /// Counts one MCP session from a client, given `initialize`'s
 /// `clientInfo.name` and `.version`; the name is mapped onto the schema's
 /// allowlist (anything else is `other`) and only the major version is kept.
+/// Like tool calls, sent only when the host declared
+/// [`Builder::tool_calls`](crate::Builder::tool_calls).
 pub fn record_client(name: &str, version: &str) {
     if !is_enabled() {
         return;
@@ -394,7 +399,8 @@ pub fn record_lifecycle(kind: LifecycleKind) {
 
 /// Sets a deployment fact for today. `name` must be a field of the schema's
 /// `facts` event and `value` allowed for it (`"true"`/`"false"` for flags);
-/// returns `false`, recording nothing, otherwise.
+/// returns `false`, recording nothing, otherwise. Sent only when the host
+/// declared [`Builder::facts`](crate::Builder::facts).
 pub fn set_fact(name: &str, value: &str) -> bool {
     let Some(field) = fact_field(name) else {
         return false;
