@@ -7,6 +7,7 @@
 pub mod endpoint;
 pub mod guard;
 pub mod helper;
+pub mod helper_run;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "otlp")]

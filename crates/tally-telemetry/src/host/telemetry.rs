@@ -278,7 +278,7 @@ impl Builder {
         }
         let mut s = self.resolve_with(None);
         // Normally the helper never gets here (it runs before `main`).
-        helper::run_if_helper(&s.env);
+        crate::deliver::helper_run::run_if_helper(&s.env);
         if s.debug {
             // What `status` warns about (a policy file that does not exist,
             // a value that was ignored) is what debug mode is asked for.
