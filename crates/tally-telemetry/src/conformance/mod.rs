@@ -15,6 +15,7 @@
 
 mod consent;
 mod delivery;
+mod files;
 mod schema;
 mod spool;
 
@@ -42,13 +43,13 @@ const KINDS: &[Kind] = &[
     },
     Kind {
         file: "files/consent_file.json",
-        generate: || render(consent::consent_file_cases()),
-        check: |t| check_cases(t, consent::run_consent_file),
+        generate: || render(files::consent_file_cases()),
+        check: |t| check_cases(t, files::run_consent_file),
     },
     Kind {
         file: "files/policy_file.json",
-        generate: || render(consent::policy_file_cases()),
-        check: |t| check_cases(t, consent::run_policy_file),
+        generate: || render(files::policy_file_cases()),
+        check: |t| check_cases(t, files::run_policy_file),
     },
     Kind {
         file: "spool/batches.json",
