@@ -456,6 +456,7 @@ mod tests {
                 day: day.into(),
                 commands: vec![CommandCount {
                     command: "build".into(),
+                    value: None,
                     outcome: None,
                     duration: None,
                     count: 2,
