@@ -106,10 +106,7 @@ fn init_runs_arrive_in_the_report_per_shell_and_free_text_never_leaves() {
         "--html",
         "-",
     ]);
-    assert!(
-        html.contains("By value") && html.contains("pwsh"),
-        "{html}"
-    );
+    assert!(html.contains("By value") && html.contains("pwsh"), "{html}");
 
     // The canary: nowhere in the client's files, the store, or the report.
     let mut files = Vec::new();
