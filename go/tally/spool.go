@@ -45,7 +45,13 @@ func (l *spoolLine) key() string {
 	if l.Major != nil {
 		m = fmt.Sprint(*l.Major)
 	}
-	return l.Day + "\x01" + l.K + "\x01" + sv(l.Name) + "\x01" + sv(l.Outcome) + "\x01" + sv(l.Class) + "\x01" + m + "\x01" + sv(l.Kind) + "\x01" + sv(l.B)
+	// A command's val (its declared value) is part of what it counts; a
+	// fact's is its state, the later line's winning.
+	v := "\x00"
+	if l.K == "command" {
+		v = sv(l.Val)
+	}
+	return l.Day + "\x01" + l.K + "\x01" + sv(l.Name) + "\x01" + sv(l.Outcome) + "\x01" + sv(l.Class) + "\x01" + m + "\x01" + sv(l.Kind) + "\x01" + v + "\x01" + sv(l.B)
 }
 
 func (l *spoolLine) absorb(o spoolLine) {
