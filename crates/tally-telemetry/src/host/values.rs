@@ -313,6 +313,61 @@ mod tests {
         a.iter().map(|s| (*s).into()).collect()
     }
 
+    #[derive(clap::Parser)]
+    struct Derived {
+        #[command(subcommand)]
+        command: Sub,
+    }
+
+    #[derive(clap::Subcommand)]
+    enum Sub {
+        Init { shell: Shell },
+        Open { path: String },
+    }
+
+    #[derive(Clone, clap::ValueEnum)]
+    enum Shell {
+        Bash,
+        PowerShell,
+    }
+
+    #[test]
+    fn the_builder_refuses_a_free_text_argument_and_takes_a_value_enum() {
+        let b = crate::Builder::new("demo").cli::<Derived>();
+        b.clone()
+            .record_value("init", "shell")
+            .check_values()
+            .unwrap();
+        let e = b
+            .clone()
+            .record_value("open", "path")
+            .check_values()
+            .unwrap_err();
+        assert!(matches!(e, ValueError::NotClosed { .. }), "{e}");
+        // The host's contract check fails on it too, before any drift.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("T.md");
+        let refused = b.clone().record_value("open", "path");
+        refused.write_contract(&f).unwrap();
+        let e = refused.check_contract(&f).unwrap_err().to_string();
+        assert!(e.contains("`path` takes any value"), "{e}");
+        // A ValueEnum's variants are its set, under clap's names.
+        let set = closed_set(
+            &<Derived as clap::CommandFactory>::command(),
+            "init",
+            "shell",
+        )
+        .unwrap();
+        let names: Vec<&str> = set.iter().map(|v| v.get_name()).collect();
+        assert_eq!(names, ["bash", "power-shell"]);
+        // Without a tree there is nothing to check against.
+        let e = crate::Builder::new("demo")
+            .record_value("init", "shell")
+            .check_values()
+            .unwrap_err();
+        assert!(matches!(e, ValueError::NoCli { .. }), "{e}");
+    }
+
     #[test]
     fn the_name_of_the_matched_value_is_recorded_never_the_input() {
         let c = cli();
