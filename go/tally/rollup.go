@@ -177,8 +177,8 @@ func eventsFrom(lines []spoolLine) [][]byte {
 		switch l.K {
 		case "command":
 			if n > 0 && ValidCommandPath(*l.Name) && (l.Outcome == nil || commandOutcomeSet[*l.Outcome]) &&
-				(l.Val == nil || validCommandValue(*l.Val)) {
-				c := commandCount{Command: *l.Name, Value: l.Val, Outcome: "unknown", Count: n}
+				(l.Value == nil || validCommandValue(*l.Value)) {
+				c := commandCount{Command: *l.Name, Value: l.Value, Outcome: "unknown", Count: n}
 				if l.Outcome != nil {
 					c.Outcome = *l.Outcome
 				}

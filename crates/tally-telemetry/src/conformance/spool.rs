@@ -330,12 +330,12 @@ pub fn cases() -> Result<Vec<Batches>, String> {
             None,
             YES.into(),
             [
-                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"val\":\"bash\""),
-                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":2,\"lat\":[0,2,0,0,0,0,0],\"val\":\"bash\""),
-                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"val\":\"zsh\""),
-                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"failure\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"val\":\"zsh\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"bash\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":2,\"lat\":[0,2,0,0,0,0,0],\"value\":\"bash\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"zsh\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"failure\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"zsh\""),
                 cmd("2026-11-20", "init", "success", 3, "[3,0,0,0,0,0,0]"),
-                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"val\":\"/home/alice\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"/home/alice\""),
             ]
             .concat(),
             200,

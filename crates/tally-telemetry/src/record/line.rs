@@ -29,8 +29,11 @@ pub enum Row {
         /// How the runs ended; absent in lines of schema version 1.
         outcome: Option<CommandOutcome>,
         /// The declared argument's value (`Builder::record_value`), one of
-        /// its closed set; on disk as `"val"`, which only facts used
-        /// before, so an older reader counts the runs under the command.
+        /// its closed set; on disk as `"value"`, a key of its own: a
+        /// version that predates it drops the key when it rewrites the
+        /// spool, so its runs count under the command alone, never under
+        /// another line's value (as they would under a key it knew, such
+        /// as facts' `"val"`, which it does not merge by).
         value: Option<String>,
     },
     /// MCP tool calls with one outcome.
@@ -158,6 +161,8 @@ struct Flat<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     val: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     b: Option<Cow<'a, str>>,
 }
 
@@ -175,6 +180,7 @@ impl Serialize for Line {
             n: self.n,
             lat: self.lat,
             val: self.val.as_deref().map(Cow::Borrowed),
+            value: None,
             b: self.b.as_deref().map(Cow::Borrowed),
         };
         match &self.row {
@@ -186,9 +192,7 @@ impl Serialize for Line {
                 flat.k = Kind::Command;
                 flat.name = Some(Cow::Borrowed(name));
                 flat.outcome = outcome.map(|o| Cow::Borrowed(o.as_str()));
-                if let Some(v) = value {
-                    flat.val = Some(Cow::Borrowed(v));
-                }
+                flat.value = value.as_deref().map(Cow::Borrowed);
             }
             Row::Tool {
                 name,
@@ -230,12 +234,11 @@ impl<'de> Deserialize<'de> for Line {
             T::deserialize(d)
         }
         let outcome = f.outcome.as_deref();
-        let mut val = f.val.map(Cow::into_owned);
         let row = match f.k {
             Kind::Command => Row::Command {
                 name: named(name)?,
                 outcome: outcome.map(word::<CommandOutcome, _>).transpose()?,
-                value: val.take(),
+                value: f.value.map(Cow::into_owned),
             },
             Kind::Tool => Row::Tool {
                 name,
@@ -258,7 +261,7 @@ impl<'de> Deserialize<'de> for Line {
             row,
             n: f.n,
             lat: f.lat,
-            val,
+            val: f.val.map(Cow::into_owned),
             b: f.b.map(Cow::into_owned),
         })
     }
@@ -368,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn a_command_value_is_written_as_val_and_keeps_its_own_line() {
+    fn a_command_value_is_written_under_its_own_key_and_keeps_its_own_line() {
         let mut l = Line::new(
             "2026-11-20",
             Row::Command {
@@ -384,7 +387,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "{\"v\":2,\"day\":\"2026-11-20\",\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":2,\"lat\":[2,0,0,0,0,0,0],\"val\":\"bash\"}\n"
+            "{\"v\":2,\"day\":\"2026-11-20\",\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":2,\"lat\":[2,0,0,0,0,0,0],\"value\":\"bash\"}\n"
         );
         let back: Line = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(back, l);
