@@ -51,6 +51,14 @@ fn init_runs_arrive_in_the_report_per_shell_and_free_text_never_leaves() {
         let out = run(args, &day1);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
+    // A host that records from its own matches records the value too.
+    let out = sb
+        .command(&host_bin(), &["init", "fish"])
+        .env("HOST_TELEMETRY_NOW", &day1)
+        .env("HOST_EXAMPLE_RECORD_MATCHES", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
     // Outside the set: clap refuses it before anything is recorded.
     let out = run(&["init", &canary], &day1);
     assert_eq!(out.status.code(), Some(2));
@@ -83,12 +91,13 @@ fn init_runs_arrive_in_the_report_per_shell_and_free_text_never_leaves() {
         .iter()
         .find(|c| c["command"] == "init")
         .unwrap_or_else(|| panic!("{r:#}"));
-    assert_eq!(init["count"], 4, "{r:#}");
+    assert_eq!(init["count"], 5, "{r:#}");
     assert_eq!(
         r["values"],
         json!([
             {"command": "init", "value": "zsh", "count": 2, "machines": 1},
             {"command": "init", "value": "bash", "count": 1, "machines": 1},
+            {"command": "init", "value": "fish", "count": 1, "machines": 1},
             {"command": "init", "value": "pwsh", "count": 1, "machines": 1},
         ]),
         "{r:#}"

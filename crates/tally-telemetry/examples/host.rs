@@ -13,7 +13,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -80,7 +80,10 @@ enum Shell {
 
 fn main() -> ExitCode {
     // 1. Parse.
-    let cli = Cli::parse();
+    // (A host that keeps clap's matches parses like this and records with
+    // `record_matches`; the tests drive both ways.)
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
 
     // 2. Resolve consent once and start recording if telemetry is on. With
     //    the clap tree, `telemetry …` runs neither ask nor send.
@@ -100,7 +103,11 @@ fn main() -> ExitCode {
         .init();
 
     // 3. Count the command: its subcommand path only, never arguments.
-    telemetry.record();
+    if std::env::var_os("HOST_EXAMPLE_RECORD_MATCHES").is_some() {
+        telemetry.record_matches(&matches);
+    } else {
+        telemetry.record();
+    }
 
     let code: u8 = match cli.command {
         Cmd::Build { .. } => {
