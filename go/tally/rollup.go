@@ -30,6 +30,7 @@ func (b *batch) encode() []byte {
 
 type commandCount struct {
 	Command  string           `json:"command"`
+	Value    *string          `json:"value,omitempty"`
 	Outcome  string           `json:"outcome,omitempty"`
 	Count    uint64           `json:"count"`
 	Duration *[Buckets]uint64 `json:"duration,omitempty"`
@@ -175,8 +176,9 @@ func eventsFrom(lines []spoolLine) [][]byte {
 		ok := false
 		switch l.K {
 		case "command":
-			if n > 0 && ValidCommandPath(*l.Name) && (l.Outcome == nil || commandOutcomeSet[*l.Outcome]) {
-				c := commandCount{Command: *l.Name, Outcome: "unknown", Count: n}
+			if n > 0 && ValidCommandPath(*l.Name) && (l.Outcome == nil || commandOutcomeSet[*l.Outcome]) &&
+				(l.Value == nil || validCommandValue(*l.Value)) {
+				c := commandCount{Command: *l.Name, Value: l.Value, Outcome: "unknown", Count: n}
 				if l.Outcome != nil {
 					c.Outcome = *l.Outcome
 				}
@@ -237,7 +239,14 @@ func eventsFrom(lines []spoolLine) [][]byte {
 	add := func(v interface{ encode() []byte }) { events = append(events, v.encode()) }
 	for _, k := range names {
 		d := days[k]
-		sort.SliceStable(d.r.Commands, func(i, j int) bool { return d.r.Commands[i].Command < d.r.Commands[j].Command })
+		sort.SliceStable(d.r.Commands, func(i, j int) bool {
+			a, b := d.r.Commands[i], d.r.Commands[j]
+			if a.Command != b.Command {
+				return a.Command < b.Command
+			}
+			// No value first, then by value, as the Rust rollup orders them.
+			return b.Value != nil && (a.Value == nil || *a.Value < *b.Value)
+		})
 		d.r.Dropped = capCount(d.r.Dropped)
 		if len(d.r.Commands)+len(d.r.ToolCalls)+len(d.r.Clients) > 0 || d.r.Dropped > 0 {
 			add(&d.r)
@@ -267,7 +276,7 @@ func (r *usageRollup) encode() []byte {
 	if len(r.Commands) > 0 {
 		items := make([][]byte, len(r.Commands))
 		for i, c := range r.Commands {
-			cw := (&jw{}).str("command", c.Command)
+			cw := (&jw{}).str("command", c.Command).optStr("value", c.Value)
 			if c.Outcome != "" {
 				cw.str("outcome", c.Outcome)
 			}

@@ -163,6 +163,19 @@ func ValidCommandPath(s string) bool {
 	return words >= 1 && words <= 4
 }
 
+// validCommandValue reports whether s is a command's value the schema
+// accepts: one word of [a-z0-9][a-z0-9_-]{0,31}, the shape of a command
+// path's word. (The value of an argument a Rust host declared with a closed
+// set of values; the Go module only carries it through spool and batch.)
+func validCommandValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return false
+		}
+	}
+	return ValidCommandPath(s)
+}
+
 // ValidToolName reports whether s is a tool name the schema accepts:
 // [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}.
 func ValidToolName(s string) bool {

@@ -30,7 +30,10 @@ type spoolLine struct {
 	N       uint64           `json:"n"`
 	Lat     *[Buckets]uint64 `json:"lat,omitempty"`
 	Val     *string          `json:"val,omitempty"`
-	B       *string          `json:"b,omitempty"`
+	// Value is a command's declared value (a Rust host's record_value):
+	// its own key, part of what the line counts.
+	Value *string `json:"value,omitempty"`
+	B     *string `json:"b,omitempty"`
 }
 
 func sv(p *string) string {
@@ -45,7 +48,12 @@ func (l *spoolLine) key() string {
 	if l.Major != nil {
 		m = fmt.Sprint(*l.Major)
 	}
-	return l.Day + "\x01" + l.K + "\x01" + sv(l.Name) + "\x01" + sv(l.Outcome) + "\x01" + sv(l.Class) + "\x01" + m + "\x01" + sv(l.Kind) + "\x01" + sv(l.B)
+	// A command's declared value is part of what it counts.
+	v := "\x00"
+	if l.K == "command" {
+		v = sv(l.Value)
+	}
+	return l.Day + "\x01" + l.K + "\x01" + sv(l.Name) + "\x01" + sv(l.Outcome) + "\x01" + sv(l.Class) + "\x01" + m + "\x01" + sv(l.Kind) + "\x01" + v + "\x01" + sv(l.B)
 }
 
 func (l *spoolLine) absorb(o spoolLine) {
@@ -110,6 +118,14 @@ func decodeLine(raw []byte) (spoolLine, error) {
 	}
 	if l.Val, err = v.optStr("val"); err != nil {
 		return l, err
+	}
+	// Only a command has a value; on another line the key is ignored, as
+	// the Rust library ignores it.
+	if l.Value, err = v.optStr("value"); err != nil {
+		return l, err
+	}
+	if l.K != "command" {
+		l.Value = nil
 	}
 	if l.B, err = v.optStr("b"); err != nil {
 		return l, err
@@ -202,6 +218,7 @@ func (l *spoolLine) appendJSON(b []byte) []byte {
 		b = append(b, ']')
 	}
 	b = str(b, "val", l.Val)
+	b = str(b, "value", l.Value)
 	b = str(b, "b", l.B)
 	return append(b, '}')
 }

@@ -83,6 +83,7 @@ func vSchema() (envelope []vfield, events map[string][]vfield) {
 			vreq("day", day),
 			vopt("commands", vkind{k: 'l', max: 512, fields: []vfield{
 				vreq("command", vkind{k: 's', pattern: ValidCommandPath}),
+				vopt("value", vkind{k: 's', pattern: validCommandValue}),
 				vopt("outcome", venum(commandOutcomeWords[:]...)),
 				vreq("count", count),
 				vopt("duration", buckets),

@@ -119,6 +119,39 @@ fn assemble(t: Tables, q: &Query) -> Report {
             .then(a.app.cmp(&b.app))
     });
 
+    let mut values: Vec<ValueRow> = t
+        .values
+        .into_iter()
+        .map(|((label, value), count, machines)| {
+            let (app, command) = match label.split_once(APP_SEP) {
+                Some((a, c)) => (many_apps.then(|| a.to_owned()), c.to_owned()),
+                None => (None, label),
+            };
+            ValueRow {
+                app,
+                command,
+                value,
+                count,
+                machines,
+            }
+        })
+        .collect();
+    // By command (as the commands table orders them), then most runs
+    // first, `other` last.
+    let rank = |app: &Option<String>, command: &str| {
+        commands
+            .iter()
+            .position(|c| c.command == command && c.app == *app)
+            .unwrap_or(usize::MAX)
+    };
+    values.sort_by(|a, b| {
+        rank(&a.app, &a.command)
+            .cmp(&rank(&b.app, &b.command))
+            .then((a.value == "other").cmp(&(b.value == "other")))
+            .then(b.count.cmp(&a.count))
+            .then(a.value.cmp(&b.value))
+    });
+
     let mut tools: Vec<ToolRow> = t
         .tools
         .into_iter()
@@ -238,6 +271,7 @@ fn assemble(t: Tables, q: &Query) -> Report {
         ci_machines: t.ci_machines,
         days,
         commands,
+        values,
         duration_buckets: DURATION_LABELS.iter().map(|l| (*l).to_owned()).collect(),
         tools,
         latency_buckets: LATENCY_LABELS.iter().map(|l| (*l).to_owned()).collect(),
@@ -276,8 +310,10 @@ mod tests {
                 day: "2026-11-20".into(),
                 commands: commands
                     .iter()
+                    // `init=bash`: the command `init` with the value `bash`.
                     .map(|(c, n)| CommandCount {
-                        command: (*c).into(),
+                        command: c.split('=').next().unwrap_or(c).into(),
+                        value: c.split_once('=').map(|(_, v)| v.into()),
                         outcome: None,
                         duration: None,
                         count: *n,
@@ -317,6 +353,47 @@ mod tests {
             app: None,
             min_machines: k,
         }
+    }
+
+    #[test]
+    fn values_split_a_command_and_fold_within_it_below_k() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
+        let m = || uuid::Uuid::new_v4().to_string();
+        for _ in 0..3 {
+            post(&mut s, &m(), &[("init=bash", 2), ("init", 1)], None);
+        }
+        post(&mut s, &m(), &[("init=zsh", 1)], None);
+        post(&mut s, &m(), &[("init=fish", 1)], None);
+        post(&mut s, &m(), &[("init=nu", 1), ("build", 1)], None);
+        let r = build(&s, &query(2)).unwrap();
+        let init = r.commands.iter().find(|c| c.command == "init").unwrap();
+        assert_eq!((init.count, init.machines), (12, 6));
+        let got: Vec<(&str, &str, u64, usize)> = r
+            .values
+            .iter()
+            .map(|v| (v.command.as_str(), v.value.as_str(), v.count, v.machines))
+            .collect();
+        // bash stands alone; zsh, fish and nu (one machine each) only as
+        // `other` of `init`; runs without a value are not a value row.
+        assert_eq!(got, [("init", "bash", 6, 3), ("init", "other", 3, 3)]);
+        let mut text = Vec::new();
+        render(&r, false, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("Commands by value"), "{text}");
+        assert!(!text.contains("zsh"), "{text}");
+        // At k = 4 no value stands alone; at k = 7 even their fold is
+        // withheld.
+        let r = build(&s, &query(4)).unwrap();
+        let got: Vec<(&str, u64)> = r
+            .values
+            .iter()
+            .map(|v| (v.value.as_str(), v.count))
+            .collect();
+        assert_eq!(got, [("other", 9)]);
+        let r = build(&s, &query(7)).unwrap();
+        assert!(r.values.is_empty(), "{:?}", r.values);
+        assert!(r.withheld_rows > 0);
     }
 
     #[test]

@@ -328,6 +328,38 @@ pub(crate) fn tables(ch: &ClickHouse, q: &Query) -> Result<Tables, ReportError> 
     t.commands = commands;
     t.withheld += w;
 
+    // Per-value breakdown of commands with a declared value (stored in
+    // `class`), folded within each command. No aggregate table keeps
+    // machines per value, so their states come from `rows`: a scan of the
+    // window's command rows that carry a value, and only of those.
+    {
+        let states = format!(
+            "(SELECT app, name, class, uniqCombinedState(12)(machine) AS machines FROM {db}.rows
+              WHERE kind = {} AND class != '' AND {} GROUP BY app, name, class)",
+            RowKind::Command as u8,
+            c.common
+        );
+        let keep = c.keep("class = 'other'");
+        let rows = c.fold(
+            &states,
+            "app, name, class",
+            &[
+                "concat(app, unhex('1F'), name)".to_owned(),
+                format!("if({keep}, class, 'other')"),
+            ],
+            Some((&c.usage(RowKind::Command as u8), &["sum(count)".to_owned()])),
+        )?;
+        let (values, w) = split(
+            rows,
+            k,
+            |r| r.get(1).map(text).as_deref() == Some("other"),
+            |r| ((text(&r[0]), text(&r[1])), num(&r[2]), num(&r[3]) as usize),
+            3,
+        );
+        t.values = values;
+        t.withheld += w;
+    }
+
     // Lifecycle events: a name, a count.
     {
         let keep = c.keep("name = 'other'");

@@ -410,7 +410,7 @@ fn distributions(s: &mut String, r: &Report) {
 mod tests {
     use super::*;
     use crate::report::{
-        ClientRow, Dropped, FactRow, LifecycleRow, PlatformRow, ToolRow, VersionRow,
+        ClientRow, Dropped, FactRow, LifecycleRow, PlatformRow, ToolRow, ValueRow, VersionRow,
     };
 
     fn report(name: &str, commands: usize, machines: usize) -> Report {
@@ -436,6 +436,13 @@ mod tests {
                 })
                 .collect(),
             duration_buckets: labels(),
+            values: vec![ValueRow {
+                app: None,
+                command: format!("{name}0"),
+                value: name.into(),
+                count: 5,
+                machines,
+            }],
             tools: vec![ToolRow {
                 app: None,
                 tool: name.into(),

@@ -42,6 +42,23 @@ pub struct CommandRow {
     pub machines: usize,
 }
 
+/// Runs of a command with one value of the argument its host records
+/// (`Builder::record_value`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ValueRow {
+    /// The application, when the window holds more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The command path.
+    pub command: String,
+    /// The value, or `other` (values backed by fewer than k machines).
+    pub value: String,
+    /// Runs with that value.
+    pub count: u64,
+    /// Distinct machines.
+    pub machines: usize,
+}
+
 /// One MCP tool's calls (all tools together when names are off).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ToolRow {
@@ -160,6 +177,9 @@ pub struct Report {
     pub commands: Vec<CommandRow>,
     /// Labels of the command duration buckets.
     pub duration_buckets: Vec<String>,
+    /// Commands split by the value of their recorded argument, for
+    /// commands whose host records one: by command, most runs first.
+    pub values: Vec<ValueRow>,
     /// MCP tool calls, most called first.
     pub tools: Vec<ToolRow>,
     /// Labels of the latency buckets.

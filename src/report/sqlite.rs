@@ -173,6 +173,7 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
     // By application and name: the same command or tool name in two
     // applications is two rows (they were once added up).
     let mut commands: HashMap<(i64, i64), CommandAgg> = HashMap::new();
+    let mut values: HashMap<(i64, i64, i64), Agg> = HashMap::new();
     let mut tools: HashMap<(i64, i64), ToolAgg> = HashMap::new();
     let mut clients: HashMap<(i64, i64), Agg> = HashMap::new();
     let mut lifecycle: HashMap<i64, Agg> = HashMap::new();
@@ -210,6 +211,11 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
                         *d = d.saturating_add(v(6 + i)?.max(0) as u64);
                     }
                     c.machines.insert(machine);
+                    // The declared value, in the class slot (see
+                    // `server/store/derive.rs`); 0 is the empty string.
+                    if class != 0 {
+                        entry(values.entry((v(13)?, name, class)).or_default());
+                    }
                 }
                 Some(RowKind::Tool) => {
                     let t = tools.entry((v(13)?, name)).or_default();
@@ -315,6 +321,31 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
         })
         .collect();
 
+    // Values, folded within each command: a value below k joins that
+    // command's `other`, which is withheld when it is below k itself.
+    type Labelled = Vec<((String, String), Agg)>;
+    let mut by_command: BTreeMap<String, Labelled> = BTreeMap::new();
+    for ((app, name, class), a) in values {
+        let value = dim(class);
+        if value.is_empty() {
+            continue;
+        }
+        let label = crate::report::tables::app_label(dim(app), dim(name));
+        by_command
+            .entry(label.clone())
+            .or_default()
+            .push(((label, value.to_owned()), a));
+    }
+    let mut values_out = Vec::new();
+    for (label, rows) in by_command {
+        let (rows, w) = fold_agg(rows, k, (label, other()));
+        withheld += w;
+        values_out.extend(
+            rows.into_iter()
+                .map(|(l, a)| (l, a.count, a.machines.len())),
+        );
+    }
+
     let rows: Vec<(String, ToolAgg)> = tools
         .into_iter()
         .map(|((app, id), a)| {
@@ -397,6 +428,7 @@ pub(crate) fn tables(store: &Store, q: &Query) -> Result<Tables, ReportError> {
         ci_machines: ci.len(),
         days: days_out,
         commands: commands_out,
+        values: values_out,
         tools: tools_out,
         clients: clients_out,
         versions: versions_out,

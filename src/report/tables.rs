@@ -119,6 +119,10 @@ pub struct Tables {
     pub days: Vec<(String, usize)>,
     /// (application and command as [`app_label`], or `other`; numbers).
     pub commands: Vec<(String, CommandNums)>,
+    /// ((application and command as [`app_label`], declared value or
+    /// `other`), runs, machines): the per-value breakdown of commands whose
+    /// host records a value, folded within each command.
+    pub values: Vec<((String, String), u64, usize)>,
     /// (application and tool as [`app_label`], or `other`; numbers).
     pub tools: Vec<(String, ToolNums)>,
     /// ((client, major), sessions, machines).

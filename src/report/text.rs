@@ -153,6 +153,31 @@ pub fn render(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
     cols.push(("machines", R));
     table(out, color, "Commands", &cols, &rows)?;
 
+    // Only hosts that record a value have this table; the others never
+    // see an empty one.
+    if !r.values.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .values
+            .iter()
+            .map(|v| {
+                let mut row: Vec<String> = by_app
+                    .then(|| v.app.clone().unwrap_or_else(|| "other".into()))
+                    .into_iter()
+                    .collect();
+                row.extend([
+                    v.command.clone(),
+                    v.value.clone(),
+                    v.count.to_string(),
+                    v.machines.to_string(),
+                ]);
+                row
+            })
+            .collect();
+        let mut cols: Vec<_> = by_app.then_some(("app", L)).into_iter().collect();
+        cols.extend([("command", L), ("value", L), ("runs", R), ("machines", R)]);
+        table(out, color, "Commands by value", &cols, &rows)?;
+    }
+
     // Which commands fail: the question tool authors ask most, so its own
     // ranking, failure rate first, runs to break ties.
     let mut failing: Vec<&crate::report::CommandRow> = r

@@ -126,6 +126,8 @@ fn a_copy_that_raced_in_is_settled_by_the_next_retry_and_counted_once() {
 
 /// A varied set of batches: folds, CI, version changes within a day,
 /// tools with and without names, clients, facts, lifecycle, drops.
+const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
+
 fn varied_batches() -> Vec<Value> {
     let mut out = Vec::new();
     let machines: Vec<String> = (0..9).map(|_| uuid()).collect();
@@ -136,6 +138,10 @@ fn varied_batches() -> Vec<Value> {
                 .map(|(c, n)| json!({"command": c, "count": n}))
                 .chain((i % 3 == 0).then(|| json!({"command": format!("rare-{i}"), "count": 1})))
                 .chain((i == 4).then(|| json!({"command": "other", "count": 7})))
+                // A declared value: three shells over the machines, and one
+                // machine's own, which only its command's `other` may show.
+                .chain([json!({"command": "init", "value": SHELLS[i % 3], "count": 1 + i})])
+                .chain((i == 2).then(|| json!({"command": "init", "value": "nu", "count": 1})))
                 .collect();
             let tools = json!([
                 {"tool": "search", "outcome": "ok", "count": 3, "latency": [2, 1, 0, 0, 0, 0, 0]},
@@ -229,6 +235,7 @@ fn sqlite_and_clickhouse_give_identical_reports_for_the_same_batches() {
     for table in [
         "days",
         "commands",
+        "values",
         "tools",
         "clients",
         "versions",

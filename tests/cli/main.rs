@@ -38,3 +38,4 @@ mod serve_ops;
 mod serve_support;
 mod stress;
 mod validator_property;
+mod values;

@@ -1,4 +1,5 @@
-//! Privacy is tested, not promised: a unique canary planted in arguments,
+//! Privacy is tested, not promised: a unique canary planted in arguments
+//! (beside an argument whose closed-set value the host records),
 //! the working directory, the environment and the state path never reaches
 //! the spool, the wire (the product endpoint and the OTLP collector),
 //! `telemetry show` or the ledger.
@@ -47,6 +48,9 @@ fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
     let path_arg = format!("/home/{canary}/project");
     let runs: Vec<Vec<&str>> = vec![
         vec!["build", "--target", &canary, &path_arg],
+        // `init`'s shell is recorded (one of a closed set); the free text
+        // beside it is not.
+        vec!["init", "zsh", "--rc-file", &path_arg],
         vec!["serve"],
         vec!["exit-deep", "0"],
     ];
@@ -93,7 +97,9 @@ fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
     }
     // The shows really contained the data (so the check below means something).
     assert!(
-        outputs[0].contains("\"build\"") && outputs[0].contains("claude-code"),
+        outputs[0].contains("\"build\"")
+            && outputs[0].contains("claude-code")
+            && outputs[0].contains("\"zsh\""),
         "{}",
         outputs[0]
     );

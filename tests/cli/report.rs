@@ -122,6 +122,20 @@ fn a_canary_planted_in_args_cwd_env_paths_and_unknown_fields_is_never_stored() {
     b["envelope"]["hostname"] = json!(canary);
     b["envelope"][format!("{canary}_key")] = json!(1);
     b["events"][0]["commands"][0]["args"] = json!(canary);
+    // A command's value: the server cannot know the host's set, so it
+    // refuses every value not of the schema's shape (a path, spaces, upper
+    // case, over 32 characters) and keeps the runs under the command.
+    for bad in [
+        format!("/home/{canary}"),
+        format!("{canary} x"),
+        canary.to_uppercase(),
+        canary.repeat(3),
+    ] {
+        b["events"][0]["commands"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"command": "build", "value": bad, "count": 1}));
+    }
     b["events"][0]["cwd"] = json!(format!("/home/{canary}"));
     b["events"][0]["commands"]
         .as_array_mut()

@@ -13,7 +13,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +36,13 @@ enum Cmd {
         #[arg(long)]
         target: Option<String>,
         path: Option<String>,
+    },
+    /// Print the shell setup (which shell is recorded: one of a fixed set)
+    Init {
+        shell: Shell,
+        /// Where to write it (never recorded)
+        #[arg(long)]
+        rc_file: Option<String>,
     },
     /// Fail with exit code 1
     Fail,
@@ -61,13 +68,32 @@ enum Cmd {
     Plugin(Vec<String>),
 }
 
+/// The shells `init` supports: a closed set, so the builder may record
+/// which one a run targets.
+#[derive(Clone, Copy, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Pwsh,
+}
+
 fn main() -> ExitCode {
     // 1. Parse.
-    let cli = Cli::parse();
+    // (A host that keeps clap's matches parses like this and records with
+    // `record_matches`; the tests drive both ways.)
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
 
     // 2. Resolve consent once and start recording if telemetry is on. With
     //    the clap tree, `telemetry …` runs neither ask nor send.
-    let telemetry = builder()
+    let mut b = builder();
+    if std::env::var_os("HOST_EXAMPLE_RECORD_FREE_TEXT").is_some() {
+        // What the tests check is refused: `build`'s path is free text,
+        // so it is never recorded (and `telemetry status` says so).
+        b = b.record_value("build", "path");
+    }
+    let telemetry = b
         .no_telemetry(cli.telemetry.no_telemetry)
         // An opt-out host shows a one-line notice and never stops an
         // ordinary command at a question; installers run `host telemetry
@@ -77,11 +103,22 @@ fn main() -> ExitCode {
         .init();
 
     // 3. Count the command: its subcommand path only, never arguments.
-    telemetry.record();
+    if std::env::var_os("HOST_EXAMPLE_RECORD_MATCHES").is_some() {
+        telemetry.record_matches(&matches);
+    } else {
+        telemetry.record();
+    }
 
     let code: u8 = match cli.command {
         Cmd::Build { .. } => {
             println!("built");
+            0
+        }
+        Cmd::Init { shell, .. } => {
+            println!(
+                "# setup for {:?}",
+                shell.to_possible_value().map(|v| v.get_name().to_owned())
+            );
             0
         }
         Cmd::Fail => {
@@ -141,6 +178,9 @@ fn builder() -> tally_telemetry::Builder {
         // `serve` records MCP tool calls, a client and a fact.
         .tool_calls(true)
         .facts(true)
+        // `init bash` and `init zsh` are counted apart: the shell is one
+        // of `Shell`'s values, never free text.
+        .record_value("init", "shell")
         .cli::<Cli>()
 }
 

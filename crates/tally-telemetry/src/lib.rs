@@ -85,6 +85,8 @@ pub use host::status_api::Status;
 #[cfg(feature = "clap")]
 pub use host::telemetry::command_path;
 pub use host::telemetry::{Builder, Telemetry, persist};
+#[cfg(feature = "clap")]
+pub use host::values::ValueError;
 pub use os::env::Env;
 pub use record::recorder::is_enabled as is_recording;
 pub use record::recorder::{

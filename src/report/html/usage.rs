@@ -99,6 +99,7 @@ pub(super) fn commands(s: &mut String, r: &Report, prev: Option<&Report>) {
         r.commands.iter().skip(MAX_ROWS).map(|c| c.count).sum(),
         "runs",
     );
+    values(s, r, by_app);
 
     // The question tool authors ask most: which commands fail.
     let mut failing: Vec<&CommandRow> = r
@@ -257,4 +258,62 @@ pub(super) fn tools(s: &mut String, r: &Report, prev: Option<&Report>) {
         );
     }
     s.push_str("</section>");
+}
+
+/// Commands split by the value of the argument their host records
+/// (`Builder::record_value`): shown only when some command has one.
+fn values(s: &mut String, r: &Report, by_app: bool) {
+    if r.values.is_empty() {
+        return;
+    }
+    s.push_str("<h3>By value</h3>");
+    let _ = write!(
+        s,
+        r#"<p class="note">For commands whose author records one argument's value, one of a fixed set; values behind fewer than {} machines are folded into <i>other</i>.</p>"#,
+        r.min_machines
+    );
+    let app_col: &[(&str, bool)] = if by_app { &[("app", false)] } else { &[] };
+    table_open(
+        s,
+        &[
+            app_col,
+            &[
+                ("command", false),
+                ("value", false),
+                ("runs", true),
+                ("share of the command's runs", true),
+                ("machines", true),
+            ],
+        ]
+        .concat(),
+    );
+    for v in r.values.iter().take(MAX_ROWS) {
+        let of = r
+            .commands
+            .iter()
+            .find(|c| c.command == v.command && c.app == v.app)
+            .map_or(0, |c| c.count);
+        let share = if of == 0 {
+            0.0
+        } else {
+            v.count as f64 / of as f64
+        };
+        s.push_str("<tr>");
+        if by_app {
+            s.push_str(&name_cell(v.app.as_deref().unwrap_or("other")));
+        }
+        s.push_str(&name_cell(&v.command));
+        s.push_str(&name_cell(&v.value));
+        s.push_str(&num_cell(&count(v.count)));
+        s.push_str(&num_cell(&pct(share)));
+        s.push_str(&num_cell(&count(v.machines as u64)));
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    more_rows(
+        s,
+        r.values.len().saturating_sub(MAX_ROWS),
+        r.values.iter().skip(MAX_ROWS).map(|v| v.count).sum(),
+        "runs",
+    );
 }

@@ -14,8 +14,9 @@ use tally_telemetry::schema::validate::{Drops, Validated};
 use tally_telemetry::schema::{CommandOutcome, Event, LATENCY_BUCKETS};
 
 /// One counted thing of one batch on one day. `variant` and `class` are
-/// generic: an outcome and an error class for tool calls, a major version
-/// for clients, a value for facts, empty otherwise.
+/// generic: an outcome and an error class for tool calls, an outcome and
+/// the declared argument's value (empty without one) for commands, a major
+/// version for clients, a value for facts, empty otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageRow {
     /// The event day, as a day number.
@@ -26,7 +27,7 @@ pub struct UsageRow {
     pub name: String,
     /// Outcome, major version or fact value.
     pub variant: String,
-    /// Error class.
+    /// Error class, or a command's value.
     pub class: String,
     /// How many.
     pub count: u64,
@@ -85,7 +86,12 @@ pub fn derive(v: &Validated) -> BatchRows {
                             RowKind::Command,
                             s(&c.command),
                             s(outcome.as_str()),
-                            s(""),
+                            // A command's value takes the generic slot
+                            // tool calls use for their error class, which
+                            // commands left empty: no store layout changes,
+                            // and rows stored before values existed read as
+                            // runs without one.
+                            s(c.value.as_deref().unwrap_or("")),
                         ),
                         c.count,
                         c.duration.as_ref(),
@@ -202,12 +208,14 @@ mod tests {
                 commands: vec![
                     CommandCount {
                         command: "build".into(),
+                        value: None,
                         outcome: None,
                         duration: None,
                         count: 7,
                     },
                     CommandCount {
                         command: "build".into(),
+                        value: None,
                         outcome: None,
                         duration: None,
                         count: 5,

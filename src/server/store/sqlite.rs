@@ -7,7 +7,9 @@
 //! one row per machine, app and event day with that day's envelope
 //! (version, OS, arch, CI); `usage` one row per machine, app, day and
 //! counted thing (a command, a tool call outcome, a client, a lifecycle
-//! event, a fact value, client-side drops), with counts and latency buckets;
+//! event, a fact value, client-side drops), with counts and latency buckets
+//! (a command's declared value sits in `class`, which only tool calls used
+//! before: see `derive.rs`);
 //! `drops` what the validator removed, per app and receive day. Strings that
 //! repeat in every row (names, apps, versions) and machine ids are interned
 //! into `dims` and `machines`, so the big tables hold small integers: that
@@ -456,6 +458,7 @@ mod tests {
                 day: day.into(),
                 commands: vec![CommandCount {
                     command: "build".into(),
+                    value: None,
                     outcome: None,
                     duration: None,
                     count: 2,

@@ -320,6 +320,41 @@ pub fn validation_cases() -> Vec<Validation> {
             ),
         ),
         ("more than 64 events", batch(envelope(), Value::Array(many))),
+        (
+            "a command's value splits its runs, and equal values merge",
+            batch(
+                envelope(),
+                json!([rollup(json!([
+                    {"command": "init", "value": "bash", "outcome": "success", "count": 2, "duration": [2,0,0,0,0,0,0]},
+                    {"command": "init", "value": "zsh", "outcome": "success", "count": 1, "duration": [1,0,0,0,0,0,0]},
+                    {"command": "init", "value": "bash", "outcome": "success", "count": 1, "duration": [0,1,0,0,0,0,0]},
+                    {"command": "init", "outcome": "success", "count": 4, "duration": [4,0,0,0,0,0,0]}
+                ]))]),
+            ),
+        ),
+        (
+            "a value that is not one lower-case word is dropped and its runs kept",
+            batch(
+                envelope(),
+                json!([rollup(json!([
+                    {"command": "init", "value": "/home/alice/.bashrc", "outcome": "success", "count": 1},
+                    {"command": "init", "value": "Bash", "outcome": "success", "count": 1},
+                    {"command": "init", "value": "two words", "outcome": "success", "count": 1},
+                    {"command": "init", "value": "", "outcome": "success", "count": 1},
+                    {"command": "init", "value": "-x", "outcome": "success", "count": 1},
+                    {"command": "init", "value": "a".repeat(33), "outcome": "success", "count": 1},
+                    {"command": "init", "value": "a".repeat(32), "outcome": "success", "count": 1},
+                    {"command": "init", "value": "pwsh_7-x", "outcome": "success", "count": 1}
+                ]))]),
+            ),
+        ),
+        (
+            "a value of the wrong type",
+            batch(
+                envelope(),
+                json!([rollup(json!([{"command": "init", "value": 7, "count": 1}]))]),
+            ),
+        ),
     ];
     rows.into_iter()
         .map(|(name, body)| {

@@ -324,6 +324,23 @@ pub fn cases() -> Result<Vec<Batches>, String> {
             200,
         ),
         (
+            "a command's declared value: lines of one value merge, values and no value stay apart, a value of another shape costs its line",
+            none.clone(),
+            "2026-11-22T08:00:00Z",
+            None,
+            YES.into(),
+            [
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"bash\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":2,\"lat\":[0,2,0,0,0,0,0],\"value\":\"bash\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"zsh\""),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"failure\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"zsh\""),
+                cmd("2026-11-20", "init", "success", 3, "[3,0,0,0,0,0,0]"),
+                l("2026-11-20", "\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":1,\"lat\":[1,0,0,0,0,0,0],\"value\":\"/home/alice\""),
+            ]
+            .concat(),
+            200,
+        ),
+        (
             "two days, one batch without rotation",
             none.clone(),
             "2026-12-02T08:00:00Z",

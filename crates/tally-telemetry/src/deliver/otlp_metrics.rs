@@ -350,6 +350,7 @@ mod tests {
             day: "2026-01-02".into(),
             commands: vec![CommandCount {
                 command: "build".into(),
+                value: None,
                 outcome: Some(CommandOutcome::Success),
                 count: 3,
                 duration: Some([3, 0, 0, 0, 0, 0, 0]),
@@ -401,6 +402,7 @@ mod tests {
                 day: "2026-01-02".into(),
                 commands: vec![CommandCount {
                     command: format!("c{i}"),
+                    value: None,
                     outcome: None,
                     count: 1,
                     duration: None,

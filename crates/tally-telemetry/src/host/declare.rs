@@ -35,6 +35,40 @@ impl Builder {
         self
     }
 
+    /// Records, with each run of the command path `command` (as the CLI
+    /// names it: `"init"`, `"cache clean"`), the value its argument `arg`
+    /// (the argument's id: a derived field's name) was given, split per
+    /// value: `.record_value("init", "shell")` counts `init bash` and
+    /// `init zsh` apart. Only for an argument with a closed set of values
+    /// in the tree given to [`cli`](Self::cli) (a `ValueEnum`, or explicit
+    /// possible values), of at most 32 values, each a lower-case word; and
+    /// one argument per command. What is recorded is the name of the
+    /// possible value, never the user's text. A declaration that breaks
+    /// these rules records nothing: [`check_values`](Self::check_values)
+    /// and [`check_contract`](Self::check_contract) fail on it, and
+    /// `telemetry status` warns. The host's TELEMETRY.md lists each
+    /// declared argument with its values.
+    #[cfg(feature = "clap")]
+    pub fn record_value(mut self, command: &str, arg: &str) -> Self {
+        self.app
+            .declared
+            .values
+            .push((command.trim().to_owned(), arg.to_owned()));
+        self
+    }
+
+    /// Checks every [`record_value`](Self::record_value) declaration
+    /// against the tree given to [`cli`](Self::cli): the first one that
+    /// would never be recorded, with why. Call it from the host's own test
+    /// ([`check_contract`](Self::check_contract) checks it too).
+    #[cfg(feature = "clap")]
+    pub fn check_values(&self) -> Result<(), crate::ValueError> {
+        match self.app.declared.value_errors().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// How long the receiving end keeps what it gets, in words for the
     /// host's users (`"13 months, then deleted"`); the host's generated
     /// TELEMETRY.md states it (and, without it, says that the author has
@@ -86,6 +120,8 @@ impl Builder {
     /// Call it from the host's own test.
     #[cfg(feature = "clap")]
     pub fn check_contract(&self, file: &std::path::Path) -> Result<(), crate::ContractError> {
+        self.check_values()
+            .map_err(|e| crate::ContractError::new(e.to_string()))?;
         let (cli, app) = self.contract_parts()?;
         crate::host::contract::check_host(&cli, &app, file)
     }

@@ -21,6 +21,11 @@ pub struct Declared {
     pub renames: Vec<(String, String)>,
     /// How long the receiving end keeps what it gets, in the host's words.
     pub retention: Option<String>,
+    /// `(command path as the CLI names it, argument id)`: the arguments
+    /// whose closed-set value is recorded with the command's runs (see
+    /// [`crate::host::values`]).
+    #[cfg_attr(not(feature = "clap"), allow(dead_code))]
+    pub values: Vec<(String, String)>,
     /// Whether the host records MCP tool calls and clients.
     pub tool_calls: bool,
     /// Whether the host reports allowlisted deployment facts.
@@ -112,6 +117,18 @@ impl Declared {
             left_out.join(", "),
             how.join(" / ")
         ))
+    }
+
+    /// What is wrong with the declared values (see
+    /// [`crate::host::values::check`]); builds the tree only when a value
+    /// was declared.
+    #[cfg(feature = "clap")]
+    pub fn value_errors(&self) -> Vec<crate::host::values::ValueError> {
+        if self.values.is_empty() {
+            return Vec::new();
+        }
+        let tree = self.tree.map(|t| t());
+        crate::host::values::check(tree.as_ref(), &self.values)
     }
 
     /// The host's command paths whose recorded names the schema refuses

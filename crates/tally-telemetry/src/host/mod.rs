@@ -22,6 +22,8 @@ pub mod status_api;
 pub mod telemetry;
 #[cfg(feature = "clap")]
 pub mod tree;
+#[cfg(feature = "clap")]
+pub(crate) mod values;
 
 #[cfg(test)]
 mod builder_property;

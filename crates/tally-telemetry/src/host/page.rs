@@ -100,7 +100,12 @@ pub(crate) fn page(cli: &Command, app: &AppInfo) -> String {
     let _ = writeln!(s, "\n### Commands\n");
     let _ = writeln!(
         s,
-        "When telemetry is on, {name} counts how often each of these commands runs, how it ended and roughly how long it took, per UTC day. Nothing else of a command line is recorded: no argument, option value, path or name.\n"
+        "When telemetry is on, {name} counts how often each of these commands runs, how it ended and roughly how long it took, per UTC day. Nothing else of a command line is recorded: no argument, option value, path or name{}.\n",
+        if has_values(cli, app) {
+            ", but for the values listed under a command: which of a fixed set of choices it was given"
+        } else {
+            ""
+        }
     );
     let paths = recordable_paths(cli, Some(&manage));
     for p in &paths {
@@ -114,10 +119,14 @@ pub(crate) fn page(cli: &Command, app: &AppInfo) -> String {
         } else {
             String::new()
         };
-        let _ = writeln!(s, "- `{p}`{note}");
+        let value = value_line(cli, app, p).unwrap_or_default();
+        let _ = writeln!(s, "- `{p}`{note}{value}");
     }
     if paths.is_empty() {
         let _ = writeln!(s, "- (none)");
+    }
+    for e in app.declared.value_errors() {
+        let _ = writeln!(s, "\n(Declared but never recorded: {e}.)");
     }
     let _ = writeln!(s, "\n`{name} {manage} …` itself is never counted.\n");
     let _ = writeln!(s, "How a run ended, from its exit code:\n");
@@ -191,8 +200,32 @@ pub(crate) fn page(cli: &Command, app: &AppInfo) -> String {
 
 fn list(s: &mut String, fields: &[Field], app: &AppInfo, indent: &str) {
     for f in fields {
+        // A command's `value` is sent only by a host that declared one.
+        if f.name == "value" && app.declared.values.is_empty() {
+            continue;
+        }
         item(s, f, app, indent);
     }
+}
+
+/// Whether any declared value of the host is recorded.
+fn has_values(cli: &Command, app: &AppInfo) -> bool {
+    app.declared
+        .values
+        .iter()
+        .any(|(p, _)| value_line(cli, app, p).is_some())
+}
+
+/// What follows the CLI path `path` in the list: its recorded argument and
+/// that argument's values, when one is declared and recorded.
+fn value_line(cli: &Command, app: &AppInfo, path: &str) -> Option<String> {
+    let arg = crate::host::values::declared_for(&app.declared.values, path)?;
+    let set = crate::host::values::closed_set(cli, path, arg).ok()?;
+    let names: Vec<String> = set.iter().map(|v| format!("`{}`", v.get_name())).collect();
+    Some(format!(
+        ", with the value of its `{arg}` argument: one of {} (nothing else typed there is recorded)",
+        names.join(", ")
+    ))
 }
 
 fn item(s: &mut String, f: &Field, app: &AppInfo, indent: &str) {
@@ -222,6 +255,7 @@ fn words(k: &Kind) -> String {
             Pattern::Version => "a version number of at most 32 characters",
             Pattern::CommandPath => "one of the commands listed above",
             Pattern::ToolName => "a name of at most 64 letters, digits, `_`, `.` or `-`",
+            Pattern::Value => "one of the values listed above for the command",
             Pattern::Uuid => "a random identifier, a UUID",
             Pattern::Day => "a date, YYYY-MM-DD",
         }

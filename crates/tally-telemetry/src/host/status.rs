@@ -42,6 +42,7 @@ pub(crate) fn status(s: &Settings, json: bool, out: &mut dyn Write) -> Result<()
         .flatten()
         .filter_map(|d| state::probe_writable(&s.app.name, d))
         .chain(dropped_names(s))
+        .chain(refused_values(s))
         .chain(s.paths.ignored_policy_file.as_ref().map(|p| {
             format!(
                 "{} is not read: {} exists, and the policy file under the application's own name takes precedence; merge the two into it",
@@ -209,6 +210,26 @@ fn config_dir(s: &Settings) -> Option<&std::path::Path> {
         .config_file
         .as_deref()
         .and_then(std::path::Path::parent)
+}
+
+/// One warning per `Builder::record_value` declaration that is never
+/// recorded (an argument without a closed set, say), from the author's
+/// point of view: the user learns that it records nothing.
+fn refused_values(s: &Settings) -> Vec<String> {
+    #[cfg(feature = "clap")]
+    {
+        s.app
+            .declared
+            .value_errors()
+            .into_iter()
+            .map(|e| format!("{} records no argument value here: {e}", s.app.name))
+            .collect()
+    }
+    #[cfg(not(feature = "clap"))]
+    {
+        let _ = s;
+        Vec::new()
+    }
 }
 
 /// One warning per command path of the host whose recorded name the schema

@@ -274,6 +274,7 @@ impl Builder {
             return Telemetry {
                 settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
                 path: None,
+                value: None,
             };
         }
         let mut s = self.resolve_with(None);
@@ -294,10 +295,11 @@ impl Builder {
             return Telemetry {
                 settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
                 path: None,
+                value: None,
             };
         }
         #[cfg(feature = "clap")]
-        let (path, manage) = match self.tree {
+        let (path, manage, value) = match self.tree {
             Some(tree) => {
                 let tree = tree();
                 let manage = match self.command {
@@ -305,16 +307,23 @@ impl Builder {
                     Some(_) => None,
                 };
                 let path = crate::host::tree::path_of(&tree, std::env::args_os());
+                // Only a run of a command the host declared a value for
+                // parses its arguments again (see `host::values`).
+                let value = path.as_deref().and_then(|p| {
+                    let arg = crate::host::values::declared_for(&self.app.declared.values, p)?;
+                    crate::host::values::value_of_args(&tree, p, arg, std::env::args_os())
+                });
                 // Freeing this copy of the tree would cost a fast command
                 // about as much as walking it did; it is a few kilobytes,
                 // once per process.
                 std::mem::forget(tree);
-                (path, manage)
+                (path, manage, value)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         #[cfg(not(feature = "clap"))]
-        let (path, manage): (Option<String>, Option<String>) = (None, None);
+        let (path, manage, value): (Option<String>, Option<String>, Option<String>) =
+            (None, None, None);
         // Resolving did not know the host's name for `telemetry` yet. Of what
         // it resolved, only texts use that name, and none of those when
         // telemetry is on; off (here only when the question may be asked),
@@ -353,6 +362,7 @@ impl Builder {
             .map(|p| s.app.declared.recorded_as(&p));
         Telemetry {
             settings: Resolved::Now(s),
+            value: value.filter(|_| path.is_some()),
             path,
         }
     }
@@ -437,6 +447,9 @@ pub struct Telemetry {
     settings: Resolved,
     /// This run's command path, from the tree given to [`Builder::cli`].
     path: Option<String>,
+    /// The value of the argument declared for that path
+    /// ([`Builder::record_value`]), when it was given one of its set.
+    value: Option<String>,
 }
 
 /// The settings of a handle: resolved at `init`, or, when this run records
@@ -491,7 +504,9 @@ impl Telemetry {
     }
 
     /// Counts a command from clap's matches: the subcommand path only,
-    /// never an argument value; an external subcommand counts as
+    /// never an argument value but for the one declared with
+    /// [`Builder::record_value`] (the name of one of its closed set of
+    /// values); an external subcommand counts as
     /// `external`. `telemetry …` itself is never counted: managing consent
     /// is not usage, and `telemetry status` must not create files while
     /// undecided.
@@ -501,7 +516,17 @@ impl Telemetry {
             let path = command_path(matches);
             let app = &self.settings().app;
             if !is_manage(&app.command, &path) {
-                recorder::record_command(&app.declared.recorded_as(&path));
+                let recorded = app.declared.recorded_as(&path);
+                // The tree is built only for a command with a declared value.
+                let value = crate::host::values::declared_for(&app.declared.values, &path)
+                    .and_then(|arg| {
+                        let tree = app.declared.tree?();
+                        crate::host::values::value_in(&tree, &path, arg, matches)
+                    });
+                match value {
+                    Some(v) => recorder::record_command_value(&recorded, &v),
+                    None => recorder::record_command(&recorded),
+                }
             }
         }
     }
@@ -541,11 +566,14 @@ impl Telemetry {
 
     /// Counts this run's subcommand path, as derived from the tree given to
     /// [`Builder::cli`]: only paths of the host's CLI, never an argument
-    /// value, never the host's `telemetry …` commands. Does nothing without
+    /// value (but the one declared with [`Builder::record_value`]), never the host's `telemetry …` commands. Does nothing without
     /// [`Builder::cli`], or when telemetry is off.
     pub fn record(&self) {
         if let Some(p) = self.path.as_deref().filter(|_| recorder::is_enabled()) {
-            recorder::record_command(p);
+            match &self.value {
+                Some(v) => recorder::record_command_value(p, v),
+                None => recorder::record_command(p),
+            }
         }
     }
 

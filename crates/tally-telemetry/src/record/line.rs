@@ -28,6 +28,13 @@ pub enum Row {
         name: String,
         /// How the runs ended; absent in lines of schema version 1.
         outcome: Option<CommandOutcome>,
+        /// The declared argument's value (`Builder::record_value`), one of
+        /// its closed set; on disk as `"value"`, a key of its own: a
+        /// version that predates it drops the key when it rewrites the
+        /// spool, so its runs count under the command alone, never under
+        /// another line's value (as they would under a key it knew, such
+        /// as facts' `"val"`, which it does not merge by).
+        value: Option<String>,
     },
     /// MCP tool calls with one outcome.
     Tool {
@@ -72,7 +79,7 @@ pub struct Line {
     pub n: u64,
     /// Latency histogram, for tool rows; duration histogram, for commands.
     pub lat: Option<[u64; LATENCY_BUCKETS]>,
-    /// The value, for fact rows.
+    /// The value, for fact rows (a command's value is in its [`Row`]).
     pub val: Option<String>,
     /// The batch id this line is claimed by, if any.
     pub b: Option<String>,
@@ -154,6 +161,8 @@ struct Flat<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     val: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     b: Option<Cow<'a, str>>,
 }
 
@@ -171,13 +180,19 @@ impl Serialize for Line {
             n: self.n,
             lat: self.lat,
             val: self.val.as_deref().map(Cow::Borrowed),
+            value: None,
             b: self.b.as_deref().map(Cow::Borrowed),
         };
         match &self.row {
-            Row::Command { name, outcome } => {
+            Row::Command {
+                name,
+                outcome,
+                value,
+            } => {
                 flat.k = Kind::Command;
                 flat.name = Some(Cow::Borrowed(name));
                 flat.outcome = outcome.map(|o| Cow::Borrowed(o.as_str()));
+                flat.value = value.as_deref().map(Cow::Borrowed);
             }
             Row::Tool {
                 name,
@@ -223,6 +238,7 @@ impl<'de> Deserialize<'de> for Line {
             Kind::Command => Row::Command {
                 name: named(name)?,
                 outcome: outcome.map(word::<CommandOutcome, _>).transpose()?,
+                value: f.value.map(Cow::into_owned),
             },
             Kind::Tool => Row::Tool {
                 name,
@@ -276,6 +292,7 @@ mod tests {
                 Row::Command {
                     name: "build".into(),
                     outcome: None,
+                    value: None,
                 },
                 1,
             ),
@@ -284,6 +301,7 @@ mod tests {
                 Row::Command {
                     name: "cache clean".into(),
                     outcome: Some(CommandOutcome::Failure),
+                    value: None,
                 },
                 2,
             ),
@@ -350,6 +368,39 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(read, lines);
+    }
+
+    #[test]
+    fn a_command_value_is_written_under_its_own_key_and_keeps_its_own_line() {
+        let mut l = Line::new(
+            "2026-11-20",
+            Row::Command {
+                name: "init".into(),
+                outcome: Some(CommandOutcome::Success),
+                value: Some("bash".into()),
+            },
+            2,
+        );
+        l.lat = Some([2, 0, 0, 0, 0, 0, 0]);
+        let mut out = Vec::new();
+        l.encode(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\"v\":2,\"day\":\"2026-11-20\",\"k\":\"command\",\"name\":\"init\",\"outcome\":\"success\",\"n\":2,\"lat\":[2,0,0,0,0,0,0],\"value\":\"bash\"}\n"
+        );
+        let back: Line = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(back, l);
+        assert_eq!(back.val, None);
+        // Two values of one command are two rows, and neither is the
+        // command without a value.
+        let mut zsh = l.clone();
+        zsh.row = Row::Command {
+            name: "init".into(),
+            outcome: Some(CommandOutcome::Success),
+            value: Some("zsh".into()),
+        };
+        assert_ne!(l.key(), zsh.key());
     }
 
     #[test]

@@ -182,6 +182,9 @@ impl Tick {
 #[derive(Debug)]
 pub struct Running {
     path: Box<str>,
+    /// The declared argument's value, for a command the host declared one
+    /// for (`Builder::record_value`).
+    value: Option<Box<str>>,
     started: Tick,
 }
 
@@ -191,6 +194,11 @@ pub struct Counters {
     /// Command path → per-outcome count and duration histogram (in
     /// [`CallStats::latency`]).
     pub commands: Map<Box<str>, [CallStats; COMMAND_SLOTS]>,
+    /// (command path, declared argument's value) → the same, for runs of a
+    /// command whose host declared a recorded value. Apart from
+    /// `commands` so that no string a host passes to [`record_command`]
+    /// can become a value: only the library's clap reader fills it.
+    pub valued: Map<(Box<str>, Box<str>), [CallStats; COMMAND_SLOTS]>,
     /// The command run in progress; not drained until it finishes (or the
     /// process exits, see [`close_running`]).
     pub running: Option<Running>,
@@ -216,6 +224,7 @@ impl Counters {
     pub fn is_empty(&self) -> bool {
         self.running.is_none()
             && self.commands.is_empty()
+            && self.valued.is_empty()
             && self.tools.is_empty()
             && self.clients.is_empty()
             && self.lifecycle.is_empty()
@@ -223,40 +232,70 @@ impl Counters {
             && self.overflow == 0
     }
 
-    /// Command statistics as (path, outcome, stats) triples, skipping
+    /// Command statistics as (path, value, outcome, stats), skipping
     /// empty slots.
-    pub fn command_rows(&self) -> impl Iterator<Item = (&str, CommandOutcome, &CallStats)> {
-        self.commands.iter().flat_map(|(path, slots)| {
+    pub fn command_rows(
+        &self,
+    ) -> impl Iterator<Item = (&str, Option<&str>, CommandOutcome, &CallStats)> {
+        let plain = self.commands.iter().map(|(p, s)| (&**p, None, s));
+        let valued = self.valued.iter().map(|((p, v), s)| (&**p, Some(&**v), s));
+        plain.chain(valued).flat_map(|(path, value, slots)| {
             slots
                 .iter()
                 .zip(COMMAND_OUTCOME_SLOTS)
                 .filter(|(s, _)| s.count > 0)
-                .map(move |(s, o)| (&**path, o, s))
+                .map(move |(s, o)| (path, value, o, s))
         })
     }
 
     /// Counts the running command as ended with `outcome` at `now`.
     fn finish_running(&mut self, outcome: CommandOutcome, now: Tick) {
         if let Some(run) = self.running.take() {
-            self.count_run(&run.path, outcome, now.since(run.started));
+            self.count_run(
+                &run.path,
+                run.value.as_deref(),
+                outcome,
+                now.since(run.started),
+            );
         }
     }
 
-    /// Counts one run of `path`; allocates only the first time a path is
-    /// seen.
-    fn count_run(&mut self, path: &str, outcome: CommandOutcome, took: Duration) {
+    /// Counts one run of `path` (with the declared argument's `value`, if
+    /// any); allocates only the first time a path (or pair) is seen.
+    fn count_run(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        outcome: CommandOutcome,
+        took: Duration,
+    ) {
         let bucket = schema::duration_bucket(took);
         let bump = |slots: &mut [CallStats; COMMAND_SLOTS]| {
             let s = &mut slots[outcome as usize];
             s.count += 1;
             s.latency[bucket] += 1;
         };
-        if let Some(slots) = self.commands.get_mut(path) {
-            bump(slots);
-        } else if self.commands.len() < MAX_NAMES {
-            bump(self.commands.entry(path.into()).or_default());
-        } else {
-            self.overflow += 1;
+        let full = self.commands.len() + self.valued.len() >= MAX_NAMES;
+        match value {
+            None => {
+                if let Some(slots) = self.commands.get_mut(path) {
+                    bump(slots);
+                } else if !full {
+                    bump(self.commands.entry(path.into()).or_default());
+                } else {
+                    self.overflow += 1;
+                }
+            }
+            Some(v) => {
+                let key = (Box::from(path), Box::from(v));
+                if let Some(slots) = self.valued.get_mut(&key) {
+                    bump(slots);
+                } else if !full {
+                    bump(self.valued.entry(key).or_default());
+                } else {
+                    self.overflow += 1;
+                }
+            }
         }
     }
 
@@ -299,6 +338,19 @@ pub fn is_enabled() -> bool {
 /// exits, is counted as [`CommandOutcome::Unknown`].
 #[inline]
 pub fn record_command(path: &str) {
+    start_command(path, None);
+}
+
+/// [`record_command`] with the value of the argument the host declared for
+/// this command (`Builder::record_value`), already checked against the
+/// argument's closed set by the caller (`host::values`). Not public: a
+/// host cannot hand it a string of its own.
+pub(crate) fn record_command_value(path: &str, value: &str) {
+    start_command(path, Some(value));
+}
+
+#[inline]
+fn start_command(path: &str, value: Option<&str>) {
     if !is_enabled() {
         return;
     }
@@ -307,17 +359,23 @@ pub fn record_command(path: &str) {
     match c.running.take() {
         // The same command again (a REPL, a benchmark): keep the path's
         // allocation.
-        Some(mut run) if *run.path == *path => {
-            c.count_run(path, CommandOutcome::Unknown, now.since(run.started));
+        Some(mut run) if *run.path == *path && run.value.as_deref() == value => {
+            c.count_run(path, value, CommandOutcome::Unknown, now.since(run.started));
             run.started = now;
             c.running = Some(run);
         }
         previous => {
             if let Some(run) = previous {
-                c.count_run(&run.path, CommandOutcome::Unknown, now.since(run.started));
+                c.count_run(
+                    &run.path,
+                    run.value.as_deref(),
+                    CommandOutcome::Unknown,
+                    now.since(run.started),
+                );
             }
             c.running = Some(Running {
                 path: path.into(),
+                value: value.map(Box::from),
                 started: now,
             });
         }
@@ -449,6 +507,9 @@ pub fn restore(old: Counters) {
     for (k, slots) in old.commands {
         add_stats(c.commands.entry(k).or_default(), &slots);
     }
+    for (k, slots) in old.valued {
+        add_stats(c.valued.entry(k).or_default(), &slots);
+    }
     for (k, slots) in old.tools {
         add_stats(c.tools.entry(k).or_default(), &slots);
     }
@@ -527,16 +588,49 @@ mod tests {
         );
         restore(c);
         let again = drain();
-        assert_eq!(again.command_rows().map(|r| r.2.count).sum::<u64>(), 2);
+        assert_eq!(again.command_rows().map(|r| r.3.count).sum::<u64>(), 2);
         close_running();
         let closed = drain();
         let rows: Vec<_> = closed.command_rows().collect();
         assert_eq!(rows.len(), 1);
         assert_eq!(
-            (rows[0].0, rows[0].1),
-            ("still running", CommandOutcome::Unknown)
+            (rows[0].0, rows[0].1, rows[0].2),
+            ("still running", None, CommandOutcome::Unknown)
         );
         assert!(drain().is_empty());
+        // A declared value splits a command's runs; a run without one
+        // stays apart from every value.
+        record_command_value("init", "bash");
+        finish_command(CommandOutcome::Success);
+        record_command_value("init", "bash");
+        finish_command(CommandOutcome::Success);
+        record_command_value("init", "zsh");
+        record_command("init");
+        finish_command(CommandOutcome::Failure);
+        let v = drain();
+        let mut rows: Vec<_> = v
+            .command_rows()
+            .map(|(p, v, o, s)| (p.to_owned(), v.map(str::to_owned), o, s.count))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                ("init".into(), None, CommandOutcome::Failure, 1),
+                (
+                    "init".into(),
+                    Some("bash".into()),
+                    CommandOutcome::Success,
+                    2
+                ),
+                (
+                    "init".into(),
+                    Some("zsh".into()),
+                    CommandOutcome::Unknown,
+                    1
+                ),
+            ]
+        );
         set_enabled(false);
         distinct_names_are_capped_and_the_rest_counted_as_overflow();
     }

@@ -15,12 +15,13 @@ use crate::schema::{
 /// Spool lines for everything in `counters`, attributed to `day`.
 pub fn lines_from(counters: &Counters, day: &str) -> Vec<Line> {
     let mut out = Vec::new();
-    for (name, outcome, stats) in counters.command_rows() {
+    for (name, value, outcome, stats) in counters.command_rows() {
         let mut l = Line::new(
             day,
             Row::Command {
                 name: name.to_owned(),
                 outcome: Some(outcome),
+                value: value.map(str::to_owned),
             },
             stats.count,
         );
@@ -94,9 +95,20 @@ pub fn events_from(lines: &[Line]) -> Vec<Event> {
         let (rollup, facts, has_facts) = entry;
         let n = l.n.min(schema::MAX_COUNT);
         match &l.row {
-            Row::Command { name, outcome } if Pattern::CommandPath.matches(name) && n > 0 => {
+            // A value outside the schema's shape (a spool edited by hand)
+            // costs the row, not just the value: it is no longer known to
+            // be one of the declared set.
+            Row::Command {
+                name,
+                outcome,
+                value,
+            } if Pattern::CommandPath.matches(name)
+                && value.as_deref().is_none_or(|v| Pattern::Value.matches(v))
+                && n > 0 =>
+            {
                 rollup.commands.push(CommandCount {
                     command: name.clone(),
+                    value: value.clone(),
                     outcome: Some(outcome.unwrap_or(schema::CommandOutcome::Unknown)),
                     count: n,
                     duration: l.lat.map(|d| d.map(|x| x.min(schema::MAX_COUNT))),
@@ -130,7 +142,9 @@ pub fn events_from(lines: &[Line]) -> Vec<Event> {
     }
     let mut events = Vec::new();
     for (_, (mut rollup, facts, has_facts)) in days {
-        rollup.commands.sort_by(|a, b| a.command.cmp(&b.command));
+        rollup
+            .commands
+            .sort_by(|a, b| (&a.command, &a.value).cmp(&(&b.command, &b.value)));
         rollup.dropped = rollup.dropped.min(schema::MAX_COUNT);
         let has_usage = !(rollup.commands.is_empty()
             && rollup.tool_calls.is_empty()

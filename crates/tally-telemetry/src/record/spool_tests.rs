@@ -15,6 +15,7 @@ fn cmd(day: &str, name: &str, n: u64) -> Line {
         Row::Command {
             name: name.into(),
             outcome: None,
+            value: None,
         },
         n,
     )
@@ -63,6 +64,7 @@ fn corrupt_lines_become_a_dropped_count() {
                     == Row::Command {
                         name: "a".into(),
                         outcome: None,
+                        value: None,
                     }
             })
             .unwrap()

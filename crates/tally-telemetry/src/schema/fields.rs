@@ -20,6 +20,9 @@ pub enum Pattern {
     CommandPath,
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`.
     ToolName,
+    /// One word of `[a-z0-9][a-z0-9_-]{0,31}`: a value of an argument the
+    /// host declared with a closed set of values (a command path's word).
+    Value,
     /// A UUID in its hyphenated form.
     Uuid,
     /// A `YYYY-MM-DD` calendar date.
@@ -36,6 +39,7 @@ impl Pattern {
                 "1-4 words of `[a-z0-9][a-z0-9_-]{0,31}` separated by single spaces"
             }
             Pattern::ToolName => "`[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`",
+            Pattern::Value => "`[a-z0-9][a-z0-9_-]{0,31}`",
             Pattern::Uuid => "a hyphenated UUID",
             Pattern::Day => "a UTC date `YYYY-MM-DD`",
         }
@@ -67,6 +71,9 @@ impl Pattern {
                         })
                     })
             }
+            Pattern::Value => word(s, 32, lower_digit, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
+            }),
             Pattern::ToolName => word(
                 s,
                 64,
@@ -198,6 +205,11 @@ static COMMAND_FIELDS: &[Field] = &[
         "command",
         Kind::Str(Pattern::CommandPath),
         "The subcommand path as the application defines it (`config otel get`); never argument values.",
+    ),
+    opt(
+        "value",
+        Kind::Str(Pattern::Value),
+        "Only for a command whose application declared one of its arguments as recorded: that argument's value (`init` with `bash`), always one of a closed set of values fixed in the application's code and listed in its own TELEMETRY.md, never text a user typed freely. Runs are counted per command, outcome and value. A receiver that does not know the field drops it and counts the runs under the command alone.",
     ),
     opt(
         "outcome",

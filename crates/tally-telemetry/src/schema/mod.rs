@@ -14,9 +14,12 @@ pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the wire format. Bumped on any change to the field table.
-/// 2 added each command's outcome and duration buckets; batches of
-/// version 1 (without them) are still accepted.
+/// Version of the wire format. Bumped on any change to the field table
+/// that a receiver must know about. 2 added each command's outcome and
+/// duration buckets; batches of version 1 (without them) are still
+/// accepted. A command's optional `value` came without a bump: a receiver
+/// that predates it drops it as an unknown field and keeps the runs under
+/// the command alone, which is what a bump would ask of it too.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// Version of what users were told is collected. Bumping it shows the
@@ -148,6 +151,10 @@ fn is_zero(n: &u64) -> bool {
 pub struct CommandCount {
     /// The subcommand path, e.g. `config otel get`.
     pub command: String,
+    /// The value of the argument the host declared for this command (see
+    /// `Builder::record_value`), one of a closed set; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     /// How the runs ended; absent in batches of schema version 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<CommandOutcome>,

@@ -26,6 +26,7 @@ fn full_batch() -> Batch {
                 day: "2026-11-20".into(),
                 commands: vec![CommandCount {
                     command: "config otel get".into(),
+                    value: Some("json".into()),
                     outcome: None,
                     duration: None,
                     count: 3,
@@ -225,7 +226,53 @@ fn buckets_must_add_up_to_their_count() {
 }
 
 #[test]
+fn a_command_value_splits_its_counts_and_free_text_never_passes() {
+    let item = |value: serde_json::Value, count: u64| {
+        let mut c = json!({"command": "init", "outcome": "success", "count": count});
+        if !value.is_null() {
+            c["value"] = value;
+        }
+        c
+    };
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["events"][0]["commands"] = json!([
+        item(json!("bash"), 2),
+        item(json!("bash"), 3),
+        item(json!("zsh"), 1),
+        item(json!(null), 4),
+        // Free text, a path, upper case, too long: the value is refused and
+        // the run is counted under the command alone.
+        item(json!("/home/CANARY"), 1),
+        item(json!("Bash"), 1),
+        item(json!("x".repeat(33)), 1),
+    ]);
+    let out = validate_value(v, today()).unwrap();
+    assert_eq!(out.drops.invalid_values, 3);
+    let Event::UsageRollup(r) = &out.batch.events[0] else {
+        panic!()
+    };
+    let mut got: Vec<(Option<&str>, u64)> = r
+        .commands
+        .iter()
+        .map(|c| (c.value.as_deref(), c.count))
+        .collect();
+    got.sort();
+    assert_eq!(got, [(None, 7), (Some("bash"), 5), (Some("zsh"), 1)]);
+    let text = serde_json::to_string(&out.batch).unwrap();
+    assert!(!text.contains("CANARY") && !text.contains("Bash"), "{text}");
+    // A value of the wrong JSON type rejects the batch, as any field does.
+    let mut v = serde_json::to_value(full_batch()).unwrap();
+    v["events"][0]["commands"][0]["value"] = json!(1);
+    assert!(validate_value(v, today()).is_err());
+}
+
+#[test]
 fn patterns() {
+    assert!(Pattern::Value.matches("bash"));
+    assert!(Pattern::Value.matches("power-shell_7"));
+    assert!(!Pattern::Value.matches("Bash"));
+    assert!(!Pattern::Value.matches("two words"));
+    assert!(!Pattern::Value.matches(&"x".repeat(33)));
     assert!(Pattern::CommandPath.matches("config otel get"));
     assert!(!Pattern::CommandPath.matches("config  otel"));
     assert!(!Pattern::CommandPath.matches("a b c d e"));
