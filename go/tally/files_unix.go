@@ -73,7 +73,7 @@ func openRaw(path string, flags int, perm uint32) (int, fileStamp, error) {
 		syscall.Close(fd)
 		return -1, fileStamp{}, pathErr("open", path, ErrNotRegular)
 	}
-	return fd, fileStamp{size: st.Size, mtime: st.Mtim.Nano(), exists: true}, nil
+	return fd, fileStamp{size: st.Size, mtime: mtimeOf(&st), exists: true}, nil
 }
 
 // statStamp is the size and mtime of path, following links.
@@ -87,7 +87,7 @@ func statStamp(path string) fileStamp {
 		if err != nil {
 			return fileStamp{}
 		}
-		return fileStamp{size: st.Size, mtime: st.Mtim.Nano(), exists: true}
+		return fileStamp{size: st.Size, mtime: mtimeOf(&st), exists: true}
 	}
 }
 

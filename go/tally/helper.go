@@ -134,7 +134,7 @@ func (t *Telemetry) startHelper(head int8) bool {
 
 // reapHelper collects an earlier helper that has ended, without waiting.
 func (t *Telemetry) reapHelper() {
-	if t.helper != nil && reap(t.helper) {
-		t.helper = nil
+	if t.helper != noHelper && reap(t.helper) {
+		t.helper = noHelper
 	}
 }

@@ -21,7 +21,7 @@ type Telemetry struct {
 	managing    bool
 	generation  fileStamp
 	noticeShown bool
-	helper      *os.Process
+	helper      helperProc
 	stop        chan struct{}
 	done        chan struct{}
 }
