@@ -29,6 +29,10 @@ type recorder struct {
 	lastTool  string
 	lastStats *toolStats
 	overflow  uint64
+	// MCP clients by schema name and major version, and the deployment
+	// facts set today (the last value of each wins).
+	clients map[clientKey]uint64
+	facts   map[string]string
 	// The open run: its path, its stats (nil until it is counted once, or
 	// when the name table was full), and when it started, as an offset
 	// from origin.
@@ -166,12 +170,24 @@ func (r *recorder) drain(day string, closeRunning bool) []spoolLine {
 			out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "tool", Name: name, Outcome: strp(o.String()), N: ts[o].count, Lat: &lat})
 		}
 	}
+	for k, n := range r.clients {
+		l := spoolLine{V: SchemaVersion, Day: day, K: "client", Name: strp(k.name), N: n}
+		if k.hasMajor {
+			m := k.major
+			l.Major = &m
+		}
+		out = append(out, l)
+	}
+	for name, v := range r.facts {
+		out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "fact", Name: strp(name), N: 1, Val: strp(v)})
+	}
 	if r.overflow > 0 {
 		out = append(out, spoolLine{V: SchemaVersion, Day: day, K: "dropped", N: r.overflow})
 	}
 	r.commands = map[string]*[numCommandOutcomes]stats{}
 	r.tools = map[string]*toolStats{}
 	r.lastTool, r.lastStats = "", nil
+	r.clients, r.facts = nil, nil
 	if r.running != "" {
 		// The open run's stats went out with the old table.
 		r.runningStats = r.statsFor(r.running)
@@ -179,6 +195,47 @@ func (r *recorder) drain(day string, closeRunning bool) []spoolLine {
 	r.overflow = 0
 	sortLines(out)
 	return out
+}
+
+// clientKey is an MCP client as counted: its schema name and, when it
+// has one, its major version.
+type clientKey struct {
+	name     string
+	major    uint64
+	hasMajor bool
+}
+
+func (r *recorder) client(name, version string) {
+	if !r.enabled.Load() {
+		return
+	}
+	k := clientKey{name: ClientName(name)}
+	k.major, k.hasMajor = MajorVersion(version)
+	r.mu.Lock()
+	if r.clients == nil {
+		r.clients = map[clientKey]uint64{}
+	}
+	if _, ok := r.clients[k]; !ok && len(r.clients) >= maxNames {
+		r.overflow++
+	} else {
+		r.clients[k]++
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder) fact(name, value string) bool {
+	if !setFact(&factsEvent{}, name, value) {
+		return false
+	}
+	if r.enabled.Load() {
+		r.mu.Lock()
+		if r.facts == nil {
+			r.facts = map[string]string{}
+		}
+		r.facts[name] = value
+		r.mu.Unlock()
+	}
+	return true
 }
 
 func strp(s string) *string { return &s }

@@ -2,7 +2,6 @@ package tally
 
 import (
 	"bytes"
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -43,7 +42,7 @@ func sv(p *string) string {
 func (l *spoolLine) key() string {
 	m := "\x00"
 	if l.Major != nil {
-		m = fmt.Sprint(*l.Major)
+		m = strconv.FormatUint(*l.Major, 10)
 	}
 	return l.Day + "\x01" + l.K + "\x01" + sv(l.Name) + "\x01" + sv(l.Outcome) + "\x01" + sv(l.Class) + "\x01" + m + "\x01" + sv(l.Kind) + "\x01" + sv(l.B)
 }

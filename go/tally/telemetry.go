@@ -109,6 +109,30 @@ func (t *Telemetry) RecordToolCall(name string, outcome ToolOutcome, d time.Dura
 	}
 }
 
+// RecordClient counts one MCP session's client by its clientInfo name and
+// version: the name is mapped onto the schema's clients (anything unknown
+// is "other", see ClientName) and only the major version is kept. Memory
+// only.
+func (t *Telemetry) RecordClient(name, version string) {
+	if t != nil {
+		t.rec.client(name, version)
+	}
+}
+
+// SetFact sets a deployment fact for today: name is a field of the
+// schema's facts event (backend_count, sessions, auth_type,
+// conflict_strategy, uptime, protocol_version, declares_tools,
+// declares_resources, declares_prompts) and value one it allows ("true" or
+// "false" for the declares_ flags; CountBucket and UptimeBucket give the
+// buckets). It returns false, recording nothing, for anything else. The
+// last value set in a day is sent. Memory only.
+func (t *Telemetry) SetFact(name, value string) bool {
+	if t == nil {
+		return setFact(&factsEvent{}, name, value)
+	}
+	return t.rec.fact(name, value)
+}
+
 // Flush appends what was recorded so far to the spool (and shows the
 // notice when it is due). Long-running hosts call it, or
 // StartIntervalFlush; a short command relies on Close. It re-checks the
