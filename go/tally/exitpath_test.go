@@ -141,3 +141,24 @@ func TestValidDayAgreesWithTimeParse(t *testing.T) {
 		}
 	}
 }
+
+// The environment snapshot is searched in place rather than copied into
+// a map; it answers as the map did: the last value of a key set twice, no
+// match on a longer key sharing the prefix, nothing for entries without
+// '='. The helper gets each key once.
+func TestEnvSnapshotAnswersAsTheMapDid(t *testing.T) {
+	e := envFrom([]string{"HOMEDIR=/x", "HOME=/first", "NOEQUALS", "=weird", "HOME=/last", "EMPTY=", "DEMO_TELEMETRY= off "})
+	if e.get("HOME") != "/last" || e.get("HOM") != "" || e.get("NOEQUALS") != "" || e.get("") != "" || e.get("HOMEDIR") != "/x" {
+		t.Fatalf("HOME=%q HOM=%q NOEQUALS=%q empty=%q", e.get("HOME"), e.get("HOM"), e.get("NOEQUALS"), e.get(""))
+	}
+	if v, ok := e.nonEmpty("DEMO_TELEMETRY"); !ok || v != "off" {
+		t.Fatalf("nonEmpty = %q %v", v, ok)
+	}
+	if _, ok := e.nonEmpty("EMPTY"); ok {
+		t.Fatal("a blank value counts as set")
+	}
+	got := strings.Join(e.pairs(), " ")
+	if strings.Count(got, "HOME=") != 1 || !strings.Contains(got, "HOME=/last") || strings.Contains(got, "NOEQUALS") || strings.Contains(got, "=weird") {
+		t.Fatalf("pairs: %s", got)
+	}
+}

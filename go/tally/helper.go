@@ -114,7 +114,7 @@ func (t *Telemetry) startHelper(head int8) bool {
 		return false // a sender is running
 	}
 	spec := encodeSpec(s.opts, s.paths)
-	env := make([]string, 0, len(s.env)+1)
+	env := make([]string, 0, len(s.env.kv)+1)
 	for _, kv := range s.env.pairs() {
 		if !strings.HasPrefix(kv, helperMarker+"=") {
 			env = append(env, kv)

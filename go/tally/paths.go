@@ -52,10 +52,10 @@ var stateFiles = [...]string{fileMachineID, fileMachineIDPeriod, fileMachineIDPa
 // projectDirs returns the config and state directories for app the way
 // the Rust `directories` crate's ProjectDirs::from("", "", app) does.
 func projectDirs(app string, e env) (config, state string) {
-	home := e["HOME"]
+	home := e.get("HOME")
 	switch runtime.GOOS {
 	case "windows":
-		roaming, local := e["APPDATA"], e["LOCALAPPDATA"]
+		roaming, local := e.get("APPDATA"), e.get("LOCALAPPDATA")
 		if roaming == "" || local == "" {
 			return "", ""
 		}
@@ -74,7 +74,7 @@ func projectDirs(app string, e env) (config, state string) {
 	}
 	name := strings.ToLower(strings.Join(strings.Fields(app), ""))
 	xdg := func(v, fallback string) string {
-		if d := e[v]; filepath.IsAbs(d) {
+		if d := e.get(v); filepath.IsAbs(d) {
 			return filepath.Join(d, name)
 		}
 		if home == "" {

@@ -108,7 +108,7 @@ func resolveSettingsWith(o Options, e env, paths Paths, policyAbsent bool) *sett
 	case strings.TrimSpace(o.Endpoint) != "":
 		s.endpoint, s.endpointBy = strings.TrimSpace(o.Endpoint), "the application"
 	}
-	s.debug, _ = ParseSwitch(e[o.EnvPrefix+"_TELEMETRY_DEBUG"])
+	s.debug, _ = ParseSwitch(e.get(o.EnvPrefix + "_TELEMETRY_DEBUG"))
 	now, _ := testHookVar(e, o.EnvPrefix+"_TELEMETRY_NOW")
 	s.clock = clockFromOverride(now)
 	s.ci = detectCI(e)
