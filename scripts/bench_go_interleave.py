@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-# Runs the cobra host with and without tally interleaved (A B C D, A B C D,
-# ...) so drift on a shared machine hits all alike; reports median wall time
-# and median CPU time (user+sys, from wait4) per variant.
+# Runs the cobra host with and without tally interleaved (A B C D, then the
+# four again in a fresh random order, ...) so drift on a shared machine hits
+# all alike and no variant always runs first in its round (which measured
+# slower); reports median wall time and median CPU time (user+sys, from
+# wait4) per variant.
 # With THV_BASE (the host built from an earlier revision, see BASE= in
 # bench_go.sh), that one runs in the same rounds, for a before/after.
 # Usage: bench_go_interleave.py THV_WITHOUT THV_WITH RUNS [THV_BASE]
-import os, sys, time, statistics
+import os, random, sys, time, statistics
 cmds = {"without": [sys.argv[1], "list"], "tally-on": [sys.argv[2], "list"],
         "tally-off": [sys.argv[2], "list", "--no-telemetry"], "without-flag": [sys.argv[1], "list", "--no-telemetry"]}
 if len(sys.argv) > 4:
@@ -13,8 +15,12 @@ if len(sys.argv) > 4:
 n = int(sys.argv[3])
 wall = {k: [] for k in cmds}; cpu = {k: [] for k in cmds}
 null = os.open(os.devnull, os.O_RDWR)
+order = list(cmds)
+rng = random.Random(20)
 for i in range(n):
-    for k, argv in cmds.items():
+    rng.shuffle(order)
+    for k in order:
+        argv = cmds[k]
         t0 = time.perf_counter()
         pid = os.fork()
         if pid == 0:
