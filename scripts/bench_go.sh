@@ -5,6 +5,8 @@
 #    same host built without it (-tags notally), hyperfine, budget <= 0.3 ms;
 #  - binary growth against that host (which already links net/http),
 #    budget <= 0.5 MiB.
+# BASE=<git revision> also builds the host from that revision's go/tally
+# and runs it in the same interleaved rounds and size table (before/after).
 WANT_HYPERFINE=1 source "$(dirname "${BASH_SOURCE[0]}")/go_env.sh"
 RUNS="${RUNS:-400}"
 OUT="$STAGE/out"; mkdir -p "$OUT"
@@ -17,8 +19,17 @@ gopath go build -o "$OUT/thv" "$PKG/examples/thv"
 gopath go build -tags notally -o "$OUT/thv-plain" "$PKG/examples/thv"
 gopath go build -ldflags='-s -w' -o "$OUT/thv-s" "$PKG/examples/thv"
 gopath go build -tags notally -ldflags='-s -w' -o "$OUT/thv-plain-s" "$PKG/examples/thv"
+pairs=("thv thv-plain" "thv-s thv-plain-s")
+if [ -n "${BASE:-}" ]; then
+  mkdir -p "$STAGE/base/src/github.com/tally-telemetry"
+  git -C "$ROOT" archive "$BASE" go/tally | tar -x -C "$STAGE/base"
+  mv "$STAGE/base/go/tally" "$STAGE/base/src/github.com/tally-telemetry/tally-go"
+  (cd "$STAGE/base" && GO111MODULE=off GOFLAGS= GOPATH="$STAGE/base:/usr/share/gocode" go build -o "$OUT/thv-base" "$PKG/examples/thv")
+  (cd "$STAGE/base" && GO111MODULE=off GOFLAGS= GOPATH="$STAGE/base:/usr/share/gocode" go build -ldflags='-s -w' -o "$OUT/thv-base-s" "$PKG/examples/thv")
+  pairs+=("thv-base thv-plain" "thv-base-s thv-plain-s")
+fi
 size() { stat -c %s "$1"; }
-for pair in "thv thv-plain" "thv-s thv-plain-s"; do
+for pair in "${pairs[@]}"; do
   set -- $pair
   a=$(size "$OUT/$1"); b=$(size "$OUT/$2")
   echo "   $1: $a bytes, $2: $b bytes, growth $((a - b)) bytes ($(python3 -c "print(f'{($a-$b)/1048576:.3f}')") MiB)"
@@ -54,7 +65,7 @@ PY
 done
 
 echo "== the same, interleaved, with CPU time ($RUNS rounds)"
-python3 "$ROOT/scripts/bench_go_interleave.py" "$OUT/thv-plain" "$OUT/thv" "$RUNS"
+python3 "$ROOT/scripts/bench_go_interleave.py" "$OUT/thv-plain" "$OUT/thv" "$RUNS" ${BASE:+"$OUT/thv-base"}
 
 echo "== inside the process: New, record, Close, cold (median of 300 fresh processes, µs)"
 gopath go build -o "$OUT/coldcost" "$PKG/examples/coldcost"

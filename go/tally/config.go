@@ -58,9 +58,18 @@ type ConfigState struct {
 	Problem string
 }
 
-var configKeys = map[string]byte{
-	"enabled": 'b', "decided_at": 's', "decided_via": 's', "consent_version": 'i',
-	"notice_version": 'i', "endpoint": 's', "flush_interval_secs": 'i',
+// configKeys gives a consent file key's type ('b', 's', 'i'); 0: unknown.
+// A switch, not a map: nothing is built at a host's start-up.
+func configKeys(k string) byte {
+	switch k {
+	case "enabled":
+		return 'b'
+	case "decided_at", "decided_via", "endpoint":
+		return 's'
+	case "consent_version", "notice_version", "flush_interval_secs":
+		return 'i'
+	}
+	return 0
 }
 
 // ParseConfig parses the text of a consent file strictly: an unknown key
@@ -72,8 +81,8 @@ func ParseConfig(text string) (UserConfig, error) {
 		return c, err
 	}
 	for k, v := range kv {
-		want, ok := configKeys[k]
-		if !ok {
+		want := configKeys(k)
+		if want == 0 {
 			return c, fmt.Errorf("unknown key `%s`", k)
 		}
 		if v.kind != want {
@@ -121,24 +130,39 @@ func realConfigPath(path string) string {
 
 // LoadConfig loads the consent file at path ("" means no location).
 func LoadConfig(path string) ConfigState {
+	c, _ := loadConfig(path)
+	return c
+}
+
+// loadConfig is LoadConfig with the stamp of the file it read, which New
+// keeps as the consent file's generation: no second stat for it.
+func loadConfig(path string) (ConfigState, fileStamp) {
 	if path == "" {
-		return ConfigState{Kind: ConfigNoLocation}
+		return ConfigState{Kind: ConfigNoLocation}, fileStamp{}
 	}
-	b, err := readOptional(realConfigPath(path))
+	// Read without following a link first: a link (a dotfile manager's)
+	// is refused as not regular, and only then resolved, so the common
+	// case costs no lstat.
+	b, st, err := readBounded(path, smallFileMax)
+	if errors.Is(err, ErrNotRegular) {
+		if real := realConfigPath(path); real != path {
+			b, st, err = readBounded(real, smallFileMax)
+		}
+	}
 	if err != nil {
-		return ConfigState{Kind: ConfigBroken, Problem: "cannot be read: " + err.Error()}
+		return ConfigState{Kind: ConfigBroken, Problem: "cannot be read: " + err.Error()}, configGeneration(path)
 	}
 	if b == nil {
-		return ConfigState{Kind: ConfigAbsent}
+		return ConfigState{Kind: ConfigAbsent}, st
 	}
 	if !utf8.Valid(b) {
-		return ConfigState{Kind: ConfigBroken, Problem: "is not valid UTF-8"}
+		return ConfigState{Kind: ConfigBroken, Problem: "is not valid UTF-8"}, st
 	}
 	c, err := ParseConfig(string(b))
 	if err != nil {
-		return ConfigState{Kind: ConfigBroken, Problem: "is not valid: " + err.Error()}
+		return ConfigState{Kind: ConfigBroken, Problem: "is not valid: " + err.Error()}, st
 	}
-	return ConfigState{Kind: ConfigLoaded, User: c}
+	return ConfigState{Kind: ConfigLoaded, User: c}, st
 }
 
 const configHeader = "# Telemetry consent, written by `telemetry on|off` and the prompt.\n# `telemetry status` shows what decides whether telemetry is on.\n"
@@ -216,13 +240,9 @@ func storeNoticeVersion(path string) error {
 // configGeneration is a cheap fingerprint of the consent file (size and
 // modification time), so long-running processes notice a `telemetry off`
 // made elsewhere without reading the file.
-func configGeneration(path string) string {
+func configGeneration(path string) fileStamp {
 	if path == "" {
-		return ""
+		return fileStamp{}
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "absent"
-	}
-	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+	return statStamp(path)
 }

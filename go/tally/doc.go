@@ -11,7 +11,8 @@
 // host's --no-telemetry flag, <APP>_TELEMETRY, the choice stored in
 // <config dir>/<app>/telemetry.toml, CI detection, the application's
 // default. Record calls ([Telemetry.RecordCommand],
-// [Telemetry.RecordToolCall]) only touch memory. [Telemetry.Close] appends
+// [Telemetry.RecordToolCall], [Telemetry.RecordClient],
+// [Telemetry.SetFact]) only touch memory. [Telemetry.Close] appends
 // the counts to spool.jsonl in the state directory, shows the one-line
 // notice on stderr once, and, when a completed UTC day is waiting, starts a
 // detached helper (a re-exec of the host's own executable) that posts the

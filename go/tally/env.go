@@ -5,31 +5,45 @@ import (
 	"strings"
 )
 
-// env is an immutable snapshot of the process environment, taken once.
-type env map[string]string
+// env is an immutable snapshot of the process environment, taken once:
+// the KEY=VALUE pairs as they came, searched in place (a few dozen
+// lookups in New cost less than building a map of every variable, which
+// every run of a host would pay). A key set twice has its last value.
+type env struct{ kv []string }
 
-func envFrom(pairs []string) env {
-	e := make(env, len(pairs))
-	for _, kv := range pairs {
-		if i := strings.IndexByte(kv, '='); i > 0 {
-			e[kv[:i]] = kv[i+1:]
-		}
-	}
-	return e
-}
+func envFrom(pairs []string) env { return env{pairs} }
 
 func envFromProcess() env { return envFrom(os.Environ()) }
 
+// get returns key's value, "" when it is not set.
+func (e env) get(key string) string {
+	for i := len(e.kv) - 1; i >= 0; i-- {
+		if kv := e.kv[i]; len(kv) > len(key) && kv[len(key)] == '=' && kv[:len(key)] == key && key != "" {
+			return kv[len(key)+1:]
+		}
+	}
+	return ""
+}
+
 // nonEmpty returns the trimmed value of key when it is set and not blank.
 func (e env) nonEmpty(key string) (string, bool) {
-	v := strings.TrimSpace(e[key])
+	v := strings.TrimSpace(e.get(key))
 	return v, v != ""
 }
 
+// pairs returns the snapshot as KEY=VALUE pairs, each key once (its last
+// value), for the delivery helper's environment.
 func (e env) pairs() []string {
-	out := make([]string, 0, len(e))
-	for k, v := range e {
-		out = append(out, k+"="+v)
+	seen := make(map[string]bool, len(e.kv))
+	out := make([]string, 0, len(e.kv))
+	for i := len(e.kv) - 1; i >= 0; i-- {
+		kv := e.kv[i]
+		j := strings.IndexByte(kv, '=')
+		if j <= 0 || seen[kv[:j]] {
+			continue
+		}
+		seen[kv[:j]] = true
+		out = append(out, kv)
 	}
 	return out
 }

@@ -60,6 +60,13 @@ func readAllInto(r io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
+// fileStamp is a cheap fingerprint of a file: its size and mtime (the zero
+// stamp: absent or unreadable).
+type fileStamp struct {
+	size, mtime int64
+	exists      bool
+}
+
 // readOptional reads a small file, nil when it does not exist.
 func readOptional(path string) ([]byte, error) {
 	b, _, err := readBounded(path, smallFileMax)
@@ -119,11 +126,6 @@ func writeAtomic(path string, data []byte, durable bool) error {
 	return err
 }
 
-// openAppend opens path for appending, creating it 0600.
-func openAppend(path string) (*os.File, error) {
-	return openChecked(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-}
-
 // removeIfExists removes a file; a missing one is not an error.
 func removeIfExists(path string) (bool, error) {
 	err := os.Remove(path)
@@ -134,12 +136,4 @@ func removeIfExists(path string) (bool, error) {
 		return false, nil
 	}
 	return false, err
-}
-
-func sizeOf(path string) int64 {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
 }

@@ -51,8 +51,8 @@ func pathErr(op, path string, err error) error {
 }
 
 // openRaw opens path without following a final symlink and refuses
-// anything but a regular file.
-func openRaw(path string, flags int, perm uint32) (int, int64, error) {
+// anything but a regular file; it returns the file's size and mtime.
+func openRaw(path string, flags int, perm uint32) (int, fileStamp, error) {
 	var fd int
 	var err error
 	for {
@@ -62,32 +62,54 @@ func openRaw(path string, flags int, perm uint32) (int, int64, error) {
 		}
 	}
 	if err != nil {
-		return -1, 0, pathErr("open", path, err)
+		return -1, fileStamp{}, pathErr("open", path, err)
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		syscall.Close(fd)
-		return -1, 0, pathErr("stat", path, err)
+		return -1, fileStamp{}, pathErr("stat", path, err)
 	}
 	if uint32(st.Mode)&syscall.S_IFMT != syscall.S_IFREG {
 		syscall.Close(fd)
-		return -1, 0, pathErr("open", path, ErrNotRegular)
+		return -1, fileStamp{}, pathErr("open", path, ErrNotRegular)
 	}
-	return fd, st.Size, nil
+	return fd, fileStamp{size: st.Size, mtime: mtimeOf(&st), exists: true}, nil
 }
 
-// readBounded reads at most max bytes of path; it returns nil, 0, nil when
-// the file does not exist, and the file's size so a caller can tell what
-// was left unread.
-func readBounded(path string, max int64) ([]byte, int64, error) {
-	fd, size, err := openRaw(path, syscall.O_RDONLY, 0)
+// statStamp is the size and mtime of path, following links.
+func statStamp(path string) fileStamp {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(path, &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fileStamp{}
+		}
+		return fileStamp{size: st.Size, mtime: mtimeOf(&st), exists: true}
+	}
+}
+
+// readBounded reads at most max bytes of path; it returns nil, a zero
+// stamp and no error when the file does not exist, and the file's stamp
+// (its size tells a caller what was left unread).
+func readBounded(path string, max int64) ([]byte, fileStamp, error) {
+	fd, st, err := openRaw(path, syscall.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, 0, nil
+			return nil, fileStamp{}, nil
 		}
-		return nil, 0, err
+		return nil, fileStamp{}, err
 	}
 	defer syscall.Close(fd)
+	buf, err := readFd(fd, path, st.size, max)
+	return buf, st, err
+}
+
+// readFd reads at most max bytes from fd, whose size was size when it was
+// opened.
+func readFd(fd int, path string, size, max int64) ([]byte, error) {
 	n := size
 	if n > max {
 		n = max
@@ -106,21 +128,40 @@ func readBounded(path string, max int64) ([]byte, int64, error) {
 			continue
 		}
 		if err != nil {
-			return buf, size, pathErr("read", path, err)
+			return buf, pathErr("read", path, err)
 		}
 		if r == 0 {
 			break
 		}
 		buf = buf[:len(buf)+r]
+		if int64(len(buf)) == size && len(buf) < cap(buf) {
+			// All fstat counted, and the read came back short of the
+			// room it had: the end, without a read that returns 0.
+			break
+		}
 	}
-	return buf, size, nil
+	return buf, nil
 }
 
 // appendFile appends data with one O_APPEND write, creating the file 0600.
 func appendFile(path string, data []byte) error {
-	fd, _, err := openRaw(path, syscall.O_WRONLY|syscall.O_APPEND|syscall.O_CREAT, 0o600)
+	_, _, err := appendCapped(path, data, -1, 0)
+	return err
+}
+
+// appendCapped appends data with one O_APPEND write, creating the file
+// 0600, unless the file and data together would pass limit (limit < 0: no
+// limit): then it writes nothing and returns full. With head > 0 it reads
+// the file's first head bytes afterwards through the same descriptor, so
+// a caller deciding on the spool's head needs no second open.
+func appendCapped(path string, data []byte, limit int64, head int) (full bool, first []byte, err error) {
+	fd, st, err := openRaw(path, syscall.O_RDWR|syscall.O_APPEND|syscall.O_CREAT, 0o600)
 	if err != nil {
-		return err
+		return false, nil, err
+	}
+	if limit >= 0 && st.size+int64(len(data)) > limit {
+		syscall.Close(fd)
+		return true, nil, nil
 	}
 	for len(data) > 0 {
 		n, err := syscall.Write(fd, data)
@@ -129,11 +170,24 @@ func appendFile(path string, data []byte) error {
 		}
 		if err != nil {
 			syscall.Close(fd)
-			return pathErr("write", path, err)
+			return false, nil, pathErr("write", path, err)
 		}
 		data = data[n:]
 	}
-	return syscall.Close(fd)
+	if head > 0 {
+		b := make([]byte, head)
+		for {
+			n, rerr := syscall.Pread(fd, b, 0)
+			if rerr == syscall.EINTR || rerr == syscall.EAGAIN {
+				continue
+			}
+			if rerr == nil {
+				first = b[:n]
+			}
+			break
+		}
+	}
+	return false, first, syscall.Close(fd)
 }
 
 // lockPath takes an exclusive flock on the lock file path, waiting at most

@@ -41,8 +41,13 @@ func decodeSpec(b []byte) (Options, Paths, bool) {
 }
 
 func init() {
+	// The argument first: looking up a variable makes the runtime copy the
+	// whole environment into a map, which a host's start-up need not pay.
+	if len(os.Args) < 2 || os.Args[1] != helperArg {
+		return
+	}
 	spec, ok := os.LookupEnv(helperMarker)
-	if !ok || len(os.Args) < 2 || os.Args[1] != helperArg {
+	if !ok {
 		return
 	}
 	runHelper(spec)
@@ -71,24 +76,28 @@ func runHelper(spec string) {
 
 // deliveryDue: consent, a usable endpoint, the notice shown in an earlier
 // run, no backoff in force, and a completed day (or an unfinished claim) at
-// the head of the spool.
-func (s *settings) deliveryDue() bool {
-	if s.sendGate() != "" {
+// the head of the spool. A known head (headDueNow, headNotDue) comes from
+// a caller that has checked the gate already.
+func (s *settings) deliveryDue(head int8) bool {
+	switch head {
+	case headNotDue:
 		return false
+	case headUnknown:
+		if s.sendGate() != "" || !(spool{s.paths.StateDir}).headDue(s.clock.today()) {
+			return false
+		}
 	}
 	d := stateDir(s.paths.StateDir)
-	if !(spool{string(d)}).headDue(s.clock.today()) {
-		return false
-	}
 	b := d.readBackoff()
 	return b == nil || b.Until <= s.clock.now().Unix()
 }
 
-// startHelper starts the detached helper when a delivery is due; it never
-// waits on the network and never writes to stdout.
-func (t *Telemetry) startHelper() bool {
+// startHelper starts the detached helper when a delivery is due (head:
+// what the caller already knows of the spool's head); it never waits on
+// the network and never writes to stdout.
+func (t *Telemetry) startHelper(head int8) bool {
 	s := t.s
-	if t.opts.NoBackgroundSend || !s.deliveryDue() {
+	if t.opts.NoBackgroundSend || !s.deliveryDue(head) {
 		return false
 	}
 	if s.debug {
@@ -105,7 +114,7 @@ func (t *Telemetry) startHelper() bool {
 		return false // a sender is running
 	}
 	spec := encodeSpec(s.opts, s.paths)
-	env := make([]string, 0, len(s.env)+1)
+	env := make([]string, 0, len(s.env.kv)+1)
 	for _, kv := range s.env.pairs() {
 		if !strings.HasPrefix(kv, helperMarker+"=") {
 			env = append(env, kv)
@@ -125,7 +134,7 @@ func (t *Telemetry) startHelper() bool {
 
 // reapHelper collects an earlier helper that has ended, without waiting.
 func (t *Telemetry) reapHelper() {
-	if t.helper != nil && reap(t.helper) {
-		t.helper = nil
+	if t.helper != noHelper && reap(t.helper) {
+		t.helper = noHelper
 	}
 }

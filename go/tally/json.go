@@ -49,6 +49,7 @@ func (p *jparser) ws() {
 	}
 }
 
+//go:noinline
 func (p *jparser) lit(s string) bool {
 	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
 		p.i += len(s)
@@ -247,7 +248,12 @@ func (p *jparser) str() (string, error) {
 
 // Typed access for the records' fields: absent (or null) is (zero, false,
 // nil); a value of the wrong type is an error.
+//
+// These, and the writers of jw, are marked go:noinline: inlined,
+// each of their many call sites carried a copy, which cost a host's binary
+// more than the calls cost the (cold) paths that use them.
 
+//go:noinline
 func (v *jval) field(k string) *jval {
 	if v == nil || v.kind != 'o' {
 		return nil
@@ -258,6 +264,7 @@ func (v *jval) field(k string) *jval {
 	return nil
 }
 
+//go:noinline
 func (v *jval) optStr(k string) (*string, error) {
 	f := v.field(k)
 	if f == nil {
@@ -270,6 +277,7 @@ func (v *jval) optStr(k string) (*string, error) {
 	return &s, nil
 }
 
+//go:noinline
 func (v *jval) getStr(k string) string {
 	s, _ := v.optStr(k)
 	if s == nil {
@@ -278,6 +286,7 @@ func (v *jval) getStr(k string) string {
 	return *s
 }
 
+//go:noinline
 func (v *jval) optUint(k string) (*uint64, error) {
 	f := v.field(k)
 	if f == nil {
@@ -293,6 +302,7 @@ func (v *jval) optUint(k string) (*uint64, error) {
 	return &n, nil
 }
 
+//go:noinline
 func (v *jval) getInt(k string) int64 {
 	f := v.field(k)
 	if f == nil || f.kind != 'n' {
@@ -302,6 +312,7 @@ func (v *jval) getInt(k string) int64 {
 	return n
 }
 
+//go:noinline
 func (v *jval) getBool(k string) bool {
 	f := v.field(k)
 	return f != nil && f.kind == 'b' && f.b
@@ -310,6 +321,7 @@ func (v *jval) getBool(k string) bool {
 // jw writes one JSON object: jw{}.str("a", x).num("n", 1).done().
 type jw struct{ b []byte }
 
+//go:noinline
 func (w *jw) key(k string) {
 	if len(w.b) == 0 {
 		w.b = append(w.b, '{')
@@ -320,8 +332,10 @@ func (w *jw) key(k string) {
 	w.b = append(w.b, ':')
 }
 
+//go:noinline
 func (w *jw) str(k, v string) *jw { w.key(k); w.b = appendJSONString(w.b, v); return w }
 
+//go:noinline
 func (w *jw) optStr(k string, v *string) *jw {
 	if v != nil {
 		w.str(k, *v)
@@ -329,10 +343,16 @@ func (w *jw) optStr(k string, v *string) *jw {
 	return w
 }
 
+//go:noinline
 func (w *jw) uint(k string, v uint64) *jw { w.key(k); w.b = strconv.AppendUint(w.b, v, 10); return w }
-func (w *jw) int(k string, v int64) *jw   { w.key(k); w.b = strconv.AppendInt(w.b, v, 10); return w }
-func (w *jw) bool(k string, v bool) *jw   { w.key(k); w.b = strconv.AppendBool(w.b, v); return w }
 
+//go:noinline
+func (w *jw) int(k string, v int64) *jw { w.key(k); w.b = strconv.AppendInt(w.b, v, 10); return w }
+
+//go:noinline
+func (w *jw) bool(k string, v bool) *jw { w.key(k); w.b = strconv.AppendBool(w.b, v); return w }
+
+//go:noinline
 func (w *jw) raw(k string, v []byte) *jw { w.key(k); w.b = append(w.b, v...); return w }
 
 func (w *jw) uints(k string, v []uint64) *jw {
@@ -361,6 +381,7 @@ func (w *jw) strs(k string, v []string) *jw {
 	return w
 }
 
+//go:noinline
 func (w *jw) done() []byte {
 	if len(w.b) == 0 {
 		return []byte("{}")

@@ -1,6 +1,8 @@
 package tally
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -50,10 +52,10 @@ var stateFiles = [...]string{fileMachineID, fileMachineIDPeriod, fileMachineIDPa
 // projectDirs returns the config and state directories for app the way
 // the Rust `directories` crate's ProjectDirs::from("", "", app) does.
 func projectDirs(app string, e env) (config, state string) {
-	home := e["HOME"]
+	home := e.get("HOME")
 	switch runtime.GOOS {
 	case "windows":
-		roaming, local := e["APPDATA"], e["LOCALAPPDATA"]
+		roaming, local := e.get("APPDATA"), e.get("LOCALAPPDATA")
 		if roaming == "" || local == "" {
 			return "", ""
 		}
@@ -72,7 +74,7 @@ func projectDirs(app string, e env) (config, state string) {
 	}
 	name := strings.ToLower(strings.Join(strings.Fields(app), ""))
 	xdg := func(v, fallback string) string {
-		if d := e[v]; filepath.IsAbs(d) {
+		if d := e.get(v); filepath.IsAbs(d) {
 			return filepath.Join(d, name)
 		}
 		if home == "" {
@@ -84,8 +86,14 @@ func projectDirs(app string, e env) (config, state string) {
 }
 
 func resolvePaths(o *Options, e env) Paths {
+	p, _ := resolvePathsChecked(o, e)
+	return p
+}
+
+// resolvePathsChecked is resolvePaths; policyAbsent says the system policy
+// file was just looked for and is not there, so New need not stat it again.
+func resolvePathsChecked(o *Options, e env) (p Paths, policyAbsent bool) {
 	cfgDir, stateDir := projectDirs(o.Name, e)
-	var p Paths
 	if cfgDir != "" {
 		p.ConfigFile = filepath.Join(cfgDir, ConfigFileName)
 	}
@@ -99,15 +107,17 @@ func resolvePaths(o *Options, e env) Paths {
 		if v, ok := testHookVar(e, o.EnvPrefix+"_TELEMETRY_TEST_SYSTEM_POLICY_ROOT"); ok {
 			root = v
 		}
-		p.PolicyFile, p.IgnoredPolicyFile = systemPolicyFile(root, o.Name)
+		var found bool
+		p.PolicyFile, p.IgnoredPolicyFile, found = systemPolicyFileFound(root, o.Name)
+		policyAbsent = !found
 	}
 	if v, ok := testHookVar(e, o.EnvPrefix+"_TELEMETRY_TEST_SYSTEM_POLICY_FILE"); ok {
-		p.PolicyFile, p.IgnoredPolicyFile = v, ""
+		p.PolicyFile, p.IgnoredPolicyFile, policyAbsent = v, "", false
 	}
 	if v, ok := e.nonEmpty(o.EnvPrefix + "_POLICY_FILE"); ok {
 		p.ExtraPolicyFile = v
 	}
-	return p
+	return p, policyAbsent
 }
 
 // systemPolicyFile picks the administrator's file as the Rust library does:
@@ -118,17 +128,26 @@ func resolvePaths(o *Options, e env) Paths {
 // A link counts as there: reading it decides (a dangling one is
 // unreadable, which means off).
 func systemPolicyFile(root, name string) (file, ignored string) {
+	file, ignored, _ = systemPolicyFileFound(root, name)
+	return file, ignored
+}
+
+// systemPolicyFileFound is systemPolicyFile; found is false only when
+// neither file exists (two lstats; the usual case on a user's machine). A
+// file that cannot be looked at (EACCES) counts as found, so reading it
+// decides, and fails closed.
+func systemPolicyFileFound(root, name string) (file, ignored string, found bool) {
 	own := filepath.Join(root, name, "telemetry.toml")
 	shared := filepath.Join(root, "tally", name+".toml")
-	there := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	_, ownErr := os.Lstat(own)
+	_, sharedErr := os.Lstat(shared)
 	switch {
-	case there(own) && there(shared):
-		return own, shared
-	case there(shared):
-		return shared, ""
-	default:
-		return own, ""
+	case ownErr == nil && sharedErr == nil:
+		return own, shared, true
+	case sharedErr == nil:
+		return shared, "", true
 	}
+	return own, "", !errors.Is(ownErr, fs.ErrNotExist)
 }
 
 // defaultPolicyRoot is the folder that holds administrators' files: /etc on

@@ -38,7 +38,16 @@ type PolicyState struct {
 	Problem string
 }
 
-var policyKeys = map[string]byte{"telemetry": 's', "endpoint": 's', "rotate_machine_id": 's', "allow_plain_http": 'b'}
+// policyKeys gives a policy file key's type ('s', 'b'); 0: unknown.
+func policyKeys(k string) byte {
+	switch k {
+	case "telemetry", "endpoint", "rotate_machine_id":
+		return 's'
+	case "allow_plain_http":
+		return 'b'
+	}
+	return 0
+}
 
 // ParsePolicy parses the text of a policy file.
 func ParsePolicy(text string) PolicyState {
@@ -48,8 +57,8 @@ func ParsePolicy(text string) PolicyState {
 	}
 	p := PolicyState{Kind: PolicyLoaded}
 	for k, v := range kv {
-		want, ok := policyKeys[k]
-		if !ok {
+		want := policyKeys(k)
+		if want == 0 {
 			return PolicyState{Kind: PolicyBroken, Problem: fmt.Sprintf("is not valid: unknown key `%s`", k)}
 		}
 		if v.kind != want {

@@ -106,12 +106,14 @@ func (s *settings) proxyURL(endpoint string) (*url.URL, string) {
 	if i := strings.Index(value, "://"); i >= 0 {
 		switch strings.ToLower(value[:i]) {
 		case "http", "https", "socks5":
-		case "socks5h":
+		case "socks5h", "socks":
 			// Go's SOCKS5 dialer passes host names to the proxy, which
-			// is what socks5h means.
+			// is what socks5h means; socks:// is SOCKS5, as for the
+			// Rust library.
 			raw = "socks5" + value[i:]
-		case "socks", "socks4", "socks4a":
-			return unusable(fmt.Sprintf("the Go module speaks SOCKS5 only, not %q", value[:i]))
+		case "socks4", "socks4a":
+			// Dialed by socks4Dial: the scheme is kept, lower case.
+			raw = strings.ToLower(value[:i]) + value[i:]
 		default:
 			return unusable(fmt.Sprintf("unknown proxy scheme %q", value[:i]))
 		}

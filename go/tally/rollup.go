@@ -80,14 +80,30 @@ type factsEvent struct {
 	DeclaresPrompts   *bool   `json:"declares_prompts,omitempty"`
 }
 
+// The schema's closed sets, as arrays searched in place rather than maps
+// built by the package's init: a host that never sends pays nothing for
+// them at start-up.
 var (
-	commandOutcomeSet = set(commandOutcomeWords[:]...)
-	toolOutcomeSet    = set(toolOutcomeWords[:]...)
-	errorClassSet     = set("parse", "invalid_request", "method_not_found", "invalid_params", "internal", "server_defined", "other")
-	clientSet         = set("claude-code", "claude-desktop", "claude-ai", "cursor", "vscode", "windsurf", "zed", "codex", "gemini-cli", "goose", "continue", "cline", "roo-code", "jetbrains", "copilot", "opencode", "amp", "mcp-inspector", "python-sdk", "typescript-sdk", "other")
-	lifecycleSet      = set("install", "uninstall", "upgrade")
-	countBuckets      = set("0", "1", "2-5", "6-10", "11-50", "51+")
+	errorClassWords  = [...]string{"parse", "invalid_request", "method_not_found", "invalid_params", "internal", "server_defined", "other"}
+	lifecycleWords   = [...]string{"install", "uninstall", "upgrade"}
+	countBucketWords = [...]string{"0", "1", "2-5", "6-10", "11-50", "51+"}
 )
+
+func inWords(v string, words []string) bool {
+	for _, w := range words {
+		if w == v {
+			return true
+		}
+	}
+	return false
+}
+
+func commandOutcomeSet(v string) bool { return inWords(v, commandOutcomeWords[:]) }
+func toolOutcomeSet(v string) bool    { return inWords(v, toolOutcomeWords[:]) }
+func errorClassSet(v string) bool     { return inWords(v, errorClassWords[:]) }
+func clientSet(v string) bool         { return inWords(v, knownClients[:]) }
+func lifecycleSet(v string) bool      { return inWords(v, lifecycleWords[:]) }
+func countBuckets(v string) bool      { return inWords(v, countBucketWords[:]) }
 
 func set(words ...string) map[string]bool {
 	m := make(map[string]bool, len(words))
@@ -109,27 +125,27 @@ func setFact(f *factsEvent, name, v string) bool {
 	b := v == "true"
 	switch name {
 	case "backend_count":
-		if countBuckets[v] {
+		if countBuckets(v) {
 			f.BackendCount = s
 			return true
 		}
 	case "sessions":
-		if countBuckets[v] {
+		if countBuckets(v) {
 			f.Sessions = s
 			return true
 		}
 	case "auth_type":
-		if set("anonymous", "oidc", "token_exchange", "api_key", "other")[v] {
+		if inWords(v, []string{"anonymous", "oidc", "token_exchange", "api_key", "other"}) {
 			f.AuthType = s
 			return true
 		}
 	case "conflict_strategy":
-		if set("prefix", "priority", "manual")[v] {
+		if inWords(v, []string{"prefix", "priority", "manual"}) {
 			f.ConflictStrategy = s
 			return true
 		}
 	case "uptime":
-		if set("<1h", "1-24h", "1-7d", "7d+")[v] {
+		if inWords(v, []string{"<1h", "1-24h", "1-7d", "7d+"}) {
 			f.Uptime = s
 			return true
 		}
@@ -176,7 +192,7 @@ func eventsFrom(lines []spoolLine) [][]byte {
 		ok := false
 		switch l.K {
 		case "command":
-			if n > 0 && ValidCommandPath(*l.Name) && (l.Outcome == nil || commandOutcomeSet[*l.Outcome]) &&
+			if n > 0 && ValidCommandPath(*l.Name) && (l.Outcome == nil || commandOutcomeSet(*l.Outcome)) &&
 				(l.Value == nil || validCommandValue(*l.Value)) {
 				c := commandCount{Command: *l.Name, Value: l.Value, Outcome: "unknown", Count: n}
 				if l.Outcome != nil {
@@ -193,7 +209,7 @@ func eventsFrom(lines []spoolLine) [][]byte {
 				ok = true
 			}
 		case "tool":
-			if n > 0 && (l.Name == nil || ValidToolName(*l.Name)) && toolOutcomeSet[*l.Outcome] && (l.Class == nil || errorClassSet[*l.Class]) {
+			if n > 0 && (l.Name == nil || ValidToolName(*l.Name)) && toolOutcomeSet(*l.Outcome) && (l.Class == nil || errorClassSet(*l.Class)) {
 				t := toolCallCount{Tool: l.Name, Outcome: *l.Outcome, ErrorClass: l.Class, Count: n}
 				if l.Lat != nil {
 					for i, x := range l.Lat {
@@ -204,7 +220,7 @@ func eventsFrom(lines []spoolLine) [][]byte {
 				ok = true
 			}
 		case "client":
-			if n > 0 && clientSet[*l.Name] {
+			if n > 0 && clientSet(*l.Name) {
 				c := clientCount{Client: *l.Name, Count: n}
 				if l.Major != nil && *l.Major <= 9999 {
 					c.Major = l.Major
@@ -213,7 +229,7 @@ func eventsFrom(lines []spoolLine) [][]byte {
 				ok = true
 			}
 		case "lifecycle":
-			if n > 0 && lifecycleSet[*l.Kind] {
+			if n > 0 && lifecycleSet(*l.Kind) {
 				life[lk{l.Day, *l.Kind}] += n
 				ok = true
 			}

@@ -378,6 +378,11 @@ func post(ctx context.Context, s *settings, url string, body []byte) (status int
 		ResponseHeaderTimeout: requestTimeout,
 		DisableKeepAlives:     true,
 	}
+	if proxyURL != nil && (proxyURL.Scheme == "socks4" || proxyURL.Scheme == "socks4a") {
+		// net/http has no SOCKS4: the dialer goes through the proxy.
+		tr.Proxy = nil
+		tr.DialContext = socks4Dial(socks4Addr(proxyURL), proxyURL.Scheme == "socks4a")
+	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{
 		Transport:     tr,

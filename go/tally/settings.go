@@ -58,27 +58,41 @@ type settings struct {
 	policy     PolicyState
 	policyPath string
 	config     ConfigState
-	consent    Consent
-	warnings   []string
-	endpoint   string
-	endpointBy string
-	debug      bool
-	clock      clock
-	ci         string
-	instanceID string
-	flushEvery time.Duration
-	rotation   string
+	// configStamp is the consent file's size and mtime as it was read.
+	configStamp fileStamp
+	consent     Consent
+	warnings    []string
+	endpoint    string
+	endpointBy  string
+	debug       bool
+	clock       clock
+	ci          string
+	instanceID  string
+	flushEvery  time.Duration
+	rotation    string
 }
 
 func resolveSettings(o Options, e env, paths Paths) *settings {
+	return resolveSettingsWith(o, e, paths, false)
+}
+
+// resolveSettingsWith is resolveSettings; with policyAbsent (New, right
+// after resolvePaths looked) the system policy file is taken as absent
+// without another stat. Every later resolve looks again, so a policy an
+// administrator adds reaches a long-running process.
+func resolveSettingsWith(o Options, e env, paths Paths, policyAbsent bool) *settings {
 	s := &settings{opts: o, env: e, paths: paths}
 	var extra *PolicyState
 	if paths.ExtraPolicyFile != "" {
 		p := LoadPolicy(paths.ExtraPolicyFile)
 		extra = &p
 	}
-	s.policy, s.policyPath = CombinePolicy(LoadPolicy(paths.PolicyFile), paths.PolicyFile, extra, paths.ExtraPolicyFile)
-	s.config = LoadConfig(paths.ConfigFile)
+	system := PolicyState{Kind: PolicyAbsent}
+	if !policyAbsent {
+		system = LoadPolicy(paths.PolicyFile)
+	}
+	s.policy, s.policyPath = CombinePolicy(system, paths.PolicyFile, extra, paths.ExtraPolicyFile)
+	s.config, s.configStamp = loadConfig(paths.ConfigFile)
 	s.consent, s.warnings = resolveConsent(ConsentInputs{
 		Prefix: o.EnvPrefix, Manage: o.manage(), OptIn: o.OptIn, NoTelemetryFlag: o.NoTelemetry,
 		Policy: s.policy, PolicyPath: s.policyPath, Config: s.config, ConfigPath: paths.ConfigFile,
@@ -94,7 +108,7 @@ func resolveSettings(o Options, e env, paths Paths) *settings {
 	case strings.TrimSpace(o.Endpoint) != "":
 		s.endpoint, s.endpointBy = strings.TrimSpace(o.Endpoint), "the application"
 	}
-	s.debug, _ = ParseSwitch(e[o.EnvPrefix+"_TELEMETRY_DEBUG"])
+	s.debug, _ = ParseSwitch(e.get(o.EnvPrefix + "_TELEMETRY_DEBUG"))
 	now, _ := testHookVar(e, o.EnvPrefix+"_TELEMETRY_NOW")
 	s.clock = clockFromOverride(now)
 	s.ci = detectCI(e)
@@ -193,15 +207,31 @@ func newUUID() string {
 	return string(h[0:8]) + "-" + string(h[8:12]) + "-" + string(h[12:16]) + "-" + string(h[16:20]) + "-" + string(h[20:32])
 }
 
-var rotationRank = map[string]int{"daily": 0, "weekly": 1, "monthly": 2, "yearly": 3, "never": 4, "": 4}
+// rotationRank orders the rotations, most frequent first; ok is false for
+// an unknown word.
+func rotationRank(r string) (rank int, ok bool) {
+	switch r {
+	case "daily":
+		return 0, true
+	case "weekly":
+		return 1, true
+	case "monthly":
+		return 2, true
+	case "yearly":
+		return 3, true
+	case "never", "":
+		return 4, true
+	}
+	return 4, false
+}
 
 // stricterRotation returns the more frequent of two rotations.
 func stricterRotation(a, b string) string {
-	ra, ok := rotationRank[a]
+	ra, ok := rotationRank(a)
 	if !ok {
 		ra, a = 4, ""
 	}
-	if rb, ok := rotationRank[b]; ok && rb < ra {
+	if rb, ok := rotationRank(b); ok && rb < ra {
 		return b
 	}
 	if a == "never" {

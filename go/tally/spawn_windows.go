@@ -4,7 +4,6 @@ package tally
 
 import (
 	"os"
-	"os/exec"
 	"syscall"
 )
 
@@ -15,21 +14,36 @@ const (
 
 // spawnHelper starts the helper detached. Windows cannot hand over the
 // lock: the starter releases it and the helper takes it again.
-func spawnHelper(env []string, lock *os.File) (*os.Process, error) {
+func spawnHelper(env []string, lock *os.File) (helperProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, helperArg)
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: createNewProcessGroup | detachedProcess}
-	unlock(lock)
-	if err := cmd.Start(); err != nil {
+	// os.StartProcess rather than os/exec (about 40 KB less in every
+	// host), with stdio on NUL as exec.Cmd would set it up.
+	in, err := os.Open(os.DevNull)
+	if err != nil {
 		return nil, err
 	}
-	return cmd.Process, nil
+	defer in.Close()
+	out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	unlock(lock)
+	return os.StartProcess(exe, []string{exe, helperArg}, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{in, out, out},
+		Sys:   &syscall.SysProcAttr{CreationFlags: createNewProcessGroup | detachedProcess},
+	})
 }
 
 func inheritedLock() *os.File { return nil }
 
-func reap(p *os.Process) bool { _ = p.Release(); return true }
+// helperProc is a started helper.
+type helperProc = *os.Process
+
+var noHelper helperProc
+
+func reap(p helperProc) bool { _ = p.Release(); return true }

@@ -2,7 +2,6 @@ package tally
 
 import (
 	"bytes"
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -46,7 +45,7 @@ func sv(p *string) string {
 func (l *spoolLine) key() string {
 	m := "\x00"
 	if l.Major != nil {
-		m = fmt.Sprint(*l.Major)
+		m = strconv.FormatUint(*l.Major, 10)
 	}
 	// A command's declared value is part of what it counts.
 	v := "\x00"
@@ -152,16 +151,16 @@ func (l *spoolLine) valid() bool {
 	if l.V < 1 || l.V > SchemaVersion || !validDay(l.Day) {
 		return false
 	}
-	if (l.Class != nil && !errorClassSet[*l.Class]) || (l.Kind != nil && !lifecycleSet[*l.Kind]) {
+	if (l.Class != nil && !errorClassSet(*l.Class)) || (l.Kind != nil && !lifecycleSet(*l.Kind)) {
 		return false
 	}
 	switch l.K {
 	case "command":
-		return l.Name != nil && (l.Outcome == nil || commandOutcomeSet[*l.Outcome])
+		return l.Name != nil && (l.Outcome == nil || commandOutcomeSet(*l.Outcome))
 	case "client", "fact":
 		return l.Name != nil
 	case "tool":
-		return l.Outcome != nil && toolOutcomeSet[*l.Outcome]
+		return l.Outcome != nil && toolOutcomeSet(*l.Outcome)
 	case "lifecycle":
 		return l.Kind != nil
 	case "dropped":
@@ -320,12 +319,12 @@ func (s spool) lock() (func(), error) {
 
 // read reads at most spoolCap bytes; what lies beyond counts as dropped.
 func (s spool) read() ([]spoolLine, uint64, error) {
-	b, size, err := readBounded(s.path(), spoolCap)
+	b, st, err := readBounded(s.path(), spoolCap)
 	if err != nil || b == nil {
 		return nil, 0, err
 	}
 	lines, bad := parseSpool(b)
-	if size > spoolCap {
+	if st.size > spoolCap {
 		bad++
 	}
 	return lines, bad, nil
@@ -387,33 +386,71 @@ func fit(lines []spoolLine, today string, budget int) []spoolLine {
 // appendLines appends with one locked O_APPEND write, compacting first
 // when the spool would pass compactAt. The file never exceeds spoolCap.
 func (s spool) appendLines(lines []spoolLine, today string) error {
+	_, err := s.appendLinesHead(lines, today, false)
+	return err
+}
+
+// headBytes is how much of the spool's head headDue reads; Close first
+// reads firstLineBytes, which holds any line tally writes, and reads on
+// only when there is no line end in it.
+const (
+	headBytes      = 4096
+	firstLineBytes = 512
+)
+
+// appendLinesHead is appendLines; with wantHead it also says whether the
+// head is due (headDue), read through the descriptor it appended with.
+// Close asks, so a run that sends nothing opens the spool once.
+func (s spool) appendLinesHead(lines []spoolLine, today string, wantHead bool) (due bool, err error) {
 	if len(lines) == 0 {
-		return nil
+		return wantHead && s.headDue(today), nil
 	}
 	release, err := s.lock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer release()
 	b := encodeLines(lines)
-	if sizeOf(s.path())+int64(len(b)) > compactAt {
+	head := 0
+	if wantHead {
+		head = firstLineBytes
+	}
+	full, first, err := appendCapped(s.path(), b, compactAt, head)
+	if err != nil {
+		return false, err
+	}
+	if full {
 		all, bad, err := s.read()
 		if err != nil {
-			return err
+			return false, err
 		}
 		if bad > 0 {
 			all = append(all, newLine(today, "dropped", bad))
 		}
-		return s.rewrite(fit(mergeLines(append(all, lines...)), today, compactAt/2))
+		if err := s.rewrite(fit(mergeLines(append(all, lines...)), today, compactAt/2)); err != nil {
+			return false, err
+		}
+		return wantHead && s.headDue(today), nil
 	}
-	return appendFile(s.path(), b)
+	if wantHead && len(first) == firstLineBytes && bytes.IndexByte(first, '\n') < 0 {
+		return s.headDue(today), nil
+	}
+	return wantHead && headBytesDue(first, today), nil
 }
 
 // headDue reads at most 4 KB: is the first line claimed or of a day
 // before today? Lines are in time order, so the first is the oldest.
 func (s spool) headDue(today string) bool {
-	b, _, err := readBounded(s.path(), 4096)
-	if err != nil || len(b) == 0 {
+	b, _, err := readBounded(s.path(), headBytes)
+	if err != nil {
+		return false
+	}
+	return headBytesDue(b, today)
+}
+
+// headBytesDue is headDue on the spool's first bytes.
+func headBytesDue(b []byte, today string) bool {
+	if len(b) == 0 {
 		return false
 	}
 	first := b

@@ -19,9 +19,9 @@ type Telemetry struct {
 	mu          sync.Mutex
 	closed      bool
 	managing    bool
-	generation  string
+	generation  fileStamp
 	noticeShown bool
-	helper      *os.Process
+	helper      helperProc
 	stop        chan struct{}
 	done        chan struct{}
 }
@@ -67,13 +67,14 @@ func New(o Options) (t *Telemetry, err error) {
 		e = envFrom(o.Env)
 	}
 	var p Paths
+	policyAbsent := false
 	if o.Paths != nil {
 		p = *o.Paths
 	} else {
-		p = resolvePaths(&o, e)
+		p, policyAbsent = resolvePathsChecked(&o, e)
 	}
-	t.s = resolveSettings(o, e, p)
-	t.generation = configGeneration(p.ConfigFile)
+	t.s = resolveSettingsWith(o, e, p, policyAbsent)
+	t.generation = t.s.configStamp
 	t.rec.enabled.Store(t.s.consent.Enabled)
 	return t, nil
 }
@@ -108,6 +109,30 @@ func (t *Telemetry) RecordToolCall(name string, outcome ToolOutcome, d time.Dura
 	}
 }
 
+// RecordClient counts one MCP session's client by its clientInfo name and
+// version: the name is mapped onto the schema's clients (anything unknown
+// is "other", see ClientName) and only the major version is kept. Memory
+// only.
+func (t *Telemetry) RecordClient(name, version string) {
+	if t != nil {
+		t.rec.client(name, version)
+	}
+}
+
+// SetFact sets a deployment fact for today: name is a field of the
+// schema's facts event (backend_count, sessions, auth_type,
+// conflict_strategy, uptime, protocol_version, declares_tools,
+// declares_resources, declares_prompts) and value one it allows ("true" or
+// "false" for the declares_ flags; CountBucket and UptimeBucket give the
+// buckets). It returns false, recording nothing, for anything else. The
+// last value set in a day is sent. Memory only.
+func (t *Telemetry) SetFact(name, value string) bool {
+	if t == nil {
+		return setFact(&factsEvent{}, name, value)
+	}
+	return t.rec.fact(name, value)
+}
+
 // Flush appends what was recorded so far to the spool (and shows the
 // notice when it is due). Long-running hosts call it, or
 // StartIntervalFlush; a short command relies on Close. It re-checks the
@@ -119,45 +144,64 @@ func (t *Telemetry) Flush() error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.persist(false)
+	_, err := t.persist(false, false)
+	return err
 }
 
-func (t *Telemetry) persist(closing bool) (err error) {
+// What persist learnt of the spool's head on the way: nothing, a delivery
+// is due, or none is.
+const (
+	headUnknown int8 = iota
+	headDueNow
+	headNotDue
+)
+
+// persist appends the counts to the spool. With wantHead (Close, when a
+// delivery could start) it also reports whether the spool's head is due,
+// read through the descriptor it appended with.
+func (t *Telemetry) persist(closing, wantHead bool) (head int8, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("tally: internal error: %v", r)
+			head, err = headUnknown, fmt.Errorf("tally: internal error: %v", r)
 		}
 	}()
 	if t.s == nil {
-		return nil
+		return headUnknown, nil
 	}
-	lines := t.rec.drain(t.s.clock.today(), closing)
+	today := t.s.clock.today()
+	lines := t.rec.drain(today, closing)
 	if len(lines) == 0 || !t.s.consent.Enabled {
-		return nil
+		return headUnknown, nil
 	}
 	if g := configGeneration(t.s.paths.ConfigFile); g != t.generation {
 		t.generation = g
 		if !t.s.reresolve().consent.Enabled {
 			t.rec.enabled.Store(false)
-			return nil
+			return headUnknown, nil
 		}
 	}
 	if t.s.paths.StateDir == "" {
-		return nil
+		return headUnknown, nil
 	}
 	d := stateDir(t.s.paths.StateDir)
-	today := t.s.clock.today()
 	if d.noteVersion(t.opts.Version) {
 		l := newLine(today, "lifecycle", 1)
 		l.Kind = strp("upgrade")
 		lines = append(lines, l)
 	}
-	if err := (spool{string(d)}).appendLines(lines, today); err != nil {
+	due, err := (spool{string(d)}).appendLinesHead(lines, today, wantHead)
+	if err != nil {
 		d.noteError(t.s.clock.instant(), err.Error())
-		return err
+		return headUnknown, err
 	}
 	t.showNotice()
-	return nil
+	switch {
+	case !wantHead:
+		return headUnknown, nil
+	case due:
+		return headDueNow, nil
+	}
+	return headNotDue, nil
 }
 
 // Close ends telemetry for this process: it stops the interval flush,
@@ -176,11 +220,14 @@ func (t *Telemetry) Close() error {
 		return nil
 	}
 	t.closed = true
-	err := t.persist(true)
-	if t.s != nil && t.rec.enabled.Load() && !t.managing {
+	// Whether a delivery could start is known before the append, so the
+	// append can read the spool's head for it.
+	want := t.s != nil && t.rec.enabled.Load() && !t.managing && !t.opts.NoBackgroundSend && t.s.sendGate() == ""
+	head, err := t.persist(true, want)
+	if want && t.rec.enabled.Load() {
 		func() {
 			defer func() { _ = recover() }()
-			t.startHelper()
+			t.startHelper(head)
 		}()
 	}
 	t.rec.enabled.Store(false)
@@ -261,7 +308,7 @@ func (t *Telemetry) flushLoop(stop, done chan struct{}) {
 		case <-timer.C:
 		}
 		t.mu.Lock()
-		_ = t.persist(false)
+		_, _ = t.persist(false, false)
 		on := t.rec.enabled.Load()
 		if on {
 			func() {
@@ -271,7 +318,7 @@ func (t *Telemetry) flushLoop(stop, done chan struct{}) {
 				if fresh.consent.Enabled {
 					saved := t.s
 					t.s = fresh
-					t.startHelper()
+					t.startHelper(headUnknown)
 					t.s = saved
 				}
 			}()

@@ -1,10 +1,20 @@
 package tally
 
 import (
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+// The parse errors, built without fmt (which every call site would pay
+// for in the host's binary).
+var (
+	errBadEscape    = errors.New("bad escape")
+	errUnterminated = errors.New("unterminated string")
+)
+
+func lineErr(n int, msg string) error { return errors.New("line " + strconv.Itoa(n+1) + ": " + msg) }
 
 // tomlValue is one scalar of tally's flat TOML files: a string, a boolean
 // or an integer.
@@ -40,24 +50,24 @@ func parseFlatTOML(text string) (map[string]tomlValue, error) {
 		}
 		eq := strings.IndexByte(t, '=')
 		if eq < 0 {
-			return nil, fmt.Errorf("line %d: expected `key = value`", n+1)
+			return nil, lineErr(n, "expected `key = value`")
 		}
 		key := strings.TrimSpace(t[:eq])
 		if key == "" || strings.IndexFunc(key, func(r rune) bool {
 			return !(r < 128 && (isAlnum(byte(r)) || r == '_' || r == '-'))
 		}) >= 0 {
-			return nil, fmt.Errorf("line %d: unsupported key %q", n+1, key)
+			return nil, lineErr(n, "unsupported key "+strconv.Quote(key))
 		}
 		if _, dup := out[key]; dup {
-			return nil, fmt.Errorf("line %d: duplicate key `%s`", n+1, key)
+			return nil, lineErr(n, "duplicate key `"+key+"`")
 		}
 		v, rest, err := parseTOMLValue(strings.TrimSpace(t[eq+1:]))
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", n+1, err)
+			return nil, lineErr(n, err.Error())
 		}
 		rest = strings.TrimSpace(rest)
 		if rest != "" && rest[0] != '#' {
-			return nil, fmt.Errorf("line %d: unexpected %q after the value", n+1, rest)
+			return nil, lineErr(n, "unexpected "+strconv.Quote(rest)+" after the value")
 		}
 		out[key] = v
 	}
@@ -67,57 +77,59 @@ func parseFlatTOML(text string) (map[string]tomlValue, error) {
 func parseTOMLValue(s string) (tomlValue, string, error) {
 	switch {
 	case strings.HasPrefix(s, `"""`) || strings.HasPrefix(s, "'''"):
-		return tomlValue{}, "", fmt.Errorf("multi-line strings are not supported here")
+		return tomlValue{}, "", errors.New("multi-line strings are not supported here")
 	case strings.HasPrefix(s, `"`):
-		var b strings.Builder
+		// A byte slice, not a strings.Builder: its inlined writes made
+		// this function twice as large in a host's binary.
+		var b []byte
 		for i := 1; i < len(s); i++ {
 			c := s[i]
 			switch {
 			case c == '"':
-				return tomlValue{kind: 's', s: b.String()}, s[i+1:], nil
+				return tomlValue{kind: 's', s: string(b)}, s[i+1:], nil
 			case c == '\\' && i+1 < len(s):
 				i++
 				switch s[i] {
 				case '"', '\\':
-					b.WriteByte(s[i])
+					b = append(b, s[i])
 				case 'n':
-					b.WriteByte('\n')
+					b = append(b, '\n')
 				case 't':
-					b.WriteByte('\t')
+					b = append(b, '\t')
 				case 'r':
-					b.WriteByte('\r')
+					b = append(b, '\r')
 				case 'b':
-					b.WriteByte('\b')
+					b = append(b, '\b')
 				case 'f':
-					b.WriteByte('\f')
+					b = append(b, '\f')
 				case 'u', 'U':
 					w := 4
 					if s[i] == 'U' {
 						w = 8
 					}
 					if i+w >= len(s) {
-						return tomlValue{}, "", fmt.Errorf("bad escape")
+						return tomlValue{}, "", errBadEscape
 					}
 					r, err := strconv.ParseUint(s[i+1:i+1+w], 16, 32)
 					if err != nil {
-						return tomlValue{}, "", fmt.Errorf("bad escape")
+						return tomlValue{}, "", errBadEscape
 					}
-					b.WriteRune(rune(r))
+					b = utf8.AppendRune(b, rune(r))
 					i += w
 				default:
-					return tomlValue{}, "", fmt.Errorf("bad escape")
+					return tomlValue{}, "", errBadEscape
 				}
 			case c < 0x20 && c != '\t':
-				return tomlValue{}, "", fmt.Errorf("control character in string")
+				return tomlValue{}, "", errors.New("control character in string")
 			default:
-				b.WriteByte(c)
+				b = append(b, c)
 			}
 		}
-		return tomlValue{}, "", fmt.Errorf("unterminated string")
+		return tomlValue{}, "", errUnterminated
 	case strings.HasPrefix(s, "'"):
 		end := strings.IndexByte(s[1:], '\'')
 		if end < 0 {
-			return tomlValue{}, "", fmt.Errorf("unterminated string")
+			return tomlValue{}, "", errUnterminated
 		}
 		return tomlValue{kind: 's', s: s[1 : 1+end]}, s[2+end:], nil
 	}
@@ -134,35 +146,36 @@ func parseTOMLValue(s string) (tomlValue, string, error) {
 	}
 	i, err := strconv.ParseInt(strings.ReplaceAll(word, "_", ""), 10, 64)
 	if err != nil || word == "" {
-		return tomlValue{}, "", fmt.Errorf("unsupported value %q", word)
+		return tomlValue{}, "", errors.New("unsupported value " + strconv.Quote(word))
 	}
 	return tomlValue{kind: 'i', i: i}, rest, nil
 }
 
 // renderTOMLString writes s as a TOML basic string.
 func renderTOMLString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
 	for _, r := range s {
 		switch {
 		case r == '"':
-			b.WriteString(`\"`)
+			b = append(b, `\"`...)
 		case r == '\\':
-			b.WriteString(`\\`)
+			b = append(b, `\\`...)
 		case r == '\n':
-			b.WriteString(`\n`)
+			b = append(b, `\n`...)
 		case r == '\t':
-			b.WriteString(`\t`)
+			b = append(b, `\t`...)
 		case r == '\r':
-			b.WriteString(`\r`)
+			b = append(b, `\r`...)
 		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
+			const hex = "0123456789ABCDEF"
+			b = append(b, `\u00`...)
+			b = append(b, hex[r>>4], hex[r&15])
 		default:
-			b.WriteRune(r)
+			b = utf8.AppendRune(b, r)
 		}
 	}
-	b.WriteByte('"')
-	return b.String()
+	return string(append(b, '"'))
 }
 
 // tomlKeyOf returns the bare key a line assigns, if it is such a line.

@@ -371,7 +371,7 @@ func TestMCPServerFlushesAndDeliversUnderItsInstanceID(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintln(in, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`)
+		fmt.Fprintln(in, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"clientInfo":{"name":"Claude Code","version":"2.1.0"}}}`)
 		for i := 0; i < calls; i++ {
 			fmt.Fprintf(in, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`+"\n", i+1)
 		}
@@ -408,6 +408,14 @@ func TestMCPServerFlushesAndDeliversUnderItsInstanceID(t *testing.T) {
 	}
 	if strings.Contains(wire, "no-such-tool") {
 		t.Error("a client-supplied tool name was sent")
+	}
+	// RecordClient and SetFact: the client by schema name and major
+	// version only, and the facts event, accepted by tally serve.
+	if !strings.Contains(wire, `{"client":"claude-code","major":2,"count":`) || !strings.Contains(wire, `"protocol_version":"2025-06-18"`) || !strings.Contains(wire, `"declares_tools":true`) {
+		t.Errorf("the client and facts are not on the wire: %s", wire)
+	}
+	if strings.Contains(wire, "2.1.0") || strings.Contains(wire, "Claude Code") {
+		t.Error("the client's raw name or full version was sent")
 	}
 	r := srv.report(t, "mcpserver")
 	js, _ := json.Marshal(r)

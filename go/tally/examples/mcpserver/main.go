@@ -2,7 +2,9 @@
 // server (vMCP): it answers newline-delimited JSON-RPC on stdin/stdout,
 // counts its tool calls, flushes on an interval, and takes its instance id
 // from MCPSERVER_TELEMETRY_INSTANCE_ID (as a ConfigMap or the downward API
-// would inject it). stdout is the protocol channel: tally never writes to it.
+// would inject it). It counts each session's client (by clientInfo, mapped
+// onto the schema's names) and sets the day's protocol and capability
+// facts. stdout is the protocol channel: tally never writes to it.
 package main
 
 import (
@@ -48,6 +50,16 @@ func main() {
 		resp := map[string]interface{}{"jsonrpc": "2.0", "id": req.ID}
 		switch req.Method {
 		case "initialize":
+			var p struct {
+				ClientInfo struct {
+					Name    string `json:"name"`
+					Version string `json:"version"`
+				} `json:"clientInfo"`
+			}
+			_ = json.Unmarshal(req.Params, &p)
+			t.RecordClient(p.ClientInfo.Name, p.ClientInfo.Version)
+			t.SetFact("protocol_version", "2025-06-18")
+			t.SetFact("declares_tools", "true")
 			resp["result"] = map[string]interface{}{"protocolVersion": "2025-06-18", "serverInfo": map[string]string{"name": "mcpserver", "version": "1.0.0"}, "capabilities": map[string]interface{}{"tools": map[string]interface{}{}}}
 		case "tools/list":
 			resp["result"] = map[string]interface{}{"tools": []map[string]string{{"name": "echo"}, {"name": "fail"}}}
