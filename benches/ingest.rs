@@ -13,7 +13,7 @@
 //! cargo bench --bench ingest -- [--rate 10000] [--duration 10] [--connections 32]
 //!                               [--sync full|normal] [--addr HOST:PORT]
 //!                               [--store clickhouse|clickhouse://HOST:PORT/DB]
-//!                               [--max-connections N] [--closed]
+//!                               [--max-connections N] [--closed] [--clickhouse-dir DIR]
 //! ```
 //!
 //! `--closed` drops the schedule: every connection sends its next batch as
@@ -22,11 +22,18 @@
 //! Without it, every scheduled request is sent, so a server slower than
 //! `--rate` makes the run last longer than `--duration`.
 //!
+//! `TALLY_BENCH_BIN=PATH` benchmarks that `tally` binary instead of this
+//! build's (say, a copy of the build before a change, run interleaved with
+//! the new one under the same machine load).
+//!
 //! `--store clickhouse` starts a private clickhouse-server (Debian's package)
 //! in a temp dir and points `tally serve --store` at it. ClickHouse answers
 //! an insert in tens of milliseconds, so reaching a rate takes that many
 //! requests in flight (Little's law): give it `--connections` (and the
-//! server `--max-connections`) in the thousands.
+//! server `--max-connections`) in the thousands. `--clickhouse-dir DIR`
+//! puts that server's data under DIR (say `/dev/shm`: on a file system
+//! whose inode allocation is slow, creating the ~100 files of each part
+//! ClickHouse writes per insert costs more CPU than anything tally does).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -46,6 +53,7 @@ struct Opts {
     store: Option<String>,
     max_connections: Option<usize>,
     closed: bool,
+    clickhouse_dir: Option<std::path::PathBuf>,
 }
 
 fn opts() -> Opts {
@@ -58,6 +66,7 @@ fn opts() -> Opts {
         store: None,
         max_connections: None,
         closed: false,
+        clickhouse_dir: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -70,6 +79,7 @@ fn opts() -> Opts {
             "--sync" => o.sync = val,
             "--addr" => o.addr = Some(val.parse().expect("--addr HOST:PORT")),
             "--store" => o.store = Some(val),
+            "--clickhouse-dir" => o.clickhouse_dir = Some(val.into()),
             "--max-connections" => {
                 o.max_connections = Some(val.parse().expect("--max-connections N"))
             }
@@ -112,7 +122,11 @@ fn start_server(
     store: Option<&str>,
     max_connections: Option<usize>,
 ) -> (ServerProc, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
+    // TALLY_BENCH_BIN runs another build (a copy of an earlier one, for a
+    // before/after comparison in one session under the same load).
+    let bin =
+        std::env::var_os("TALLY_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tally").into());
+    let mut cmd = Command::new(bin);
     // Every connection comes from loopback, one source: the per-source
     // limit would refuse the load; the global limit stays at its default.
     cmd.args([
@@ -384,7 +398,10 @@ fn main() {
     let mut clickhouse = None;
     let store = match o.store.as_deref() {
         Some("clickhouse") => {
-            let ch = clickhouse_support::ClickHouse::start();
+            let ch = clickhouse_support::ClickHouse::start_with(clickhouse_support::Options {
+                parent_dir: o.clickhouse_dir.clone(),
+                ..Default::default()
+            });
             let url = ch.url("bench");
             clickhouse = Some(ch);
             Some(url)
