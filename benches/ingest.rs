@@ -384,6 +384,20 @@ fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
     })
 }
 
+/// CPU time (user + system) a process has used so far, from
+/// /proc/PID/stat: per accepted batch, a figure that holds up on a busy
+/// machine better than batches per second do.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_micros(ticks * 1_000_000 / hz))
+}
+
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -425,7 +439,12 @@ fn main() {
     );
     // Warm-up: caches, page cache, first WAL growth.
     let (warm_up, _) = run_load(addr, &o, 2);
+    let server_pid = child.as_ref().map(|c| c.0.id());
+    let clickhouse_pid = clickhouse.as_ref().map(|c| c.pid() as u32);
+    let cpu = |pid: Option<u32>| pid.and_then(cpu_time);
+    let cpu_before = (cpu(server_pid), cpu(clickhouse_pid));
     let (mut r, took) = run_load(addr, &o, o.duration);
+    let cpu_after = (cpu(server_pid), cpu(clickhouse_pid));
     r.latencies_us.sort_unstable();
     let ok = r.statuses.get(&204).copied().unwrap_or(0);
     let total: u64 = r.statuses.values().sum();
@@ -441,6 +460,17 @@ fn main() {
         pct(l, 1.0),
         r.statuses
     );
+    let per_batch = |before: Option<Duration>, after: Option<Duration>| {
+        let used = after?.checked_sub(before?)?;
+        Some(used.as_secs_f64() * 1e6 / (ok.max(1) as f64))
+    };
+    if let Some(us) = per_batch(cpu_before.0, cpu_after.0) {
+        print!("server CPU {us:.0} us per accepted batch");
+        if let Some(ch) = per_batch(cpu_before.1, cpu_after.1) {
+            print!(", ClickHouse CPU {ch:.0} us per accepted batch");
+        }
+        println!();
+    }
     if let Some(ch) = &clickhouse {
         // Nothing acknowledged lost: every batch answered 204 (warm-up
         // included) has its marker row. (The bench's batches are unique and
