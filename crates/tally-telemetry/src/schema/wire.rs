@@ -304,6 +304,12 @@ fn buckets(b: &[u64; LATENCY_BUCKETS], count: u64) -> bool {
 }
 
 /// What a clean rollup's counts add up to; `None` if it is not clean.
+/// A field added to an item needs its limit checked here and, unless it
+/// is a count, a place in the item's identity below (the general
+/// validator merges items equal in every field but their counts). The
+/// test `the_typed_path_takes_only_what_the_general_one_keeps_unchanged`
+/// fails while a limit is missing; without the identity, items that
+/// differ only in the new field just take the general path.
 fn rollup(r: &UsageRollup) -> Option<u64> {
     if r.commands.len() > MAX_ITEMS
         || r.tool_calls.len() > MAX_ITEMS
