@@ -13,7 +13,7 @@
 //! cargo bench --bench ingest -- [--rate 10000] [--duration 10] [--connections 32]
 //!                               [--sync full|normal] [--addr HOST:PORT]
 //!                               [--store clickhouse|clickhouse://HOST:PORT/DB]
-//!                               [--max-connections N] [--closed]
+//!                               [--max-connections N] [--closed] [--clickhouse-dir DIR]
 //! ```
 //!
 //! `--closed` drops the schedule: every connection sends its next batch as
@@ -22,11 +22,18 @@
 //! Without it, every scheduled request is sent, so a server slower than
 //! `--rate` makes the run last longer than `--duration`.
 //!
+//! `TALLY_BENCH_BIN=PATH` benchmarks that `tally` binary instead of this
+//! build's (say, a copy of the build before a change, run interleaved with
+//! the new one under the same machine load).
+//!
 //! `--store clickhouse` starts a private clickhouse-server (Debian's package)
 //! in a temp dir and points `tally serve --store` at it. ClickHouse answers
 //! an insert in tens of milliseconds, so reaching a rate takes that many
 //! requests in flight (Little's law): give it `--connections` (and the
-//! server `--max-connections`) in the thousands.
+//! server `--max-connections`) in the thousands. `--clickhouse-dir DIR`
+//! puts that server's data under DIR (say `/dev/shm`: on a file system
+//! whose inode allocation is slow, creating the ~100 files of each part
+//! ClickHouse writes per insert costs more CPU than anything tally does).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -46,6 +53,7 @@ struct Opts {
     store: Option<String>,
     max_connections: Option<usize>,
     closed: bool,
+    clickhouse_dir: Option<std::path::PathBuf>,
 }
 
 fn opts() -> Opts {
@@ -58,6 +66,7 @@ fn opts() -> Opts {
         store: None,
         max_connections: None,
         closed: false,
+        clickhouse_dir: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -70,6 +79,7 @@ fn opts() -> Opts {
             "--sync" => o.sync = val,
             "--addr" => o.addr = Some(val.parse().expect("--addr HOST:PORT")),
             "--store" => o.store = Some(val),
+            "--clickhouse-dir" => o.clickhouse_dir = Some(val.into()),
             "--max-connections" => {
                 o.max_connections = Some(val.parse().expect("--max-connections N"))
             }
@@ -112,7 +122,11 @@ fn start_server(
     store: Option<&str>,
     max_connections: Option<usize>,
 ) -> (ServerProc, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
+    // TALLY_BENCH_BIN runs another build (a copy of an earlier one, for a
+    // before/after comparison in one session under the same load).
+    let bin =
+        std::env::var_os("TALLY_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tally").into());
+    let mut cmd = Command::new(bin);
     // Every connection comes from loopback, one source: the per-source
     // limit would refuse the load; the global limit stays at its default.
     cmd.args([
@@ -370,6 +384,20 @@ fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
     })
 }
 
+/// CPU time (user + system) a process has used so far, from
+/// /proc/PID/stat: per accepted batch, a figure that holds up on a busy
+/// machine better than batches per second do.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_micros(ticks * 1_000_000 / hz))
+}
+
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -384,7 +412,10 @@ fn main() {
     let mut clickhouse = None;
     let store = match o.store.as_deref() {
         Some("clickhouse") => {
-            let ch = clickhouse_support::ClickHouse::start();
+            let ch = clickhouse_support::ClickHouse::start_with(clickhouse_support::Options {
+                parent_dir: o.clickhouse_dir.clone(),
+                ..Default::default()
+            });
             let url = ch.url("bench");
             clickhouse = Some(ch);
             Some(url)
@@ -408,7 +439,12 @@ fn main() {
     );
     // Warm-up: caches, page cache, first WAL growth.
     let (warm_up, _) = run_load(addr, &o, 2);
+    let server_pid = child.as_ref().map(|c| c.0.id());
+    let clickhouse_pid = clickhouse.as_ref().map(|c| c.pid() as u32);
+    let cpu = |pid: Option<u32>| pid.and_then(cpu_time);
+    let cpu_before = (cpu(server_pid), cpu(clickhouse_pid));
     let (mut r, took) = run_load(addr, &o, o.duration);
+    let cpu_after = (cpu(server_pid), cpu(clickhouse_pid));
     r.latencies_us.sort_unstable();
     let ok = r.statuses.get(&204).copied().unwrap_or(0);
     let total: u64 = r.statuses.values().sum();
@@ -424,6 +460,17 @@ fn main() {
         pct(l, 1.0),
         r.statuses
     );
+    let per_batch = |before: Option<Duration>, after: Option<Duration>| {
+        let used = after?.checked_sub(before?)?;
+        Some(used.as_secs_f64() * 1e6 / (ok.max(1) as f64))
+    };
+    if let Some(us) = per_batch(cpu_before.0, cpu_after.0) {
+        print!("server CPU {us:.0} us per accepted batch");
+        if let Some(ch) = per_batch(cpu_before.1, cpu_after.1) {
+            print!(", ClickHouse CPU {ch:.0} us per accepted batch");
+        }
+        println!();
+    }
     if let Some(ch) = &clickhouse {
         // Nothing acknowledged lost: every batch answered 204 (warm-up
         // included) has its marker row. (The bench's batches are unique and

@@ -35,6 +35,8 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// A node of a replicated cluster.
     pub cluster: Option<Node>,
+    /// Where its temp dir goes (the system's temp dir if `None`).
+    pub parent_dir: Option<PathBuf>,
 }
 
 /// What a node of a replicated cluster is configured with: the cluster
@@ -87,7 +89,10 @@ impl ClickHouse {
 
     /// Starts a private server with `options`.
     pub fn start_with(options: Options) -> ClickHouse {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = match &options.parent_dir {
+            Some(parent) => tempfile::tempdir_in(parent).unwrap(),
+            None => tempfile::tempdir().unwrap(),
+        };
         let dir = tmp.path().to_path_buf();
         let mut ch = ClickHouse {
             child: None,

@@ -7,6 +7,7 @@
 //! key: ClickHouse's `dup_rows`, a ReplacingMergeTree keyed by a copy's row
 //! keys, would otherwise keep only one of them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::server::rows::{DROP_REASONS, RowKind, day_number};
@@ -17,18 +18,19 @@ use tally_telemetry::schema::{CommandOutcome, Event, LATENCY_BUCKETS};
 /// generic: an outcome and an error class for tool calls, an outcome and
 /// the declared argument's value (empty without one) for commands, a major
 /// version for clients, a value for facts, empty otherwise.
+/// The texts borrow from the batch (no allocation per row) where they can.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UsageRow {
+pub struct UsageRow<'a> {
     /// The event day, as a day number.
     pub day: i64,
     /// What is counted.
     pub kind: RowKind,
     /// Command path, tool, client, lifecycle kind or fact name.
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// Outcome, major version or fact value.
-    pub variant: String,
+    pub variant: Cow<'a, str>,
     /// Error class, or a command's value.
-    pub class: String,
+    pub class: Cow<'a, str>,
     /// How many.
     pub count: u64,
     /// Latency (or duration) buckets.
@@ -37,22 +39,22 @@ pub struct UsageRow {
 
 /// Everything a batch adds to a store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BatchRows {
+pub struct BatchRows<'a> {
     /// The distinct event days, in the order they first appear.
     pub days: Vec<i64>,
     /// Usage rows, one per (day, kind, name, variant, class).
-    pub usage: Vec<UsageRow>,
+    pub usage: Vec<UsageRow<'a>>,
     /// Drop counters by reason (the reasons of [`DROP_REASONS`]), non-zero only.
     pub drops: Vec<(&'static str, u64)>,
 }
 
-type Key = (i64, RowKind, String, String, String);
+type Key<'a> = (i64, RowKind, Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 
 /// Derives the rows of `v`.
-pub fn derive(v: &Validated) -> BatchRows {
+pub fn derive<'a>(v: &'a Validated) -> BatchRows<'a> {
     let mut days = Vec::new();
-    let mut rows: BTreeMap<Key, (u64, [u64; LATENCY_BUCKETS])> = BTreeMap::new();
-    let mut add = |key: Key, count: u64, buckets: Option<&[u64; LATENCY_BUCKETS]>| {
+    let mut rows: BTreeMap<Key<'a>, (u64, [u64; LATENCY_BUCKETS])> = BTreeMap::new();
+    let mut add = |key: Key<'a>, count: u64, buckets: Option<&[u64; LATENCY_BUCKETS]>| {
         let e = rows.entry(key).or_default();
         e.0 = e.0.saturating_add(count);
         if let Some(b) = buckets {
@@ -61,7 +63,7 @@ pub fn derive(v: &Validated) -> BatchRows {
             }
         }
     };
-    let s = |t: &str| t.to_owned();
+    let s = |t: &'a str| Cow::Borrowed(t);
     for event in &v.batch.events {
         let day_text = match event {
             Event::UsageRollup(r) => &r.day,
@@ -108,7 +110,9 @@ pub fn derive(v: &Validated) -> BatchRows {
                     add(key, t.count, Some(&t.latency));
                 }
                 for c in &r.clients {
-                    let major = c.major.map(|m| m.to_string()).unwrap_or_default();
+                    let major = c
+                        .major
+                        .map_or(Cow::Borrowed(""), |m| Cow::Owned(m.to_string()));
                     add(
                         (day, RowKind::Client, s(&c.client), major, s("")),
                         c.count,

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod fields;
 pub mod normalize;
 pub mod validate;
+mod wire;
 
 use serde::{Deserialize, Serialize};
 

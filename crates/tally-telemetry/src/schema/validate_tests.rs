@@ -283,3 +283,230 @@ fn patterns() {
     assert!(!Pattern::AppName.matches("My Tool"));
     assert!(Pattern::Version.matches("1.2.3-rc.1+abc"));
 }
+
+/// The batch the ingest benchmark sends (`benches/ingest.rs`), as clients
+/// write it: schema 1, tag first, optional fields left out.
+fn bench_body() -> Vec<u8> {
+    let m = crate::os::random::uuid();
+    let b = crate::os::random::uuid();
+    format!(
+        concat!(
+            r#"{{"envelope":{{"app":"benchtool","app_version":"2.1.0","os":"linux","arch":"x86_64","ci":false,"schema":1,"#,
+            r#""machine_id":"{}","batch_id":"{}"}},"events":[{{"type":"usage_rollup","day":"2026-11-20","#,
+            r#""commands":[{{"command":"build","count":3}},{{"command":"config otel get","count":1}}],"#,
+            r#""tool_calls":[{{"tool":"search","outcome":"ok","count":4,"latency":[2,1,1,0,0,0,0]}},{{"outcome":"protocol_error","error_class":"invalid_params","count":2,"latency":[2,0,0,0,0,0,0]}}],"#,
+            r#""clients":[{{"client":"cursor","major":1,"count":2}}]}},"#,
+            r#"{{"type":"facts","day":"2026-11-20","auth_type":"oidc","backend_count":"2-5","uptime":"1-24h"}}]}}"#
+        ),
+        m, b
+    )
+    .into_bytes()
+}
+
+/// The typed one-pass path (`wire.rs`) takes the batches clients send: a
+/// field added to the schema (and to `full_batch`) but not to the path's
+/// checks would send every batch the slow way, and fails here.
+#[test]
+fn clean_batches_take_the_typed_path() {
+    let batch = full_batch();
+    let body = serde_json::to_vec(&batch).unwrap();
+    assert_eq!(
+        crate::schema::wire::parse_clean(&body, today()),
+        Some(batch)
+    );
+    let body = to_body(&serde_json::to_value(full_batch()).unwrap());
+    assert!(crate::schema::wire::parse_clean(&body, today()).is_some());
+    let body = bench_body();
+    let fast = crate::schema::wire::parse_clean(&body, today()).expect("typed path");
+    assert_eq!(fast, general(&body, today()).unwrap().batch);
+}
+
+/// Every node of a JSON value, as JSON pointers.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                pointers(x, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                pointers(x, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// A value written as clients write it: an event's `type` first (a
+/// `Value` keeps its keys sorted).
+fn to_body(v: &Value) -> Vec<u8> {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                let keys = m
+                    .keys()
+                    .filter(|k| *k == "type")
+                    .chain(m.keys().filter(|k| *k != "type"));
+                for (i, k) in keys.enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push(':');
+                    write(&m[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            _ => out.push_str(&v.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out.into_bytes()
+}
+
+/// Asserts the typed path accepted `body` only if the general validator
+/// keeps it unchanged with nothing dropped; returns whether it accepted.
+fn same_verdict(body: &[u8]) -> bool {
+    let Some(fast) = crate::schema::wire::parse_clean(body, today()) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(body);
+    let slow = general(body, today())
+        .unwrap_or_else(|e| panic!("typed path took what the general one refuses ({e}): {text}"));
+    assert_eq!(slow.drops, Drops::default(), "{text}");
+    assert_eq!(slow.batch, fast, "{text}");
+    true
+}
+
+/// Regression guard for the typed path: it must never take a batch the
+/// general validator would refuse, strip, merge or drop from. Every node
+/// of a batch using every field is replaced by hostile values, objects get
+/// unknown and lose known keys, list items repeat; and a few bodies no
+/// `Value` can express (repeated keys, the tag not first, trailing bytes).
+#[test]
+fn the_typed_path_takes_only_what_the_general_one_keeps_unchanged() {
+    let mut base = serde_json::to_value(full_batch()).unwrap();
+    base["events"].as_array_mut().unwrap().push(
+        json!({"type": "usage_rollup", "day": "2026-11-19",
+            "commands": [{"command": "build", "outcome": "failure", "count": 2,
+                "duration": [1, 1, 0, 0, 0, 0, 0]},
+                {"command": "init", "value": "zsh", "outcome": "success", "count": 1},
+                {"command": "init", "value": "bash", "outcome": "success", "count": 1}]}),
+    );
+    let hostile = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(1),
+        json!(-1),
+        json!(2),
+        json!(1.5),
+        json!(9999),
+        json!(10000),
+        json!(MAX_COUNT),
+        json!(MAX_COUNT + 1),
+        json!(u64::MAX),
+        json!(""),
+        json!("x"),
+        json!("X Y"),
+        json!("a  b"),
+        json!("2026-11-20"),
+        json!("2026-10-01"),
+        json!("2026-11-23"),
+        json!("linux"),
+        json!("ok"),
+        json!("other"),
+        json!("success"),
+        json!("usage_rollup"),
+        json!("lifecycle"),
+        json!("facts"),
+        json!("x".repeat(65)),
+        json!([]),
+        json!([0, 0, 0, 0, 0, 0, 0]),
+        json!([1, 0, 0, 0, 0, 0, 0]),
+        json!([3, 0, 0, 0, 0, 0, 0]),
+        json!([1, 0, 0, 0, 0, 0]),
+        json!({}),
+    ];
+    let mut paths = Vec::new();
+    pointers(&base, String::new(), &mut paths);
+    let (mut taken, mut tried) = (0, 0);
+    let mut check = |v: &Value| {
+        tried += 1;
+        if same_verdict(&to_body(v)) {
+            taken += 1;
+        }
+    };
+    check(&base);
+    for p in &paths {
+        for h in &hostile {
+            let mut v = base.clone();
+            *v.pointer_mut(p).unwrap() = h.clone();
+            check(&v);
+        }
+        let mut v = base.clone();
+        match v.pointer_mut(p).unwrap() {
+            Value::Object(m) => {
+                let keys: Vec<String> = m.keys().cloned().collect();
+                m.insert("zz_unknown".into(), json!(1));
+                check(&v);
+                for key in keys {
+                    let mut w = base.clone();
+                    w.pointer_mut(p)
+                        .unwrap()
+                        .as_object_mut()
+                        .unwrap()
+                        .remove(&key);
+                    check(&w);
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                let first = a[0].clone();
+                a.push(first);
+                check(&v);
+            }
+            _ => {}
+        }
+    }
+    assert!(taken >= 10, "the typed path took {taken} of {tried}");
+
+    let clean = String::from_utf8(to_body(&base)).unwrap();
+    let raw = [
+        clean.replacen(r#"{"envelope":"#, r#"{"events":[],"envelope":"#, 1),
+        clean.replacen(r#""app":"demo","#, r#""app":"demo","app":"demo","#, 1),
+        clean.replacen(
+            r#"{"type":"usage_rollup","day":"2026-11-20","#,
+            r#"{"day":"2026-11-20","type":"usage_rollup","#,
+            1,
+        ),
+        clean.replacen(
+            r#""day":"2026-11-20","#,
+            r#""day":"2026-11-20","type":"facts","#,
+            1,
+        ),
+        format!("{clean} x"),
+        format!("{clean}{{}}"),
+        format!(" \n{clean}\n "),
+        clean.replacen(r#""count":3"#, r#""count":3.0"#, 1),
+        clean.replacen(r#""count":3"#, r#""count":-0"#, 1),
+        clean.replacen(r#""count":3"#, r#""count":3e0"#, 1),
+    ];
+    for body in &raw {
+        same_verdict(body.as_bytes());
+    }
+    assert!(same_verdict(format!(" \n{clean}\n ").as_bytes()));
+}
