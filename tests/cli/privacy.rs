@@ -6,18 +6,7 @@
 
 use crate::delivery::{D1, D2, host_sandbox};
 use crate::receiver::{Mode, Receiver};
-use crate::support::{host_bin, tally_bin, text};
-
-fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
+use crate::support::{files_under, host_bin, tally_bin, text};
 
 #[test]
 fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
@@ -135,9 +124,9 @@ fn a_canary_in_args_cwd_env_and_paths_never_leaves_the_process() {
     }
     // Every file tally wrote, including the ledger and any spool left.
     let mut files = Vec::new();
-    files_under(&state, &mut files);
-    files_under(&sb.root().join(format!("tally-{canary}")), &mut files);
-    files_under(&sb.root().join("config"), &mut files);
+    files.extend(files_under(&state));
+    files.extend(files_under(&sb.root().join(format!("tally-{canary}"))));
+    files.extend(files_under(&sb.root().join("config")));
     assert!(files.iter().any(|f| f.ends_with("sent.jsonl")));
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
@@ -262,7 +251,7 @@ fn a_canary_never_leaves_through_the_delivery_helper() {
     assert!(text(&bodies[0]).contains("\"build\""));
     assert!(!text(&bodies[0]).contains(&canary), "{}", text(&bodies[0]));
     let mut files = Vec::new();
-    files_under(&state, &mut files);
+    files.extend(files_under(&state));
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
         assert!(

@@ -6,10 +6,8 @@
 
 use serde_json::{Value, json};
 
-use crate::peer::{
-    Peer, call, counting_sandbox, edge_bin, files_under, initialize, peak_rss_kib, today,
-};
-use crate::support::{Sandbox, text};
+use crate::peer::{Peer, call, counting_sandbox, edge_bin, initialize, peak_rss_kib, today};
+use crate::support::{Sandbox, files_under, text};
 
 /// One scripted conversation with every kind of message the proxy must
 /// handle, in a fixed order so the server's output is deterministic.

@@ -8,18 +8,7 @@
 use serde_json::json;
 
 use crate::serve_support::*;
-use crate::support::{Sandbox, host_bin, text};
-
-fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
+use crate::support::{Sandbox, files_under, host_bin, text};
 
 #[test]
 fn init_runs_arrive_in_the_report_per_shell_and_free_text_never_leaves() {
@@ -119,7 +108,7 @@ fn init_runs_arrive_in_the_report_per_shell_and_free_text_never_leaves() {
 
     // The canary: nowhere in the client's files, the store, or the report.
     let mut files = Vec::new();
-    files_under(&state, &mut files);
+    files.extend(files_under(&state));
     assert!(files.iter().any(|f| f.ends_with("sent.jsonl")), "{files:?}");
     for f in files {
         let t = text(&std::fs::read(&f).unwrap());
