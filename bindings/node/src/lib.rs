@@ -207,7 +207,8 @@ fn init_inner(name: &str, options: Option<Options>) -> Result<Handle> {
         })?;
         let outcome = tally::CommandOutcome::from_word(word).ok_or_else(|| {
             invalid(format!(
-                "outcomeForExit[{code}]: unknown outcome {word:?}; expected one of success, failure, usage_error, interrupted, unknown"
+                "outcomeForExit[{code}]: unknown outcome {word:?}; expected one of {}",
+                tally::schema::COMMAND_OUTCOMES.join(", ")
             ))
         })?;
         b = b.outcome_for_exit(c, outcome);
@@ -486,23 +487,17 @@ pub fn schema_major_version(raw: String) -> Option<u32> {
     tally::schema::major_version(&raw).map(|n| n as u32)
 }
 
-/// Whether `value` has the schema's shape `pattern`: `command_path`,
-/// `tool_name`, `app_name`, `version`, `uuid` or `day`.
+/// Whether `value` has the schema's shape `pattern`, a word of
+/// `Pattern::WORDS` (`command_path`, `tool_name`, `app_name`, …).
 #[napi]
 pub fn schema_matches(pattern: String, value: String) -> Result<bool> {
     use tally::schema::Pattern;
-    let p = match pattern.as_str() {
-        "command_path" => Pattern::CommandPath,
-        "tool_name" => Pattern::ToolName,
-        "app_name" => Pattern::AppName,
-        "version" => Pattern::Version,
-        "uuid" => Pattern::Uuid,
-        "day" => Pattern::Day,
-        other => {
-            return Err(invalid(format!(
-                "unknown pattern {other:?}; expected command_path, tool_name, app_name, version, uuid or day"
-            )));
-        }
-    };
+    let p = Pattern::from_word(&pattern).ok_or_else(|| {
+        let words: Vec<&str> = Pattern::WORDS.iter().map(|(w, _)| *w).collect();
+        invalid(format!(
+            "unknown pattern {pattern:?}; expected one of {}",
+            words.join(", ")
+        ))
+    })?;
     Ok(p.matches(&value))
 }

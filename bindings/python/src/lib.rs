@@ -112,7 +112,8 @@ fn init(
     for (code, word) in &outcome_for_exit {
         let outcome = tally::CommandOutcome::from_word(word).ok_or_else(|| {
             PyValueError::new_err(format!(
-                "outcome_for_exit[{code}]: unknown outcome {word:?}; expected one of success, failure, usage_error, interrupted, unknown"
+                "outcome_for_exit[{code}]: unknown outcome {word:?}; expected one of {}",
+                tally::schema::COMMAND_OUTCOMES.join(", ")
             ))
         })?;
         b = b.outcome_for_exit(*code, outcome);
@@ -394,24 +395,18 @@ fn schema_major_version(raw: &str) -> Option<u64> {
     tally::schema::major_version(raw)
 }
 
-/// Whether `value` has the schema's shape `pattern`: `command_path`,
-/// `tool_name`, `app_name`, `version`, `uuid` or `day`.
+/// Whether `value` has the schema's shape `pattern`, a word of
+/// `Pattern::WORDS` (`command_path`, `tool_name`, `app_name`, …).
 #[pyfunction]
 fn schema_matches(pattern: &str, value: &str) -> PyResult<bool> {
     use tally::schema::Pattern;
-    let p = match pattern {
-        "command_path" => Pattern::CommandPath,
-        "tool_name" => Pattern::ToolName,
-        "app_name" => Pattern::AppName,
-        "version" => Pattern::Version,
-        "uuid" => Pattern::Uuid,
-        "day" => Pattern::Day,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown pattern {other:?}; expected command_path, tool_name, app_name, version, uuid or day"
-            )));
-        }
-    };
+    let p = Pattern::from_word(pattern).ok_or_else(|| {
+        let words: Vec<&str> = Pattern::WORDS.iter().map(|(w, _)| *w).collect();
+        PyValueError::new_err(format!(
+            "unknown pattern {pattern:?}; expected one of {}",
+            words.join(", ")
+        ))
+    })?;
     Ok(p.matches(value))
 }
 

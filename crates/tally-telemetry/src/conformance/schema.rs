@@ -474,11 +474,10 @@ impl Case for Name {
 
 pub fn run_name(c: &Name) -> Result<Value, String> {
     let s = c.input.as_str();
+    if let Some(p) = Pattern::from_word(&c.kind) {
+        return Ok(json!(p.matches(s)));
+    }
     Ok(match c.kind.as_str() {
-        "command_path" => json!(Pattern::CommandPath.matches(s)),
-        "tool_name" => json!(Pattern::ToolName.matches(s)),
-        "app_name" => json!(Pattern::AppName.matches(s)),
-        "version" => json!(Pattern::Version.matches(s)),
         "client_name" => json!(normalize::client_name(s)),
         "major_version" => json!(normalize::major_version(s)),
         other => return Err(format!("unknown name kind {other:?}")),

@@ -30,6 +30,26 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    /// Each pattern's word (`command_path`, …), as the conformance vectors
+    /// and the Node.js and Python packages name them.
+    pub const WORDS: &'static [(&'static str, Pattern)] = &[
+        ("app_name", Pattern::AppName),
+        ("version", Pattern::Version),
+        ("command_path", Pattern::CommandPath),
+        ("tool_name", Pattern::ToolName),
+        ("value", Pattern::Value),
+        ("uuid", Pattern::Uuid),
+        ("day", Pattern::Day),
+    ];
+
+    /// The pattern a word of [`Pattern::WORDS`] names.
+    pub fn from_word(word: &str) -> Option<Pattern> {
+        Self::WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, p)| *p)
+    }
+
     /// A human description, for the docs and 400 reasons.
     pub fn describe(self) -> &'static str {
         match self {
