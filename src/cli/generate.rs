@@ -97,7 +97,7 @@ pub fn completions(dir: &Path) -> anyhow::Result<()> {
 /// from the CLI's own arguments, texts and visible subcommands. Nothing of
 /// the CLI is restated here, so it cannot drift from [`super::Cli`].
 fn visible_command() -> clap::Command {
-    let full = super::command();
+    let full = with_telemetry_subtree(super::command());
     let mut root = clap::Command::new("tally")
         .version(env!("CARGO_PKG_VERSION"))
         .propagate_version(full.is_propagate_version_set())
@@ -112,6 +112,36 @@ fn visible_command() -> clap::Command {
     root
 }
 
+/// `cmd` with the whole `telemetry …` subtree: the CLI's own tree holds the
+/// `telemetry` command alone, so a fast command does not build its
+/// subcommands (see `TelemetryCommand`), but completions and man pages
+/// list them.
+fn with_telemetry_subtree(mut cmd: clap::Command) -> clap::Command {
+    // `mut_subcommand` moves the command it changes to the end; passing
+    // every subcommand through it in turn keeps their order.
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |sub| {
+            if name != "telemetry" {
+                return sub;
+            }
+            let mut full = tally_telemetry::TelemetryCommand::command("telemetry")
+                .display_order(sub.get_display_order());
+            if let Some(about) = sub.get_about() {
+                full = full.about(about.clone());
+            }
+            if let Some(about) = sub.get_long_about() {
+                full = full.long_about(about.clone());
+            }
+            full
+        });
+    }
+    cmd
+}
+
 /// Writes one man page per command and subcommand into `dir`, each with
 /// the ENVIRONMENT and FILES sections (clap_mangen's sections in its order,
 /// ours before VERSION).
@@ -119,7 +149,8 @@ pub fn man(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // The CLI without the Environment/Files text of `--help`: man pages get
     // real sections for those.
-    let mut cmd = <super::Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    let mut cmd = with_telemetry_subtree(<super::Cli as clap::CommandFactory>::command())
+        .disable_help_subcommand(true);
     cmd.build();
     page(&cmd, dir).with_context(|| format!("writing man pages to {}", dir.display()))
 }

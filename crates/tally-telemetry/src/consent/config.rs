@@ -189,6 +189,9 @@ impl From<FileError> for ConfigError {
 }
 
 fn parse(text: &str) -> Result<UserConfig, String> {
+    if let Some(c) = crate::consent::flat::parse(text) {
+        return Ok(c);
+    }
     let table = text
         .parse::<toml::Table>()
         .map_err(|e| e.message().trim_end().to_owned())?;

@@ -3,19 +3,17 @@
 //! (`tree`) can name them without depending on the commands' code.
 
 #[cfg(feature = "clap")]
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 
 /// The global flag a host flattens into its top-level arguments.
 // `about = None`, `long_about = None`: clap would otherwise show this doc
 // comment as the about text of a host that has none of its own; a host's
 // own `about` still wins (tests/cli: the README host's help).
+// Its clap side (`host::telemetry_clap`) is written by hand: its parse also
+// notes this run's subcommand path, so `init` need not build the tree again.
 #[derive(Clone, Copy, Debug, Default)]
-#[cfg_attr(feature = "clap", derive(Args))]
-#[cfg_attr(feature = "clap", command(about = None, long_about = None))]
 pub struct TelemetryArgs {
     /// Disable telemetry for this run (nothing is recorded or sent)
-    // Listed after the command's own options, wherever it is propagated.
-    #[cfg_attr(feature = "clap", arg(long, global = true, display_order = 1000))]
     pub no_telemetry: bool,
 }
 
@@ -37,7 +35,7 @@ impl TelemetryArgs {
     ///     .init();
     /// ```
     pub fn parse_with<C: clap::Parser>() -> (C, TelemetryArgs) {
-        use clap::FromArgMatches;
+        use clap::{Args, FromArgMatches};
         let mut cmd = Self::augment_args(C::command());
         let mut m = cmd.clone().get_matches();
         let flags =
@@ -48,14 +46,18 @@ impl TelemetryArgs {
 }
 
 /// `telemetry …`: see and change what this tool collects.
-#[derive(Clone, Debug)]
-#[cfg_attr(feature = "clap", derive(Subcommand))]
+///
+/// In a host's clap tree (`#[command(subcommand)] command: TelemetryCommand`)
+/// only the `telemetry` command itself is built; its subcommands are built
+/// and parsed when one of them runs, so a fast command does not pay for
+/// them. [`TelemetryCommand::command`] gives the whole subtree, for shell
+/// completions and man pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TelemetryCommand {
     /// Show whether telemetry is on, what decided it, and where its data lives
     Status {
         /// Print machine-readable JSON
-        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// Turn telemetry on (stores your choice in the config file)
@@ -63,51 +65,29 @@ pub enum TelemetryCommand {
     /// Turn telemetry off: stores your choice, deletes buffered data and the machine id
     Off,
     /// Ask whether to share usage statistics and store the answer (for installers)
-    ///
-    /// Asks only when nothing has decided yet (or with --force), stdin and
-    /// stderr are terminals, no CI is detected and an endpoint is configured;
-    /// otherwise says why on stderr and decides nothing. Enter takes the
-    /// default; Ctrl-C, Ctrl-D or Esc decide nothing. A "yes" records an
-    /// install event; a "no" deletes everything recorded so far.
-    ///
-    /// Exit status: 0 when a choice is in force afterwards (answered now, or
-    /// decided before), 3 when no one could be asked, 4 when the question
-    /// went unanswered.
     Prompt {
-        /// Ask even if a choice was already made (the new answer replaces it)
-        #[cfg_attr(feature = "clap", arg(long))]
+        /// Ask even if a choice was already made
         force: bool,
-        /// Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)
-        #[cfg_attr(feature = "clap", arg(long))]
+        /// Print the outcome as JSON on stdout
         json: bool,
     },
-    /// For uninstallers: record the uninstall, send what is left (today included), delete local data
-    ///
-    /// The stored choice is kept, so a reinstall remembers it. Sends only
-    /// when telemetry is on; always exits 0.
+    /// For uninstallers: record the uninstall, send what is left, delete local data
     Uninstall,
     /// Drop buffered data and replace the machine id with a new random one
-    ///
-    /// A new id is minted only while telemetry is on.
     Reset,
     /// Send completed days now, in the foreground, and report what happened
-    ///
-    /// Today's counts stay on this machine until the UTC day is over.
     Flush {
         /// Print machine-readable JSON
-        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
     /// Print exactly what the next send would post, and today's local counts
     Show {
         /// Print machine-readable JSON
-        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
-    /// List the batches sent from this machine, oldest first (at least the newest 100 are kept)
+    /// List the batches sent from this machine, oldest first
     Log {
         /// Print machine-readable JSON
-        #[cfg_attr(feature = "clap", arg(long))]
         json: bool,
     },
 }

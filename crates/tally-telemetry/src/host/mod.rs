@@ -21,6 +21,8 @@ pub(crate) mod status;
 pub mod status_api;
 pub mod telemetry;
 #[cfg(feature = "clap")]
+pub(crate) mod telemetry_clap;
+#[cfg(feature = "clap")]
 pub mod tree;
 #[cfg(feature = "clap")]
 pub(crate) mod values;

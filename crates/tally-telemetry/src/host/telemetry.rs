@@ -299,8 +299,23 @@ impl Builder {
             };
         }
         #[cfg(feature = "clap")]
-        let (path, manage, value) = match self.tree {
-            Some(tree) => {
+        let parsed = self
+            .tree
+            .and_then(|_| crate::host::telemetry_clap::take_parsed())
+            // A declared value is read from the tree (see `host::values`).
+            .filter(|(p, _)| {
+                crate::host::values::declared_for(&self.app.declared.values, p).is_none()
+            });
+        #[cfg(feature = "clap")]
+        let (path, manage, value) = match (self.tree, parsed) {
+            // The host's own parse noted the path and the name of its
+            // `telemetry` command (`host::telemetry_clap`): no tree to
+            // build.
+            (Some(_), Some((path, noted))) => {
+                let manage = noted.filter(|_| self.command.is_none());
+                (Some(path), manage, None)
+            }
+            (Some(tree), None) => {
                 let tree = tree();
                 let manage = match self.command {
                     None => crate::host::tree::manage_name(&tree),
@@ -319,7 +334,7 @@ impl Builder {
                 std::mem::forget(tree);
                 (path, manage, value)
             }
-            None => (None, None, None),
+            (None, _) => (None, None, None),
         };
         #[cfg(not(feature = "clap"))]
         let (path, manage, value): (Option<String>, Option<String>, Option<String>) =

@@ -1,0 +1,470 @@
+//! The clap side of [`TelemetryArgs`] and [`TelemetryCommand`], written by
+//! hand so that a fast command pays for neither: the host's tree holds the
+//! `telemetry` command alone (its subcommands arrive as an external
+//! subcommand, built and parsed here only when one of them runs), and the
+//! parse of `--no-telemetry` notes this run's subcommand path, so `init`
+//! does not build the host's tree a second time to find it.
+
+use std::cell::RefCell;
+use std::ffi::{OsStr, OsString};
+
+use clap::builder::{TypedValueParser, ValueParser};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, Error, FromArgMatches, Subcommand};
+
+use crate::host::args::{TELEMETRY_WORDS, TelemetryArgs, TelemetryCommand};
+use crate::host::tree::command_path;
+
+/// The id of `--no-telemetry`.
+const NO_TELEMETRY: &str = "no_telemetry";
+
+impl Args for TelemetryArgs {
+    fn augment_args(cmd: Command) -> Command {
+        cmd.arg(
+            Arg::new(NO_TELEMETRY)
+                .long("no-telemetry")
+                .action(ArgAction::SetTrue)
+                .global(true)
+                // Listed after the command's own options, wherever it is
+                // propagated.
+                .display_order(1000)
+                .help("Disable telemetry for this run (nothing is recorded or sent)"),
+        )
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for TelemetryArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, Error> {
+        Self::from_arg_matches_mut(&mut m.clone())
+    }
+
+    fn from_arg_matches_mut(m: &mut ArgMatches) -> Result<Self, Error> {
+        let mut args = TelemetryArgs::default();
+        args.update_from_arg_matches_mut(m)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), Error> {
+        self.update_from_arg_matches_mut(&mut m.clone())
+    }
+
+    fn update_from_arg_matches_mut(&mut self, m: &mut ArgMatches) -> Result<(), Error> {
+        // Flattened into the root (as the README shows, before the
+        // subcommand field), these are the whole run's matches.
+        if m.subcommand().is_some() {
+            note_path(command_path(m));
+        }
+        if let Ok(Some(on)) = m.try_get_one::<bool>(NO_TELEMETRY) {
+            self.no_telemetry |= *on;
+        }
+        Ok(())
+    }
+}
+
+/// What the last parse of a host's arguments found, for `init`.
+#[derive(Debug, Default)]
+struct Noted {
+    /// The name of the command the host placed [`TelemetryCommand`] under,
+    /// from the last tree built with it.
+    manage: Option<String>,
+    /// The subcommand path of the last parse, until `init` takes it.
+    path: Option<String>,
+}
+
+thread_local! {
+    // Per thread: a host parses and calls `init` on its main thread; one
+    // that does not gets the tree walk, which finds the same path.
+    static NOTED: RefCell<Noted> = const {
+        RefCell::new(Noted {
+            manage: None,
+            path: None,
+        })
+    };
+}
+
+fn with_noted<T>(f: impl FnOnce(&mut Noted) -> T) -> T {
+    NOTED.with(|n| f(&mut n.borrow_mut()))
+}
+
+fn note_path(path: String) {
+    with_noted(|n| n.path = Some(path));
+}
+
+/// This run's subcommand path as the host's own parse found it, and the
+/// name of its `telemetry` command, when both are known and the path fits
+/// the process arguments (its first word is the first word of them that is
+/// not an option: `TelemetryArgs` flattened anywhere but the root would
+/// see only part of the path). Taken once: a second `init` walks the tree.
+pub(crate) fn take_parsed() -> Option<(String, Option<String>)> {
+    let (path, manage) = with_noted(|n| Some((n.path.take()?, n.manage.clone())))?;
+    let first_word = std::env::args_os()
+        .skip(1)
+        .find(|a| !a.as_encoded_bytes().starts_with(b"-"))?;
+    let first = path.split(' ').next()?;
+    (first_word == OsStr::new(first) || first == crate::host::tree::EXTERNAL)
+        .then_some((path, manage))
+}
+
+/// One word after `telemetry <subcommand>`, as clap hands an external
+/// subcommand's arguments over. Its type marks the host's `telemetry`
+/// command in the tree ([`is_manage_command`]).
+#[derive(Clone, Debug)]
+struct Word(OsString);
+
+#[derive(Clone, Copy, Debug)]
+struct WordParser;
+
+impl TypedValueParser for WordParser {
+    type Value = Word;
+
+    fn parse_ref(&self, _: &Command, _: Option<&Arg>, value: &OsStr) -> Result<Word, Error> {
+        Ok(Word(value.to_owned()))
+    }
+}
+
+/// Whether `cmd` is the command a host placed [`TelemetryCommand`] under.
+pub(crate) fn is_manage_command(cmd: &Command) -> bool {
+    cmd.get_external_subcommand_value_parser()
+        .is_some_and(|p| p.type_id() == std::any::TypeId::of::<Word>())
+}
+
+/// The subcommand list of `telemetry --help`, as clap would print it for
+/// [`Full`] with its default styles (a test compares the two): the host's
+/// tree does not hold the subcommands, so their list is text.
+macro_rules! commands_help {
+    () => {
+        "\
+\x1b[1m\x1b[4mCommands:\x1b[0m
+  \x1b[1mstatus\x1b[0m     Show whether telemetry is on, what decided it, and where its data lives
+  \x1b[1mon\x1b[0m         Turn telemetry on (stores your choice in the config file)
+  \x1b[1moff\x1b[0m        Turn telemetry off: stores your choice, deletes buffered data and the machine id
+  \x1b[1mprompt\x1b[0m     Ask whether to share usage statistics and store the answer (for installers)
+  \x1b[1muninstall\x1b[0m  For uninstallers: record the uninstall, send what is left (today included), delete local data
+  \x1b[1mreset\x1b[0m      Drop buffered data and replace the machine id with a new random one
+  \x1b[1mflush\x1b[0m      Send completed days now, in the foreground, and report what happened
+  \x1b[1mshow\x1b[0m       Print exactly what the next send would post, and today's local counts
+  \x1b[1mlog\x1b[0m        List the batches sent from this machine, oldest first (at least the newest 100 are kept)
+  \x1b[1mhelp\x1b[0m       Print this message or the help of the given subcommand(s)
+"
+    };
+}
+
+#[cfg(test)]
+const COMMANDS_HELP: &str = commands_help!();
+
+/// clap's default help template with the subcommand list where clap puts
+/// it.
+const HELP_TEMPLATE: &str = concat!(
+    "{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n",
+    commands_help!(),
+    "\n{all-args}{after-help}",
+);
+
+impl Subcommand for TelemetryCommand {
+    fn augment_subcommands(cmd: Command) -> Command {
+        with_noted(|n| n.manage = Some(cmd.get_name().to_owned()));
+        cmd.allow_external_subcommands(true)
+            .external_subcommand_value_parser(ValueParser::new(WordParser))
+            .subcommand_value_name("COMMAND")
+            .help_template(HELP_TEMPLATE)
+    }
+
+    fn augment_subcommands_for_update(cmd: Command) -> Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        TELEMETRY_WORDS.contains(&name) || name == "help"
+    }
+}
+
+impl FromArgMatches for TelemetryCommand {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, Error> {
+        Self::from_arg_matches_mut(&mut m.clone())
+    }
+
+    fn from_arg_matches_mut(m: &mut ArgMatches) -> Result<Self, Error> {
+        let Some((name, mut sub)) = m.remove_subcommand() else {
+            return Err(Error::new(ErrorKind::MissingSubcommand));
+        };
+        let words = sub
+            .remove_many::<Word>("")
+            .into_iter()
+            .flatten()
+            .map(|w| w.0);
+        let manage = with_noted(|n| n.manage.clone());
+        let manage = manage.as_deref().unwrap_or("telemetry");
+        // Usage lines name the program as clap does: by argv[0]'s file name.
+        let bin = std::env::args_os()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
+            .map_or_else(|| manage.to_owned(), |b| format!("{b} {manage}"));
+        let mut full = TelemetryCommand::command(manage)
+            .bin_name(bin)
+            .no_binary_name(true)
+            .try_get_matches_from(std::iter::once(OsString::from(name)).chain(words))?;
+        Full::from_arg_matches_mut(&mut full).map(TelemetryCommand::from)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+
+    fn update_from_arg_matches_mut(&mut self, m: &mut ArgMatches) -> Result<(), Error> {
+        *self = Self::from_arg_matches_mut(m)?;
+        Ok(())
+    }
+}
+
+impl TelemetryCommand {
+    /// The whole `telemetry …` subtree, named `name`: what clap builds when
+    /// one of its commands runs. For shell completions and man pages, graft
+    /// it into the host's tree in place of the command that holds
+    /// `TelemetryCommand` there (which lists its subcommands only in its
+    /// help text).
+    pub fn command(name: &str) -> Command {
+        let cmd = Full::augment_subcommands(Command::new(name.to_owned()))
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        TelemetryArgs::augment_args(cmd)
+    }
+}
+
+/// The `telemetry …` subcommands as clap types, with their help texts.
+#[derive(Subcommand)]
+enum Full {
+    /// Show whether telemetry is on, what decided it, and where its data lives
+    Status {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn telemetry on (stores your choice in the config file)
+    On,
+    /// Turn telemetry off: stores your choice, deletes buffered data and the machine id
+    Off,
+    /// Ask whether to share usage statistics and store the answer (for installers)
+    ///
+    /// Asks only when nothing has decided yet (or with --force), stdin and
+    /// stderr are terminals, no CI is detected and an endpoint is configured;
+    /// otherwise says why on stderr and decides nothing. Enter takes the
+    /// default; Ctrl-C, Ctrl-D or Esc decide nothing. A "yes" records an
+    /// install event; a "no" deletes everything recorded so far.
+    ///
+    /// Exit status: 0 when a choice is in force afterwards (answered now, or
+    /// decided before), 3 when no one could be asked, 4 when the question
+    /// went unanswered.
+    Prompt {
+        /// Ask even if a choice was already made (the new answer replaces it)
+        #[arg(long)]
+        force: bool,
+        /// Print the outcome as JSON on stdout (result: answered, already_decided, not_asked, no_answer)
+        #[arg(long)]
+        json: bool,
+    },
+    /// For uninstallers: record the uninstall, send what is left (today included), delete local data
+    ///
+    /// The stored choice is kept, so a reinstall remembers it. Sends only
+    /// when telemetry is on; always exits 0.
+    Uninstall,
+    /// Drop buffered data and replace the machine id with a new random one
+    ///
+    /// A new id is minted only while telemetry is on.
+    Reset,
+    /// Send completed days now, in the foreground, and report what happened
+    ///
+    /// Today's counts stay on this machine until the UTC day is over.
+    Flush {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print exactly what the next send would post, and today's local counts
+    Show {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the batches sent from this machine, oldest first (at least the newest 100 are kept)
+    Log {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl From<Full> for TelemetryCommand {
+    fn from(f: Full) -> TelemetryCommand {
+        match f {
+            Full::Status { json } => TelemetryCommand::Status { json },
+            Full::On => TelemetryCommand::On,
+            Full::Off => TelemetryCommand::Off,
+            Full::Prompt { force, json } => TelemetryCommand::Prompt { force, json },
+            Full::Uninstall => TelemetryCommand::Uninstall,
+            Full::Reset => TelemetryCommand::Reset,
+            Full::Flush { json } => TelemetryCommand::Flush { json },
+            Full::Show { json } => TelemetryCommand::Show { json },
+            Full::Log { json } => TelemetryCommand::Log { json },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser, Debug)]
+    #[command(name = "mytool")]
+    struct Cli {
+        #[command(flatten)]
+        telemetry: TelemetryArgs,
+        #[command(subcommand)]
+        command: Cmd,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum Cmd {
+        Build,
+        /// See and change what mytool collects
+        Privacy {
+            #[command(subcommand)]
+            command: TelemetryCommand,
+        },
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, Error> {
+        Cli::try_parse_from(args)
+    }
+
+    #[test]
+    fn the_subcommands_listed_in_help_are_the_ones_clap_builds() {
+        // Unwrapped, as the list is (a host with clap's `wrap_help` wraps
+        // what clap lays out, and this list is text).
+        let mut full = TelemetryCommand::command("telemetry").term_width(0);
+        let rendered = full.render_help().ansi().to_string();
+        let start = rendered.find("\x1b[1m\x1b[4mCommands:").unwrap();
+        let end = rendered[start..].find("\n\n").unwrap() + start + 1;
+        assert_eq!(&rendered[start..end], COMMANDS_HELP);
+        assert!(HELP_TEMPLATE.contains(COMMANDS_HELP));
+        let names: Vec<&str> = full
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .filter(|n| *n != "help")
+            .collect();
+        assert_eq!(names, TELEMETRY_WORDS);
+    }
+
+    #[test]
+    fn every_telemetry_subcommand_parses_through_the_lazy_tree() {
+        for (args, want) in [
+            (
+                &["mytool", "privacy", "status", "--json"][..],
+                TelemetryCommand::Status { json: true },
+            ),
+            (&["mytool", "privacy", "off"], TelemetryCommand::Off),
+            (
+                &["mytool", "privacy", "prompt", "--force"],
+                TelemetryCommand::Prompt {
+                    force: true,
+                    json: false,
+                },
+            ),
+            (
+                &["mytool", "--no-telemetry", "privacy", "log"],
+                TelemetryCommand::Log { json: false },
+            ),
+            (
+                &["mytool", "privacy", "--no-telemetry", "show", "--json"],
+                TelemetryCommand::Show { json: true },
+            ),
+            (
+                &["mytool", "privacy", "flush", "--no-telemetry"],
+                TelemetryCommand::Flush { json: false },
+            ),
+        ] {
+            match parse(args) {
+                Ok(Cli {
+                    command: Cmd::Privacy { command },
+                    ..
+                }) => assert_eq!(command, want, "{args:?}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        for words in TELEMETRY_WORDS {
+            assert!(parse(&["mytool", "privacy", words]).is_ok(), "{words}");
+        }
+    }
+
+    #[test]
+    fn bad_telemetry_arguments_are_clap_errors_and_help_is_clap_help() {
+        let kind = |args: &[&str]| parse(args).unwrap_err().kind();
+        assert_eq!(
+            kind(&["mytool", "privacy", "stat"]),
+            ErrorKind::InvalidSubcommand
+        );
+        assert_eq!(
+            kind(&["mytool", "privacy", "on", "--json"]),
+            ErrorKind::UnknownArgument
+        );
+        assert_eq!(
+            kind(&["mytool", "privacy", "status", "--help"]),
+            ErrorKind::DisplayHelp
+        );
+        assert_eq!(
+            kind(&["mytool", "privacy", "help", "off"]),
+            ErrorKind::DisplayHelp
+        );
+        let err = parse(&["mytool", "privacy"]).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+        let help = err.to_string();
+        assert!(help.contains("Commands:\n  status"), "{help}");
+        assert!(
+            help.contains("Usage: mytool privacy [OPTIONS] <COMMAND>"),
+            "{help}"
+        );
+        let status_help = parse(&["mytool", "privacy", "status", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(status_help.contains("--json"), "{status_help}");
+    }
+
+    #[test]
+    fn the_hosts_tree_holds_the_telemetry_command_alone_marked_as_ours() {
+        let cli = Cli::command();
+        let privacy = cli.find_subcommand("privacy").unwrap();
+        assert_eq!(privacy.get_subcommands().count(), 0);
+        assert!(is_manage_command(privacy));
+        assert!(!is_manage_command(cli.find_subcommand("build").unwrap()));
+        let raw = Command::new("raw").allow_external_subcommands(true);
+        assert!(!is_manage_command(&raw));
+    }
+
+    #[test]
+    fn the_parse_notes_the_path_only_from_the_root() {
+        parse(&["mytool", "build"]).unwrap();
+        assert_eq!(with_noted(|n| n.path.take()).as_deref(), Some("build"));
+        assert_eq!(with_noted(|n| n.manage.clone()).as_deref(), Some("privacy"));
+        let m = Command::new("leaf")
+            .arg(
+                Arg::new(NO_TELEMETRY)
+                    .long("no-telemetry")
+                    .action(ArgAction::SetTrue),
+            )
+            .get_matches_from(["leaf"]);
+        assert!(!TelemetryArgs::from_arg_matches(&m).unwrap().no_telemetry);
+        assert_eq!(with_noted(|n| n.path.take()), None);
+    }
+}
