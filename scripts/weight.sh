@@ -9,6 +9,9 @@
 #   Each argument is one feature list (`'"clap", "rustls"'`, or '' for none);
 #   without arguments: none (plain `default-features = false`), then the
 #   README's list, measured side by side in one run.
+#   WEIGHT_LTO=1 builds every host with `lto = true` as well (the issue's
+#   "stripped LTO host"): `WEIGHT_LTO=1 bash scripts/weight.sh
+#   '"clap", "prompt"' '"clap", "prompt", "rustls"'` gives what https adds.
 # bash scripts/weight.sh --check-crates
 #   Builds nothing: counts the crates of the host with `default-features =
 #   false` from the dependency graph (`cargo tree`, the same set a clean build
@@ -39,6 +42,7 @@ $1
 
 [profile.release]
 strip = true
+$([ "${WEIGHT_LTO:-}" = 1 ] && echo 'lto = true')
 TOML
 }
 
@@ -75,7 +79,7 @@ fi
 
 mb() { echo "$1/1048576" | bc -l; }
 read -r c0 b0 t0 < <(measure "$work/without")
-echo "minimal clap host (crates/tally-telemetry/examples/mytool.rs), release, stripped, tally by path with default-features = false"
+echo "minimal clap host (crates/tally-telemetry/examples/mytool.rs), release, stripped$([ "${WEIGHT_LTO:-}" = 1 ] && echo ', LTO'), tally by path with default-features = false"
 # MB here is 2^20 bytes; the exact bytes added are printed too.
 printf '%-40s %7s %7s %10s %9s %12s %10s\n' "" crates added "size (MB)" added "added (B)" "build (s)"
 printf '%-40s %7d %7s %10.3f %9s %12s %10.1f\n' "without tally" "$c0" "" "$(mb "$b0")" "" "" "$t0"

@@ -72,7 +72,13 @@ impl AppInfo {
     /// The name of one of this application's environment variables, e.g.
     /// `var("TELEMETRY_DIR")` → `MYTOOL_TELEMETRY_DIR`.
     pub fn var(&self, suffix: &str) -> String {
-        format!("{}_{suffix}", self.env_prefix)
+        // Not `format!`: resolving consent names several variables on every
+        // run that records, and the formatter costs several times this.
+        let mut v = String::with_capacity(self.env_prefix.len() + 1 + suffix.len());
+        v.push_str(&self.env_prefix);
+        v.push('_');
+        v.push_str(suffix);
+        v
     }
 
     /// The consent variable, `<PREFIX>_TELEMETRY`.

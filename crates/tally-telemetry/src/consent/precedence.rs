@@ -99,14 +99,16 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
         decided_by,
         reason,
     };
-    let policy_file = match i.policy_var {
+    // The texts below are built only for the branch that needs them: a run
+    // that records resolves consent every time, and formats cost it.
+    let policy_file = || match i.policy_var {
         Some(var) => format!(
             "the policy file {} (named by {var})",
             i.policy_path.display()
         ),
         None => format!("the system policy file {}", i.policy_path.display()),
     };
-    let fix_policy = match i.policy_var {
+    let fix_policy = || match i.policy_var {
         Some(var) => format!("fix it, or unset {var}"),
         None => "ask your administrator to fix it".to_owned(),
     };
@@ -122,17 +124,18 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
             (false, v.to_owned(), " (not understood, so off)")
         }
     });
-    let config_path = i
-        .config_path
-        .map_or_else(|| "the config file".to_owned(), |p| p.display().to_string());
+    let config_path = || {
+        i.config_path
+            .map_or_else(|| "the config file".to_owned(), |p| p.display().to_string())
+    };
 
     let consent = match i.policy {
         PolicyState::Loaded { force_off: true, .. } => {
-            Some(off(Source::Policy, format!("disabled by {policy_file}")))
+            Some(off(Source::Policy, format!("disabled by {}", policy_file())))
         }
         PolicyState::Broken(why) => Some(off(
             Source::Policy,
-            format!("disabled: {policy_file} {why}; {fix_policy}"),
+            format!("disabled: {} {why}; {}", policy_file(), fix_policy()),
         )),
         _ => None,
     }
@@ -157,7 +160,8 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
         ConfigState::Broken(why) => Some(off(
             Source::Config,
             format!(
-                "disabled: the config file {config_path} {why}. Fix it, or delete it and choose again with `telemetry on` or `telemetry off`"
+                "disabled: the config file {} {why}. Fix it, or delete it and choose again with `telemetry on` or `telemetry off`",
+                config_path()
             ),
         )),
         // A "yes" to an opt-in tool given before what is collected changed
@@ -187,7 +191,7 @@ pub fn resolve(i: &Inputs<'_>) -> (Consent, Vec<String>) {
             Consent {
                 enabled,
                 decided_by: Source::Config,
-                reason: format!("{word} by your choice stored in {config_path}{how}"),
+                reason: format!("{word} by your choice stored in {}{how}", config_path()),
             }
         }),
         _ => None,

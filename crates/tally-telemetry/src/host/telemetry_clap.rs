@@ -1,18 +1,19 @@
 //! The clap side of [`TelemetryArgs`] and [`TelemetryCommand`], written by
 //! hand so that a fast command pays for neither: the host's tree holds the
-//! `telemetry` command alone (its subcommands arrive as an external
-//! subcommand, built and parsed here only when one of them runs), and the
-//! parse of `--no-telemetry` notes this run's subcommand path, so `init`
-//! does not build the host's tree a second time to find it.
+//! `telemetry` command alone, its subcommands deferred (`Command::defer`:
+//! clap adds them when it enters `telemetry`, for a run, its help or
+//! `help telemetry …`), and the parse of `--no-telemetry` notes this run's
+//! subcommand path, so `init` does not build the host's tree a second time
+//! to find it.
 
 use std::cell::RefCell;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 
-use clap::builder::{TypedValueParser, ValueParser};
-use clap::error::ErrorKind;
-use clap::{Arg, ArgAction, ArgMatches, Args, Command, Error, FromArgMatches, Subcommand};
+use clap::{
+    Arg, ArgAction, ArgGroup, ArgMatches, Args, Command, Error, FromArgMatches, Subcommand,
+};
 
-use crate::host::args::{TELEMETRY_WORDS, TelemetryArgs, TelemetryCommand};
+use crate::host::args::{TelemetryArgs, TelemetryCommand};
 use crate::host::tree::command_path;
 
 /// The id of `--no-telemetry`.
@@ -109,68 +110,21 @@ pub(crate) fn take_parsed() -> Option<(String, Option<String>)> {
         .then_some((path, manage))
 }
 
-/// One word after `telemetry <subcommand>`, as clap hands an external
-/// subcommand's arguments over. Its type marks the host's `telemetry`
-/// command in the tree ([`is_manage_command`]).
-#[derive(Clone, Debug)]
-struct Word(OsString);
-
-#[derive(Clone, Copy, Debug)]
-struct WordParser;
-
-impl TypedValueParser for WordParser {
-    type Value = Word;
-
-    fn parse_ref(&self, _: &Command, _: Option<&Arg>, value: &OsStr) -> Result<Word, Error> {
-        Ok(Word(value.to_owned()))
-    }
-}
+/// The id of an empty argument group that marks the command a host placed
+/// [`TelemetryCommand`] under ([`is_manage_command`]): it is there before
+/// clap builds the command, and costs no argument.
+const MARKER: &str = "tally-telemetry-commands";
 
 /// Whether `cmd` is the command a host placed [`TelemetryCommand`] under.
 pub(crate) fn is_manage_command(cmd: &Command) -> bool {
-    cmd.get_external_subcommand_value_parser()
-        .is_some_and(|p| p.type_id() == std::any::TypeId::of::<Word>())
+    cmd.get_groups().any(|g| g.get_id() == MARKER)
 }
-
-/// The subcommand list of `telemetry --help`, as clap would print it for
-/// [`Full`] with its default styles (a test compares the two): the host's
-/// tree does not hold the subcommands, so their list is text.
-macro_rules! commands_help {
-    () => {
-        "\
-\x1b[1m\x1b[4mCommands:\x1b[0m
-  \x1b[1mstatus\x1b[0m     Show whether telemetry is on, what decided it, and where its data lives
-  \x1b[1mon\x1b[0m         Turn telemetry on (stores your choice in the config file)
-  \x1b[1moff\x1b[0m        Turn telemetry off: stores your choice, deletes buffered data and the machine id
-  \x1b[1mprompt\x1b[0m     Ask whether to share usage statistics and store the answer (for installers)
-  \x1b[1muninstall\x1b[0m  For uninstallers: record the uninstall, send what is left (today included), delete local data
-  \x1b[1mreset\x1b[0m      Drop buffered data and replace the machine id with a new random one
-  \x1b[1mflush\x1b[0m      Send completed days now, in the foreground, and report what happened
-  \x1b[1mshow\x1b[0m       Print exactly what the next send would post, and today's local counts
-  \x1b[1mlog\x1b[0m        List the batches sent from this machine, oldest first (at least the newest 100 are kept)
-  \x1b[1mhelp\x1b[0m       Print this message or the help of the given subcommand(s)
-"
-    };
-}
-
-#[cfg(test)]
-const COMMANDS_HELP: &str = commands_help!();
-
-/// clap's default help template with the subcommand list where clap puts
-/// it.
-const HELP_TEMPLATE: &str = concat!(
-    "{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n",
-    commands_help!(),
-    "\n{all-args}{after-help}",
-);
 
 impl Subcommand for TelemetryCommand {
     fn augment_subcommands(cmd: Command) -> Command {
         with_noted(|n| n.manage = Some(cmd.get_name().to_owned()));
-        cmd.allow_external_subcommands(true)
-            .external_subcommand_value_parser(ValueParser::new(WordParser))
-            .subcommand_value_name("COMMAND")
-            .help_template(HELP_TEMPLATE)
+        cmd.group(ArgGroup::new(MARKER))
+            .defer(Full::augment_subcommands)
     }
 
     fn augment_subcommands_for_update(cmd: Command) -> Command {
@@ -178,40 +132,17 @@ impl Subcommand for TelemetryCommand {
     }
 
     fn has_subcommand(name: &str) -> bool {
-        TELEMETRY_WORDS.contains(&name) || name == "help"
+        Full::has_subcommand(name)
     }
 }
 
 impl FromArgMatches for TelemetryCommand {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, Error> {
-        Self::from_arg_matches_mut(&mut m.clone())
+        Full::from_arg_matches(m).map(TelemetryCommand::from)
     }
 
     fn from_arg_matches_mut(m: &mut ArgMatches) -> Result<Self, Error> {
-        let Some((name, mut sub)) = m.remove_subcommand() else {
-            return Err(Error::new(ErrorKind::MissingSubcommand));
-        };
-        let words = sub
-            .remove_many::<Word>("")
-            .into_iter()
-            .flatten()
-            .map(|w| w.0);
-        let manage = with_noted(|n| n.manage.clone());
-        let manage = manage.as_deref().unwrap_or("telemetry");
-        // Usage lines name the program as clap does: by argv[0]'s file name.
-        let bin = std::env::args_os()
-            .next()
-            .and_then(|a| {
-                std::path::Path::new(&a)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-            })
-            .map_or_else(|| manage.to_owned(), |b| format!("{b} {manage}"));
-        let mut full = TelemetryCommand::command(manage)
-            .bin_name(bin)
-            .no_binary_name(true)
-            .try_get_matches_from(std::iter::once(OsString::from(name)).chain(words))?;
-        Full::from_arg_matches_mut(&mut full).map(TelemetryCommand::from)
+        Full::from_arg_matches_mut(m).map(TelemetryCommand::from)
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), Error> {
@@ -226,11 +157,11 @@ impl FromArgMatches for TelemetryCommand {
 }
 
 impl TelemetryCommand {
-    /// The whole `telemetry …` subtree, named `name`: what clap builds when
-    /// one of its commands runs. For shell completions and man pages, graft
-    /// it into the host's tree in place of the command that holds
-    /// `TelemetryCommand` there (which lists its subcommands only in its
-    /// help text).
+    /// The whole `telemetry …` subtree, named `name`, built now. For shell
+    /// completions: clap's generated `help` subcommand copies the host's
+    /// tree before the deferred subcommands are added, so a generator
+    /// offers `help telemetry <TAB>` only with this in place of the command
+    /// that holds `TelemetryCommand`.
     pub fn command(name: &str) -> Command {
         let cmd = Full::augment_subcommands(Command::new(name.to_owned()))
             .subcommand_required(true)
@@ -239,7 +170,9 @@ impl TelemetryCommand {
     }
 }
 
-/// The `telemetry …` subcommands as clap types, with their help texts.
+// The `telemetry …` subcommands as clap types, with their help texts. Not a
+// doc comment: clap would make it the about text of the host's `telemetry`
+// command, over the host's own (the subcommands are added after it).
 #[derive(Subcommand)]
 enum Full {
     /// Show whether telemetry is on, what decided it, and where its data lives
@@ -321,6 +254,8 @@ impl From<Full> for TelemetryCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::args::TELEMETRY_WORDS;
+    use clap::error::ErrorKind;
     use clap::{CommandFactory, Parser};
 
     #[derive(Parser, Debug)]
@@ -347,25 +282,19 @@ mod tests {
     }
 
     #[test]
-    fn the_subcommands_listed_in_help_are_the_ones_clap_builds() {
-        // Unwrapped, as the list is (a host with clap's `wrap_help` wraps
-        // what clap lays out, and this list is text).
-        let mut full = TelemetryCommand::command("telemetry").term_width(0);
-        let rendered = full.render_help().ansi().to_string();
-        let start = rendered.find("\x1b[1m\x1b[4mCommands:").unwrap();
-        let end = rendered[start..].find("\n\n").unwrap() + start + 1;
-        assert_eq!(&rendered[start..end], COMMANDS_HELP);
-        assert!(HELP_TEMPLATE.contains(COMMANDS_HELP));
-        let names: Vec<&str> = full
-            .get_subcommands()
-            .map(|c| c.get_name())
-            .filter(|n| *n != "help")
-            .collect();
+    fn the_full_subtree_is_every_telemetry_word() {
+        let full = TelemetryCommand::command("telemetry");
+        let names: Vec<&str> = full.get_subcommands().map(|c| c.get_name()).collect();
         assert_eq!(names, TELEMETRY_WORDS);
+        assert!(
+            TELEMETRY_WORDS
+                .iter()
+                .all(|w| TelemetryCommand::has_subcommand(w))
+        );
     }
 
     #[test]
-    fn every_telemetry_subcommand_parses_through_the_lazy_tree() {
+    fn every_telemetry_subcommand_parses_through_the_deferred_tree() {
         for (args, want) in [
             (
                 &["mytool", "privacy", "status", "--json"][..],
@@ -413,6 +342,10 @@ mod tests {
             ErrorKind::InvalidSubcommand
         );
         assert_eq!(
+            kind(&["mytool", "help", "privacy", "status"]),
+            ErrorKind::DisplayHelp
+        );
+        assert_eq!(
             kind(&["mytool", "privacy", "on", "--json"]),
             ErrorKind::UnknownArgument
         );
@@ -430,6 +363,10 @@ mod tests {
             ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
         );
         let help = err.to_string();
+        assert!(
+            help.starts_with("See and change what mytool collects"),
+            "{help}"
+        );
         assert!(help.contains("Commands:\n  status"), "{help}");
         assert!(
             help.contains("Usage: mytool privacy [OPTIONS] <COMMAND>"),
@@ -448,8 +385,11 @@ mod tests {
         assert_eq!(privacy.get_subcommands().count(), 0);
         assert!(is_manage_command(privacy));
         assert!(!is_manage_command(cli.find_subcommand("build").unwrap()));
-        let raw = Command::new("raw").allow_external_subcommands(true);
-        assert!(!is_manage_command(&raw));
+        let mut built = Cli::command();
+        built.build();
+        let privacy = built.find_subcommand("privacy").unwrap();
+        assert!(is_manage_command(privacy));
+        assert_eq!(privacy.get_subcommands().count(), TELEMETRY_WORDS.len() + 1);
     }
 
     #[test]
