@@ -211,7 +211,9 @@ pub fn due(s: &Settings) -> bool {
     let Some(state) = s.paths.state() else {
         return false;
     };
-    if sender::gate(s).is_some() || !spool::head_due(&state, &format_day(s.clock.today())) {
+    // The spool's head first: on most runs nothing is due, and that read
+    // alone says so, without checking the endpoint and proxy settings.
+    if !spool::head_due(&state, &format_day(s.clock.today())) || sender::gate(s).is_some() {
         return false;
     }
     state::read_backoff(&state).is_none_or(|b| b.until <= s.clock.unix())
