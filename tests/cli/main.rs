@@ -24,6 +24,7 @@ mod mcp_everything;
 mod mcp_library;
 mod off;
 mod otlp;
+mod otlp_tally;
 mod outcomes;
 mod peer;
 mod privacy;
