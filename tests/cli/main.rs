@@ -29,6 +29,7 @@ mod outcomes;
 mod peer;
 mod privacy;
 mod prompt;
+mod prompt_host;
 mod proxy;
 mod receiver;
 mod report;
