@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod otlp_export;
 pub mod proxy;
 pub mod ratelimit;
+mod routes;
 pub mod rows;
 pub mod store;
 pub mod writer;

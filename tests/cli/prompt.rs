@@ -9,6 +9,9 @@
 //! it should not have would block on its read, so every wait for the end of
 //! output is bounded by a generous timeout and fails the test instead of
 //! hanging it.
+//!
+//! The cases here are `tally telemetry prompt`'s; the example host's first
+//! run, driven with the same harness, is in `prompt_host.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,7 +23,7 @@ use expectrl::{Eof, Expect, Session};
 use crate::support::{Sandbox, host_bin, tally_bin, text};
 
 /// The question itself, as both binaries word it.
-const QUESTION: &str = "Share anonymous usage statistics?";
+pub(crate) const QUESTION: &str = "Share anonymous usage statistics?";
 /// The explanation printed just before the question.
 const PREAMBLE: &str = "can send anonymous usage counts";
 /// A fixed clock, so `decided_at` can be compared exactly.
@@ -34,7 +37,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which binary a test drives.
 #[derive(Clone, Copy)]
-enum App {
+pub(crate) enum App {
     /// The `tally` binary: opt-in, so Enter means No.
     Tally,
     /// The example host with its first-run question switched on (a host
@@ -76,7 +79,7 @@ impl App {
 
 /// A sandbox set up so the prompt is due for `app`: an endpoint and a fixed
 /// clock, nothing decided.
-fn sandbox(app: App) -> Sandbox {
+pub(crate) fn sandbox(app: App) -> Sandbox {
     let mut sb = Sandbox::new();
     sb.set(
         format!("{}_TELEMETRY_ENDPOINT", app.prefix()).as_str(),
@@ -92,7 +95,7 @@ fn sandbox(app: App) -> Sandbox {
 /// `app args…` with the sandbox's cleared environment, ready for the pty:
 /// stdin is put back to "inherit" (the Sandbox default is /dev/null), so the
 /// pty that expectrl installs as fds 0, 1 and 2 stays in place.
-fn command(sb: &Sandbox, app: App, args: &[&str]) -> Command {
+pub(crate) fn command(sb: &Sandbox, app: App, args: &[&str]) -> Command {
     let mut c = sb.command(&app.bin(), args);
     c.stdin(Stdio::inherit());
     c
@@ -100,7 +103,7 @@ fn command(sb: &Sandbox, app: App, args: &[&str]) -> Command {
 
 /// Which standard stream a run has redirected away from the pty.
 #[derive(Clone, Copy, Debug)]
-enum Away {
+pub(crate) enum Away {
     /// stdin from /dev/null.
     Stdin,
     /// stdout into a file.
@@ -138,11 +141,11 @@ fn first_args(app: App) -> &'static [&'static str] {
     }
 }
 
-fn first_run(sb: &Sandbox, app: App) -> Command {
+pub(crate) fn first_run(sb: &Sandbox, app: App) -> Command {
     command(sb, app, first_args(app))
 }
 
-fn first_run_with(sb: &Sandbox, app: App, away: Away) -> Command {
+pub(crate) fn first_run_with(sb: &Sandbox, app: App, away: Away) -> Command {
     redirected(sb, app, first_args(app), away)
 }
 
@@ -165,9 +168,9 @@ fn expect_text(p: &mut Pty, needle: &str) -> String {
 /// How the child ended: what it wrote to the terminal (all of it for
 /// [`answer`] and [`run_unattended`]), and its exit code; a death by signal
 /// fails the test instead.
-struct Ended {
-    rest: String,
-    code: i32,
+pub(crate) struct Ended {
+    pub(crate) rest: String,
+    pub(crate) code: i32,
 }
 
 fn finish(mut p: Pty) -> Ended {
@@ -185,7 +188,7 @@ fn finish(mut p: Pty) -> Ended {
 /// Runs `cmd` under a pty without typing anything and returns all it wrote
 /// to the terminal and its exit code: for the cases where no question may
 /// appear.
-fn run_unattended(cmd: Command) -> Ended {
+pub(crate) fn run_unattended(cmd: Command) -> Ended {
     finish(spawn(cmd))
 }
 
@@ -205,7 +208,7 @@ fn config_file(sb: &Sandbox, app: App) -> PathBuf {
 
 /// Asserts the config holds `enabled` as a choice made at the prompt, at
 /// the sandbox's fixed instant.
-fn assert_chosen_at_prompt(sb: &Sandbox, app: App, enabled: bool) {
+pub(crate) fn assert_chosen_at_prompt(sb: &Sandbox, app: App, enabled: bool) {
     let t = stored(sb, app).expect("a consent file");
     assert_eq!(
         t.get("enabled").and_then(|v| v.as_bool()),
@@ -225,7 +228,7 @@ fn assert_chosen_at_prompt(sb: &Sandbox, app: App, enabled: bool) {
 }
 
 /// Asserts no choice is stored (the file may exist, e.g. for the notice).
-fn assert_undecided(sb: &Sandbox, app: App) {
+pub(crate) fn assert_undecided(sb: &Sandbox, app: App) {
     if let Some(t) = stored(sb, app) {
         for key in ["enabled", "decided_via", "decided_at"] {
             assert!(t.get(key).is_none(), "{key} was stored: {t:?}");
@@ -235,7 +238,7 @@ fn assert_undecided(sb: &Sandbox, app: App) {
 
 /// Every cursor-hide escape must be followed by a show, so a prompt that is
 /// interrupted does not leave the user's terminal without a cursor.
-fn assert_cursor_visible(terminal: &str) {
+pub(crate) fn assert_cursor_visible(terminal: &str) {
     const HIDE: &str = "\x1b[?25l";
     const SHOW: &str = "\x1b[?25h";
     if let Some(hidden) = terminal.rfind(HIDE) {
@@ -248,7 +251,7 @@ fn assert_cursor_visible(terminal: &str) {
 
 /// Starts the first run of `app`, waits for the question, types `keys`,
 /// and returns everything the terminal showed and the exit code.
-fn answer(app: App, cmd: Command, keys: &[u8]) -> Ended {
+pub(crate) fn answer(app: App, cmd: Command, keys: &[u8]) -> Ended {
     let mut p = spawn(cmd);
     let seen = expect_text(&mut p, &app.question());
     assert!(seen.contains(PREAMBLE), "{seen:?}");
@@ -260,8 +263,8 @@ fn answer(app: App, cmd: Command, keys: &[u8]) -> Ended {
 
 /// What a terminal sends for Ctrl-C and Ctrl-D when it is in raw mode (in
 /// cooked mode the line discipline turns them into SIGINT and end of file).
-const CTRL_C: u8 = 0x03;
-const CTRL_D: u8 = 0x04;
+pub(crate) const CTRL_C: u8 = 0x03;
+pub(crate) const CTRL_D: u8 = 0x04;
 
 // ---- tally telemetry prompt: opt-in, Enter means No ----
 
@@ -462,155 +465,4 @@ fn tally_prompt_json_and_exit_code_say_what_happened() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["result"], "already_decided");
     assert_eq!(v["decided_by"], "config");
-}
-
-/// An opt-out host once stopped its first interactive run of an ordinary
-/// command at a blocking `[Y/n]`; a script started from a terminal hung.
-#[test]
-fn opt_out_host_never_stops_an_ordinary_command_at_a_question() {
-    let mut sb = sandbox(App::Host);
-    sb.unset("HOST_EXAMPLE_FIRST_RUN_PROMPT");
-    let end = run_unattended(first_run(&sb, App::Host));
-    assert_eq!(end.code, 0, "{}", end.rest);
-    assert!(!end.rest.contains(QUESTION), "{}", end.rest);
-    assert!(end.rest.contains("built"), "{}", end.rest);
-    assert!(
-        end.rest.contains("collects anonymous usage counts"),
-        "the notice instead: {}",
-        end.rest
-    );
-    assert_undecided(&sb, App::Host);
-    // `host telemetry prompt` (the installer's entry point) does ask.
-    let cmd = command(&sb, App::Host, &["telemetry", "prompt"]);
-    answer(App::Host, cmd, b"n\r");
-    assert_chosen_at_prompt(&sb, App::Host, false);
-}
-
-// ---- the example host's first run: opt-out, Enter means Yes ----
-
-#[test]
-fn host_first_run_yes_stores_the_choice_and_runs_the_command() {
-    let sb = sandbox(App::Host);
-    let end = answer(App::Host, first_run(&sb, App::Host), b"y\r");
-    assert_eq!(end.code, 0, "{}", end.rest);
-    assert!(end.rest.contains("built"), "{}", end.rest);
-    assert_chosen_at_prompt(&sb, App::Host, true);
-}
-
-#[test]
-fn host_first_run_no_stores_the_choice_runs_the_command_and_records_nothing() {
-    let sb = sandbox(App::Host);
-    let end = answer(App::Host, first_run(&sb, App::Host), b"n\r");
-    assert_eq!(end.code, 0, "{}", end.rest);
-    assert!(end.rest.contains("built"), "{}", end.rest);
-    assert_chosen_at_prompt(&sb, App::Host, false);
-    assert!(
-        !sb.root().join("state").join("host").exists(),
-        "nothing recorded after answering no"
-    );
-}
-
-#[test]
-fn host_first_run_enter_takes_the_opt_out_default_yes() {
-    let sb = sandbox(App::Host);
-    let end = answer(App::Host, first_run(&sb, App::Host), b"\r");
-    assert_eq!(end.code, 0, "{}", end.rest);
-    assert!(end.rest.contains("built"), "{}", end.rest);
-    assert_chosen_at_prompt(&sb, App::Host, true);
-}
-
-#[test]
-fn host_first_run_ctrl_c_decides_nothing_and_the_command_keeps_its_exit_code() {
-    let sb = sandbox(App::Host);
-    let cmd = command(&sb, App::Host, &["exit-deep", "3"]);
-    let end = answer(App::Host, cmd, &[CTRL_C]);
-    assert_eq!(end.code, 3, "{}", end.rest);
-    assert!(end.rest.contains("exiting with 3"), "{}", end.rest);
-    assert_cursor_visible(&end.rest);
-    assert_undecided(&sb, App::Host);
-    // Unanswered, the opt-out default applied: the notice, and counts kept.
-    assert!(
-        end.rest.contains("collects anonymous usage counts"),
-        "{}",
-        end.rest
-    );
-    let state = sb.root().join("state").join("host");
-    assert!(state.join("spool.jsonl").exists());
-    // Undecided, so the next run on a terminal asks again; a "no" deletes
-    // what the first run kept (it once stayed on disk).
-    let end = answer(App::Host, first_run(&sb, App::Host), b"n\r");
-    assert_eq!(end.code, 0, "{}", end.rest);
-    assert_chosen_at_prompt(&sb, App::Host, false);
-    assert!(!state.exists(), "a no left {:?}", sb.created());
-}
-
-#[test]
-fn host_first_run_ctrl_d_decides_nothing_and_the_command_completes() {
-    let sb = sandbox(App::Host);
-    let end = answer(App::Host, first_run(&sb, App::Host), &[CTRL_D]);
-    assert_eq!(end.code, 0, "{}", end.rest);
-    assert!(end.rest.contains("built"), "{}", end.rest);
-    assert_cursor_visible(&end.rest);
-    assert_undecided(&sb, App::Host);
-}
-
-#[test]
-fn host_first_run_is_asked_only_once() {
-    let sb = sandbox(App::Host);
-    answer(App::Host, first_run(&sb, App::Host), b"y\r");
-    let again = run_unattended(first_run(&sb, App::Host));
-    assert_eq!(again.code, 0, "{}", again.rest);
-    assert!(
-        !again.rest.contains(QUESTION),
-        "asked twice: {}",
-        again.rest
-    );
-    assert!(again.rest.contains("built"), "{}", again.rest);
-    assert_chosen_at_prompt(&sb, App::Host, true);
-}
-
-#[test]
-fn host_first_run_prompt_goes_to_stderr_never_stdout() {
-    let sb = sandbox(App::Host);
-    let cmd = first_run_with(&sb, App::Host, Away::Stdout("stdout.txt"));
-    let end = answer(App::Host, cmd, b"n\r");
-    assert_eq!(end.code, 0, "{}", end.rest);
-    assert!(end.rest.contains(QUESTION), "{}", end.rest);
-    let stdout = std::fs::read_to_string(sb.root().join("stdout.txt")).unwrap();
-    assert_eq!(stdout, "built\n", "only the host's own output on stdout");
-    assert_chosen_at_prompt(&sb, App::Host, false);
-}
-
-/// The ways a host run can be kept from asking.
-#[derive(Clone, Copy, Debug)]
-enum NoAsk {
-    Ci,
-    NoEndpoint,
-    Away(Away),
-}
-
-#[test]
-fn host_does_not_ask_in_ci_without_an_endpoint_or_without_terminals() {
-    for case in [
-        NoAsk::Ci,
-        NoAsk::NoEndpoint,
-        NoAsk::Away(Away::Stdin),
-        NoAsk::Away(Away::Stderr("stderr.txt")),
-    ] {
-        // A fresh sandbox per case: each run must complete on the pty with
-        // no question and leave the choice undecided.
-        let mut sb = sandbox(App::Host);
-        let cmd = match case {
-            NoAsk::Ci => first_run(sb.set("CI", "1"), App::Host),
-            NoAsk::NoEndpoint => first_run(sb.unset("HOST_TELEMETRY_ENDPOINT"), App::Host),
-            NoAsk::Away(away) => first_run_with(&sb, App::Host, away),
-        };
-        let end = run_unattended(cmd);
-        assert_eq!(end.code, 0, "{case:?}: {}", end.rest);
-        assert!(!end.rest.contains(QUESTION), "{case:?}: {}", end.rest);
-        assert!(end.rest.contains("built"), "{case:?}: {}", end.rest);
-        let stderr = std::fs::read_to_string(sb.root().join("stderr.txt")).unwrap_or_default();
-        assert!(!stderr.contains(QUESTION), "{case:?}: {stderr}");
-        assert_undecided(&sb, App::Host);
-    }
 }

@@ -3,7 +3,7 @@
 //! `ALL_PROXY`, upper case before lower, `NO_PROXY` considered), and
 //! whether its value can be used at all (a value that is neither a URL of
 //! a known scheme nor `HOST:PORT` stops sending rather than connecting
-//! directly), as [`sender::proxy_setting`] and [`sender::proxy_for`] decide.
+//! directly), as [`proxy::proxy_setting`] and [`proxy::proxy_for`] decide.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::consent::{app, resolve};
 use super::{Case, Scratch};
-use crate::deliver::{endpoint, sender};
+use crate::deliver::{endpoint, proxy};
 
 /// A proxy case.
 #[derive(Serialize, Deserialize)]
@@ -55,8 +55,8 @@ pub fn run(c: &Proxy) -> Result<ProxyChoice, String> {
     )?;
     let url = endpoint::normalize(&c.endpoint);
     Ok(ProxyChoice {
-        via: sender::proxy_setting(&s, &url).map(|(var, _)| var),
-        unusable: sender::proxy_for(&s, &url).is_err(),
+        via: proxy::proxy_setting(&s, &url).map(|(var, _)| var),
+        unusable: proxy::proxy_for(&s, &url).is_err(),
     })
 }
 

@@ -13,9 +13,11 @@
 //! `conformance/README.md`. Not for hosts: compiled only with the
 //! `conformance` feature, which the `tally` binary enables.
 
+mod buckets;
 mod consent;
 mod delivery;
 mod files;
+mod names;
 mod schema;
 mod spool;
 
@@ -68,13 +70,13 @@ const KINDS: &[Kind] = &[
     },
     Kind {
         file: "schema/buckets.json",
-        generate: || render(schema::bucket_cases()),
-        check: |t| check_cases(t, schema::run_bucket),
+        generate: || render(buckets::bucket_cases()),
+        check: |t| check_cases(t, buckets::run_bucket),
     },
     Kind {
         file: "schema/names.json",
-        generate: || render(schema::name_cases()),
-        check: |t| check_cases(t, schema::run_name),
+        generate: || render(names::name_cases()),
+        check: |t| check_cases(t, names::run_name),
     },
 ];
 

@@ -12,6 +12,7 @@ pub mod helper_run;
 pub mod otlp;
 #[cfg(feature = "otlp")]
 pub mod otlp_metrics;
+pub mod proxy;
 pub mod sender;
 pub mod testing;
 
