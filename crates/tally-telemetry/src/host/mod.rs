@@ -11,6 +11,7 @@ pub(crate) mod declare;
 pub(crate) mod declared;
 pub(crate) mod exit;
 pub(crate) mod identity;
+pub(crate) mod init;
 pub(crate) mod otlp_status;
 pub(crate) mod output;
 #[cfg(feature = "clap")]

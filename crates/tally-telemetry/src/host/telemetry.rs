@@ -20,11 +20,9 @@ use std::time::Duration;
 use crate::consent::app::{AppInfo, DefaultPolicy, prefix_for};
 use crate::consent::config::{self, ChoiceVia};
 use crate::consent::paths::Paths;
-use crate::consent::prompt;
 use crate::consent::settings::{self, Flags, Settings};
 use crate::deliver::helper;
 use crate::deliver::sender::Mode;
-use crate::host::exit::activate;
 pub use crate::host::exit::persist;
 use crate::os::clock::format_instant;
 use crate::os::env::Env;
@@ -35,12 +33,12 @@ use crate::record::state;
 #[derive(Clone, Debug)]
 pub struct Builder {
     pub(crate) app: AppInfo,
-    env: Option<Env>,
-    flags: Flags,
+    pub(super) env: Option<Env>,
+    pub(super) flags: Flags,
     paths: Option<Paths>,
-    prompt: bool,
-    first_run_prompt: bool,
-    background_send: bool,
+    pub(super) prompt: bool,
+    pub(super) first_run_prompt: bool,
+    pub(super) background_send: bool,
     report_as: Option<String>,
     /// What builds the host's clap tree (`C::command`), from
     /// [`Builder::cli`]: kept unbuilt, because building the tree costs a
@@ -232,7 +230,7 @@ impl Builder {
 
     /// [`resolve`](Self::resolve) with the name of the host's `telemetry`
     /// subcommand as found in its tree (`init` has built the tree already).
-    fn resolve_with(&self, manage: Option<String>) -> Settings {
+    pub(super) fn resolve_with(&self, manage: Option<String>) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         let mut app = self.app.clone();
         if let Some(c) = self.command.clone().or(manage) {
@@ -256,167 +254,6 @@ impl Builder {
             .for_app(name);
         app.name = name.clone();
         with_warnings(settings::resolve(app, env, self.flags, Some(paths)))
-    }
-
-    /// Resolves consent, asks the first-run question if it is due, and when
-    /// telemetry is on, turns recording on and registers the exit hook,
-    /// which persists the counts and starts a delivery helper if a completed
-    /// day is waiting. Never fails and never writes to stdout.
-    ///
-    /// Call it early in `main`: a process started to deliver runs tally's
-    /// code before `main` and exits, and should that hook be unavailable on
-    /// a platform, `init` is where such a process stops.
-    pub fn init(self) -> Telemetry {
-        if self.off_by_switch() {
-            // Nothing of this run can be recorded or sent, whatever the
-            // files say: the settings (files, paths, the clap tree) are
-            // resolved only if the host asks for them (`telemetry status`).
-            return Telemetry {
-                settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
-                path: None,
-                value: None,
-            };
-        }
-        let mut s = self.resolve_with(None);
-        // Normally the helper never gets here (it runs before `main`).
-        crate::deliver::helper_run::run_if_helper(&s.env);
-        if s.debug {
-            // What `status` warns about (a policy file that does not exist,
-            // a value that was ignored) is what debug mode is asked for.
-            for w in &s.warnings {
-                eprintln!("[{} telemetry debug] warning: {w}", s.app.name);
-            }
-        }
-        let may_ask = self.prompt && self.first_run_prompt && prompt::due(&s);
-        if !s.records() && !may_ask {
-            // Off (the stored choice, an opt-in tool still undecided, CI):
-            // nothing needs the clap tree, and the settings are resolved
-            // again, tree and all, only if the host asks for them.
-            return Telemetry {
-                settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
-                path: None,
-                value: None,
-            };
-        }
-        #[cfg(feature = "clap")]
-        let parsed = self
-            .tree
-            .and_then(|_| crate::host::telemetry_clap::take_parsed())
-            // A declared value is read from the tree (see `host::values`).
-            .filter(|(p, _)| {
-                crate::host::values::declared_for(&self.app.declared.values, p).is_none()
-            });
-        #[cfg(feature = "clap")]
-        let (path, manage, value) = match (self.tree, parsed) {
-            // The host's own parse noted the path and the name of its
-            // `telemetry` command (`host::telemetry_clap`): no tree to
-            // build.
-            (Some(_), Some((path, noted))) => {
-                let manage = noted.filter(|_| self.command.is_none());
-                (Some(path), manage, None)
-            }
-            (Some(tree), None) => {
-                let tree = tree();
-                let manage = match self.command {
-                    None => crate::host::tree::manage_name(&tree),
-                    Some(_) => None,
-                };
-                let path = crate::host::tree::path_of(&tree, std::env::args_os());
-                // Only a run of a command the host declared a value for
-                // parses its arguments again (see `host::values`).
-                let value = path.as_deref().and_then(|p| {
-                    let arg = crate::host::values::declared_for(&self.app.declared.values, p)?;
-                    crate::host::values::value_of_args(&tree, p, arg, std::env::args_os())
-                });
-                // Freeing this copy of the tree would cost a fast command
-                // about as much as walking it did; it is a few kilobytes,
-                // once per process.
-                std::mem::forget(tree);
-                (path, manage, value)
-            }
-            (None, _) => (None, None, None),
-        };
-        #[cfg(not(feature = "clap"))]
-        let (path, manage, value): (Option<String>, Option<String>, Option<String>) =
-            (None, None, None);
-        // Resolving did not know the host's name for `telemetry` yet. Of what
-        // it resolved, only texts use that name, and none of those when
-        // telemetry is on; off (here only when the question may be asked),
-        // the reason may name it, so that is resolved again.
-        if let Some(name) = manage.as_ref().filter(|n| **n != s.app.command) {
-            if s.records() {
-                s.app.command = name.clone();
-            } else {
-                s = self.resolve_with(manage.clone());
-            }
-        }
-        let managing = path
-            .as_deref()
-            .is_some_and(|p| is_manage(&s.app.command, p));
-        let ask = self.prompt && !managing && self.first_run_prompt;
-        if let Some(answer) = ask
-            .then(|| crate::consent::prompt::due(&s))
-            .filter(|due| *due)
-            .and_then(|_| crate::consent::prompt::ask(&s))
-        {
-            let _ = store_choice(&s, answer, ChoiceVia::Prompt);
-            if !answer {
-                forget_everything(&s);
-            }
-            s = self.resolve_with(manage);
-        }
-        let s = Arc::new(s);
-        if s.records() {
-            // With background sends allowed, the exit hook starts a delivery
-            // helper when a completed day is waiting (see `deliver::helper`):
-            // even a 2 ms command delivers, and none waits on the network.
-            activate(&s, self.background_send && !managing);
-        }
-        let path = path
-            .filter(|_| !managing)
-            .map(|p| s.app.declared.recorded_as(&p));
-        Telemetry {
-            settings: Resolved::Now(s),
-            value: value.filter(|_| path.is_some()),
-            path,
-        }
-    }
-
-    /// Whether a switch that no file can overrule turns everything off for
-    /// this run: `DO_NOT_TRACK`, `--no-telemetry`, or the consent variable
-    /// set to anything but on while no OTLP collector is configured (the
-    /// one destination that variable does not switch). The precedence table
-    /// and the OTLP rules decide the same (`consent::precedence`,
-    /// `consent::otel`); this asks only the variables, cheapest first, so an
-    /// off run reads no file and copies no environment. A delivery helper
-    /// never stops here: it is started only by a process that records, with
-    /// that process's environment snapshot and flags, under which this
-    /// answers no.
-    fn off_by_switch(&self) -> bool {
-        use crate::consent::otel;
-        use crate::os::env::parse_switch;
-        if self.flags.no_telemetry {
-            return true;
-        }
-        let var = |key: &str| -> Option<String> {
-            match &self.env {
-                Some(env) => env.non_empty(key).map(str::to_owned),
-                None => std::env::var(key)
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| v.trim().to_owned()),
-            }
-        };
-        let dnt = var("DO_NOT_TRACK").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
-        dnt || {
-            let mut app = self.app.clone();
-            // The consent variable's name as `resolve` will use it.
-            let _ = crate::host::identity::normalize(&mut app);
-            var(&app.consent_var()).is_some_and(|v| parse_switch(&v) != Some(true))
-                && (!otel::BUILT
-                    || (var(otel::METRICS_ENDPOINT_VAR).is_none()
-                        && var(otel::ENDPOINT_VAR).is_none()))
-        }
     }
 }
 
@@ -459,18 +296,18 @@ pub(crate) fn forget_everything(s: &Settings) {
 /// A host's handle on telemetry for this process.
 #[derive(Clone, Debug)]
 pub struct Telemetry {
-    settings: Resolved,
+    pub(super) settings: Resolved,
     /// This run's command path, from the tree given to [`Builder::cli`].
-    path: Option<String>,
+    pub(super) path: Option<String>,
     /// The value of the argument declared for that path
     /// ([`Builder::record_value`]), when it was given one of its set.
-    value: Option<String>,
+    pub(super) value: Option<String>,
 }
 
 /// The settings of a handle: resolved at `init`, or, when this run records
 /// nothing, on first use (most such runs never use them).
 #[derive(Clone, Debug)]
-enum Resolved {
+pub(super) enum Resolved {
     Now(Arc<Settings>),
     Later(Arc<(Builder, OnceLock<Settings>)>),
 }
@@ -694,7 +531,7 @@ impl Telemetry {
 pub use crate::host::tree::command_path;
 
 /// Whether `path` is the host's `telemetry …` subcommand (named `manage`).
-fn is_manage(manage: &str, path: &str) -> bool {
+pub(super) fn is_manage(manage: &str, path: &str) -> bool {
     path == manage
         || path
             .strip_prefix(manage)
