@@ -241,10 +241,14 @@ def visit(name, it):
     v = inner[kind]
     if kind == "use":
         target = item(v["id"]) if v.get("id") is not None else None
+        # A re-export is named where it is re-exported: in its module, not
+        # at the crate root (a glob names the module it takes from).
+        prefix = name.rsplit("::", 1)[0] if "::" in name else ""
+        as_name = f"{prefix}::{v['name']}" if prefix and not v.get("is_glob") else v["name"]
         if target is None:
-            lines.append(f"pub use {v['source']} as {v['name']}")
+            lines.append(f"pub use {v['source']} as {as_name}")
             return
-        return visit(v["name"], target)
+        return visit(as_name, target)
     path = f"tally_telemetry::{name}"
     na = attrs(it)
     if kind == "struct":

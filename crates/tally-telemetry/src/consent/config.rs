@@ -27,6 +27,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+pub use crate::consent::config_error::ConfigError;
+use crate::consent::flat::Flat;
 use crate::consent::links::locate;
 use crate::consent::toml_keys::Keys;
 use crate::consent::toml_lines::{self, Scalar};
@@ -129,73 +131,36 @@ impl ConfigState {
     }
 }
 
-/// A failure to change the consent file.
-#[derive(Debug)]
-pub enum ConfigError {
-    /// No home or config directory is known, so the choice cannot be stored.
-    NoLocation(String),
-    /// The existing file does not parse; tally will not overwrite it blindly.
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
-    /// A symbolic link tally will not follow, with why and what to do.
-    Link {
-        /// The link.
-        path: PathBuf,
-        /// Why it is not followed.
-        why: String,
-        /// What the user can do.
-        fix: String,
-    },
-    /// The file or its directory could not be read or written.
-    File(FileError),
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConfigError::NoLocation(var) => write!(
-                f,
-                "no config directory is known (HOME is not set); \
-                 set {var}=0|1 in the environment instead"
-            ),
-            ConfigError::Parse { path, message } => write!(
-                f,
-                "{} is not valid TOML ({message}); fix or delete it, then try again",
-                path.display()
-            ),
-            ConfigError::Link { path, why, fix } => write!(f, "{} {why}; {fix}", path.display()),
-            ConfigError::File(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::File(e) => e.source(),
-            _ => None,
-        }
-    }
-}
-
-impl From<FileError> for ConfigError {
-    fn from(e: FileError) -> Self {
-        ConfigError::File(e)
-    }
-}
-
 fn parse(text: &str) -> Result<UserConfig, String> {
-    if let Some(c) = crate::consent::flat::parse(text) {
+    if let Some(c) = crate::consent::flat::pairs(text).and_then(|p| from_flat(&p)) {
         return Ok(c);
     }
     let table = text
         .parse::<toml::Table>()
         .map_err(|e| e.message().trim_end().to_owned())?;
     UserConfig::from_table(&table)
+}
+
+/// The settings of a flat file's pairs (`consent::flat`) when every key is
+/// known with the type it needs; `None` leaves the file to the TOML parser,
+/// which words the error.
+fn from_flat(pairs: &[(&str, Flat<'_>)]) -> Option<UserConfig> {
+    let mut c = UserConfig::default();
+    for (key, value) in pairs {
+        match (*key, *value) {
+            ("enabled", Flat::Bool(b)) => c.enabled = Some(b),
+            ("decided_at", Flat::Str(s)) => c.decided_at = Some(s.to_owned()),
+            ("decided_via", Flat::Str(s)) => c.decided_via = Some(s.to_owned()),
+            ("consent_version", Flat::Int(i)) => c.consent_version = Some(i.try_into().ok()?),
+            ("notice_version", Flat::Int(i)) => c.notice_version = Some(i.try_into().ok()?),
+            ("endpoint", Flat::Str(s)) => c.endpoint = Some(s.to_owned()),
+            ("flush_interval_secs", Flat::Int(i)) => {
+                c.flush_interval_secs = Some(i.try_into().ok()?)
+            }
+            _ => return None,
+        }
+    }
+    Some(c)
 }
 
 /// Loads the consent file at `path`.

@@ -124,3 +124,99 @@ fn link_loops_are_refused() {
     let err = store(&a, true).unwrap_err().to_string();
     assert!(err.contains("symbolic links"), "{err}");
 }
+
+// The flat reading of the consent file (`consent::flat`) against the TOML
+// parser: where the flat reading answers, both agree.
+
+use proptest::prelude::*;
+
+fn fast(text: &str) -> Option<UserConfig> {
+    crate::consent::flat::pairs(text).and_then(|p| from_flat(&p))
+}
+
+fn by_toml_parser(text: &str) -> Option<UserConfig> {
+    let table = text.parse::<toml::Table>().ok()?;
+    UserConfig::from_table(&table).ok()
+}
+
+#[test]
+fn the_file_tally_writes_is_read_without_the_toml_parser() {
+    let text = "# Telemetry consent, written by `telemetry on|off` and the prompt.\n\
+                # `telemetry status` shows what decides whether telemetry is on.\n\
+                enabled = true\n\
+                decided_at = \"2026-12-07T05:04:24Z\"\n\
+                decided_via = \"command\"\n\
+                consent_version = 2\n";
+    let read = fast(text).expect("flat");
+    assert_eq!(Some(read.clone()), by_toml_parser(text));
+    assert_eq!(read.enabled, Some(true));
+    assert_eq!(read.consent_version, Some(2));
+}
+
+#[test]
+fn other_shapes_are_left_to_the_toml_parser() {
+    for text in [
+        "[telemetry]\nenabled = true\n",
+        "enabled = true\nenabled = false\n",
+        "enabled = \"yes\"\n",
+        "endpoint = \"a\\u0041\"\n",
+        "consent_version = 1_0\n",
+        "consent_version = 01\n",
+        "consent_version = -1\n",
+        "consent_version = 4294967296\n",
+        "flush_interval_secs = 1.5\n",
+        "colour = true\n",
+        "\"enabled\" = true\n",
+        "enabled.x = true\n",
+        "enabled = true false\n",
+        "endpoint = 'literal'\n",
+        "endpoint = \"\"\"multi\"\"\"\n",
+    ] {
+        assert_eq!(fast(text), None, "{text:?}");
+    }
+}
+
+/// Lines of the flat shape and near misses of it.
+fn line() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("enabled".to_owned()),
+        Just("decided_at".to_owned()),
+        Just("decided_via".to_owned()),
+        Just("consent_version".to_owned()),
+        Just("notice_version".to_owned()),
+        Just("endpoint".to_owned()),
+        Just("flush_interval_secs".to_owned()),
+        "[a-z_\"\\.-]{0,6}",
+    ];
+    let value = prop_oneof![
+        2 => Just("true".to_owned()),
+        1 => Just("false".to_owned()),
+        2 => "[0-9_+-]{1,12}",
+        4 => "\"[ -~\\t\\\\]{0,12}\"",
+        1 => "'[a-z]{0,4}'",
+        1 => "[ -~]{0,6}",
+    ];
+    let blank = "[ \\t]{0,2}";
+    prop_oneof![
+        8 => (blank, key, blank, blank, value, blank, "(# [ -~]{0,6})?").prop_map(
+            |(a, k, b, c, v, d, comment)| format!("{a}{k}{b}={c}{v}{d}{comment}")
+        ),
+        1 => "#[ -~\\t]{0,10}",
+        1 => "[ \\t]{0,3}",
+        1 => "[ -~]{0,10}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+    #[test]
+    fn the_flat_reading_agrees_with_the_toml_parser(
+        lines in proptest::collection::vec(line(), 0..4),
+        crlf in any::<bool>(),
+    ) {
+        let text = lines.join(if crlf { "\r\n" } else { "\n" });
+        if let Some(fast) = fast(&text) {
+            prop_assert_eq!(Some(fast), by_toml_parser(&text), "{:?}", text);
+        }
+    }
+}

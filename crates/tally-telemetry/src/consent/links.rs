@@ -9,7 +9,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::consent::config::ConfigError;
+use crate::consent::config_error::ConfigError;
 use crate::os::files::FileError;
 
 /// How many symbolic links in a row are followed before giving up.

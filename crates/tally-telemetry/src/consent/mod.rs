@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub(crate) mod config_error;
 pub(crate) mod flat;
 pub mod links;
 pub mod migrate;

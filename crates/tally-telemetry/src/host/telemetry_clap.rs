@@ -14,7 +14,7 @@ use clap::{
 };
 
 use crate::host::args::{TelemetryArgs, TelemetryCommand};
-use crate::host::tree::command_path;
+use crate::host::tree::{MARKER, command_path};
 
 /// The id of `--no-telemetry`.
 const NO_TELEMETRY: &str = "no_telemetry";
@@ -108,16 +108,6 @@ pub(crate) fn take_parsed() -> Option<(String, Option<String>)> {
     let first = path.split(' ').next()?;
     (first_word == OsStr::new(first) || first == crate::host::tree::EXTERNAL)
         .then_some((path, manage))
-}
-
-/// The id of an empty argument group that marks the command a host placed
-/// [`TelemetryCommand`] under ([`is_manage_command`]): it is there before
-/// clap builds the command, and costs no argument.
-const MARKER: &str = "tally-telemetry-commands";
-
-/// Whether `cmd` is the command a host placed [`TelemetryCommand`] under.
-pub(crate) fn is_manage_command(cmd: &Command) -> bool {
-    cmd.get_groups().any(|g| g.get_id() == MARKER)
 }
 
 impl Subcommand for TelemetryCommand {
@@ -383,12 +373,14 @@ mod tests {
         let cli = Cli::command();
         let privacy = cli.find_subcommand("privacy").unwrap();
         assert_eq!(privacy.get_subcommands().count(), 0);
-        assert!(is_manage_command(privacy));
-        assert!(!is_manage_command(cli.find_subcommand("build").unwrap()));
+        assert!(crate::host::tree::is_manage_command(privacy));
+        assert!(!crate::host::tree::is_manage_command(
+            cli.find_subcommand("build").unwrap()
+        ));
         let mut built = Cli::command();
         built.build();
         let privacy = built.find_subcommand("privacy").unwrap();
-        assert!(is_manage_command(privacy));
+        assert!(crate::host::tree::is_manage_command(privacy));
         assert_eq!(privacy.get_subcommands().count(), TELEMETRY_WORDS.len() + 1);
     }
 

@@ -169,12 +169,22 @@ fn takes_value(a: &Arg) -> Option<bool> {
     }
 }
 
+/// The id of an empty argument group that marks the command a host placed
+/// [`TelemetryCommand`] under (its `Subcommand` implementation adds it): it
+/// is there before clap builds the command, and costs no argument.
+pub(crate) const MARKER: &str = "tally-telemetry-commands";
+
+/// Whether `cmd` is the command a host placed [`TelemetryCommand`] under.
+pub(crate) fn is_manage_command(cmd: &Command) -> bool {
+    cmd.get_groups().any(|g| g.get_id() == MARKER)
+}
+
 /// The name of the subcommand under which the host placed
 /// [`TelemetryCommand`]: the top-level subcommand that holds it, under
 /// whatever name.
 pub fn manage_name(cmd: &Command) -> Option<String> {
     cmd.get_subcommands()
-        .find(|c| crate::host::telemetry_clap::is_manage_command(c))
+        .find(|c| is_manage_command(c))
         .map(|c| c.get_name().to_owned())
 }
 

@@ -9,6 +9,7 @@
 
 pub mod docs;
 pub mod fields;
+mod limits;
 pub mod normalize;
 pub mod validate;
 mod wire;

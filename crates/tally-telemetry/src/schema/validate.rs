@@ -20,11 +20,10 @@ use serde_json::{Map, Value};
 
 use crate::os::clock::parse_day;
 use crate::schema::{self, Batch, Field, Kind, MAX_COUNT};
-
-/// The most all counts in one batch may add up to. One machine's day of a
-/// busy CLI or MCP server is thousands; this is a billion, and without it a
-/// batch could carry its per-item limit hundreds of times over.
-pub const MAX_BATCH_COUNT: u64 = MAX_COUNT;
+// The batch limits live in `schema::limits`, which the typed pass (`wire`)
+// reads too; they are named here, where they always were.
+pub(crate) use crate::schema::limits::MAX_EVENTS;
+pub use crate::schema::limits::{MAX_AGE_DAYS, MAX_BATCH_COUNT};
 
 /// What validation removed from a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,12 +66,6 @@ impl std::fmt::Display for Reject {
 }
 
 impl std::error::Error for Reject {}
-
-/// Events in one batch at most.
-pub(crate) const MAX_EVENTS: usize = 64;
-
-/// How many days back an event's day may be.
-pub const MAX_AGE_DAYS: i64 = 30;
 
 /// Validates a request body. `today` is the receiver's UTC date.
 pub fn validate(body: &[u8], today: Date) -> Result<Validated, Reject> {

@@ -27,7 +27,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::os::date::Date;
 use crate::schema::fields::Pattern;
-use crate::schema::validate::{MAX_AGE_DAYS, MAX_BATCH_COUNT, MAX_EVENTS};
+use crate::schema::limits::{MAX_AGE_DAYS, MAX_BATCH_COUNT, MAX_EVENTS};
 use crate::schema::{
     ARCHES, AUTH_TYPES, Batch, CLIENTS, CONFLICT_STRATEGIES, COUNT_BUCKETS, ClientCount,
     CommandCount, CommandOutcome, Envelope, ErrorClass, Event, Facts, LATENCY_BUCKETS, Lifecycle,
