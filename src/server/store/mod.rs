@@ -129,6 +129,31 @@ impl AnyStore {
         }
     }
 
+    /// Stores a group of batches for the writer, which answers them once
+    /// the store's checks of them ran: at once for SQLite; for ClickHouse
+    /// with the next group's lookup or [`AnyStore::idle`]
+    /// ([`ClickHouse::ingest_group_deferred`]). `checked` runs once the
+    /// previous group's check is over, exactly once.
+    pub fn ingest_group_deferred(
+        &mut self,
+        items: &[(&Validated, Date)],
+        checked: &mut dyn FnMut(),
+    ) -> Result<Vec<Ingested>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => {
+                checked();
+                s.ingest_group(items)
+            }
+            AnyStore::ClickHouse(c) => c.ingest_group_deferred(items, checked),
+        }
+    }
+
+    /// Whether a group's answers wait for the next group's lookup
+    /// ([`AnyStore::ingest_group_deferred`]).
+    pub fn defers_answers(&self) -> bool {
+        matches!(self, AnyStore::ClickHouse(_))
+    }
+
     /// Stores one batch.
     pub fn ingest(&mut self, v: &Validated, received: Date) -> Result<Ingested, StoreError> {
         let mut out = self.ingest_group(&[(v, received)])?;

@@ -202,16 +202,22 @@ impl ClickHouse {
         Ok(())
     }
 
-    /// Runs the check for concurrent copies still due: after each insert,
-    /// and again when the writer is idle if it failed (ClickHouse down, the
-    /// ids stay due). A copy it never settles is settled by the client's
-    /// next retry, which finds both.
-    pub fn settle(&mut self) {
+    /// The second look on a cluster ([`ClickHouse::recheck`]), a failure
+    /// logged: it is tried again a second later.
+    pub(super) fn recheck_logged(&mut self) {
         if let Err(e) = self.recheck() {
             eprintln!(
                 "tally serve: looking for copies of recent batches on other ClickHouse nodes failed (tried again in a second): {e}"
             );
         }
+    }
+
+    /// Runs the check for concurrent copies still due: after each insert,
+    /// and again when the writer is idle if it failed (ClickHouse down, the
+    /// ids stay due). A copy it never settles is settled by the client's
+    /// next retry, which finds both.
+    pub fn settle(&mut self) {
+        self.recheck_logged();
         if let Err(e) = self.repair() {
             eprintln!(
                 "tally serve: completing the aggregates of a failed insert failed (retried before the next insert): {e}"

@@ -331,10 +331,48 @@ impl ClickHouse {
 
     /// Stores a group of batches. Each run of batches received in the same
     /// month is one insert, which ClickHouse commits atomically; the answer
-    /// comes only after it acknowledged every insert.
+    /// comes only after it acknowledged every insert and the check for a
+    /// copy another replica stored at the same instant ran.
     pub fn ingest_group(
         &mut self,
         items: &[(&Validated, Date)],
+    ) -> Result<Vec<Ingested>, StoreError> {
+        let out = self.ingest_group_deferred(items, &mut || {})?;
+        self.settle();
+        Ok(out)
+    }
+
+    /// Stores a group of batches like [`ClickHouse::ingest_group`], but
+    /// leaves the check of this group's inserts for a concurrent copy to
+    /// the next group's lookup (or [`ClickHouse::settle`]): one lookup per
+    /// group instead of two, each group's own ids and the previous insert's
+    /// together. `checked` runs once the previous insert's check is over
+    /// (succeeded, failed and kept for later, or had nothing to check): the
+    /// writer answers the previous group's batches then, so every batch is
+    /// still answered only after its insert was looked at again. It runs
+    /// exactly once, also when this returns an error.
+    pub fn ingest_group_deferred(
+        &mut self,
+        items: &[(&Validated, Date)],
+        checked: &mut dyn FnMut(),
+    ) -> Result<Vec<Ingested>, StoreError> {
+        let mut checked = Some(checked);
+        let result = self.ingest_months(items, &mut checked);
+        if let Some(f) = checked.take() {
+            f();
+        }
+        // On a cluster, the second look runs at most once a second; it
+        // must not wait for an idle writer, which a steady load never has.
+        if result.is_ok() {
+            self.recheck_logged();
+        }
+        result
+    }
+
+    fn ingest_months(
+        &mut self,
+        items: &[(&Validated, Date)],
+        checked: &mut Option<&mut dyn FnMut()>,
     ) -> Result<Vec<Ingested>, StoreError> {
         let mut out = Vec::with_capacity(items.len());
         let mut start = 0;
@@ -345,7 +383,7 @@ impl ClickHouse {
                 .iter()
                 .position(|(_, d)| month(*d) != m)
                 .map_or(items.len(), |n| start + n);
-            out.extend(self.ingest_month(&items[start..end])?);
+            out.extend(self.ingest_month(&items[start..end], checked)?);
             start = end;
         }
         Ok(out)
@@ -387,7 +425,11 @@ impl ClickHouse {
         Ok(())
     }
 
-    fn ingest_month(&mut self, items: &[(&Validated, Date)]) -> Result<Vec<Ingested>, StoreError> {
+    fn ingest_month(
+        &mut self,
+        items: &[(&Validated, Date)],
+        checked: &mut Option<&mut dyn FnMut()>,
+    ) -> Result<Vec<Ingested>, StoreError> {
         self.repair()?;
         let ids: Vec<String> = items
             .iter()
@@ -438,6 +480,10 @@ impl ClickHouse {
                 self.unchecked = due;
                 return Err(e);
             }
+        }
+        // The previous insert has had its second look.
+        if let Some(f) = checked.take() {
+            f();
         }
         let before: HashMap<&String, ()> = ids
             .iter()
@@ -495,13 +541,13 @@ impl ClickHouse {
         // Acknowledged. Another replica may have stored the same batch in the
         // same instant; each looks after its insert and before it answers,
         // so whichever looks second sees both copies, and once both have
-        // answered the copy is settled. If the look fails, the next
-        // group's lookup (or the writer's idle time) repeats it.
+        // answered the copy is settled. The look is the next group's lookup
+        // (`ingest_group_deferred`) or `settle`; if it fails, the one after
+        // repeats it.
         if self.url.cluster.is_some() {
             self.remember(&inserted);
         }
-        self.unchecked = inserted;
-        self.settle();
+        self.unchecked.extend(inserted);
         Ok(outcomes)
     }
 
