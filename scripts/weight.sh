@@ -12,6 +12,9 @@
 #   WEIGHT_LTO=1 builds every host with `lto = true` as well (the issue's
 #   "stripped LTO host"): `WEIGHT_LTO=1 bash scripts/weight.sh
 #   '"clap", "prompt"' '"clap", "prompt", "rustls"'` gives what https adds.
+#   WEIGHT_TARGET=TRIPLE builds for another target, e.g.
+#   `WEIGHT_TARGET=x86_64-pc-windows-gnu` (rustup target and Debian's
+#   gcc-mingw-w64-x86-64): what native-tls (SChannel) weighs on Windows.
 # bash scripts/weight.sh --check-crates
 #   Builds nothing: counts the crates of the host with `default-features =
 #   false` from the dependency graph (`cargo tree`, the same set a clean build
@@ -56,9 +59,12 @@ measure() { # dir -> "crates bytes seconds"
     local dir=$1 start end crates
     (cd "$dir" && cargo fetch -q)
     start=$(date +%s.%N)
-    crates=$(cd "$dir" && cargo build --release 2>&1 | grep -c '^ *Compiling ')
+    crates=$(cd "$dir" && cargo build --release ${WEIGHT_TARGET:+--target "$WEIGHT_TARGET"} 2>&1 |
+        grep -c '^ *Compiling ')
     end=$(date +%s.%N)
-    printf '%s %s %s\n' "$crates" "$(stat -c %s "$dir/target/release/mytool")" \
+    local bin="$dir/target/${WEIGHT_TARGET:+$WEIGHT_TARGET/}release/mytool"
+    [ -e "$bin" ] || bin="$bin.exe"
+    printf '%s %s %s\n' "$crates" "$(stat -c %s "$bin")" \
         "$(echo "$end - $start" | bc)"
 }
 
@@ -79,7 +85,7 @@ fi
 
 mb() { echo "$1/1048576" | bc -l; }
 read -r c0 b0 t0 < <(measure "$work/without")
-echo "minimal clap host (crates/tally-telemetry/examples/mytool.rs), release, stripped$([ "${WEIGHT_LTO:-}" = 1 ] && echo ', LTO'), tally by path with default-features = false"
+echo "minimal clap host (crates/tally-telemetry/examples/mytool.rs), release, stripped$([ "${WEIGHT_LTO:-}" = 1 ] && echo ', LTO')${WEIGHT_TARGET:+, for $WEIGHT_TARGET}, tally by path with default-features = false"
 # MB here is 2^20 bytes; the exact bytes added are printed too.
 printf '%-40s %7s %7s %10s %9s %12s %10s\n' "" crates added "size (MB)" added "added (B)" "build (s)"
 printf '%-40s %7d %7s %10.3f %9s %12s %10.1f\n' "without tally" "$c0" "" "$(mb "$b0")" "" "" "$t0"
