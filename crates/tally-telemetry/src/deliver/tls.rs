@@ -2,9 +2,10 @@
 //! provider of tally's own, built from *ring*, holding only what a client
 //! of a modern endpoint uses, so that the rest of *ring* and rustls is left
 //! out of the host's binary by the linker; with `native-tls` alone, the
-//! platform's TLS library. Certificates are checked exactly as rustls's
-//! default provider checks them: every signature algorithm it verifies is
-//! kept, against the webpki roots.
+//! platform's TLS library and the platform's trusted roots. With rustls,
+//! certificates are checked exactly as rustls's default provider checks
+//! them: every signature algorithm it verifies is kept, against the webpki
+//! roots.
 
 #[cfg(feature = "rustls")]
 use std::sync::Arc;
@@ -24,11 +25,18 @@ use webpki::ring as algs;
 /// platform's through native-tls. With neither, an `https://` endpoint fails
 /// with ureq's error, which `telemetry status` shows as the last error.
 pub(crate) fn config() -> ureq::tls::TlsConfig {
-    with_roots(ureq::tls::RootCerts::WebPki)
+    #[cfg(feature = "rustls")]
+    let roots = ureq::tls::RootCerts::WebPki;
+    // The platform's TLS trusts the platform's roots (the Keychain, the
+    // Windows store, OpenSSL's default paths): the store the user and the
+    // admin keep, and nothing compiled in.
+    #[cfg(not(feature = "rustls"))]
+    let roots = ureq::tls::RootCerts::PlatformVerifier;
+    with_roots(roots)
 }
 
 /// [`config`] trusting `roots` (the tests' own CA; every send uses the
-/// webpki roots).
+/// roots [`config`] chooses).
 fn with_roots(roots: ureq::tls::RootCerts) -> ureq::tls::TlsConfig {
     let b = ureq::tls::TlsConfig::builder().root_certs(roots);
     #[cfg(feature = "rustls")]
@@ -154,6 +162,6 @@ impl KeyProvider for NoKeys {
     }
 }
 
-#[cfg(all(test, feature = "rustls"))]
+#[cfg(test)]
 #[path = "tls_tests.rs"]
 mod tests;
