@@ -15,6 +15,8 @@ pub mod otlp_metrics;
 pub mod proxy;
 pub mod sender;
 pub mod testing;
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+mod tls;
 
 use std::fs::File;
 

@@ -427,7 +427,7 @@ pub(crate) fn agent(settings: &Settings, endpoint: &str) -> Result<ureq::Agent, 
         .user_agent(format!("tally/{}", env!("CARGO_PKG_VERSION")))
         .proxy(proxy);
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
-    let config = config.tls_config(tls_config());
+    let config = config.tls_config(crate::deliver::tls::config());
     Ok(config.build().into())
 }
 
@@ -467,15 +467,4 @@ fn post(settings: &Settings, endpoint: &str, body: &[u8]) -> Result<Answer, Stri
         retry_after: header("retry-after").and_then(|v| v.parse().ok()),
         location: header("location").map(|l| l.chars().take(200).collect()),
     })
-}
-
-/// The TLS stack chosen by the features: rustls when it is on, else the
-/// platform's through native-tls. With neither, an `https://` endpoint fails
-/// with ureq's error, which `telemetry status` shows as the last error.
-#[cfg(any(feature = "rustls", feature = "native-tls"))]
-fn tls_config() -> ureq::tls::TlsConfig {
-    let b = ureq::tls::TlsConfig::builder();
-    #[cfg(all(feature = "native-tls", not(feature = "rustls")))]
-    let b = b.provider(ureq::tls::TlsProvider::NativeTls);
-    b.build()
 }

@@ -18,6 +18,14 @@ pub fn uuid() -> Uuid {
     Uuid::v4_from_random(random_bytes())
 }
 
+/// Fills `buf` from the operating system's generator (or its fallback),
+/// or says it could not: for keys (TLS), where a guessable stand-in must
+/// never be used.
+#[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+pub(crate) fn fill_secure(buf: &mut [u8]) -> bool {
+    fill_os(buf) || fill_fallback(buf)
+}
+
 fn random_bytes() -> [u8; 16] {
     let mut buf = [0u8; 16];
     if fill_os(&mut buf) || fill_fallback(&mut buf) {
