@@ -212,9 +212,10 @@ impl ClickHouse {
         }
     }
 
-    /// Runs the check for concurrent copies still due: after each insert,
-    /// and again when the writer is idle if it failed (ClickHouse down, the
-    /// ids stay due). A copy it never settles is settled by the client's
+    /// Runs the check for concurrent copies still due: after each
+    /// [`ClickHouse::ingest_group`], and when the writer is idle (the last
+    /// group's check, or one that failed: ClickHouse down, the ids stay
+    /// due; under load the next group's lookup makes it instead). A copy it never settles is settled by the client's
     /// next retry, which finds both.
     pub fn settle(&mut self) {
         self.recheck_logged();
