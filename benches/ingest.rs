@@ -398,6 +398,17 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_micros(ticks * 1_000_000 / hz))
 }
 
+/// The kernel's count of connections dropped because a listen queue was
+/// full (`TcpExt: ListenDrops` in /proc/net/netstat; all of this machine's
+/// sockets, which during a bench are the server's). None off Linux.
+fn listen_drops() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut tcp_ext = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (tcp_ext.next()?, tcp_ext.next()?);
+    let at = names.split_whitespace().position(|n| n == "ListenDrops")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -443,7 +454,9 @@ fn main() {
     let clickhouse_pid = clickhouse.as_ref().map(|c| c.pid() as u32);
     let cpu = |pid: Option<u32>| pid.and_then(cpu_time);
     let cpu_before = (cpu(server_pid), cpu(clickhouse_pid));
+    let drops_before = listen_drops();
     let (mut r, took) = run_load(addr, &o, o.duration);
+    let drops_after = listen_drops();
     let cpu_after = (cpu(server_pid), cpu(clickhouse_pid));
     r.latencies_us.sort_unstable();
     let ok = r.statuses.get(&204).copied().unwrap_or(0);
@@ -464,6 +477,14 @@ fn main() {
         let used = after?.checked_sub(before?)?;
         Some(used.as_secs_f64() * 1e6 / (ok.max(1) as f64))
     };
+    if let (Some(a), Some(b)) = (drops_before, drops_after) {
+        // Each drop is a connect retried a second later: a run with any
+        // has a 1 s tail that is the kernel's, not the server's work.
+        println!(
+            "connections the kernel dropped from a full listen queue during the run: {}",
+            b.saturating_sub(a)
+        );
+    }
     if let Some(us) = per_batch(cpu_before.0, cpu_after.0) {
         print!("server CPU {us:.0} us per accepted batch");
         if let Some(ch) = per_batch(cpu_before.1, cpu_after.1) {

@@ -189,18 +189,42 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
     }
 }
 
+/// The listening socket, with a backlog as deep as the connection table.
+/// tokio's `bind` asks for 128, as std does: a burst of more clients
+/// connecting at once than the server accepted in the meantime (2,000 in
+/// `benches/ingest.rs`; every client of a load balancer that restarted)
+/// overflowed it, and the kernel dropped the rest, whose SYNs were retried
+/// a second later. The ingest bench saw 1,100-1,400 such drops a run, and a
+/// run they fell in had a p99 of 1 s. The kernel caps the backlog at
+/// `net.core.somaxconn` (4,096 on current Linux).
+fn listen(cfg: &Config) -> std::io::Result<TcpListener> {
+    let socket = if cfg.listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's `bind`: a restarted server can take its port back while
+    // the previous one's connections linger in TIME_WAIT. (On Windows the
+    // option would let another process take the port.)
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(cfg.listen)?;
+    let backlog = u32::try_from(cfg.max_connections)
+        .unwrap_or(u32::MAX)
+        .clamp(1024, 65_535);
+    socket.listen(backlog)
+}
+
 async fn serve(
     cfg: &Config,
     state: AppState,
     on_ready: impl FnOnce(SocketAddr),
     stop: impl Future<Output = &'static str>,
 ) -> Result<(), ServerError> {
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: cfg.listen,
-            source,
-        })?;
+    let listener = listen(cfg).map_err(|source| ServerError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
     let addr = listener.local_addr().map_err(ServerError::Runtime)?;
     let writer = state.writer.clone();
     let metrics = Arc::clone(&state.metrics);

@@ -51,7 +51,7 @@ fn crowd_size() -> usize {
 
 /// Lets this process hold the crowd's descriptors.
 #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
-fn raise_fd_limit(n: u64) {
+pub(crate) fn raise_fd_limit(n: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -435,3 +435,63 @@ fn serve_check_probes_a_running_server_and_fails_for_anything_but_200() {
     assert_eq!(out.status.code(), Some(1));
     assert!(crate::support::text(&out.stderr).contains("not an http:// URL"));
 }
+
+/// A burst of clients deeper than tokio's default listen backlog (128)
+/// connecting while the server cannot accept: every one is queued by the
+/// kernel and answered once the server runs again. With the old backlog
+/// the kernel dropped the 130th and later, and their SYNs were retried a
+/// second later (a 1 s stall, the ingest bench's p99 in some runs).
+#[test]
+fn a_burst_of_connections_deeper_than_the_default_backlog_is_queued_not_dropped() {
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let n = 1500.min(somaxconn.saturating_sub(8));
+    if n <= 1100 {
+        eprintln!(
+            "net.core.somaxconn is {somaxconn}: the kernel caps any backlog below this test's burst; skipped"
+        );
+        return;
+    }
+    crate::attack::raise_fd_limit(n as u64 + 256);
+    let sb = Sandbox::new();
+    let server = Server::start(&sb, &[]);
+    let addr = server.addr;
+    // The server cannot accept: only the kernel's backlog holds the burst.
+    // SAFETY: kill() on the child's pid.
+    unsafe { libc::kill(server.pid(), libc::SIGSTOP) };
+    let mut conns = Vec::new();
+    let mut refused = None;
+    for i in 0..n {
+        // A connect the backlog has room for completes at once; past it the
+        // kernel drops the SYN and the first retry comes after 1 s.
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(700)) {
+            Ok(s) => conns.push(s),
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(server.pid(), libc::SIGCONT) };
+    assert!(
+        refused.is_none(),
+        "connection {:?} of {n} was not queued while the server was stopped",
+        refused
+    );
+    // Every queued connection is a real one: a sample, the last included,
+    // is answered.
+    let last = conns.len() - 1;
+    for (i, stream) in conns.into_iter().enumerate() {
+        if i % 100 != 0 && i != last {
+            continue;
+        }
+        let mut c = Conn::from_stream(stream);
+        let r = c
+            .post(&bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 1)])))
+            .unwrap_or_else(|| panic!("connection {i}: no answer"));
+        assert_eq!(r.status, 204, "connection {i}");
+    }
+}
