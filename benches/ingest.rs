@@ -14,6 +14,7 @@
 //!                               [--sync full|normal] [--addr HOST:PORT]
 //!                               [--store clickhouse|clickhouse://HOST:PORT/DB]
 //!                               [--max-connections N] [--closed] [--clickhouse-dir DIR]
+//!                               [--query-log]
 //! ```
 //!
 //! `--closed` drops the schedule: every connection sends its next batch as
@@ -34,6 +35,10 @@
 //! puts that server's data under DIR (say `/dev/shm`: on a file system
 //! whose inode allocation is slow, creating the ~100 files of each part
 //! ClickHouse writes per insert costs more CPU than anything tally does).
+//! `--query-log` has that server log every query and prints, after the run,
+//! the three that took it longest in all (warm-up included): how many, their average and p99
+//! duration, and the rows and bytes each read (how the batch-id lookup's
+//! cost was found and halved).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -54,6 +59,7 @@ struct Opts {
     max_connections: Option<usize>,
     closed: bool,
     clickhouse_dir: Option<std::path::PathBuf>,
+    query_log: bool,
 }
 
 fn opts() -> Opts {
@@ -67,6 +73,7 @@ fn opts() -> Opts {
         max_connections: None,
         closed: false,
         clickhouse_dir: None,
+        query_log: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -85,6 +92,11 @@ fn opts() -> Opts {
             }
             "--closed" => {
                 o.closed = true;
+                i += 1;
+                continue;
+            }
+            "--query-log" => {
+                o.query_log = true;
                 i += 1;
                 continue;
             }
@@ -425,6 +437,7 @@ fn main() {
         Some("clickhouse") => {
             let ch = clickhouse_support::ClickHouse::start_with(clickhouse_support::Options {
                 parent_dir: o.clickhouse_dir.clone(),
+                query_log: o.query_log,
                 ..Default::default()
             });
             let url = ch.url("bench");
@@ -511,6 +524,23 @@ fn main() {
                 format!("{} MISSING", acked - stored)
             }
         );
+        if o.query_log {
+            // The log is flushed every second.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            print!(
+                "ClickHouse's queries that took longest in all (batch ids as U):\n{}",
+                ch.q(
+                    "SELECT substring(replaceRegexpAll(query, '[0-9a-f-]{36}', 'U'), 1, 60) AS query,
+                            count() AS n, round(avg(query_duration_ms), 1) AS avg_ms,
+                            round(quantile(0.99)(query_duration_ms)) AS p99_ms,
+                            round(avg(read_rows)) AS read_rows, round(avg(read_bytes)) AS read_bytes,
+                            round(sum(query_duration_ms) / 1000, 1) AS total_s
+                     FROM system.query_log WHERE type = 2
+                     GROUP BY query ORDER BY total_s DESC LIMIT 3
+                     FORMAT PrettyCompactNoEscapes"
+                )
+            );
+        }
         let rows = ch.q("SELECT count() FROM bench.rows");
         let parts = ch.q("SELECT count() FROM system.parts WHERE database = 'bench' AND active");
         println!(

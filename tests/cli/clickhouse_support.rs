@@ -37,6 +37,9 @@ pub struct Options {
     pub cluster: Option<Node>,
     /// Where its temp dir goes (the system's temp dir if `None`).
     pub parent_dir: Option<PathBuf>,
+    /// Every query logged in `system.query_log` (the ingest bench's
+    /// `--query-log`).
+    pub query_log: bool,
 }
 
 /// What a node of a replicated cluster is configured with: the cluster
@@ -119,13 +122,18 @@ impl ClickHouse {
             Path::new(system_users).exists(),
             "{system_users} is missing; install clickhouse-server (scripts/test.sh does it)"
         );
-        let users = match &self.options.password {
-            None => system_users.to_owned(),
-            Some(pw) => {
+        let users = match (&self.options.password, self.options.query_log) {
+            (None, false) => system_users.to_owned(),
+            (pw, query_log) => {
                 let path = self.dir.join("users.xml");
-                std::fs::write(&path, users_xml(pw)).unwrap();
+                std::fs::write(&path, users_xml(pw.as_deref(), query_log)).unwrap();
                 path.display().to_string()
             }
+        };
+        let query_log = if self.options.query_log {
+            "<query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>"
+        } else {
+            ""
         };
         let tls = match (&self.options.tls, self.https_port) {
             (Some((cert, key)), Some(port)) => format!(
@@ -180,6 +188,7 @@ impl ClickHouse {
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
+  {query_log}
 </yandex>
 "#,
                 http = self.http_port,
@@ -279,24 +288,29 @@ impl Drop for ClickHouse {
     }
 }
 
-/// A users.xml with the password-less `default` user (loopback only) and
-/// a user `tally` with `password`.
-fn users_xml(password: &str) -> String {
+/// A users.xml with the password-less `default` user (loopback only), a
+/// user `tally` with `password` if given, and queries logged if asked.
+fn users_xml(password: Option<&str>, query_log: bool) -> String {
     let user = |pw: &str| {
         format!(
             "<password>{pw}</password><networks><ip>::1</ip><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota>"
         )
     };
+    let tally = password.map_or(String::new(), |pw| format!("<tally>{}</tally>", user(pw)));
+    let log = if query_log {
+        "<log_queries>1</log_queries>"
+    } else {
+        ""
+    };
     format!(
         r#"<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>10000000000</max_memory_usage></default></profiles>
-  <users><default>{}</default><tally>{}</tally></users>
+  <profiles><default><max_memory_usage>10000000000</max_memory_usage>{log}</default></profiles>
+  <users><default>{}</default>{tally}</users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 "#,
-        user(""),
-        user(password)
+        user("")
     )
 }
 
