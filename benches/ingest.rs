@@ -14,7 +14,7 @@
 //!                               [--sync full|normal] [--addr HOST:PORT]
 //!                               [--store clickhouse|clickhouse://HOST:PORT/DB]
 //!                               [--max-connections N] [--closed] [--clickhouse-dir DIR]
-//!                               [--query-log]
+//!                               [--query-log] [--preload N]
 //! ```
 //!
 //! `--closed` drops the schedule: every connection sends its next batch as
@@ -36,9 +36,12 @@
 //! whose inode allocation is slow, creating the ~100 files of each part
 //! ClickHouse writes per insert costs more CPU than anything tally does).
 //! `--query-log` has that server log every query and prints, after the run,
-//! the three that took it longest in all (warm-up included): how many, their average and p99
+//! the five that took it longest in all (warm-up included): how many, their average and p99
 //! duration, and the rows and bytes each read (how the batch-id lookup's
-//! cost was found and halved).
+//! cost was found and halved). `--preload N` stores N batches' marker rows
+//! (as `INSERT … SELECT` in ClickHouse, before the warm-up), so the run
+//! meets a store of a month of traffic instead of an empty one: the
+//! batch-id lookup's cost must not grow with it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -60,6 +63,7 @@ struct Opts {
     closed: bool,
     clickhouse_dir: Option<std::path::PathBuf>,
     query_log: bool,
+    preload: u64,
 }
 
 fn opts() -> Opts {
@@ -74,6 +78,7 @@ fn opts() -> Opts {
         closed: false,
         clickhouse_dir: None,
         query_log: false,
+        preload: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -87,6 +92,7 @@ fn opts() -> Opts {
             "--addr" => o.addr = Some(val.parse().expect("--addr HOST:PORT")),
             "--store" => o.store = Some(val),
             "--clickhouse-dir" => o.clickhouse_dir = Some(val.into()),
+            "--preload" => o.preload = val.parse().expect("--preload N"),
             "--max-connections" => {
                 o.max_connections = Some(val.parse().expect("--max-connections N"))
             }
@@ -410,6 +416,38 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_micros(ticks * 1_000_000 / hz))
 }
 
+/// Stores `n` batches' marker rows as tally writes them (kind 100, a batch
+/// id, a `seq`, received today, every other column empty), in chunks of a
+/// million (each one `INSERT … SELECT` inside ClickHouse, which its views
+/// see like any insert), then merged. The ids are MD5s of a counter,
+/// formatted as UUIDs.
+fn preload(ch: &clickhouse_support::ClickHouse, n: u64) {
+    let start = Instant::now();
+    let chunk = 1_000_000;
+    let mut done = 0;
+    while done < n {
+        let k = chunk.min(n - done);
+        ch.q(&format!(
+            "INSERT INTO bench.rows (received, seq, batch_id, kind)
+             SELECT today(), number, toUUID(concat(substring(h, 1, 8), '-', substring(h, 9, 4), '-',
+                    substring(h, 13, 4), '-', substring(h, 17, 4), '-', substring(h, 21, 12))), 100
+             FROM (SELECT number, lower(hex(MD5(concat('preload-', toString(number))))) AS h
+                   FROM numbers({done}, {k}))"
+        ));
+        done += k;
+    }
+    // Merged now, so the run does not pay for merging the preload.
+    for table in ["rows", "batch_ids"] {
+        if ch.q(&format!("EXISTS TABLE bench.{table}")).trim() == "1" {
+            ch.q(&format!("OPTIMIZE TABLE bench.{table} FINAL"));
+        }
+    }
+    eprintln!(
+        "preloaded {n} batches' marker rows in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
 /// The kernel's count of connections dropped because a listen queue was
 /// full (`TcpExt: ListenDrops` in /proc/net/netstat; all of this machine's
 /// sockets, which during a bench are the server's). None off Linux.
@@ -453,6 +491,9 @@ fn main() {
             (Some(c), a)
         }
     };
+    if let (Some(ch), true) = (&clickhouse, o.preload > 0) {
+        preload(ch, o.preload);
+    }
     eprintln!(
         "ingest bench: {} req/s target, {} s, {} connections, store {}, sync={}, server {addr}",
         o.rate,
@@ -536,7 +577,7 @@ fn main() {
                             round(avg(read_rows)) AS read_rows, round(avg(read_bytes)) AS read_bytes,
                             round(sum(query_duration_ms) / 1000, 1) AS total_s
                      FROM system.query_log WHERE type = 2
-                     GROUP BY query ORDER BY total_s DESC LIMIT 3
+                     GROUP BY query ORDER BY total_s DESC LIMIT 5
                      FORMAT PrettyCompactNoEscapes"
                 )
             );

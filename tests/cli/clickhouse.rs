@@ -411,16 +411,25 @@ fn a_store_from_before_the_aggregates_gets_them_built_once_at_start() {
     let url = ch.url(&db);
     let sb = Sandbox::new();
     let first = serve(&sb, &url, &[]);
-    for (machine, n) in [(uuid(), 2), (uuid(), 3)] {
-        let body = bytes(&batch(&machine, &uuid(), &day(-1), &[("build", n)]));
-        assert_eq!(post(first.addr, &body).status, 204);
+    let bodies: Vec<Vec<u8>> = [(uuid(), 2), (uuid(), 3)]
+        .into_iter()
+        .map(|(machine, n)| bytes(&batch(&machine, &uuid(), &day(-1), &[("build", n)])))
+        .collect();
+    for body in &bodies {
+        assert_eq!(post(first.addr, body).status, 204);
     }
     drop(first);
-    // What an earlier tally left: the rows, no views, no aggregates.
-    for view in ["usage_view", "machines_view", "envelope_view"] {
+    // What an earlier tally left: the rows, no views, no aggregates, no
+    // batch-id table.
+    for view in [
+        "usage_view",
+        "machines_view",
+        "envelope_view",
+        "batch_ids_view",
+    ] {
         ch.q(&format!("DROP TABLE {db}.{view}"));
     }
-    for table in ["usage_agg", "machines_agg", "envelope_agg"] {
+    for table in ["usage_agg", "machines_agg", "envelope_agg", "batch_ids"] {
         ch.q(&format!("DROP TABLE {db}.{table}"));
     }
     let out = sb.tally(&["report", "--store", &url]);
@@ -438,9 +447,16 @@ fn a_store_from_before_the_aggregates_gets_them_built_once_at_start() {
     let again = serve(&sb, &url, &[]);
     let body = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 1)]));
     assert_eq!(post(again.addr, &body).status, 204);
+    // A retry of a batch stored before the upgrade is found in the batch-id
+    // table built from the rows, and not counted again.
+    assert_eq!(post(again.addr, &bodies[1]).status, 204);
     let r = report(&sb, &["--store", &url], 1, &[]);
     assert_eq!(command_count(&r, "build"), 6, "{r:#}");
     assert_eq!(r["machines"], 3, "{r:#}");
+    let ids = ch.q(&format!(
+        "SELECT count() FROM {db}.batch_ids WHERE kind = 100"
+    ));
+    assert_eq!(ids.trim(), "3", "one batch id each, none twice");
 }
 
 #[test]
@@ -484,4 +500,35 @@ fn an_insert_clickhouse_stored_only_in_part_is_completed_before_the_next() {
     assert_eq!(command_count(&r, "build"), 6, "{r:#}");
     let (_, log) = server.stop();
     assert!(log.contains("completing usage_agg"), "{log}");
+}
+
+#[test]
+fn an_insert_stored_before_any_view_saw_it_is_completed_and_its_retry_is_found() {
+    let ch = shared();
+    let db = database("partial_ids");
+    let url = ch.url(&db);
+    let sb = Sandbox::new();
+    let server = serve(&sb, &url, &[]);
+    // Views run by name: one that fails before batch_ids_view leaves the
+    // rows without any view's share, the batch-id table's included, as a
+    // ClickHouse that stops right after writing `rows` does.
+    ch.q(&format!("CREATE TABLE {db}.sink (x UInt8) ENGINE = Memory"));
+    ch.q(&format!(
+        "CREATE MATERIALIZED VIEW {db}.a_fail TO {db}.sink AS
+         SELECT throwIf(count = 3) AS x FROM {db}.rows"
+    ));
+    let body = bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 3)]));
+    assert_eq!(post(server.addr, &body).status, 503);
+    let ids = ch.q(&format!("SELECT count() FROM {db}.batch_ids"));
+    assert_eq!(ids.trim(), "0", "the batch-id table never saw the insert");
+    ch.q(&format!("DROP TABLE {db}.a_fail"));
+    // The retry: the writer completes the failed insert first, so the
+    // lookup finds the batch and it is not stored a second time.
+    assert_eq!(post(server.addr, &body).status, 204);
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 3, "{r:#}");
+    let markers = ch.q(&format!("SELECT count() FROM {db}.rows WHERE kind = 100"));
+    assert_eq!(markers.trim(), "1", "stored once");
+    let (_, log) = server.stop();
+    assert!(log.contains("completing batch_ids"), "{log}");
 }

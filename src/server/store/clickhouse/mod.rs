@@ -22,7 +22,8 @@
 //!
 //! Exactly once, across replicas, lives in ClickHouse (`dedup.rs`): before
 //! inserting, the writer looks the group's batch ids up among the marker
-//! rows (a primary-key lookup) and skips those already stored. Two replicas
+//! rows (a primary-key lookup in `batch_ids`, the view-fed table that holds
+//! them ordered by batch id) and skips those already stored. Two replicas
 //! that get the same batch at the same instant can both insert it; every
 //! row carries an insert-unique `seq`, and the writer that inserted second
 //! finds two markers when it checks its insert (with its next lookup, or as

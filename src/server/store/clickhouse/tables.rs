@@ -1,7 +1,7 @@
 //! The ClickHouse store's tables, and why a report reads small ones.
 //!
 //! `rows` holds every stored row per machine and batch (the record of
-//! truth: batch-id lookups, retention). A report over it reads every row of
+//! truth: retention, repairs, settled copies). A report over it reads every row of
 //! the window, 100 million of them at scale, and counting distinct machines
 //! exactly over those dominated it (50 s over 100M rows). So materialized
 //! views fold each insert, as part of it, into small tables keyed by what a
@@ -42,6 +42,13 @@
 //! that sent an insert that failed completes the tables that lack the mark
 //! ([`repair_group`]) before its next insert.
 //!
+//! The batch-id lookup has a table of its own, `batch_ids` (batch id,
+//! `seq`, day received, kind), fed by a view like the others: ordered by
+//! batch id in granules of 256 rows, so a lookup reads only the granules
+//! its ids fall in, not every marker row of the month. Each insert's group
+//! row goes there too (the nil batch id), so a repair can tell whether it
+//! got the insert's share.
+//!
 //! Every table is partitioned by month of receipt, so retention drops the
 //! same partitions everywhere.
 //!
@@ -69,14 +76,23 @@ use crate::server::store::clickhouse::{
 use tally_telemetry::schema::format_day;
 
 /// The tables retention drops partitions of.
-pub(crate) const TABLES: [&str; 6] = [
+pub(crate) const TABLES: [&str; 7] = [
     "rows",
     "dups",
     "usage_agg",
     "machines_agg",
     "envelope_agg",
     "dup_rows",
+    "batch_ids",
 ];
+
+/// Rows per mark of `batch_ids`: a lookup of a group's ids (2,000 or so)
+/// reads at most that many granules of this many rows, however many
+/// batches the month holds (`rows`' 8,192 made a lookup read every marker
+/// row). Smaller costs more index in memory (24 bytes a mark, 9 MB for 100
+/// million batches at 256) and more work matching the id set against it:
+/// after 20 million batches a lookup took 28-29 ms with 32 as with 256.
+const BATCH_IDS_GRANULARITY: u32 = 256;
 
 /// The summed columns of a usage row.
 pub(crate) const SUMS: [&str; 8] = ["count", "l0", "l1", "l2", "l3", "l4", "l5", "l6"];
@@ -115,6 +131,15 @@ fn machines_select(db: &str, filter: &str) -> String {
          GROUP BY received, kind, app, day, name, label_variant",
         label_variant(),
         RowKind::ClientDropped as u8,
+    )
+}
+
+/// What `batch_ids` holds of `rows`: the marker rows, and each insert's
+/// group row (for [`repair_group`]; its batch id is the nil UUID).
+fn batch_ids_select(db: &str, filter: &str) -> String {
+    format!(
+        "SELECT received, batch_id, seq, kind FROM {db}.rows
+         WHERE kind IN ({KIND_BATCH}, {KIND_GROUP}) {filter}"
     )
 }
 
@@ -298,6 +323,7 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.envelope_view TO {db}.envelope_agg AS {}",
         envelope_select(db, "")
     ))?;
+    create_batch_ids(ch)?;
     // (A replicated store always had its views: its aggregates replicate,
     // and building them again on a new node would count everything twice.)
     if !existed && ch.url().cluster.is_none() {
@@ -320,6 +346,53 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
         ))?;
     }
     Ok(())
+}
+
+/// Creates `batch_ids`, the batch-id lookup's own table, and its view. A
+/// store made before it has it filled once from `rows`; on a cluster only
+/// by the first node to create it (the others fetch it: a fetched part
+/// never passes through a view). A marker row in it twice (filled while
+/// an insert went through the view) is harmless: a lookup takes each
+/// `seq` once. Upgrade with the other replicas stopped: batches an older
+/// replica stores skip the view and a lookup would not find them.
+fn create_batch_ids(ch: &ClickHouse) -> Result<(), StoreError> {
+    let db = ch.database();
+    let existed = ch
+        .query_text(&format!("EXISTS TABLE {db}.batch_ids"))?
+        .trim()
+        == "1";
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.batch_ids (
+            received Date,
+            batch_id UUID,
+            seq UInt64,
+            kind UInt8
+        ) ENGINE = {}
+        PARTITION BY toYYYYMM(received)
+        ORDER BY (batch_id, seq)
+        SETTINGS index_granularity = {BATCH_IDS_GRANULARITY}",
+        engine(ch, "batch_ids", "MergeTree")
+    ))?;
+    ch.execute(&format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.batch_ids_view TO {db}.batch_ids AS {}",
+        batch_ids_select(db, "")
+    ))?;
+    if existed {
+        return Ok(());
+    }
+    if ch.url().cluster.is_some() {
+        let replicas = ch.query_text(&format!(
+            "SELECT total_replicas FROM system.replicas WHERE database = {} AND table = 'batch_ids'",
+            quote(db)
+        ))?;
+        if replicas.trim().parse::<u64>().unwrap_or(1) > 1 {
+            return Ok(());
+        }
+    }
+    ch.execute_long(&format!(
+        "INSERT INTO {db}.batch_ids {}",
+        batch_ids_select(db, "")
+    ))
 }
 
 /// Completes the views' share of the insert tagged `tag`, which failed.
@@ -350,6 +423,11 @@ pub(crate) fn repair_group(ch: &ClickHouse, tag: u64, received: Date) -> Result<
             "envelope_agg",
             format!("app = '' AND day = toDate(0) AND version = '{tag}'"),
             envelope_select(db, &group),
+        ),
+        (
+            "batch_ids",
+            format!("batch_id = toUUID('{}') AND seq = {tag}", uuid::Uuid::nil()),
+            batch_ids_select(db, &group),
         ),
     ];
     for (table, look, select) in tables {
