@@ -185,6 +185,12 @@ fn check_cluster(ch: &ClickHouse, cluster: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether the store's database has `table` yet.
+fn exists(ch: &ClickHouse, table: &str) -> Result<bool, StoreError> {
+    let db = ch.database();
+    Ok(ch.query_text(&format!("EXISTS TABLE {db}.{table}"))?.trim() == "1")
+}
+
 /// Creates the database, the tables and the views if missing. A store made
 /// before the views existed has its aggregates built once from `rows`.
 pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
@@ -260,10 +266,7 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
             )
         }));
     }
-    let existed = ch
-        .query_text(&format!("EXISTS TABLE {db}.usage_agg"))?
-        .trim()
-        == "1";
+    let existed = exists(ch, "usage_agg")?;
     ch.execute(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.usage_agg (
             received Date,
@@ -357,10 +360,7 @@ pub(crate) fn create(ch: &ClickHouse) -> Result<(), StoreError> {
 /// replica stores skip the view and a lookup would not find them.
 fn create_batch_ids(ch: &ClickHouse) -> Result<(), StoreError> {
     let db = ch.database();
-    let existed = ch
-        .query_text(&format!("EXISTS TABLE {db}.batch_ids"))?
-        .trim()
-        == "1";
+    let existed = exists(ch, "batch_ids")?;
     ch.execute(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.batch_ids (
             received Date,
