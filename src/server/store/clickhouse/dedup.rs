@@ -47,9 +47,10 @@ const RECHECK_CHUNKS: usize = 8;
 ///   them (a group's ids fall in every one of its 8,192-row granules), so
 ///   it grew with the month: 8 ms after 110,000 batches, 78 ms after 20
 ///   million (4.3 million rows, 69 MB read a lookup), when ingest fell to
-///   6,118 batches/s with a p99 of 6.3 s. In `batch_ids`: 6 ms and 28 ms
-///   (433,000 rows, 7 MB), 9,168-9,322 batches/s. What is left at 20
-///   million is mostly 18.16 matching the id set against the index.
+///   6,118 batches/s with a p99 of 6.3 s. In `batch_ids`: 6 ms and 28-32
+///   ms (433,000 rows, 7 MB), 8,328-9,322 batches/s. What is left at 20
+///   million is 18.16 matching the id set against the index and checking
+///   the rows read against it.
 fn lookup(db: &str, ids: &[String]) -> String {
     let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
     format!(
