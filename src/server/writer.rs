@@ -280,7 +280,14 @@ fn commit(
                 group.len()
             );
             let msg = e.to_string();
-            health.fail_commit(&msg);
+            // A store that did not answer in time opens the circuit, as the
+            // handler's own wait does: whichever of the two timers runs out
+            // first, the next batches are refused at once.
+            if matches!(e, StoreError::ClickHouseTimeout { .. }) {
+                health.fail(&msg);
+            } else {
+                health.fail_commit(&msg);
+            }
             for (_, _, ack) in group.drain(..) {
                 let _ = ack.send(Err(WriteError::Failed(msg.clone())));
             }

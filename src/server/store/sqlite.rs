@@ -129,6 +129,15 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+    /// ClickHouse did not answer within the store timeout (frozen, or
+    /// too slow): unlike a refusal, a retry would wait again.
+    #[error("store {url}: {message}")]
+    ClickHouseTimeout {
+        /// The store's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// SQLite failed.
     #[error("store {path}: {source}")]
     Sqlite {

@@ -282,9 +282,13 @@ impl ClickHouse {
         if let Some(auth) = &self.auth {
             req = req.header("Authorization", auth);
         }
-        let mut resp = req
-            .send(body)
-            .map_err(|e| self.error(format!("{e}; is ClickHouse running and reachable?")))?;
+        let mut resp = req.send(body).map_err(|e| match e {
+            ureq::Error::Timeout(_) => StoreError::ClickHouseTimeout {
+                url: self.url.to_string(),
+                message: format!("{e}; is ClickHouse frozen or overloaded?"),
+            },
+            e => self.error(format!("{e}; is ClickHouse running and reachable?")),
+        })?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
