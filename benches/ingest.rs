@@ -32,11 +32,13 @@
 //! an insert in tens of milliseconds, so reaching a rate takes that many
 //! requests in flight (Little's law): give it `--connections` (and the
 //! server `--max-connections`) in the thousands. `--clickhouse-dir DIR`
-//! puts that server's data under DIR (say `/dev/shm`: on a file system
-//! whose inode allocation is slow, creating the ~100 files of each part
-//! ClickHouse writes per insert costs more CPU than anything tally does).
-//! `--query-log` has that server log every query and prints, after the run,
-//! the five that took it longest in all (warm-up included): how many, their average and p99
+//! puts that server's data under DIR (say `/dev/shm`, or a journaled file
+//! system: on an ext4 without a journal the kernel skips every inode freed
+//! in the last minute or so, and creating the ~100 files of each part
+//! ClickHouse writes per insert then costs more CPU than anything tally
+//! does, more with each run; docs/PERFORMANCE.md). `--query-log` has that
+//! server log every query and prints, after the run, the five that took it
+//! longest in all (warm-up included): how many, their average and p99
 //! duration, and the rows and bytes each read (how the batch-id lookup's
 //! cost was found and halved). `--preload N` stores N batches' marker rows
 //! (as `INSERT … SELECT` in ClickHouse, before the warm-up), so the run
