@@ -304,3 +304,100 @@ fn flush_exits_1_when_nothing_could_be_attempted() {
     // The reason is said once, on stdout; nothing is added on stderr.
     assert_eq!(text(&out.stderr), "");
 }
+
+/// A run of a host whose user stored `telemetry off` decides from the
+/// consent file alone, without resolving the rest (`off_by_stored_choice`
+/// in the library's `host/init.rs`, a fast command's cheapest path). It
+/// must decide as the full resolution does: a run records exactly when
+/// `telemetry status`, which resolves everything, says it does, whatever
+/// else the environment or an administrator says.
+#[test]
+fn a_stored_off_decides_a_run_as_status_does() {
+    let otlp = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
+    /// (name, variables for the run, a system policy file, records).
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>, bool);
+    let cases: &[Case] = &[
+        ("stored off", &[], None, false),
+        (
+            "off, HOST_TELEMETRY=1",
+            &[("HOST_TELEMETRY", "1")],
+            None,
+            true,
+        ),
+        (
+            "off, HOST_TELEMETRY=yes",
+            &[("HOST_TELEMETRY", " yes ")],
+            None,
+            true,
+        ),
+        (
+            "off, HOST_TELEMETRY empty",
+            &[("HOST_TELEMETRY", "")],
+            None,
+            false,
+        ),
+        ("off, an OTLP collector", &[otlp], None, true),
+        (
+            "off, an OTLP metrics endpoint",
+            &[(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://127.0.0.1:9/v1/metrics",
+            )],
+            None,
+            true,
+        ),
+        (
+            "off, OTLP switched off",
+            &[otlp, ("OTEL_SDK_DISABLED", "true")],
+            None,
+            false,
+        ),
+        (
+            "off, debug mode",
+            &[("HOST_TELEMETRY_DEBUG", "1")],
+            None,
+            false,
+        ),
+        ("off, in CI", &[("CI", "true")], None, false),
+        (
+            "off, HOST_TELEMETRY=1, a policy forcing off",
+            &[("HOST_TELEMETRY", "1")],
+            Some("telemetry = \"off\"\n"),
+            false,
+        ),
+        ("stored on", &[], None, true),
+        ("on, in CI", &[("CI", "true")], None, true),
+        (
+            "on, a policy forcing off",
+            &[],
+            Some("telemetry = \"off\"\n"),
+            false,
+        ),
+    ];
+    for (name, env, policy, want) in cases {
+        let mut sb = Sandbox::new();
+        let choice = if name.starts_with("stored on") || name.starts_with("on,") {
+            "on"
+        } else {
+            "off"
+        };
+        let out = sb.host(&["telemetry", choice]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        if let Some(p) = policy {
+            std::fs::write(sb.root().join("host-policy.toml"), p).unwrap();
+        }
+        for (k, v) in *env {
+            sb.set(k, v);
+        }
+        let out = sb.host(&["build"]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "built\n", "{name}");
+        let recorded = sb.root().join("state/host/spool.jsonl").exists();
+        let status = sb.host(&["telemetry", "status", "--json"]);
+        assert!(status.status.success(), "{name}: {}", text(&status.stderr));
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let records = status["enabled"] == true || status["otlp"]["enabled"] == true;
+        assert_eq!(records, *want, "{name}: status says {status}");
+        assert_eq!(recorded, *want, "{name}: the run recorded: {recorded}");
+    }
+}

@@ -54,7 +54,13 @@ impl Paths {
     /// Resolves the locations for `app` from the platform defaults and the
     /// environment snapshot (`<PREFIX>_TELEMETRY_DIR`, `<PREFIX>_POLICY_FILE`).
     pub fn resolve(app: &AppInfo, env: &Env) -> Self {
-        let dirs = directories::ProjectDirs::from("", "", &app.name);
+        Self::resolve_in(app, env, directories::ProjectDirs::from("", "", &app.name))
+    }
+
+    /// [`resolve`](Self::resolve) with the platform's directories for
+    /// `app` already looked up (`init` does so to read a stored choice
+    /// first, see [`crate::consent::settings::Preloaded`]).
+    pub fn resolve_in(app: &AppInfo, env: &Env, dirs: Option<directories::ProjectDirs>) -> Self {
         let config_file = dirs
             .as_ref()
             .map(|d| d.config_dir().join(crate::consent::config::FILE_NAME));

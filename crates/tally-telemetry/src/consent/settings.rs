@@ -67,10 +67,36 @@ pub struct Settings {
     pub otlp: crate::consent::otel::OtlpSettings,
 }
 
+/// What `init` has read before resolving (to find a stored `telemetry off`
+/// without resolving the rest), so resolving does not read it again: the
+/// platform's directories for the application and its consent file there.
+pub struct Preloaded {
+    /// `directories::ProjectDirs` for the application's name.
+    pub dirs: Option<directories::ProjectDirs>,
+    /// The consent file in its config directory, as `config::load` read it.
+    pub config: ConfigState,
+}
+
 /// Resolves the effective settings. `paths` overrides the platform
 /// locations (tests, unusual embedders).
 pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Settings {
-    let paths = paths.unwrap_or_else(|| Paths::resolve(&app, &env));
+    resolve_from(app, env, flags, paths, None)
+}
+
+/// [`resolve`], reusing what `init` read first when it is given (and no
+/// `paths` override it).
+pub fn resolve_from(
+    app: AppInfo,
+    env: Env,
+    flags: Flags,
+    paths: Option<Paths>,
+    pre: Option<Preloaded>,
+) -> Settings {
+    let (paths, preloaded) = match (paths, pre) {
+        (Some(p), _) => (p, None),
+        (None, Some(pre)) => (Paths::resolve_in(&app, &env, pre.dirs), Some(pre.config)),
+        (None, None) => (Paths::resolve(&app, &env), None),
+    };
     let extra = paths
         .extra_policy_file
         .as_deref()
@@ -98,7 +124,11 @@ pub fn resolve(app: AppInfo, env: Env, flags: Flags, paths: Option<Paths>) -> Se
             early_warnings.push(why);
             ConfigState::Loaded(old)
         }
-        _ => config::load(paths.config_file.as_deref()),
+        // The file was read before a move could have written it.
+        Migration::Nothing => {
+            preloaded.unwrap_or_else(|| config::load(paths.config_file.as_deref()))
+        }
+        Migration::Moved => config::load(paths.config_file.as_deref()),
     };
     let (consent, mut warnings) = consent::resolve(&consent::Inputs {
         app: &app,

@@ -108,7 +108,7 @@ use crate::os::raw_path;
 use crate::record::{spool, state};
 
 /// The environment variable that makes a process the delivery helper.
-pub(super) const MARKER: &str = "__TALLY_DELIVER_HELPER";
+pub(crate) const MARKER: &str = "__TALLY_DELIVER_HELPER";
 #[cfg(unix)]
 pub(super) const MARKER_C: &CStr = c"__TALLY_DELIVER_HELPER";
 /// The helper's only argument: should the constructor not run, a host that

@@ -15,6 +15,17 @@ use crate::host::telemetry::{
     Builder, Resolved, Telemetry, forget_everything, is_manage, store_choice,
 };
 
+/// What [`Builder::early`] found.
+// Made once per process and consumed at once: a box would be one more
+// allocation on the path whose cost is measured.
+#[allow(clippy::large_enum_variant)]
+enum Stored {
+    /// Off for this run: a switch, or the user's stored choice.
+    Off,
+    /// Anything else: resolve, with what was read, if anything.
+    Other(Option<crate::consent::settings::Preloaded>),
+}
+
 impl Builder {
     /// Resolves consent, asks the first-run question if it is due, and when
     /// telemetry is on, turns recording on and registers the exit hook,
@@ -25,17 +36,19 @@ impl Builder {
     /// code before `main` and exits, and should that hook be unavailable on
     /// a platform, `init` is where such a process stops.
     pub fn init(self) -> Telemetry {
-        if self.off_by_switch() {
-            // Nothing of this run can be recorded or sent, whatever the
-            // files say: the settings (files, paths, the clap tree) are
-            // resolved only if the host asks for them (`telemetry status`).
+        let Stored::Other(pre) = self.early() else {
+            // Nothing of this run can be recorded or sent: a switch no file
+            // can overrule, or the user's stored off that nothing set for
+            // this run overrules. The settings (files, paths, the clap tree)
+            // are resolved only if the host asks for them (`telemetry
+            // status`).
             return Telemetry {
                 settings: Resolved::Later(Arc::new((self, OnceLock::new()))),
                 path: None,
                 value: None,
             };
-        }
-        let mut s = self.resolve_with(None);
+        };
+        let mut s = self.resolve_with(None, pre);
         // Normally the helper never gets here (it runs before `main`).
         crate::deliver::helper_run::run_if_helper(&s.env);
         if s.debug {
@@ -105,7 +118,7 @@ impl Builder {
             if s.records() {
                 s.app.command = name.clone();
             } else {
-                s = self.resolve_with(manage.clone());
+                s = self.resolve_with(manage.clone(), None);
             }
         }
         let managing = path
@@ -121,7 +134,7 @@ impl Builder {
             if !answer {
                 forget_everything(&s);
             }
-            s = self.resolve_with(manage);
+            s = self.resolve_with(manage, None);
         }
         let s = Arc::new(s);
         if s.records() {
@@ -140,40 +153,110 @@ impl Builder {
         }
     }
 
-    /// Whether a switch that no file can overrule turns everything off for
-    /// this run: `DO_NOT_TRACK`, `--no-telemetry`, or the consent variable
-    /// set to anything but on while no OTLP collector is configured (the
-    /// one destination that variable does not switch). The precedence table
-    /// and the OTLP rules decide the same (`consent::precedence`,
-    /// `consent::otel`); this asks only the variables, cheapest first, so an
-    /// off run reads no file and copies no environment. A delivery helper
-    /// never stops here: it is started only by a process that records, with
-    /// that process's environment snapshot and flags, under which this
-    /// answers no.
-    fn off_by_switch(&self) -> bool {
-        use crate::consent::otel;
+    /// What decides this run before anything is resolved, cheapest first,
+    /// so an off run copies no environment and reads at most one file.
+    ///
+    /// 1. A switch no file can overrule: `--no-telemetry`, `DO_NOT_TRACK`,
+    ///    or the consent variable set to anything but on while no OTLP
+    ///    collector is configured (the one destination that variable does
+    ///    not switch). The precedence table and the OTLP rules decide the
+    ///    same (`consent::precedence`, `consent::otel`). A delivery helper
+    ///    never stops here: it is started only by a process that records,
+    ///    with that process's environment snapshot and flags, under which
+    ///    this answers no.
+    /// 2. The user's stored `telemetry off`, read by the same code
+    ///    `resolve` uses (`config::load`, links and owners checked), when
+    ///    nothing that can outrank it or send anyway is set: the consent
+    ///    variable (`=1` turns a stored off back on for one run), an OTLP
+    ///    collector (the user's own destination, with its own switch),
+    ///    debug mode (which prints what resolving warns about), a delivery
+    ///    helper's marker (a helper must reach `run_if_helper`, never the
+    ///    host's `main`), or paths and names the host set itself. The
+    ///    policy file and CI only ever turn telemetry off, and a stored
+    ///    choice is never asked again, so the answer is the one `resolve`
+    ///    gives (tests/cli `consent`: a run records exactly when `telemetry
+    ///    status` says so). A stored off was the costliest off run, 73,000
+    ///    instructions more than `DO_NOT_TRACK` (docs/PERFORMANCE.md).
+    ///
+    /// Anything else hands what was read on to `resolve`, so a run that
+    /// records reads nothing twice.
+    fn early(&self) -> Stored {
+        use crate::consent::config::{self, ConfigState, UserConfig};
+        use crate::consent::settings::Preloaded;
         use crate::os::env::parse_switch;
-        if self.flags.no_telemetry {
-            return true;
+        if self.flags.no_telemetry
+            || self
+                .var("DO_NOT_TRACK")
+                .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+        {
+            return Stored::Off;
         }
-        let var = |key: &str| -> Option<String> {
-            match &self.env {
-                Some(env) => env.non_empty(key).map(str::to_owned),
-                None => std::env::var(key)
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| v.trim().to_owned()),
-            }
+        let mut app = self.app.clone();
+        // The variables' names as `resolve` will use them.
+        let _ = crate::host::identity::normalize(&mut app);
+        let consent = self.var(&app.consent_var());
+        let otlp = self.otlp_configured();
+        if consent
+            .as_deref()
+            .is_some_and(|v| parse_switch(v) != Some(true))
+            && !otlp
+        {
+            return Stored::Off;
+        }
+        if consent.is_some()
+            || otlp
+            || self.paths.is_some()
+            || self.report_as.is_some()
+            || self.var(&app.var("TELEMETRY_DEBUG")).is_some()
+            || self.helper_marker()
+        {
+            return Stored::Other(None);
+        }
+        let dirs = directories::ProjectDirs::from("", "", &app.name);
+        let Some(file) = dirs
+            .as_ref()
+            .map(|d| d.config_dir().join(config::FILE_NAME))
+        else {
+            return Stored::Other(None);
         };
-        let dnt = var("DO_NOT_TRACK").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
-        dnt || {
-            let mut app = self.app.clone();
-            // The consent variable's name as `resolve` will use it.
-            let _ = crate::host::identity::normalize(&mut app);
-            var(&app.consent_var()).is_some_and(|v| parse_switch(&v) != Some(true))
-                && (!otel::BUILT
-                    || (var(otel::METRICS_ENDPOINT_VAR).is_none()
-                        && var(otel::ENDPOINT_VAR).is_none()))
+        match config::load(Some(&file)) {
+            ConfigState::Loaded(UserConfig {
+                enabled: Some(false),
+                ..
+            }) => Stored::Off,
+            config => Stored::Other(Some(Preloaded { dirs, config })),
+        }
+    }
+
+    /// Whether this process carries a delivery helper's marker (set at all,
+    /// as `run_if_helper` reads it).
+    fn helper_marker(&self) -> bool {
+        use crate::deliver::helper::MARKER;
+        match &self.env {
+            Some(env) => env.get(MARKER).is_some(),
+            None => std::env::var_os(MARKER).is_some(),
+        }
+    }
+
+    /// Whether an OTLP collector is configured (a build without the `otlp`
+    /// feature has none).
+    fn otlp_configured(&self) -> bool {
+        use crate::consent::otel;
+        otel::BUILT
+            && (self.var(otel::METRICS_ENDPOINT_VAR).is_some()
+                || self.var(otel::ENDPOINT_VAR).is_some())
+    }
+
+    /// A variable as `resolve` will see it (trimmed, empty as unset), from
+    /// the builder's environment snapshot or the process's, without copying
+    /// the whole environment.
+    fn var(&self, key: &str) -> Option<String> {
+        match &self.env {
+            Some(env) => env.non_empty(key).map(str::to_owned),
+            None => std::env::var(key)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.trim().to_owned()),
         }
     }
 }

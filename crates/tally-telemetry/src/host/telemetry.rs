@@ -35,11 +35,11 @@ pub struct Builder {
     pub(crate) app: AppInfo,
     pub(super) env: Option<Env>,
     pub(super) flags: Flags,
-    paths: Option<Paths>,
+    pub(super) paths: Option<Paths>,
     pub(super) prompt: bool,
     pub(super) first_run_prompt: bool,
     pub(super) background_send: bool,
-    report_as: Option<String>,
+    pub(super) report_as: Option<String>,
     /// What builds the host's clap tree (`C::command`), from
     /// [`Builder::cli`]: kept unbuilt, because building the tree costs a
     /// fast command more than everything else tally does in it, and a run
@@ -225,12 +225,17 @@ impl Builder {
         };
         #[cfg(not(feature = "clap"))]
         let manage = None;
-        self.resolve_with(manage)
+        self.resolve_with(manage, None)
     }
 
     /// [`resolve`](Self::resolve) with the name of the host's `telemetry`
     /// subcommand as found in its tree (`init` has built the tree already).
-    pub(super) fn resolve_with(&self, manage: Option<String>) -> Settings {
+    /// `pre`: what `init` read first (see [`settings::Preloaded`]).
+    pub(super) fn resolve_with(
+        &self,
+        manage: Option<String>,
+        pre: Option<settings::Preloaded>,
+    ) -> Settings {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         let mut app = self.app.clone();
         if let Some(c) = self.command.clone().or(manage) {
@@ -242,7 +247,13 @@ impl Builder {
             s
         };
         let Some(name) = &self.report_as else {
-            return with_warnings(settings::resolve(app, env, self.flags, self.paths.clone()));
+            return with_warnings(settings::resolve_from(
+                app,
+                env,
+                self.flags,
+                self.paths.clone(),
+                pre,
+            ));
         };
         // Locations are resolved under the owner's name first, so its config
         // and policy file apply; only the state directory and the name in
