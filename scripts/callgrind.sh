@@ -24,6 +24,9 @@
 #   CALLGRIND_TARGET_DIR=dir  where both hosts are built (default
 #   target/callgrind, kept between runs so a second run builds only tally).
 #   CALLGRIND_FEATURES='"clap"'  tally's features instead of the README's.
+#   CALLGRIND_EXTRA_VARS=N  runs every measured command with N more
+#   variables in its environment (SHELL_VAR_1=… of 40 characters), as a
+#   user's shell has; the default, none, is the least a process can have.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -90,6 +93,11 @@ for host in without with; do
     cp "$target/release/mytool" "$work/mytool-$host"
 done
 
+shell_vars=()
+for i in $(seq 1 "${CALLGRIND_EXTRA_VARS:-0}"); do
+    shell_vars+=("SHELL_VAR_$i=/usr/local/share/some/tool/of/the/shell/$i")
+done
+
 # Instructions of one run of `mytool ARGS…` in the environment given by
 # the `env` words before `--`, nothing else of this shell's environment.
 ir() { # home, env words…, --, args…
@@ -100,7 +108,7 @@ ir() { # home, env words…, --, args…
     out=$(mktemp -p "$work" cg.XXXXXX)
     env -i PATH=/usr/bin:/bin HOME="$home" XDG_CONFIG_HOME="$home/.config" \
         XDG_STATE_HOME="$home/.local/state" XDG_DATA_HOME="$home/.local/share" \
-        "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
+        "${shell_vars[@]}" "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
         >/dev/null 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
     # The totals of the whole process, from its first instruction (the
     # loader's) to its last.
@@ -134,6 +142,7 @@ on=$(ir "$work/h-on" -- "$with" build)
 
 relocs() { readelf -r "$1" | grep -c '^[0-9a-f]\{12\}' || true; }
 echo "mytool build under callgrind: instructions of the whole process (loader included)"
+echo "environment: PATH, HOME, three XDG variables${CALLGRIND_EXTRA_VARS:+ and $CALLGRIND_EXTRA_VARS more}, and the run's own"
 echo "host: crates/tally-telemetry/examples/mytool.rs, tally by path with features [$features], release, stripped"
 printf '%-34s %12s %10s %8s %12s %8s\n' "" instructions added budget "size (B)" relocs
 printf '%-34s %12d %10s %8s %12d %8d\n' "without tally" "$base" "" "" \

@@ -219,7 +219,7 @@ pub fn do_not_track(env: &Env) -> Option<&str> {
 
 /// Variables that mark a CI environment. `CI` itself counts unless it is
 /// `0` or `false`; the others count when set to anything non-empty.
-const CI_VARS: &[&str] = &[
+pub(crate) const CI_VARS: &[&str] = &[
     "CI",
     "GITHUB_ACTIONS",
     "GITLAB_CI",
