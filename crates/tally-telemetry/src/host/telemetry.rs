@@ -236,12 +236,15 @@ impl Builder {
         manage: Option<String>,
         pre: Option<settings::Preloaded>,
     ) -> Settings {
-        let env = self.env.clone().unwrap_or_else(Env::from_process);
         let mut app = self.app.clone();
         if let Some(c) = self.command.clone().or(manage) {
             app.command = c;
         }
         let warnings = crate::host::identity::normalize(&mut app);
+        let env = self
+            .env
+            .clone()
+            .unwrap_or_else(|| Env::of_app(&app.env_prefix));
         let with_warnings = |mut s: Settings| {
             s.warnings.splice(0..0, warnings.iter().cloned());
             s

@@ -13,54 +13,168 @@ use std::sync::OnceLock;
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
-    /// Taken from the process: `vars` holds only the names tally reads
-    /// ([`read_by_tally`]); the whole environment is copied here the first
-    /// time anything else is asked for (a host's own variable, or the
-    /// environment a delivery helper is started with).
-    whole: Option<OnceLock<BTreeMap<String, String>>>,
+    /// Taken from the process ([`Env::of_app`], [`Env::from_process`]):
+    /// `vars` holds the variables tally reads that are set, and the rest
+    /// is read the first time anything else is asked for.
+    process: Option<Process>,
 }
 
-/// Whether tally reads the variable `name`: the application's own
-/// (`<PREFIX>_TELEMETRY…`, `<PREFIX>_POLICY_FILE`,
-/// `<PREFIX>_OTEL_MACHINE_ID`), OpenTelemetry's, the proxies', the CI
-/// markers, `DO_NOT_TRACK`, `NO_COLOR` and the helper's marker. The snapshot
-/// of the process copies these at once and the rest only when asked for:
-/// copying and sorting a whole environment cost every run that records
-/// about 1,300 instructions a variable (docs/PERFORMANCE.md).
-pub(crate) fn read_by_tally(name: &str) -> bool {
-    const PROXIES: [&str; 4] = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"];
-    // Asked on every lookup of a variable that is not set: the cheapest
-    // tests of the names tally looks up most go first (`contains` first
-    // cost a recording run 2,600 instructions more).
-    name.ends_with("_TELEMETRY")
-        || name.starts_with("OTEL_")
-        || crate::consent::precedence::CI_VARS.contains(&name)
-        || name.contains("_TELEMETRY_")
-        || name.ends_with("_POLICY_FILE")
-        || name.ends_with("_OTEL_MACHINE_ID")
-        || matches!(name, "DO_NOT_TRACK" | "NO_COLOR")
-        || name == crate::deliver::helper::MARKER
-        || PROXIES.iter().any(|p| name.eq_ignore_ascii_case(p))
+/// The process environment behind a snapshot of the variables tally reads.
+#[derive(Clone, Debug)]
+struct Process {
+    /// The application's prefix (`<PREFIX>_TELEMETRY…`) when tally's own
+    /// variables were looked up at start ([`Env::of_app`]).
+    prefix: Option<String>,
+    /// The whole environment, copied the first time a variable tally does
+    /// not read is asked for (a host's own, through `Telemetry::env`) or
+    /// the whole of it is (the environment a delivery helper starts with),
+    /// with the values of tally's own variables as they were at start.
+    whole: OnceLock<BTreeMap<String, String>>,
 }
 
-/// The process environment, names and values that are valid UTF-8.
-fn process_vars(keep: impl Fn(&str) -> bool) -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let k = k.into_string().ok()?;
-            keep(&k).then_some(())?;
-            Some((k, v.into_string().ok()?))
-        })
-        .collect()
+/// The variables every run that records reads, whatever the application
+/// is called (with the CI markers of `consent::precedence`). What only a
+/// `telemetry …` command or a send reads (`NO_COLOR`, the proxies) is read
+/// with the rest of the environment when asked for.
+const NAMES: &[&str] = &[
+    "DO_NOT_TRACK",
+    crate::deliver::helper::MARKER,
+    crate::consent::otel::METRICS_ENDPOINT_VAR,
+    crate::consent::otel::ENDPOINT_VAR,
+    crate::consent::otel::HEADERS_VAR,
+    crate::consent::otel::METRICS_HEADERS_VAR,
+    crate::consent::otel::PROTOCOL_VAR,
+    crate::consent::otel::METRICS_PROTOCOL_VAR,
+    crate::consent::otel::SERVICE_NAME_VAR,
+    crate::consent::otel::RESOURCE_ATTRIBUTES_VAR,
+    crate::consent::otel::SDK_DISABLED_VAR,
+];
+
+/// The application's own variables, `<PREFIX>_` and one of these.
+const SUFFIXES: &[&str] = &[
+    "TELEMETRY",
+    "TELEMETRY_DEBUG",
+    "TELEMETRY_DIR",
+    "TELEMETRY_ENDPOINT",
+    "TELEMETRY_FLUSH_INTERVAL",
+    "TELEMETRY_INSTANCE_ID",
+    "TELEMETRY_NOW",
+    "POLICY_FILE",
+    "OTEL_MACHINE_ID",
+];
+
+/// The application's test hooks, read only by a debug build
+/// (`os::testhook`, `deliver::testing`).
+const TEST_SUFFIXES: &[&str] = &[
+    "TELEMETRY_TEST_HELPER_DELAY_MS",
+    "TELEMETRY_TEST_PANIC",
+    "TELEMETRY_TEST_SYSTEM_POLICY_FILE",
+    "TELEMETRY_TEST_SYSTEM_POLICY_ROOT",
+];
+
+/// Whether `suffix` names one of the application's variables this build
+/// reads.
+fn is_suffix(suffix: &str) -> bool {
+    SUFFIXES.contains(&suffix) || (cfg!(debug_assertions) && TEST_SUFFIXES.contains(&suffix))
+}
+
+/// The value of one process variable, when set and valid UTF-8.
+#[cfg(unix)]
+fn process_var(name: &str) -> Option<String> {
+    use std::ffi::{CStr, c_char};
+    // libc's getenv on a name in a stack buffer: std's `var_os` copies the
+    // name and takes its lock for each of the ~40 names, 300 instructions
+    // a name. std's lock only orders its own `set_var`, which a host may
+    // call only while no other thread reads the environment.
+    let mut buf = [0u8; 96];
+    if name.len() >= buf.len() || name.as_bytes().contains(&0) {
+        return std::env::var_os(name)?.into_string().ok();
+    }
+    buf[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: `buf` is NUL-terminated (zeroed, the name shorter than it);
+    // getenv returns null or a NUL-terminated string that stays valid
+    // until the environment is changed, and it is copied at once.
+    unsafe {
+        let v = libc::getenv(buf.as_ptr().cast::<c_char>());
+        if v.is_null() {
+            return None;
+        }
+        CStr::from_ptr(v).to_str().ok().map(str::to_owned)
+    }
+}
+
+/// The value of one process variable, when set and valid UTF-8.
+#[cfg(not(unix))]
+fn process_var(name: &str) -> Option<String> {
+    std::env::var_os(name)?.into_string().ok()
+}
+
+impl Process {
+    /// Whether `key` is one of the variables the snapshot looked up, so
+    /// that its absence from it is the answer.
+    fn looked_up(&self, key: &str) -> bool {
+        // Without a prefix (`from_process`) nothing was looked up at start.
+        let Some(prefix) = self.prefix.as_deref() else {
+            return false;
+        };
+        NAMES.contains(&key)
+            || crate::consent::precedence::CI_VARS.contains(&key)
+            || key
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(is_suffix)
+    }
 }
 
 impl Env {
-    /// Snapshots the process environment: the variables tally reads at
-    /// once, the rest the first time one of them is asked for.
+    /// Snapshots the process environment: every variable is read the first
+    /// time it is asked for, then kept.
     pub fn from_process() -> Self {
         Self {
-            vars: process_vars(read_by_tally),
-            whole: Some(OnceLock::new()),
+            vars: BTreeMap::new(),
+            process: Some(Process {
+                prefix: None,
+                whole: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Snapshots the process environment for the application whose
+    /// variables start with `prefix`: the variables tally reads are looked
+    /// up one by one at once, and the rest of the environment is copied
+    /// only when something else is asked for. Copying and sorting the whole
+    /// environment cost every run that records about 1,300 instructions a
+    /// variable, so a shell's 30 or a CI runner's 100 weighed more than
+    /// everything else tally does (docs/PERFORMANCE.md).
+    pub(crate) fn of_app(prefix: &str) -> Self {
+        let mut vars = BTreeMap::new();
+        let mut keep = |name: &str| {
+            if let Some(v) = process_var(name) {
+                vars.insert(name.to_owned(), v);
+            }
+        };
+        for name in NAMES.iter().chain(crate::consent::precedence::CI_VARS) {
+            keep(name);
+        }
+        let mut name = String::with_capacity(prefix.len() + 40);
+        let test = if cfg!(debug_assertions) {
+            TEST_SUFFIXES
+        } else {
+            &[]
+        };
+        for suffix in SUFFIXES.iter().chain(test) {
+            name.clear();
+            name.push_str(prefix);
+            name.push('_');
+            name.push_str(suffix);
+            keep(&name);
+        }
+        Self {
+            vars,
+            process: Some(Process {
+                prefix: Some(prefix.to_owned()),
+                whole: OnceLock::new(),
+            }),
         }
     }
 
@@ -76,15 +190,15 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
-            whole: None,
+            process: None,
         }
     }
 
     /// Returns a copy with `key` set to `value`.
     pub fn with(mut self, key: &str, value: &str) -> Self {
         self.vars.insert(key.to_owned(), value.to_owned());
-        if let Some(whole) = &mut self.whole {
-            *whole = OnceLock::new();
+        if let Some(p) = &mut self.process {
+            p.whole = OnceLock::new();
         }
         self
     }
@@ -94,8 +208,8 @@ impl Env {
         if let Some(v) = self.vars.get(key) {
             return Some(v);
         }
-        match &self.whole {
-            Some(_) if !read_by_tally(key) => self.all().get(key).map(String::as_str),
+        match &self.process {
+            Some(p) if !p.looked_up(key) => self.all().get(key).map(String::as_str),
             _ => None,
         }
     }
@@ -108,12 +222,18 @@ impl Env {
 
     /// Every variable: taken from the process, the whole environment,
     /// copied on the first call, with the values of the variables tally
-    /// reads as they were when the snapshot was taken.
+    /// looked up at start as they were then.
     fn all(&self) -> &BTreeMap<String, String> {
-        match &self.whole {
+        match &self.process {
             None => &self.vars,
-            Some(whole) => whole.get_or_init(|| {
-                let mut all = process_vars(|k| !read_by_tally(k));
+            Some(p) => p.whole.get_or_init(|| {
+                let mut all: BTreeMap<String, String> = std::env::vars_os()
+                    .filter_map(|(k, v)| {
+                        let k = k.into_string().ok()?;
+                        (!p.looked_up(&k)).then_some(())?;
+                        Some((k, v.into_string().ok()?))
+                    })
+                    .collect();
                 all.extend(self.vars.clone());
                 all
             }),
@@ -158,12 +278,13 @@ mod tests {
     }
 
     #[test]
-    fn the_process_snapshot_copies_what_tally_reads_and_the_rest_when_asked() {
-        let env = Env::from_process();
+    fn a_snapshot_for_an_application_reads_the_rest_of_the_environment_when_asked() {
         // PATH is set wherever tests run, and tally never reads it.
-        assert!(std::env::var_os("PATH").is_some());
-        assert!(!read_by_tally("PATH"));
+        let path = std::env::var("PATH").unwrap();
+        let env = Env::of_app("MYTOOL");
         assert!(!env.vars.contains_key("PATH"));
+        assert_eq!(env.get("PATH"), Some(path.as_str()));
+        assert_eq!(Env::from_process().get("PATH"), Some(path.as_str()));
         let all: BTreeMap<&str, &str> = env.vars().collect();
         let process: Vec<String> = std::env::vars_os()
             .filter_map(|(k, v)| {
@@ -175,36 +296,49 @@ mod tests {
             assert!(all.contains_key(k.as_str()), "{k} missing from vars()");
         }
         assert_eq!(all.len(), process.len());
-        // Any other variable is read from the process, as before.
-        let path = std::env::var("PATH").unwrap();
-        assert_eq!(Env::from_process().get("PATH"), Some(path.as_str()));
         // A value set on the snapshot wins over the process's.
-        let env = env.with("DO_NOT_TRACK", "1");
+        let env = env.with("DO_NOT_TRACK", "1").with("PATH", "/nowhere");
         assert_eq!(env.get("DO_NOT_TRACK"), Some("1"));
+        assert_eq!(env.get("PATH"), Some("/nowhere"));
         assert!(env.vars().any(|kv| kv == ("DO_NOT_TRACK", "1")));
+        assert!(env.vars().any(|kv| kv == ("PATH", "/nowhere")));
     }
 
     #[test]
-    fn the_names_tally_reads_are_kept() {
+    fn the_names_looked_up_at_start_are_tallys_own() {
+        let p = Process {
+            prefix: Some("MY_TOOL".into()),
+            whole: OnceLock::new(),
+        };
         for name in [
             "DO_NOT_TRACK",
-            "NO_COLOR",
-            "MYTOOL_TELEMETRY",
-            "MYTOOL_TELEMETRY_DIR",
+            "MY_TOOL_TELEMETRY",
+            "MY_TOOL_TELEMETRY_DIR",
             "MY_TOOL_POLICY_FILE",
-            "MYTOOL_OTEL_MACHINE_ID",
+            "MY_TOOL_OTEL_MACHINE_ID",
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "https_proxy",
-            "NO_PROXY",
             "GITHUB_ACTIONS",
             "CI",
             crate::deliver::helper::MARKER,
         ] {
-            assert!(read_by_tally(name), "{name}");
+            assert!(p.looked_up(name), "{name}");
         }
-        for name in ["PATH", "HOME", "TERM", "LD_LIBRARY_PATH", "TELEMETRYX"] {
-            assert!(!read_by_tally(name), "{name}");
+        for name in [
+            "PATH",
+            "HOME",
+            "NO_COLOR",
+            "https_proxy",
+            "MY_TOOL_OTHER",
+            "OTHER_TELEMETRY",
+            "MY_TOOLTELEMETRY",
+        ] {
+            assert!(!p.looked_up(name), "{name}");
         }
+        let none = Process {
+            prefix: None,
+            whole: OnceLock::new(),
+        };
+        assert!(!none.looked_up("DO_NOT_TRACK"));
     }
 
     #[test]
