@@ -127,8 +127,8 @@ impl Process {
 }
 
 impl Env {
-    /// Snapshots the process environment: every variable is read the first
-    /// time it is asked for, then kept.
+    /// Snapshots the process environment: the whole of it is copied the
+    /// first time a variable is asked for, and kept.
     pub fn from_process() -> Self {
         Self {
             vars: BTreeMap::new(),
