@@ -1,9 +1,12 @@
-//! A snapshot of the process environment, taken once at start-up.
+//! A snapshot of the process environment, each variable read once.
 //!
 //! Every decision tally makes from the environment (consent, paths, the
 //! endpoint, CI detection, proxies) reads this snapshot rather than calling
 //! `std::env` again, so a test can hand the library an environment of its
-//! own and the answer never changes halfway through a run.
+//! own and the answer never changes halfway through a run. A host's run
+//! looks up the variables it reads at start and copies the rest of the
+//! environment only if something else is asked for: a fast command should
+//! not pay for the size of the user's shell.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
