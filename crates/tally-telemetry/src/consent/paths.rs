@@ -57,13 +57,16 @@ impl Paths {
         Self::resolve_in(app, env, directories::ProjectDirs::from("", "", &app.name))
     }
 
+    /// The consent file in the application's config directory.
+    pub fn consent_file(dirs: &directories::ProjectDirs) -> PathBuf {
+        dirs.config_dir().join(crate::consent::config::FILE_NAME)
+    }
+
     /// [`resolve`](Self::resolve) with the platform's directories for
     /// `app` already looked up (`init` does so to read a stored choice
     /// first, see [`crate::consent::settings::Preloaded`]).
     pub fn resolve_in(app: &AppInfo, env: &Env, dirs: Option<directories::ProjectDirs>) -> Self {
-        let config_file = dirs
-            .as_ref()
-            .map(|d| d.config_dir().join(crate::consent::config::FILE_NAME));
+        let config_file = dirs.as_ref().map(Self::consent_file);
         let legacy_config = dirs.as_ref().map(|d| d.config_dir().join("config.toml"));
         let dir_var = app.var("TELEMETRY_DIR");
         // A relative directory would follow the working directory of each

@@ -215,7 +215,7 @@ impl Builder {
         let dirs = directories::ProjectDirs::from("", "", &app.name);
         let Some(file) = dirs
             .as_ref()
-            .map(|d| d.config_dir().join(config::FILE_NAME))
+            .map(crate::consent::paths::Paths::consent_file)
         else {
             return Stored::Other(None);
         };
