@@ -27,6 +27,13 @@
 #   CALLGRIND_EXTRA_VARS=N  runs every measured command with N more
 #   variables in its environment (SHELL_VAR_1=… of 40 characters), as a
 #   user's shell has; the default, none, is the least a process can have.
+#   CALLGRIND_KEEP=dir  copies both binaries there (mytool-without,
+#   mytool-with), for callgrind_annotate or scripts/size_by_crate.py.
+#   Cargo's own profile variables change both hosts' build alike, and the
+#   header says so: CARGO_PROFILE_RELEASE_LTO=true for a host built with
+#   LTO, CARGO_PROFILE_RELEASE_STRIP=false to keep the symbols (the
+#   loader never reads them; the counts move by about 2,000 with the
+#   file's layout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -92,6 +99,10 @@ for host in without with; do
     (cd "$work/$host" && CARGO_TARGET_DIR=$target cargo build --release -q)
     cp "$target/release/mytool" "$work/mytool-$host"
 done
+if [ -n "${CALLGRIND_KEEP:-}" ]; then
+    mkdir -p "$CALLGRIND_KEEP"
+    cp "$work/mytool-without" "$work/mytool-with" "$CALLGRIND_KEEP/"
+fi
 
 shell_vars=()
 for i in $(seq 1 "${CALLGRIND_EXTRA_VARS:-0}"); do
@@ -143,7 +154,10 @@ on=$(ir "$work/h-on" -- "$with" build)
 relocs() { readelf -r "$1" | grep -c '^[0-9a-f]\{12\}' || true; }
 echo "mytool build under callgrind: instructions of the whole process (loader included)"
 echo "environment: PATH, HOME, three XDG variables${CALLGRIND_EXTRA_VARS:+ and $CALLGRIND_EXTRA_VARS more}, and the run's own"
-echo "host: crates/tally-telemetry/examples/mytool.rs, tally by path with features [$features], release, stripped"
+profile="release, stripped"
+[ "${CARGO_PROFILE_RELEASE_STRIP:-}" = false ] && profile="release, not stripped"
+[ "${CARGO_PROFILE_RELEASE_LTO:-false}" != false ] && profile="$profile, LTO ($CARGO_PROFILE_RELEASE_LTO)"
+echo "host: crates/tally-telemetry/examples/mytool.rs, tally by path with features [$features], $profile"
 printf '%-34s %12s %10s %8s %12s %8s\n' "" instructions added budget "size (B)" relocs
 printf '%-34s %12d %10s %8s %12d %8d\n' "without tally" "$base" "" "" \
     "$(stat -c %s "$without")" "$(relocs "$without")"
