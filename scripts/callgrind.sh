@@ -27,6 +27,11 @@
 #   CALLGRIND_EXTRA_VARS=N  runs every measured command with N more
 #   variables in its environment (SHELL_VAR_1=… of 40 characters), as a
 #   user's shell has; the default, none, is the least a process can have.
+#   With CARGO_PROFILE_RELEASE_STRIP=false (below) it also splits each
+#   figure: what the code that runs adds (the host's `main`: clap's parse,
+#   tally's `init` and `finish`; tally's exit hook) and what the rest adds
+#   (the dynamic loader, std's start-up, libc's exit): the first is the
+#   work of tally's calls, the second the price of linking it.
 #   CALLGRIND_KEEP=dir  copies both binaries there (mytool-without,
 #   mytool-with), for callgrind_annotate or scripts/size_by_crate.py.
 #   Cargo's own profile variables change both hosts' build alike, and the
@@ -116,7 +121,9 @@ ir() { # home, env words…, --, args…
     shift
     while [ "$1" != -- ]; do vars+=("$1"); shift; done
     shift
-    out=$(mktemp -p "$work" cg.XXXXXX)
+    # Named after the home, one per measured run, so the split below can
+    # read it again.
+    out="$work/cg.$(basename "$home")"
     env -i PATH=/usr/bin:/bin HOME="$home" XDG_CONFIG_HOME="$home/.config" \
         XDG_STATE_HOME="$home/.local/state" XDG_DATA_HOME="$home/.local/share" \
         "${shell_vars[@]}" "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
@@ -178,6 +185,31 @@ row "  off: MYTOOL_TELEMETRY=0" "$off_env" 50000 "$ceiling_off"
 row "  off: DO_NOT_TRACK=1" "$off_dnt" 50000 "$ceiling_off"
 row "  off: stored \`telemetry off\`" "$off_stored" 50000 "$ceiling_on"
 row "  on: stored, notice shown" "$on" 100000 "$ceiling_on"
+# With symbols (CARGO_PROFILE_RELEASE_STRIP=false), the same runs split:
+# the code tally's calls run (the host's `main`, which holds clap's parse,
+# tally's `init` and `finish`, plus tally's exit hook, which libc runs
+# after `main`), and the rest (the dynamic loader's relocations and symbol
+# bindings, std's start-up and libc's exit).
+in_main() { # callgrind output file -> instructions of `mytool::main` and tally's exit hook, callees included
+    callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
+        awk 'match($0, / \?\?\?:(mytool::main|tally_telemetry::host::exit::at_exit) \[/) {
+                 f = substr($0, RSTART, RLENGTH)
+                 if (!seen[f]++) { gsub(",", "", $1); n += $1 } } END { print n + 0 }'
+}
+main_base=$(in_main "$work/cg.h0")
+if [ "$main_base" != 0 ]; then
+    echo "split (symbols kept): added by code that runs (main: clap, tally's init and finish; tally's exit hook) | added by linking (loader, std's start-up, libc's exit)"
+    for run in "off: MYTOOL_TELEMETRY=0:h-env:$off_env" "off: DO_NOT_TRACK=1:h-dnt:$off_dnt" \
+        "off: stored \`telemetry off\`:h-stored:$off_stored" "on: stored, notice shown:h-on:$on"; do
+        label=${run%%:h-*}
+        rest=${run#"$label":}
+        home=${rest%%:*}
+        total=${rest#*:}
+        m=$(in_main "$work/cg.$home")
+        printf '  %-32s %+10d | %+10d\n' "$label" "$((m - main_base))" \
+            "$((total - base - (m - main_base)))"
+    done
+fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (callgrind counts do not depend on it)"
 if $check && [ "$over" = 1 ]; then
     echo "over the instruction budget: see callgrind_annotate on a run of the host" >&2
