@@ -81,35 +81,115 @@ fn is_suffix(suffix: &str) -> bool {
     SUFFIXES.contains(&suffix) || (cfg!(debug_assertions) && TEST_SUFFIXES.contains(&suffix))
 }
 
-/// The value of one process variable, when set and valid UTF-8.
+/// Whether tally reads `key` in a run of the application whose variables
+/// start with `prefix`: the names looked up at start.
+fn reads(prefix: &str, key: &str) -> bool {
+    NAMES.contains(&key)
+        || crate::consent::precedence::CI_VARS.contains(&key)
+        || key
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(is_suffix)
+}
+
+/// The variables of the process environment that tally reads, from one
+/// pass over it. Looking each of the ~40 names up (libc's `getenv` walks
+/// the whole environment for every name) cost a run about 230
+/// instructions a name, more with every variable of the user's shell; one
+/// pass matches each variable against the names once.
 #[cfg(unix)]
-fn process_var(name: &str) -> Option<String> {
-    use std::ffi::{CStr, c_char};
-    // libc's getenv on a name in a stack buffer: std's `var_os` copies the
-    // name and takes its lock for each of the ~40 names, 300 instructions
-    // a name. std's lock only orders its own `set_var`, which a host may
-    // call only while no other thread reads the environment.
-    let mut buf = [0u8; 96];
-    if name.len() >= buf.len() || name.as_bytes().contains(&0) {
-        return std::env::var_os(name)?.into_string().ok();
-    }
-    buf[..name.len()].copy_from_slice(name.as_bytes());
-    // SAFETY: `buf` is NUL-terminated (zeroed, the name shorter than it);
-    // getenv returns null or a NUL-terminated string that stays valid
-    // until the environment is changed, and it is copied at once.
+fn read_own(prefix: &str) -> BTreeMap<String, String> {
+    use std::ffi::CStr;
+    let mut entries: Vec<&[u8]> = Vec::new();
+    // SAFETY: `environ` is libc's array of NUL-terminated `NAME=value`
+    // strings, ended by a null pointer (itself null after `clearenv`). It
+    // stays valid until the environment is changed, and `scan` copies
+    // what it keeps before this returns. std's lock only orders its own
+    // `set_var`, which a host may call only while no other thread reads
+    // the environment.
     unsafe {
-        let v = libc::getenv(buf.as_ptr().cast::<c_char>());
-        if v.is_null() {
-            return None;
+        let mut p = environ();
+        while !p.is_null() && !(*p).is_null() {
+            entries.push(CStr::from_ptr(*p).to_bytes());
+            p = p.add(1);
         }
-        CStr::from_ptr(v).to_str().ok().map(str::to_owned)
+    }
+    scan(entries, |key| reads(prefix, key))
+}
+
+/// libc's environment array.
+#[cfg(unix)]
+unsafe fn environ() -> *const *const std::ffi::c_char {
+    // Apple's dynamic libraries (the Node and Python packages) cannot
+    // link `environ` itself; `_NSGetEnviron` is how they reach it.
+    #[cfg(target_vendor = "apple")]
+    // SAFETY: `_NSGetEnviron` returns a pointer to the process's
+    // `environ`, valid for the life of the process.
+    unsafe {
+        (*libc::_NSGetEnviron()).cast_const().cast()
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        unsafe extern "C" {
+            static environ: *const *const std::ffi::c_char;
+        }
+        // SAFETY: a read of libc's `environ` pointer (see `read_own`).
+        unsafe { environ }
     }
 }
 
-/// The value of one process variable, when set and valid UTF-8.
+/// The `NAME=value` entries of an environment whose name `wanted` accepts,
+/// read as libc's `getenv` reads them: the name ends at the first `=`, an
+/// entry without one is no variable, and the first entry of a name is its
+/// value (an environment may be crafted to hold two). A name or value
+/// that is not UTF-8 is left out, as if unset.
+#[cfg(any(unix, test))]
+fn scan<'a>(
+    entries: impl IntoIterator<Item = &'a [u8]>,
+    wanted: impl Fn(&str) -> bool,
+) -> BTreeMap<String, String> {
+    let mut first: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    for entry in entries {
+        let Some(eq) = entry.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let Ok(name) = std::str::from_utf8(&entry[..eq]) else {
+            continue;
+        };
+        if wanted(name) {
+            first
+                .entry(name)
+                .or_insert_with(|| std::str::from_utf8(&entry[eq + 1..]).ok());
+        }
+    }
+    first
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect()
+}
+
+/// The variables tally reads, looked up one by one (std reads the
+/// environment through the platform's own calls).
 #[cfg(not(unix))]
-fn process_var(name: &str) -> Option<String> {
-    std::env::var_os(name)?.into_string().ok()
+fn read_own(prefix: &str) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    let mut keep = |name: &str| {
+        if let Some(v) = std::env::var_os(name).and_then(|v| v.into_string().ok()) {
+            vars.insert(name.to_owned(), v);
+        }
+    };
+    for name in NAMES.iter().chain(crate::consent::precedence::CI_VARS) {
+        keep(name);
+    }
+    let test = if cfg!(debug_assertions) {
+        TEST_SUFFIXES
+    } else {
+        &[]
+    };
+    for suffix in SUFFIXES.iter().chain(test) {
+        keep(&format!("{prefix}_{suffix}"));
+    }
+    vars
 }
 
 impl Process {
@@ -117,15 +197,9 @@ impl Process {
     /// that its absence from it is the answer.
     fn looked_up(&self, key: &str) -> bool {
         // Without a prefix (`from_process`) nothing was looked up at start.
-        let Some(prefix) = self.prefix.as_deref() else {
-            return false;
-        };
-        NAMES.contains(&key)
-            || crate::consent::precedence::CI_VARS.contains(&key)
-            || key
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix('_'))
-                .is_some_and(is_suffix)
+        self.prefix
+            .as_deref()
+            .is_some_and(|prefix| reads(prefix, key))
     }
 }
 
@@ -143,37 +217,15 @@ impl Env {
     }
 
     /// Snapshots the process environment for the application whose
-    /// variables start with `prefix`: the variables tally reads are looked
-    /// up one by one at once, and the rest of the environment is copied
+    /// variables start with `prefix`: the variables tally reads are taken
+    /// at once, and the rest of the environment is copied
     /// only when something else is asked for. Copying and sorting the whole
     /// environment cost every run that records about 1,300 instructions a
     /// variable, so a shell's 30 or a CI runner's 100 weighed more than
     /// everything else tally does (docs/PERFORMANCE.md).
     pub(crate) fn of_app(prefix: &str) -> Self {
-        let mut vars = BTreeMap::new();
-        let mut keep = |name: &str| {
-            if let Some(v) = process_var(name) {
-                vars.insert(name.to_owned(), v);
-            }
-        };
-        for name in NAMES.iter().chain(crate::consent::precedence::CI_VARS) {
-            keep(name);
-        }
-        let mut name = String::with_capacity(prefix.len() + 40);
-        let test = if cfg!(debug_assertions) {
-            TEST_SUFFIXES
-        } else {
-            &[]
-        };
-        for suffix in SUFFIXES.iter().chain(test) {
-            name.clear();
-            name.push_str(prefix);
-            name.push('_');
-            name.push_str(suffix);
-            keep(&name);
-        }
         Self {
-            vars,
+            vars: read_own(prefix),
             process: Some(Process {
                 prefix: Some(prefix.to_owned()),
                 whole: OnceLock::new(),
@@ -278,6 +330,55 @@ mod tests {
         for other in ["", "maybe", "2", "garbage"] {
             assert_eq!(parse_switch(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn the_scan_of_the_environment_reads_a_variable_as_getenv_does() {
+        let entries: [&[u8]; 10] = [
+            b"PATH=/usr/bin",
+            b"MYTOOL_TELEMETRY=0",
+            b"MYTOOL_TELEMETRY=1",
+            b"DO_NOT_TRACK",
+            b"=DO_NOT_TRACK=1",
+            b"OTEL_EXPORTER_OTLP_ENDPOINT=http://h/?a=b",
+            b"CI=\xff",
+            b"CI=true",
+            b"MYTOOL_UNKNOWN=1",
+            b"MYTOOLX_TELEMETRY=1",
+        ];
+        let vars = scan(entries, |k| reads("MYTOOL", k));
+        let got: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                // The first entry of a name, as getenv answers.
+                ("MYTOOL_TELEMETRY", "0"),
+                // The value runs to the end, `=` and all.
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h/?a=b"),
+            ],
+            "not read (PATH, an unknown suffix, another prefix), no `=` (DO_NOT_TRACK), \
+             an empty name, and a first value that is not UTF-8 (CI: unset, as getenv's \
+             answer would be, not the second entry's)"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_for_an_application_takes_the_variables_it_reads_from_the_process() {
+        // Set by the test runner's own environment when CI sets it;
+        // otherwise the names below are unset in both.
+        let env = Env::of_app("MYTOOL");
+        for name in NAMES.iter().chain(crate::consent::precedence::CI_VARS) {
+            assert_eq!(
+                env.vars.get(*name).map(String::as_str),
+                std::env::var(name).ok().as_deref(),
+                "{name}"
+            );
+        }
+        assert!(
+            env.vars.keys().all(|k| reads("MYTOOL", k)),
+            "{:?}",
+            env.vars
+        );
     }
 
     #[test]
