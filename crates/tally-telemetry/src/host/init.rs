@@ -8,12 +8,14 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::consent::app::AppInfo;
 use crate::consent::config::ChoiceVia;
 use crate::consent::prompt;
 use crate::host::exit::activate;
 use crate::host::telemetry::{
     Builder, Resolved, Telemetry, forget_everything, is_manage, store_choice,
 };
+use crate::os::env::Env;
 
 /// What [`Builder::early`] found.
 // Made once per process and consumed at once: a box would be one more
@@ -22,8 +24,22 @@ use crate::host::telemetry::{
 enum Stored {
     /// Off for this run: a switch, or the user's stored choice.
     Off,
-    /// Anything else: resolve, with what was read, if anything.
-    Other(Option<crate::consent::settings::Preloaded>),
+    /// Anything else: resolve, with what was prepared.
+    Other(Early),
+}
+
+/// What [`Builder::early`] prepared on the way, handed on so that
+/// resolving does not do it again (`Builder::resolve_with`).
+pub(super) struct Early {
+    /// The application as the host described it, normalized, with the
+    /// builder's own command name.
+    pub(super) app: AppInfo,
+    /// What normalizing changed, one warning each.
+    pub(super) warnings: Vec<String>,
+    /// The environment snapshot for the application's prefix.
+    pub(super) env: Env,
+    /// The platform's directories and the consent file, when read.
+    pub(super) pre: Option<crate::consent::settings::Preloaded>,
 }
 
 impl Builder {
@@ -36,7 +52,7 @@ impl Builder {
     /// code before `main` and exits, and should that hook be unavailable on
     /// a platform, `init` is where such a process stops.
     pub fn init(self) -> Telemetry {
-        let Stored::Other(pre) = self.early() else {
+        let Stored::Other(early) = self.early() else {
             // Nothing of this run can be recorded or sent: a switch no file
             // can overrule, or the user's stored off that nothing set for
             // this run overrules. The settings (files, paths, the clap tree)
@@ -48,7 +64,7 @@ impl Builder {
                 value: None,
             };
         };
-        let mut s = self.resolve_with(None, pre);
+        let mut s = self.resolve_with(None, Some(early));
         // Normally the helper never gets here (it runs before `main`).
         crate::deliver::helper_run::run_if_helper(&s.env);
         if s.debug {
@@ -191,9 +207,7 @@ impl Builder {
         {
             return Stored::Off;
         }
-        let mut app = self.app.clone();
-        // The variables' names as `resolve` will use them.
-        let _ = crate::host::identity::normalize(&mut app);
+        let (app, warnings) = self.normalized(None);
         let consent = self.var(&app.consent_var());
         let otlp = self.otlp_configured();
         if consent
@@ -203,29 +217,40 @@ impl Builder {
         {
             return Stored::Off;
         }
-        if consent.is_some()
+        let outranked = consent.is_some()
             || otlp
             || self.paths.is_some()
             || self.report_as.is_some()
             || self.var(&app.var("TELEMETRY_DEBUG")).is_some()
-            || self.helper_marker()
-        {
-            return Stored::Other(None);
-        }
-        let dirs = directories::ProjectDirs::from("", "", &app.name);
-        let Some(file) = dirs
+            || self.helper_marker();
+        let dirs = (!outranked)
+            .then(|| directories::ProjectDirs::from("", "", &app.name))
+            .flatten();
+        let pre = match dirs
             .as_ref()
             .map(crate::consent::paths::Paths::consent_file)
-        else {
-            return Stored::Other(None);
+        {
+            None => None,
+            Some(file) => match config::load(Some(&file)) {
+                ConfigState::Loaded(UserConfig {
+                    enabled: Some(false),
+                    ..
+                }) => return Stored::Off,
+                config => Some(Preloaded { dirs, config }),
+            },
         };
-        match config::load(Some(&file)) {
-            ConfigState::Loaded(UserConfig {
-                enabled: Some(false),
-                ..
-            }) => Stored::Off,
-            config => Stored::Other(Some(Preloaded { dirs, config })),
-        }
+        // Resolving reads these variables and more from one snapshot,
+        // taken only now: a stored off needs none of it.
+        let env = self
+            .env
+            .clone()
+            .unwrap_or_else(|| Env::of_app(&app.env_prefix));
+        Stored::Other(Early {
+            app,
+            warnings,
+            env,
+            pre,
+        })
     }
 
     /// Whether this process carries a delivery helper's marker (set at all,

@@ -228,23 +228,45 @@ impl Builder {
         self.resolve_with(manage, None)
     }
 
-    /// [`resolve`](Self::resolve) with the name of the host's `telemetry`
-    /// subcommand as found in its tree (`init` has built the tree already).
-    /// `pre`: what `init` read first (see [`settings::Preloaded`]).
-    pub(super) fn resolve_with(
-        &self,
-        manage: Option<String>,
-        pre: Option<settings::Preloaded>,
-    ) -> Settings {
+    /// The application as resolving uses it: the builder's command name
+    /// (or `manage`, the one found in the host's tree), normalized; with
+    /// one warning per value normalizing changed.
+    pub(super) fn normalized(&self, manage: Option<String>) -> (AppInfo, Vec<String>) {
         let mut app = self.app.clone();
         if let Some(c) = self.command.clone().or(manage) {
             app.command = c;
         }
         let warnings = crate::host::identity::normalize(&mut app);
-        let env = self
-            .env
-            .clone()
-            .unwrap_or_else(|| Env::of_app(&app.env_prefix));
+        (app, warnings)
+    }
+
+    /// [`resolve`](Self::resolve) with the name of the host's `telemetry`
+    /// subcommand as found in its tree (`init` has built the tree already).
+    /// `early`: what `init` prepared first (the application normalized
+    /// without `manage`, the environment snapshot, the files read; see
+    /// `init::Early`), so nothing is done twice.
+    pub(super) fn resolve_with(
+        &self,
+        manage: Option<String>,
+        early: Option<crate::host::init::Early>,
+    ) -> Settings {
+        let (mut app, warnings, env, pre) = match early {
+            Some(e) => {
+                let mut app = e.app;
+                if let Some(m) = manage.filter(|_| self.command.is_none()) {
+                    app.command = m;
+                }
+                (app, e.warnings, e.env, e.pre)
+            }
+            None => {
+                let (app, warnings) = self.normalized(manage);
+                let env = self
+                    .env
+                    .clone()
+                    .unwrap_or_else(|| Env::of_app(&app.env_prefix));
+                (app, warnings, env, None)
+            }
+        };
         let with_warnings = |mut s: Settings| {
             s.warnings.splice(0..0, warnings.iter().cloned());
             s
