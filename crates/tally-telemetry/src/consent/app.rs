@@ -64,6 +64,23 @@ pub struct AppInfo {
 }
 
 impl AppInfo {
+    /// An application as a builder starts it: version `0.0.0`, the
+    /// variables' prefix from the name, opt-in, nothing else set.
+    pub(crate) fn named(name: &str) -> AppInfo {
+        AppInfo {
+            name: name.to_owned(),
+            version: "0.0.0".into(),
+            env_prefix: prefix_for(name),
+            default_policy: DefaultPolicy::OptIn,
+            docs_url: None,
+            endpoint: None,
+            policy_file: None,
+            command: "telemetry".into(),
+            rotation: None,
+            declared: Default::default(),
+        }
+    }
+
     /// What users type to manage telemetry: `mytool telemetry`.
     pub fn manage(&self) -> String {
         format!("{} {}", self.name, self.command)
@@ -181,18 +198,7 @@ mod tests {
 
     #[test]
     fn policy_file_candidates_are_the_joined_paths() {
-        let app = AppInfo {
-            name: "my-tool".into(),
-            version: "1.0.0".into(),
-            env_prefix: "MY_TOOL".into(),
-            default_policy: DefaultPolicy::OptOut,
-            docs_url: None,
-            endpoint: None,
-            policy_file: None,
-            command: "telemetry".into(),
-            rotation: None,
-            declared: Default::default(),
-        };
+        let app = AppInfo::named("my-tool");
         let dir = std::env::temp_dir();
         for root in [None, Some(dir.as_path()), Some(Path::new("relative/root"))] {
             let base = root.map_or_else(system_policy_root, Path::to_path_buf);

@@ -285,20 +285,11 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consent::app::DefaultPolicy;
 
     fn app() -> AppInfo {
         AppInfo {
-            name: "mytool".into(),
             version: "1.0.0".into(),
-            env_prefix: "MYTOOL".into(),
-            default_policy: DefaultPolicy::OptIn,
-            docs_url: None,
-            endpoint: None,
-            policy_file: None,
-            command: "telemetry".into(),
-            rotation: None,
-            declared: Default::default(),
+            ..AppInfo::named("mytool")
         }
     }
 

@@ -259,16 +259,9 @@ mod tests {
 
     fn app(policy: DefaultPolicy) -> AppInfo {
         AppInfo {
-            command: "telemetry".into(),
-            name: "demo".into(),
             version: "1.0.0".into(),
-            env_prefix: "DEMO".into(),
             default_policy: policy,
-            docs_url: None,
-            endpoint: None,
-            policy_file: None,
-            rotation: None,
-            declared: Default::default(),
+            ..AppInfo::named("demo")
         }
     }
 

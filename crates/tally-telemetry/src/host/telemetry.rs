@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::consent::app::{AppInfo, DefaultPolicy, prefix_for};
+use crate::consent::app::{AppInfo, DefaultPolicy};
 use crate::consent::config::{self, ChoiceVia};
 use crate::consent::paths::Paths;
 use crate::consent::settings::{self, Flags, Settings};
@@ -55,18 +55,7 @@ impl Builder {
     /// prefix defaults to the upper-cased name, the policy to opt-in.
     pub fn new(name: &str) -> Self {
         Builder {
-            app: AppInfo {
-                name: name.to_owned(),
-                version: "0.0.0".into(),
-                env_prefix: prefix_for(name),
-                default_policy: DefaultPolicy::OptIn,
-                docs_url: None,
-                endpoint: None,
-                policy_file: None,
-                command: "telemetry".into(),
-                rotation: None,
-                declared: Default::default(),
-            },
+            app: AppInfo::named(name),
             env: None,
             flags: Flags::default(),
             paths: None,
