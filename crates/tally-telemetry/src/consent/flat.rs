@@ -52,7 +52,16 @@ pub fn pairs(text: &str) -> Option<Vec<(&str, Flat<'_>)>> {
 
 /// A comment TOML accepts: no control character but tab.
 fn is_comment(line: &str) -> bool {
-    !line.chars().any(|c| c.is_control() && c != '\t')
+    // By bytes, not chars (every run that records reads the consent
+    // file's two comment lines): `char::is_control` is U+0000–U+001F and
+    // U+007F–U+009F, and in UTF-8 the last are 0xC2 then 0x80–0x9F (0xC2
+    // is only ever a lead byte).
+    let b = line.as_bytes();
+    !b.iter().enumerate().any(|(i, &c)| {
+        (c < 0x20 && c != b'\t')
+            || c == 0x7f
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
 }
 
 /// The value at the start of `s` followed by nothing but blanks and an
@@ -89,4 +98,26 @@ fn plain_int(word: &str) -> Option<i64> {
         && word.bytes().all(|b| b.is_ascii_digit())
         && (word == "0" || !word.starts_with('0'));
     if ok { word.parse().ok() } else { None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comment_by_bytes_is_a_comment_by_chars() {
+        let by_chars = |line: &str| !line.chars().any(|c| c.is_control() && c != '\t');
+        let chars = (0..0x800u32)
+            .chain([0xfeff, 0x2028, 0x1_f600])
+            .filter_map(char::from_u32);
+        for c in chars {
+            for line in [
+                format!("# a{c}b"),
+                format!("#{c}"),
+                format!("# \u{a0}{c}\u{c2}"),
+            ] {
+                assert_eq!(is_comment(&line), by_chars(&line), "{line:?}");
+            }
+        }
+    }
 }
