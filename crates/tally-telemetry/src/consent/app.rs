@@ -121,7 +121,10 @@ impl AppInfo {
 /// run that records builds these paths, and `join` on `join` allocated
 /// and copied each step (about 850 instructions a step).
 fn under(root: &Path, parts: &[&str]) -> PathBuf {
-    let len = root.as_os_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>() + 5;
+    // A separator before each part, and room for the `.toml` the legacy
+    // name takes on.
+    let len =
+        root.as_os_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>() + ".toml".len();
     let mut path = PathBuf::with_capacity(len);
     path.push(root);
     for part in parts {
