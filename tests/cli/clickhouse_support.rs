@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A running clickhouse-server.
@@ -59,12 +60,32 @@ pub struct Node {
     pub replica: String,
 }
 
+/// A port free on 127.0.0.1, below the kernel's range of ephemeral ports.
+///
+/// A port the kernel hands out (`bind` to port 0) is in the range it also
+/// takes outgoing connections' local ports from, so any test's connection
+/// could take it between the pick and ClickHouse's own `bind`, or while a
+/// killed server restarts on it: `Address already in use`, and a test that
+/// failed for nothing (`clickhouse_stopped_and_restarted_under_load_loses_
+/// nothing_acknowledged`). Nothing takes a port below that range unasked;
+/// each pick in this process moves on, so two servers never get one port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(LOW).max(1_000);
+    // Another test process (a second `cargo test`) starts elsewhere.
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let port = LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port between {LOW} and {ephemeral}");
 }
 
 fn binary() -> &'static str {
