@@ -33,7 +33,7 @@ fi
 rustup target add x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu >/dev/null
 
 TARGETS=${TARGETS:-"x86_64-unknown-linux-gnu x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-gnu"}
-FEATURE_SETS=("" "clap" "prompt" "rustls" "otlp" "clap,prompt,rustls" "clap,rustls,otlp" "clap,rustls,rmcp" "native-tls" "clap,native-tls")
+FEATURE_SETS=("" "clap" "prompt" "rustls" "otlp" "clap,prompt,rustls" "clap,rustls,otlp" "clap,rustls,rmcp" "native-tls" "clap,native-tls" "system-tls" "clap,prompt,system-tls")
 
 apple_cc=0
 if [[ $(uname) == Darwin ]]; then

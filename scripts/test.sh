@@ -63,6 +63,11 @@ fi
 # newcomer's request was read before a reconnecting crowd cycled the table.
 cargo test --workspace --locked -- --skip attack::
 cargo test --locked --test cli attack:: -- --test-threads 1
+# The library with `system-tls` alone, as the README's host builds it (the
+# workspace's build has rustls too, which its sends use then): the
+# sender's own agent goes through the system's OpenSSL.
+cargo test -p tally-telemetry --lib --no-default-features --features clap,system-tls --locked \
+  --target-dir target/system-tls deliver::system_tls
 
 # The Node.js and Python packages over the same library.
 bash scripts/test_bindings.sh

@@ -190,13 +190,10 @@ fn a_clickhouse_user_with_a_password_from_the_url_a_file_or_the_environment() {
     );
 }
 
-#[path = "../../crates/tally-telemetry/src/deliver/test_certs.rs"]
-mod test_certs;
-
 /// A CA and a server certificate for 127.0.0.1 it signed (RSA), made by
 /// the library's test helper: (ca.pem, server.pem, server.key).
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    test_certs::certificates(dir, &["rsa:2048"]);
+    crate::test_certs::certificates(dir, &["rsa:2048"]);
     (
         dir.join("ca.pem"),
         dir.join("server.pem"),

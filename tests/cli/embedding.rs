@@ -14,7 +14,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn readme() -> String {
+pub fn readme() -> String {
     std::fs::read_to_string(repo().join("README.md")).unwrap()
 }
 
@@ -58,7 +58,7 @@ fn readme_embedding_snippet_is_examples_mytool_verbatim() {
 /// Builds a new crate from the README's two blocks alone, with tally by
 /// path instead of the version, sharing one target directory across runs
 /// (and tally's lock file, so it resolves to the versions CI tested).
-fn build_readme_crate() -> PathBuf {
+pub fn build_readme_crate() -> PathBuf {
     let readme = readme();
     let section = embedding_section(&readme);
     let deps = block(section, "toml");

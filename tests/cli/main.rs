@@ -3,6 +3,13 @@
 
 mod support;
 
+// The library's test certificates and TLS server (openssl makes the
+// certificates; rustls serves them), shared with its own TLS tests.
+#[path = "../../crates/tally-telemetry/src/deliver/test_certs.rs"]
+mod test_certs;
+#[path = "../../crates/tally-telemetry/src/deliver/test_tls_server.rs"]
+mod test_tls_server;
+
 mod attack;
 mod audit_defects;
 mod browser;
@@ -39,5 +46,6 @@ mod serve;
 mod serve_ops;
 mod serve_support;
 mod stress;
+mod system_tls;
 mod validator_property;
 mod values;

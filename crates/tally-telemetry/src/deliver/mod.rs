@@ -14,6 +14,17 @@ pub mod otlp;
 pub mod otlp_metrics;
 pub mod proxy;
 pub mod sender;
+// Built where it is the TLS stack sends use (neither rustls nor native-tls
+// chosen), and for its tests.
+#[cfg(all(
+    feature = "system-tls",
+    any(test, not(any(feature = "rustls", feature = "native-tls")))
+))]
+mod system_tls;
+#[cfg(test)]
+mod test_certs;
+#[cfg(test)]
+mod test_tls_server;
 pub mod testing;
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
 mod tls;

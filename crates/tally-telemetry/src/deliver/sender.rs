@@ -428,6 +428,16 @@ pub(crate) fn agent(settings: &Settings, endpoint: &str) -> Result<ureq::Agent, 
         .proxy(proxy);
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
     let config = config.tls_config(crate::deliver::tls::config());
+    // The system's TLS, when neither rustls nor native-tls was chosen.
+    #[cfg(all(
+        feature = "system-tls",
+        not(any(feature = "rustls", feature = "native-tls"))
+    ))]
+    return Ok(crate::deliver::system_tls::agent(
+        config.build(),
+        crate::deliver::system_tls::Roots::System,
+    ));
+    #[allow(unreachable_code)]
     Ok(config.build().into())
 }
 
@@ -445,6 +455,9 @@ pub(crate) fn describe(e: &ureq::Error) -> String {
             "no complete answer within {} s (tally's limit for a whole request; the receiver is slow or hung)",
             REQUEST_TIMEOUT.as_secs()
         ),
+        // A sentence of tally's own (the system TLS's errors): without
+        // ureq's "io: " before it.
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::Other => e.to_string(),
         e => e.to_string(),
     }
 }

@@ -1,8 +1,9 @@
 //! Test certificates, made by `openssl` (Debian's package) for each test:
 //! a CA and a server certificate for 127.0.0.1 that it signed. Shared by
-//! the library's TLS tests (`tls_tests.rs`) and the binary's ClickHouse
-//! HTTPS test (`tests/cli/clickhouse_ops.rs`, through `#[path]`), so it
-//! uses std alone.
+//! the library's TLS tests (`tls_tests.rs`, `system_tls/tests.rs`) and the
+//! integration tests (the ClickHouse HTTPS test and the README host's
+//! https delivery, through `#[path]` in `tests/cli/main.rs`), so it uses
+//! std alone.
 
 use std::path::Path;
 use std::process::Command;

@@ -165,7 +165,3 @@ impl KeyProvider for NoKeys {
 #[cfg(test)]
 #[path = "tls_tests.rs"]
 mod tests;
-
-#[cfg(test)]
-#[path = "test_certs.rs"]
-mod test_certs;

@@ -8,6 +8,12 @@ pub mod clock;
 pub mod date;
 pub mod env;
 pub mod files;
+#[cfg(all(
+    feature = "system-tls",
+    not(any(windows, target_vendor = "apple")),
+    any(test, not(any(feature = "rustls", feature = "native-tls")))
+))]
+pub mod libssl;
 pub mod lock;
 pub mod random;
 pub mod raw_path;

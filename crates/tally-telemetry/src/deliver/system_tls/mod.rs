@@ -1,0 +1,58 @@
+//! TLS through the operating system's own library, which tally never
+//! links: the `system-tls` feature. On Linux and the other Unix systems
+//! but macOS, the system's OpenSSL, loaded with `dlopen` by the first send
+//! to an `https://` endpoint (`openssl.rs`); on macOS and Windows, the
+//! platform's TLS through native-tls (Security.framework, SChannel), which
+//! ship with the system (`native.rs`). Either way the system's trusted
+//! roots check the certificate, and ureq keeps the proxies, the timeouts
+//! and the connection limits: only the TLS connector at the end of its
+//! chain is tally's.
+
+use std::io;
+use std::path::PathBuf;
+
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector, SocksConnector, TcpConnector,
+};
+
+#[cfg(any(windows, target_vendor = "apple"))]
+mod native;
+#[cfg(not(any(windows, target_vendor = "apple")))]
+mod openssl;
+
+#[cfg(any(windows, target_vendor = "apple"))]
+use native::SystemTls;
+#[cfg(not(any(windows, target_vendor = "apple")))]
+use openssl::SystemTls;
+
+/// The certificates a connection trusts.
+#[derive(Debug, Clone)]
+pub(crate) enum Roots {
+    /// The system's (OpenSSL's default paths, the Keychain, the Windows
+    /// certificate store): every send.
+    System,
+    /// Only the PEM file's (the tests' own certificate authority).
+    #[cfg_attr(not(test), allow(dead_code))]
+    File(PathBuf),
+}
+
+/// An agent whose `https://` connections go through the system's TLS,
+/// over the same chain of connectors as ureq's own (SOCKS or HTTP
+/// CONNECT proxy, then TCP).
+pub(crate) fn agent(config: ureq::config::Config, roots: Roots) -> ureq::Agent {
+    let chain =
+        ().chain(SocksConnector::default())
+            .chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::default())
+            .chain(SystemTls { roots });
+    ureq::Agent::with_parts(config, chain, DefaultResolver::default())
+}
+
+/// A ureq error carrying `what`.
+fn failed(what: &str) -> ureq::Error {
+    ureq::Error::Io(io::Error::other(what.to_owned()))
+}
+
+#[cfg(all(test, not(any(windows, target_vendor = "apple"))))]
+mod tests;

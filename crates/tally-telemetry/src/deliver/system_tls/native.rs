@@ -1,0 +1,120 @@
+//! `system-tls` on macOS and Windows: the platform's TLS through
+//! native-tls (Security.framework, SChannel), both part of the operating
+//! system, so the host carries only the glue. TLS 1.2 is the oldest
+//! version offered; the platform checks the chain against its own store
+//! (the Keychain, the Windows certificate store) and the name.
+
+use std::fmt;
+use std::io::{Read, Write};
+
+use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    TransportAdapter,
+};
+
+use super::{Roots, failed};
+
+/// The connector that wraps a connection to an `https://` endpoint in TLS.
+#[derive(Debug)]
+pub(super) struct SystemTls {
+    pub(super) roots: Roots,
+}
+
+impl SystemTls {
+    /// The platform's connector trusting `self.roots`.
+    fn connector(&self) -> Result<TlsConnector, ureq::Error> {
+        let mut b = TlsConnector::builder();
+        b.min_protocol_version(Some(Protocol::Tlsv12));
+        if let Roots::File(path) = &self.roots {
+            let pem = std::fs::read(path)
+                .map_err(|e| failed(&format!("reading {}: {e}", path.display())))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| failed(&format!("{}: {e}", path.display())))?;
+            b.disable_built_in_roots(true);
+            b.add_root_certificate(cert);
+        }
+        b.build()
+            .map_err(|e| failed(&format!("the platform's TLS could not start: {e}")))
+    }
+}
+
+impl<In: Transport> Connector<In> for SystemTls {
+    type Out = Either<In, TlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details.uri.host().unwrap_or_default();
+        // An IPv6 address comes in brackets.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut io = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        io.set_timeout(details.timeout);
+        let stream = match self.connector()?.connect(host, io) {
+            Ok(stream) => stream,
+            Err(HandshakeError::Failure(e)) => {
+                return Err(failed(&format!("TLS handshake with {host} failed: {e}")));
+            }
+            // Blocking I/O underneath: a handshake never stops half way.
+            Err(HandshakeError::WouldBlock(_)) => {
+                return Err(failed(&format!("TLS handshake with {host} stalled")));
+            }
+        };
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(Either::B(TlsTransport { buffers, stream })))
+    }
+}
+
+/// A connection wrapped in the platform's TLS.
+pub(crate) struct TlsTransport {
+    buffers: LazyBuffers,
+    stream: TlsStream<TransportAdapter>,
+}
+
+impl fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsTransport(platform TLS)")
+    }
+}
+
+impl Transport for TlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        self.stream
+            .write_all(&self.buffers.output()[..amount])
+            .map_err(|e| failed(&format!("TLS: {e}")))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let n = self
+            .stream
+            .read(self.buffers.input_append_buf())
+            .map_err(|e| failed(&format!("TLS: {e}")))?;
+        self.buffers.input_appended(n);
+        Ok(n > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
+}
