@@ -10,9 +10,16 @@ use std::ffi::{CStr, c_char, c_int, c_long, c_ulong, c_void};
 use std::sync::OnceLock;
 
 /// The names tried in order: OpenSSL 3 (Debian 12, Ubuntu 22.04, Fedora,
-/// RHEL 9, Alpine), 1.1 (older distributions), then the development link
-/// most BSDs and some distributions keep as the only name.
-const NAMES: [&CStr; 3] = [c"libssl.so.3", c"libssl.so.1.1", c"libssl.so"];
+/// RHEL 9, Alpine), 1.1 (older distributions), FreeBSD's base system's
+/// (14: 30, 13: 111), then the development link some systems keep as the
+/// only name.
+const NAMES: [&CStr; 5] = [
+    c"libssl.so.3",
+    c"libssl.so.1.1",
+    c"libssl.so.30",
+    c"libssl.so.111",
+    c"libssl.so",
+];
 
 /// `SSL_VERIFY_PEER`: the handshake fails unless the chain verifies.
 pub(crate) const VERIFY_PEER: c_int = 1;
@@ -127,13 +134,14 @@ fn load() -> Result<Lib, String> {
         }
         match Lib::bind(handle) {
             Ok(lib) => return Ok(lib),
+            // The handle stays open: closing it would import one more
+            // symbol, which the loader binds in every run of the host, for
+            // a library that is too old.
             Err(missing) => {
                 last = format!(
                     "; {} lacks {missing} (OpenSSL 1.1.1 or later is needed)",
                     name.to_string_lossy()
                 );
-                // SAFETY: nothing of this handle is kept.
-                unsafe { libc::dlclose(handle) };
             }
         }
     }

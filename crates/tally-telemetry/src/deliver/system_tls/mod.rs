@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
-    ConnectProxyConnector, Connector, SocksConnector, TcpConnector,
+    ConnectProxyConnector, ConnectionDetails, Connector, LazyBuffers, SocksConnector, TcpConnector,
+    Transport, TransportAdapter,
 };
 
 #[cfg(any(windows, target_vendor = "apple"))]
@@ -47,6 +48,34 @@ pub(crate) fn agent(config: ureq::config::Config, roots: Roots) -> ureq::Agent {
             .chain(TcpConnector::default())
             .chain(SystemTls { roots });
     ureq::Agent::with_parts(config, chain, DefaultResolver::default())
+}
+
+/// The host an `https://` connection's certificate is checked against,
+/// or `None` when `transport` is not for tally's TLS to wrap: not https,
+/// or TLS already.
+fn to_wrap<'a>(details: &'a ConnectionDetails, transport: &impl Transport) -> Option<&'a str> {
+    if !details.needs_tls() || transport.is_tls() {
+        return None;
+    }
+    let host = details.uri.host().unwrap_or_default();
+    // An IPv6 address comes in brackets.
+    Some(host.trim_start_matches('[').trim_end_matches(']'))
+}
+
+/// `transport` as a stream for the handshake, bounded by the connection's
+/// time limit.
+fn adapter(details: &ConnectionDetails, transport: impl Transport) -> TransportAdapter {
+    let mut io = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+    io.set_timeout(details.timeout);
+    io
+}
+
+/// The plaintext buffers of a wrapped connection, sized as ureq's own.
+fn buffers(details: &ConnectionDetails) -> LazyBuffers {
+    LazyBuffers::new(
+        details.config.input_buffer_size(),
+        details.config.output_buffer_size(),
+    )
 }
 
 /// A ureq error carrying `what`.

@@ -13,7 +13,7 @@ use ureq::unversioned::transport::{
     TransportAdapter,
 };
 
-use super::{Roots, failed};
+use super::{Roots, adapter, buffers, failed, to_wrap};
 
 /// The connector that wraps a connection to an `https://` endpoint in TLS.
 #[derive(Debug)]
@@ -50,14 +50,10 @@ impl<In: Transport> Connector<In> for SystemTls {
         let Some(transport) = chained else {
             return Ok(None);
         };
-        if !details.needs_tls() || transport.is_tls() {
+        let Some(host) = to_wrap(details, &transport) else {
             return Ok(Some(Either::A(transport)));
-        }
-        let host = details.uri.host().unwrap_or_default();
-        // An IPv6 address comes in brackets.
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let mut io = TransportAdapter::new(transport.boxed(), details.current_time.clone());
-        io.set_timeout(details.timeout);
+        };
+        let io = adapter(details, transport);
         let stream = match self.connector()?.connect(host, io) {
             Ok(stream) => stream,
             Err(HandshakeError::Failure(e)) => {
@@ -68,10 +64,7 @@ impl<In: Transport> Connector<In> for SystemTls {
                 return Err(failed(&format!("TLS handshake with {host} stalled")));
             }
         };
-        let buffers = LazyBuffers::new(
-            details.config.input_buffer_size(),
-            details.config.output_buffer_size(),
-        );
+        let buffers = buffers(details);
         Ok(Some(Either::B(TlsTransport { buffers, stream })))
     }
 }

@@ -17,7 +17,7 @@ use ureq::unversioned::transport::{
     TransportAdapter,
 };
 
-use super::{Roots, failed};
+use super::{Roots, adapter, buffers, failed, to_wrap};
 use crate::os::libssl::{self, Lib};
 
 /// The connector that wraps a connection to an `https://` endpoint in TLS.
@@ -37,15 +37,11 @@ impl<In: Transport> Connector<In> for SystemTls {
         let Some(transport) = chained else {
             return Ok(None);
         };
-        if !details.needs_tls() || transport.is_tls() {
+        let Some(host) = to_wrap(details, &transport) else {
             return Ok(Some(Either::A(transport)));
-        }
-        let host = details.uri.host().unwrap_or_default();
-        // An IPv6 address comes in brackets.
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        };
         let lib = libssl::lib().map_err(failed)?;
-        let mut io = TransportAdapter::new(transport.boxed(), details.current_time.clone());
-        io.set_timeout(details.timeout);
+        let io = adapter(details, transport);
         let mut conn = Conn {
             session: Session::new(lib, &self.roots, host)?,
             io,
@@ -58,10 +54,7 @@ impl<In: Transport> Connector<In> for SystemTls {
                 )),
                 None => failed(&format!("TLS handshake with {host} failed: {e}")),
             })?;
-        let buffers = LazyBuffers::new(
-            details.config.input_buffer_size(),
-            details.config.output_buffer_size(),
-        );
+        let buffers = buffers(details);
         Ok(Some(Either::B(TlsTransport { buffers, conn })))
     }
 }
