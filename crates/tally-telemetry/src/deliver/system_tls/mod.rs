@@ -11,13 +11,30 @@
 use std::io;
 use std::path::PathBuf;
 
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{
-    ConnectProxyConnector, ConnectionDetails, Connector, LazyBuffers, SocksConnector, TcpConnector,
-    Transport, TransportAdapter,
-};
+use ureq::unversioned::transport::{ConnectionDetails, LazyBuffers, Transport, TransportAdapter};
 
-#[cfg(any(windows, target_vendor = "apple"))]
+/// An agent over ureq's own chain of connectors (SOCKS or HTTP CONNECT
+/// proxy, then TCP) that ends in the TLS connector `$tls`.
+macro_rules! agent_over {
+    ($config:expr, $tls:expr) => {{
+        use ureq::unversioned::transport::{
+            ConnectProxyConnector, Connector, SocksConnector, TcpConnector,
+        };
+        ureq::Agent::with_parts(
+            $config,
+            ().chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain($tls),
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        )
+    }};
+}
+
+// The platform's TLS; on Linux too in the tests, where native-tls (a
+// dev-dependency there) is OpenSSL, so the glue macOS and Windows run is
+// tested for real here as well.
+#[cfg(any(windows, target_vendor = "apple", test))]
 mod native;
 #[cfg(not(any(windows, target_vendor = "apple")))]
 mod openssl;
@@ -39,15 +56,9 @@ pub(crate) enum Roots {
 }
 
 /// An agent whose `https://` connections go through the system's TLS,
-/// over the same chain of connectors as ureq's own (SOCKS or HTTP
-/// CONNECT proxy, then TCP).
+/// over the same chain of connectors as ureq's own.
 pub(crate) fn agent(config: ureq::config::Config, roots: Roots) -> ureq::Agent {
-    let chain =
-        ().chain(SocksConnector::default())
-            .chain(ConnectProxyConnector::default())
-            .chain(TcpConnector::default())
-            .chain(SystemTls { roots });
-    ureq::Agent::with_parts(config, chain, DefaultResolver::default())
+    agent_over!(config, SystemTls { roots })
 }
 
 /// The host an `https://` connection's certificate is checked against,

@@ -111,3 +111,7 @@ impl Transport for TlsTransport {
         true
     }
 }
+
+#[cfg(all(test, unix))]
+#[path = "native_tests.rs"]
+mod tests;
