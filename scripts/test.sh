@@ -12,10 +12,12 @@
 #     Debian 12 and Ubuntu 23.04+ refuse to change): the official MCP Python
 #     SDK and the official opentelemetry-proto package.
 # Then it runs every test of the workspace (both crates), the attack tests
-# one at a time, the Node.js and Python packages' tests, and the Go module's
-# (scripts/test_go.sh installs golang-go and cobra's sources with apt), and
-# the Windows run under Wine (scripts/test_windows.sh installs wine64 and
-# gcc-mingw-w64-x86-64, and the rustup target).
+# one at a time, the library's TLS tests again built with `system-tls`
+# alone (as the README's host has it), the Node.js and Python packages'
+# tests, and the Go module's (scripts/test_go.sh installs golang-go and
+# cobra's sources with apt), and the Windows run under Wine
+# (scripts/test_windows.sh installs wine64 and gcc-mingw-w64-x86-64, and
+# the rustup target).
 # Needs about 6 GB of disk and, on 2 cores, about 15 minutes.
 # Usage: bash scripts/test.sh
 set -euo pipefail

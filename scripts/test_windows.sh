@@ -7,7 +7,12 @@
 #      in the spool (Windows' ExitProcess skips nothing of tally's);
 #   4. the first run after a day completes starts the detached helper,
 #      which delivers that day to a Linux `tally serve` on 127.0.0.1 while
-#      the host's own run prints only its own output and exits.
+#      the host's own run prints only its own output and exits;
+#   5. https through the platform's TLS (`system-tls`: SChannel, Wine's
+#      over GnuTLS): a certificate the machine's root store does not hold
+#      is refused and `telemetry status` says so; once the test's CA is in
+#      the prefix's machine root store (the registry, where Windows keeps
+#      it), a completed day arrives at an https receiver on loopback.
 #
 # Needs (Debian 12): `apt-get install gcc-mingw-w64-x86-64 wine64` and the
 # rustup target x86_64-pc-windows-gnu. Non-interactive; loopback only; a
@@ -51,13 +56,15 @@ for tool in "$WINE" wineserver x86_64-w64-mingw32-gcc; do
 done
 
 echo "== building (host.exe for $TARGET; the Linux tally server)"
-cargo build --quiet --locked -p tally-telemetry --example host --target "$TARGET" --no-default-features --features clap
+cargo build --quiet --locked -p tally-telemetry --example host --target "$TARGET" --no-default-features --features clap,system-tls
 cargo build --quiet --locked --bin tally
 
 work=$(mktemp -d /tmp/tally-wine.XXXXXX)
 server_pid=
+https_pid=
 cleanup() {
     [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
+    [[ -n $https_pid ]] && kill "$https_pid" 2>/dev/null || true
     # Ends the wine processes of this prefix only (a helper still running).
     WINEPREFIX=$work/prefix wineserver -k 2>/dev/null || true
     if [[ ${KEEP:-0} == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
@@ -263,6 +270,66 @@ if grep -q '"result":"sent"' "$data/sent.jsonl" 2>/dev/null; then
 else
     fail "no delivery after exit-deep"
     host $D3 telemetry status
+    sed 's/^/   | /' "$work/out.txt"
+fi
+
+echo "== https through the platform's TLS (system-tls: SChannel)"
+# A self-signed certificate for localhost (Wine's SChannel checks a DNS
+# name, not an address), served by Python's ssl module.
+mkdir -p "$work/tls"
+openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>/dev/null
+python3 scripts/wine/https_receiver.py "$work/tls/cert.pem" "$work/tls/key.pem" \
+    "$work/tls/requests" "$work/tls/port" 2>"$work/tls/server.log" &
+https_pid=$!
+for _ in $(seq 100); do [[ -s $work/tls/port ]] && break; sleep 0.1; done
+export HOST_TELEMETRY_ENDPOINT="https://localhost:$(cat "$work/tls/port")/v1/batch"
+D4=$(date -u -d '2 days' +%F)
+D5=$(date -u -d '3 days' +%F)
+# Fresh state: off deletes what was kept (and any backoff), on starts over.
+host $D4 telemetry off
+host $D4 telemetry on
+wait_ledger() { # the helper's ledger line with result $1, within 30 s
+    for _ in $(seq 150); do
+        grep -q "\"result\":\"$1\"" "$data/sent.jsonl" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
+host $D4 build
+host $D5 build
+for _ in $(seq 60); do
+    host $D5 telemetry status
+    grep -q "last error:" "$work/out.txt" && break
+    sleep 0.5
+done
+if grep -q "last error:.*TLS handshake with localhost failed: the certificate.s root is not one this machine trusts" "$work/out.txt" &&
+    [[ ! -s $work/tls/requests ]]; then
+    pass "a certificate no root vouches for is refused by SChannel; status says so"
+else
+    fail "untrusted https: $(grep "last error" "$work/out.txt") requests: $(cat "$work/tls/requests" 2>/dev/null)"
+fi
+grep "last error" "$work/out.txt" | sed 's/^/   | /'
+# The certificate into the machine's root store as Windows serializes it:
+# one property, CERT_CERT_PROP_ID (32), holding the DER.
+openssl x509 -in "$work/tls/cert.pem" -outform DER -out "$work/tls/cert.der"
+sha1=$(openssl x509 -in "$work/tls/cert.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+blob=$(python3 -c 'import struct, sys; d = open(sys.argv[1], "rb").read(); print((struct.pack("<III", 32, 1, len(d)) + d).hex())' "$work/tls/cert.der")
+"$WINE" reg add "HKLM\\Software\\Microsoft\\SystemCertificates\\Root\\Certificates\\$sha1" \
+    /v Blob /t REG_BINARY /d "$blob" /f >/dev/null 2>&1
+host $D4 telemetry off
+host $D4 telemetry on
+host $D4 build
+host $D5 build
+if wait_ledger sent && grep -q "^POST /v1/batch " "$work/tls/requests" &&
+    grep -q "\"day\":\"$D4\"" "$work/tls/requests"; then
+    pass "trusted: the helper delivered $D4 over https through SChannel"
+    head -c 200 "$work/tls/requests" | sed 's/^/   | /'
+    echo
+else
+    fail "trusted https: $(cat "$work/tls/requests" 2>/dev/null)"
+    host $D5 telemetry status
     sed 's/^/   | /' "$work/out.txt"
 fi
 

@@ -57,7 +57,11 @@ impl<In: Transport> Connector<In> for SystemTls {
         let stream = match self.connector()?.connect(host, io) {
             Ok(stream) => stream,
             Err(HandshakeError::Failure(e)) => {
-                return Err(failed(&format!("TLS handshake with {host} failed: {e}")));
+                let e = e.to_string();
+                return Err(failed(&format!(
+                    "TLS handshake with {host} failed: {}",
+                    in_words(&e).unwrap_or(&e)
+                )));
             }
             // Blocking I/O underneath: a handshake never stops half way.
             Err(HandshakeError::WouldBlock(_)) => {
@@ -67,6 +71,27 @@ impl<In: Transport> Connector<In> for SystemTls {
         let buffers = buffers(details);
         Ok(Some(Either::B(TlsTransport { buffers, stream })))
     }
+}
+
+/// SChannel's refusals of a certificate in words. Windows reports them as
+/// a bare HRESULT where its message table lacks the text (Wine's has none:
+/// "OS Error -2146762487"), which tells a user nothing.
+fn in_words(error: &str) -> Option<&'static str> {
+    let code = error
+        .split("os error ")
+        .nth(1)?
+        .trim_end_matches(')')
+        .parse::<i32>()
+        .ok()? as u32;
+    Some(match code {
+        0x800B_0109 | 0x8009_0325 => {
+            "the certificate's root is not one this machine trusts (CERT_E_UNTRUSTEDROOT); add it to the Windows certificate store"
+        }
+        0x800B_010F | 0x8009_0322 => "the certificate is for another name (CERT_E_CN_NO_MATCH)",
+        0x800B_0101 | 0x8009_0328 => "the certificate has expired (CERT_E_EXPIRED)",
+        0x800B_010C => "the certificate was revoked (CERT_E_REVOKED)",
+        _ => return None,
+    })
 }
 
 /// A connection wrapped in the platform's TLS.

@@ -102,3 +102,23 @@ fn the_platform_connector_fails_on_a_peer_that_does_not_speak_tls() {
     assert!(err.contains("TLS handshake with 127.0.0.1 failed"), "{err}");
     server.join().unwrap();
 }
+
+#[test]
+fn schannels_refusals_are_put_in_words() {
+    // What Wine's SChannel said for a certificate no root vouches for.
+    let wine = "OS Error -2146762487 (FormatMessageW() returned error 317) (os error -2146762487)";
+    assert!(
+        super::in_words(wine)
+            .unwrap()
+            .contains("CERT_E_UNTRUSTEDROOT"),
+        "{wine}"
+    );
+    assert!(
+        super::in_words("(os error -2146762481)")
+            .unwrap()
+            .contains("another name")
+    );
+    // Anything else is left as the platform said it.
+    assert_eq!(super::in_words("(os error 10061)"), None);
+    assert_eq!(super::in_words("handshake failure"), None);
+}
