@@ -1,11 +1,11 @@
 //! TLS through the system's OpenSSL, loaded by the send that needs it
 //! (`os::libssl`): `system-tls` on Linux and the other Unix systems but
-//! macOS. OpenSSL does the handshake, the certificate check
-//! against the system's trusted roots (OpenSSL's default paths, so
-//! `SSL_CERT_FILE` and `SSL_CERT_DIR` work as for every other program) and
-//! the name check; tally only carries bytes between OpenSSL's memory
-//! buffers and ureq's connection, so proxies, timeouts and the connection
-//! limits stay ureq's. TLS 1.2 is the oldest version offered.
+//! macOS. OpenSSL does the handshake, checks the certificate against the
+//! system's trusted roots (OpenSSL's default paths, so `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` work as for every other program) and checks the name;
+//! tally only carries bytes between OpenSSL's memory buffers and ureq's
+//! connection, so proxies, timeouts and the connection limits stay ureq's.
+//! TLS 1.2 is the oldest version offered.
 
 use std::ffi::{CString, c_int, c_void};
 use std::fmt;
@@ -47,6 +47,7 @@ impl<In: Transport> Connector<In> for SystemTls {
             io,
             eof: false,
         };
+        // SAFETY: a live SSL object, set up as a client.
         conn.drive(|lib, ssl| unsafe { (lib.SSL_connect)(ssl) })
             .map_err(|e| match conn.session.refused() {
                 Some(why) => failed(&format!(
