@@ -4,7 +4,10 @@
 //! TLS server on loopback, through the system's OpenSSL that only the
 //! sending run loads; the test CA is trusted the way an administrator adds
 //! one for every OpenSSL program, through `SSL_CERT_FILE`. Without it the
-//! same send is refused and says why in `telemetry status`.
+//! same send is refused and says why in `telemetry status`; on a machine
+//! without libssl (a mount namespace where it is /dev/null) the send fails
+//! and status says what to install or build instead; a run that sends
+//! nothing neither links libssl nor opens it.
 
 use std::time::{Duration, Instant};
 
@@ -138,4 +141,57 @@ fn a_run_that_does_not_send_never_loads_openssl() {
     assert!(opened.contains("spool"), "the run recorded: {opened}");
     assert!(!opened.contains("libssl"), "{opened}");
     assert!(!opened.contains("libcrypto"), "{opened}");
+}
+
+#[test]
+fn on_a_machine_without_openssl_the_send_fails_and_status_says_what_to_do() {
+    // A machine without libssl, made for this test alone: in a mount
+    // namespace of its own, every libssl the loader's cache lists is
+    // /dev/null (root, as CI runs, can make one; the machine is untouched).
+    let bin = build_readme_crate();
+    let cache = std::process::Command::new("ldconfig")
+        .arg("-p")
+        .output()
+        .expect("ldconfig");
+    let libs: Vec<String> = text(&cache.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("libssl.so"))
+        .filter_map(|l| l.rsplit("=> ").next())
+        .filter_map(|p| std::fs::canonicalize(p.trim()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!libs.is_empty(), "this machine has no libssl to hide");
+    // Something listens, so the send gets as far as TLS.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sb = readme_host_sandbox(&format!(
+        "https://{}/v1/batch",
+        listener.local_addr().unwrap()
+    ));
+    let script = format!(
+        "set -e; for f in {libs}; do mount --bind /dev/null \"$f\"; done; \
+         MYTOOL_TELEMETRY_NOW={D1} \"$0\" build; MYTOOL_TELEMETRY_NOW={D2} \"$0\" build",
+        libs = libs.join(" ")
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .arg(&bin)
+        .env_clear()
+        .envs(sb.env())
+        .current_dir(sb.root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("unshare (util-linux)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "built\nbuilt\n",
+        "the host's output only"
+    );
+    let status = status_after_send(&sb, &bin);
+    let err = status["last_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("https needs the system's OpenSSL") && err.contains("rustls"),
+        "{status}"
+    );
+    drop(listener);
 }
