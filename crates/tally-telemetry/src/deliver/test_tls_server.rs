@@ -73,3 +73,19 @@ pub(crate) fn serve_once(
     });
     (format!("127.0.0.1:{port}"), handle)
 }
+
+/// A plain HTTP server for one connection where an https one is expected:
+/// it answers the ClientHello with plain text and closes. Its address, and
+/// the thread to join.
+#[allow(dead_code)] // the integration tests include this file and do not use it
+pub(crate) fn plain_http_once() -> (std::net::SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut tcp, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 512];
+        let _ = tcp.read(&mut buf);
+        let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    });
+    (addr, server)
+}

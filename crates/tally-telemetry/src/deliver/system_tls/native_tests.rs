@@ -5,15 +5,13 @@
 //! limits, reading and writing through ureq's buffers, the errors) is the
 //! same code on every platform.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
 use super::SystemTls;
 use crate::deliver::system_tls::Roots;
 use crate::deliver::test_certs::certificates;
-use crate::deliver::test_tls_server::serve_once;
+use crate::deliver::test_tls_server::{plain_http_once, serve_once};
 
 /// Posts a small body to `url` through the platform connector trusting
 /// `roots`.
@@ -88,14 +86,7 @@ fn the_platform_connector_refuses_a_certificate_for_another_name() {
 
 #[test]
 fn the_platform_connector_fails_on_a_peer_that_does_not_speak_tls() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut tcp, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 512];
-        let _ = tcp.read(&mut buf);
-        let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-    });
+    let (addr, server) = plain_http_once();
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path(), &["rsa:2048"]);
     let err = post(&format!("https://{addr}/v1/batch"), test_root(dir.path())).unwrap_err();

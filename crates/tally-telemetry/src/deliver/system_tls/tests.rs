@@ -5,7 +5,6 @@
 //! certificate for another name and a peer that does not speak TLS are
 //! errors, and the system's roots are OpenSSL's, `SSL_CERT_FILE` included.
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
@@ -13,7 +12,7 @@ use std::time::Duration;
 
 use super::{Roots, agent};
 use crate::deliver::test_certs::certificates;
-use crate::deliver::test_tls_server::serve_once;
+use crate::deliver::test_tls_server::{plain_http_once, serve_once};
 
 /// Posts a small body to `url` through the system's OpenSSL trusting
 /// `roots`, as the sender does.
@@ -104,16 +103,7 @@ fn a_certificate_for_another_name_is_refused() {
 
 #[test]
 fn a_peer_that_does_not_speak_tls_is_an_error_not_a_hang() {
-    // A plain HTTP server on the https port: it answers the ClientHello
-    // with plain text and closes.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut tcp, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 512];
-        let _ = tcp.read(&mut buf);
-        let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-    });
+    let (addr, server) = plain_http_once();
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path(), &["rsa:2048"]);
     let err = post(&format!("https://{addr}/v1/batch"), test_root(dir.path())).unwrap_err();
