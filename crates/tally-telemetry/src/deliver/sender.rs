@@ -433,12 +433,16 @@ pub(crate) fn agent(settings: &Settings, endpoint: &str) -> Result<ureq::Agent, 
         feature = "system-tls",
         not(any(feature = "rustls", feature = "native-tls"))
     ))]
-    return Ok(crate::deliver::system_tls::agent(
+    let agent = crate::deliver::system_tls::agent(
         config.build(),
         crate::deliver::system_tls::Roots::System,
-    ));
-    #[allow(unreachable_code)]
-    Ok(config.build().into())
+    );
+    #[cfg(not(all(
+        feature = "system-tls",
+        not(any(feature = "rustls", feature = "native-tls"))
+    )))]
+    let agent = config.build().into();
+    Ok(agent)
 }
 
 /// A failed request in words. ureq says "timeout: global" for the

@@ -29,8 +29,6 @@ pub(crate) const CTRL_SET_HOSTNAME: c_int = 55;
 pub(crate) const CTRL_MIN_PROTO: c_int = 123;
 /// `TLS1_2_VERSION`: nothing older is offered.
 pub(crate) const TLS1_2: c_long = 0x0303;
-/// `BIO_CTRL_PENDING`: bytes waiting in a memory BIO.
-pub(crate) const BIO_PENDING: c_int = 10;
 /// `BIO_C_SET_BUF_MEM_EOF_RETURN`: what reading an empty memory BIO
 /// returns; 0 tells OpenSSL the peer closed the connection.
 pub(crate) const BIO_SET_EOF: c_int = 130;

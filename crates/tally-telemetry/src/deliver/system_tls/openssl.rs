@@ -190,13 +190,9 @@ impl Conn {
         let (lib, wbio) = (self.session.lib, self.session.wbio);
         let mut buf = [0u8; 16 * 1024];
         loop {
-            // SAFETY: a live memory BIO; BIO_read writes at most buf.len().
-            let n = unsafe {
-                if (lib.BIO_ctrl)(wbio, libssl::BIO_PENDING, 0, std::ptr::null_mut()) <= 0 {
-                    return Ok(());
-                }
-                (lib.BIO_read)(wbio, buf.as_mut_ptr().cast(), buf.len() as c_int)
-            };
+            // SAFETY: a live memory BIO; BIO_read writes at most buf.len(),
+            // and returns -1 once it is empty.
+            let n = unsafe { (lib.BIO_read)(wbio, buf.as_mut_ptr().cast(), buf.len() as c_int) };
             let Ok(n @ 1..) = usize::try_from(n) else {
                 return Ok(());
             };
