@@ -8,6 +8,10 @@
 //! (coordinated omission): a request sent late because the previous answer
 //! came late is timed from when it should have gone out. The client runs on
 //! a single thread.
+//! The p99 of each 5 s of the schedule follows on its own line: a tail
+//! spread over the run is a server at capacity, one in a few windows a
+//! stall. With ClickHouse the bench also prints the inserts ClickHouse
+//! delayed or refused itself (too many parts in a partition).
 //!
 //! ```text
 //! cargo bench --bench ingest -- [--rate 10000] [--duration 10] [--connections 32]
@@ -325,6 +329,9 @@ impl Conn {
 
 struct Results {
     latencies_us: Vec<u32>,
+    /// Each latency with the second of the run it was scheduled in, for
+    /// the timeline: whether the tail is spread or comes in bursts.
+    timeline: Vec<(u16, u32)>,
     statuses: BTreeMap<u16, u64>,
 }
 
@@ -381,7 +388,11 @@ fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
                         };
                         let status = conn.post(&b).await;
                         let took = Instant::now().saturating_duration_since(from);
-                        lat.push(took.as_micros().min(u32::MAX as u128) as u32);
+                        let second = from.saturating_duration_since(start).as_secs();
+                        lat.push((
+                            second.min(u16::MAX as u64) as u16,
+                            took.as_micros().min(u32::MAX as u128) as u32,
+                        ));
                         *statuses.entry(status).or_insert(0u64) += 1;
                         i += 1;
                     }
@@ -391,11 +402,13 @@ fn run_load(addr: SocketAddr, o: &Opts, secs: u64) -> (Results, Duration) {
             .collect();
         let mut r = Results {
             latencies_us: Vec::new(),
+            timeline: Vec::new(),
             statuses: BTreeMap::new(),
         };
         for t in tasks {
             let (lat, st) = t.await.expect("load task");
-            r.latencies_us.extend(lat);
+            r.latencies_us.extend(lat.iter().map(|&(_, us)| us));
+            r.timeline.extend(lat);
             for (k, v) in st {
                 *r.statuses.entry(k).or_default() += v;
             }
@@ -529,6 +542,21 @@ fn main() {
         pct(l, 1.0),
         r.statuses
     );
+    // p99 per 5 s of the schedule: a tail spread over the run is the
+    // machine at capacity; one in a few windows is a stall (a merge, a
+    // slow insert) worth a look in the query log.
+    let mut windows: BTreeMap<u16, Vec<u32>> = BTreeMap::new();
+    for &(second, us) in &r.timeline {
+        windows.entry(second / 5).or_default().push(us);
+    }
+    let timeline: Vec<String> = windows
+        .into_values()
+        .map(|mut w| {
+            w.sort_unstable();
+            format!("{:.0}", pct(&w, 0.99))
+        })
+        .collect();
+    println!("p99 ms per 5 s: {}", timeline.join(" "));
     let per_batch = |before: Option<Duration>, after: Option<Duration>| {
         let used = after?.checked_sub(before?)?;
         Some(used.as_secs_f64() * 1e6 / (ok.max(1) as f64))
@@ -591,6 +619,14 @@ fn main() {
             rows.trim(),
             parts.trim()
         );
+        // Inserts ClickHouse held back itself: past `parts_to_delay_insert`
+        // active parts in a partition it sleeps before writing (up to
+        // `max_delay_to_insert`, 1 s), which shows as the bench's tail.
+        let delayed = ch.q(
+            "SELECT groupArray(concat(event, ' ', toString(value))) FROM system.events
+             WHERE event IN ('DelayedInserts', 'DelayedInsertsMilliseconds', 'RejectedInserts')",
+        );
+        println!("clickhouse's own insert throttling: {}", delayed.trim());
     }
     if store.is_some() {
         return;
