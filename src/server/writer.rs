@@ -45,7 +45,10 @@ pub enum WriteError {
 
 enum Job {
     Ingest {
-        batch: Box<Validated>,
+        /// Shared with the waiting handler, which drops the last reference
+        /// once answered: a batch's allocations are freed on the handlers'
+        /// threads, in parallel, not on the writer's (a tenth of its time).
+        batch: Arc<Validated>,
         received: Date,
         ack: oneshot::Sender<Result<Ingested, WriteError>>,
     },
@@ -126,15 +129,18 @@ impl WriterHandle {
     /// Submits a batch and waits until it is committed (or failed).
     pub async fn ingest(&self, batch: Validated, received: Date) -> Result<Ingested, WriteError> {
         let (ack, done) = oneshot::channel();
+        let batch = Arc::new(batch);
         self.tx
             .send(Job::Ingest {
-                batch: Box::new(batch),
+                batch: Arc::clone(&batch),
                 received,
                 ack,
             })
             .await
             .map_err(|_| WriteError::Stopped)?;
-        done.await.map_err(|_| WriteError::Stopped)?
+        let outcome = done.await.map_err(|_| WriteError::Stopped)?;
+        drop(batch);
+        outcome
     }
 
     /// Runs a retention pass on the writer thread and waits for it.
@@ -171,7 +177,7 @@ impl WriterHandle {
 
 /// A batch waiting for the next commit, and where its answer goes.
 type Pending = (
-    Box<Validated>,
+    Arc<Validated>,
     Date,
     oneshot::Sender<Result<Ingested, WriteError>>,
 );

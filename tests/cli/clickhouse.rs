@@ -124,6 +124,46 @@ fn a_copy_that_raced_in_is_settled_by_the_next_retry_and_counted_once() {
     assert_eq!(r["machines"], 1, "{r:#}");
 }
 
+#[test]
+fn a_batch_twice_in_one_insert_group_is_stored_once() {
+    use tally_cli::server::rows::Ingested;
+    use tally_cli::server::store::clickhouse::ClickHouse as Store;
+    use tally_telemetry::schema::validate::validate;
+
+    let ch = shared();
+    let db = database("twice_in_group");
+    let url = ch.url(&db);
+    let mut store = Store::open(&url.parse().unwrap()).unwrap();
+    let today = tally_telemetry::schema::Timestamp::now().date();
+    let id = uuid();
+    let twice = validate(
+        &bytes(&batch(&uuid(), &id, &day(-1), &[("build", 5)])),
+        today,
+    )
+    .unwrap();
+    let other = validate(
+        &bytes(&batch(&uuid(), &uuid(), &day(-1), &[("build", 2)])),
+        today,
+    )
+    .unwrap();
+    // One group, as the writer makes under load: the batch, another, the
+    // batch again (a client's retry that arrived while the first waited).
+    let out = store
+        .ingest_group(&[(&twice, today), (&other, today), (&twice, today)])
+        .unwrap();
+    assert_eq!(
+        out,
+        [Ingested::Stored, Ingested::Stored, Ingested::Duplicate]
+    );
+    let markers = ch.q(&format!(
+        "SELECT count() FROM {db}.rows WHERE batch_id = toUUID('{id}') AND kind = 100"
+    ));
+    assert_eq!(markers.trim(), "1");
+    let sb = Sandbox::new();
+    let r = report(&sb, &["--store", &url], 1, &[]);
+    assert_eq!(command_count(&r, "build"), 7, "{r:#}");
+}
+
 /// A varied set of batches: folds, CI, version changes within a day,
 /// tools with and without names, clients, facts, lifecycle, drops.
 const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];

@@ -62,6 +62,11 @@ fn tsv_str(out: &mut Vec<u8>, s: &str) {
 /// row, tens of thousands of rows a second: `fmt`'s machinery showed up in
 /// profiles, this does not.
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    // Most of a row's integers are zero or one digit (empty buckets, kinds).
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

@@ -42,7 +42,7 @@
 //! Partitions are calendar months of receipt (`received`), one per insert;
 //! retention drops whole partitions past `--retention-days`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -510,8 +510,12 @@ impl ClickHouse {
         let mut body: Vec<u8> = Vec::with_capacity(items.len() * 1024);
         let mut outcomes = Vec::with_capacity(items.len());
         let mut inserted: Vec<Located> = Vec::new();
+        // A batch twice in one group is stored once. A set, not a scan of
+        // `inserted`: groups grow to thousands under a backlog, and the
+        // scan's compares were a tenth of the writer's time at 330.
+        let mut in_group: HashSet<&str> = HashSet::with_capacity(items.len());
         for (i, ((v, received), id)) in items.iter().zip(&ids).enumerate() {
-            if id.is_empty() || before.contains_key(id) || inserted.iter().any(|l| &l.id == id) {
+            if id.is_empty() || before.contains_key(id) || !in_group.insert(id.as_str()) {
                 outcomes.push(Ingested::Duplicate);
                 continue;
             }
