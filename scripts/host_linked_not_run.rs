@@ -1,32 +1,13 @@
-//! link_floor.sh's host: the scripts' minimal clap host (as
-//! host_without_tally.rs) that also links dependencies without running
-//! them. Their calls sit behind a variable no run sets, so the compiler
-//! keeps them and the linker brings them in, with their relocations and
-//! imported symbols, but none of their code runs on `mytool build`.
+//! link_floor.sh's addition to the scripts' minimal clap host
+//! (host_without_tally.rs, whose `main` the script makes call [`run`]
+//! first): dependencies linked without running them. Their calls sit
+//! behind a variable no run sets, so the compiler keeps them and the linker
+//! brings them in, with their relocations and imported symbols, but none of
+//! their code runs on `mytool build`.
 //!
 //! Feature `ureq`: an HTTP GET through ureq (no TLS). Feature `prescribed`:
 //! that, and what tally's library uses of the handbook's other prescribed
 //! dependencies (toml with serde, directories, dialoguer, owo-colors).
-
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(name = "mytool", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Build the project
-    Build,
-    /// Deploy it
-    Deploy {
-        #[arg(long)]
-        env: String,
-    },
-}
 
 #[cfg(feature = "prescribed")]
 #[derive(serde::Deserialize, Debug)]
@@ -35,7 +16,15 @@ struct Settings {
     endpoint: Option<String>,
 }
 
-/// Never runs: no measured run sets the variable.
+/// Calls the linked crates when `MYTOOL_NEVER_SET` is set, which no
+/// measured run does.
+pub fn run() {
+    #[cfg(feature = "ureq")]
+    if let Some(url) = std::env::var_os("MYTOOL_NEVER_SET") {
+        linked_not_run(&url.to_string_lossy());
+    }
+}
+
 #[cfg(feature = "ureq")]
 fn linked_not_run(url: &str) {
     let body = ureq::get(url)
@@ -55,15 +44,4 @@ fn linked_not_run(url: &str) {
         eprintln!("{} {dirs:?} {yes}", text.red());
     }
     eprintln!("{}", body.len());
-}
-
-fn main() {
-    #[cfg(feature = "ureq")]
-    if let Some(url) = std::env::var_os("MYTOOL_NEVER_SET") {
-        linked_not_run(&url.to_string_lossy());
-    }
-    match Cli::parse().command {
-        Cmd::Build => println!("built"),
-        Cmd::Deploy { env } => println!("deployed to {env}"),
-    }
 }

@@ -7,7 +7,8 @@
 #
 #   1. without tally (host_without_tally.rs, callgrind.sh's baseline);
 #   2. the same host linking ureq (no TLS) behind a variable no run sets
-#      (host_linked_not_run.rs): its code is in the binary, none of it runs;
+#      (host_linked_not_run.rs, called first in its main): its code is in
+#      the binary, none of it runs;
 #   3. likewise with what tally's library uses of the other prescribed
 #      dependencies (toml and serde, directories, dialoguer, owo-colors);
 #   4. the README's host with tally (the README's features), turned off by
@@ -87,7 +88,16 @@ sed -n '1,/^\[dependencies\]/p' "$work/linked/Cargo.toml" >"$work/with/Cargo.tom
     printf '\n[profile.release]\nstrip = true\n'
 } >>"$work/with/Cargo.toml"
 cp scripts/host_without_tally.rs "$work/without/src/main.rs"
-cp scripts/host_linked_not_run.rs "$work/linked/src/main.rs"
+# The same host, its `main` calling the linked code first.
+cp scripts/host_linked_not_run.rs "$work/linked/src/linked.rs"
+{
+    sed 's/^fn main() {$/fn main() {\n    linked::run();/' scripts/host_without_tally.rs
+    echo 'mod linked;'
+} >"$work/linked/src/main.rs"
+grep -q 'linked::run();' "$work/linked/src/main.rs" || {
+    echo "link_floor.sh: no 'fn main() {' line in scripts/host_without_tally.rs to call the linked code from" >&2
+    exit 1
+}
 cp crates/tally-telemetry/examples/mytool.rs "$work/with/src/main.rs"
 for host in without linked with; do cp Cargo.lock "$work/$host/Cargo.lock"; done
 
