@@ -79,29 +79,14 @@ target=${CALLGRIND_TARGET_DIR:-$repo/target/callgrind}
 # The hosts build elsewhere: a relative directory is the caller's.
 case $target in /*) ;; *) target="$caller/$target" ;; esac
 
-manifest() { # extra dependency line
-    cat <<TOML
-[package]
-name = "mytool"
-version = "0.1.0"
-edition = "2024"
-
-[workspace]
-
-[dependencies]
-clap = { version = "4", features = ["derive"] }
-$1
-
-[profile.release]
-strip = true
-TOML
-}
+# shellcheck source=scripts/host_manifest.sh
+. scripts/host_manifest.sh
 
 # The same host as weight.sh's `without`.
 mkdir -p "$work/without/src" "$work/with/src"
-manifest "" >"$work/without/Cargo.toml"
+host_manifest "" >"$work/without/Cargo.toml"
 cp scripts/host_without_tally.rs "$work/without/src/main.rs"
-manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }" >"$work/with/Cargo.toml"
+host_manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }" >"$work/with/Cargo.toml"
 cp crates/tally-telemetry/examples/mytool.rs "$work/with/src/main.rs"
 # tally's lock file pins both hosts to the versions tally is tested with.
 cp Cargo.lock "$work/without/Cargo.lock"

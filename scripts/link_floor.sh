@@ -52,41 +52,19 @@ dep() { # name -> its dependency line in tally-telemetry's manifest, optional dr
     sed -n "s/^$1 = \(.*\)$/$1 = \1/p" crates/tally-telemetry/Cargo.toml | head -1 |
         sed 's/, optional = true//'
 }
+# shellcheck source=scripts/host_manifest.sh
+. scripts/host_manifest.sh
 mkdir -p "$work/without/src" "$work/linked/src" "$work/with/src"
-{
-    cat <<TOML
-[package]
-name = "mytool"
-version = "0.1.0"
-edition = "2024"
-
-[workspace]
-
-[dependencies]
-clap = { version = "4", features = ["derive"] }
-TOML
+host_manifest "" >"$work/without/Cargo.toml"
+host_manifest "$(
     for d in ureq toml serde directories dialoguer owo-colors; do
         dep "$d" | sed -e 's/^\([a-z-]*\) = \("[^"]*"\)$/\1 = { version = \2 }/' -e 's/ }$/, optional = true }/'
     done
-    cat <<TOML
-
-[features]
-ureq = ["dep:ureq"]
-prescribed = ["ureq", "dep:toml", "dep:serde", "dep:directories", "dep:dialoguer", "dep:owo-colors"]
-
-[profile.release]
-strip = true
-TOML
-} >"$work/linked/Cargo.toml"
-sed -n '1,/^\[dependencies\]/p' "$work/linked/Cargo.toml" >"$work/without/Cargo.toml"
-echo 'clap = { version = "4", features = ["derive"] }' >>"$work/without/Cargo.toml"
-printf '\n[profile.release]\nstrip = true\n' >>"$work/without/Cargo.toml"
-sed -n '1,/^\[dependencies\]/p' "$work/linked/Cargo.toml" >"$work/with/Cargo.toml"
-{
-    echo 'clap = { version = "4", features = ["derive"] }'
-    echo "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }"
-    printf '\n[profile.release]\nstrip = true\n'
-} >>"$work/with/Cargo.toml"
+    printf '\n[features]\nureq = ["dep:ureq"]\n'
+    echo 'prescribed = ["ureq", "dep:toml", "dep:serde", "dep:directories", "dep:dialoguer", "dep:owo-colors"]'
+)" >"$work/linked/Cargo.toml"
+host_manifest "tally-telemetry = { path = \"$repo/crates/tally-telemetry\", default-features = false, features = [$features] }" \
+    >"$work/with/Cargo.toml"
 cp scripts/host_without_tally.rs "$work/without/src/main.rs"
 # The same host, its `main` calling the linked code first.
 cp scripts/host_linked_not_run.rs "$work/linked/src/linked.rs"

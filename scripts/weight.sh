@@ -30,23 +30,10 @@ if [ $# -eq 0 ]; then set -- "" "$readme_features"; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-manifest() { # name, extra dependency line
-    cat <<TOML
-[package]
-name = "mytool"
-version = "0.1.0"
-edition = "2024"
-
-[workspace]
-
-[dependencies]
-clap = { version = "4", features = ["derive"] }
-$1
-
-[profile.release]
-strip = true
-$([ "${WEIGHT_LTO:-}" = 1 ] && echo 'lto = true')
-TOML
+# shellcheck source=scripts/host_manifest.sh
+. scripts/host_manifest.sh
+manifest() { # extra dependency line
+    host_manifest "$1" "$([ "${WEIGHT_LTO:-}" = 1 ] && echo 'lto = true')"
 }
 
 mkdir -p "$work/without/src"
