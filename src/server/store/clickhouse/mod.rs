@@ -511,8 +511,9 @@ impl ClickHouse {
         let mut outcomes = Vec::with_capacity(items.len());
         let mut inserted: Vec<Located> = Vec::new();
         // A batch twice in one group is stored once. A set, not a scan of
-        // `inserted`: groups grow to thousands under a backlog, and the
-        // scan's compares were a tenth of the writer's time at 330.
+        // `inserted`, which is quadratic: groups grow to thousands under a
+        // backlog (`memcmp`, most likely that scan's, was 8 % of the
+        // writer's time at groups of 330).
         let mut in_group: HashSet<&str> = HashSet::with_capacity(items.len());
         for (i, ((v, received), id)) in items.iter().zip(&ids).enumerate() {
             if id.is_empty() || before.contains_key(id) || !in_group.insert(id.as_str()) {
